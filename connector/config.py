@@ -1,0 +1,261 @@
+"""Typed configuration: ``bot_configs/*.yaml`` -> pydantic models, failing fast and clearly.
+
+Files of a config directory::
+
+    midtier.yaml     channels, notices, limits, session and auth settings
+    providers.yaml   providers by name: kind, title, timeout, credential, kind-specific keys
+    routing.yaml     which provider serves which intents, on what conditions; fallback; default
+    nlu/*.yml        intent training data in Rasa's NLU YAML format
+
+Secrets are never written in these files: a value ``${NAME}`` is read from the environment
+variable ``NAME`` (an error if unset) and ``${NAME:-default}`` falls back to ``default``.
+Every problem is reported as ``ConfigError(file, key, message)``; :func:`load_config` collects
+all of them and raises :class:`ConfigErrors`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from connector.errors import ConfigError, ConfigErrors
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- midtier.yaml
+
+
+class ChannelConfig(BaseModel):
+    """One channel. ``kind`` names an adapter; the other keys belong to that adapter."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str
+
+
+class Notices(_Strict):
+    """What the user is told. ``{title}`` is the target provider's title."""
+
+    switch: str = "One moment, I'm passing you to {title}. You can keep typing."
+    hand_back: str = "You're back with {title}. Anything else I can help with?"
+    unavailable: str = (
+        "Sorry, nobody can take this conversation right now. "
+        "Your messages are saved; please try again in a little while."
+    )
+    provider_failed: str = "Sorry, something went wrong on our side. Let me get you some help."
+
+
+class SessionSettings(_Strict):
+    idle_timeout_s: float = Field(default=24 * 3600, gt=0)
+    handoff_transcript: int = Field(default=50, ge=0, description="entries passed on a switch")
+    dedupe_ttl_s: float = Field(default=24 * 3600, gt=0)
+
+
+class Limits(_Strict):
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    max_text_chars: int = Field(default=4000, gt=0)
+
+
+class AuthSettings(_Strict):
+    code_ttl_s: float = Field(default=120, gt=0, le=3600)
+
+
+class MidtierConfig(_Strict):
+    title: str = "midtier"
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    notices: Notices = Field(default_factory=Notices)
+    session: SessionSettings = Field(default_factory=SessionSettings)
+    limits: Limits = Field(default_factory=Limits)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    # Packages whose ``channels.REGISTRY`` / ``providers.REGISTRY`` name the adapter kinds.
+    adapter_packages: list[str] = Field(default_factory=lambda: ["adapters"])
+
+
+# --------------------------------------------------------------------------- providers.yaml
+
+
+class ProviderConfig(BaseModel):
+    """One provider. ``kind`` names an adapter; unknown keys belong to that adapter."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str
+    title: str = ""
+    timeout_s: float = Field(default=10.0, gt=0)
+    # Secret the provider presents at POST /auth/token (from an env var; empty = none).
+    credential: str = ""
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ProvidersFile(_Strict):
+    providers: dict[str, ProviderConfig]
+
+
+# --------------------------------------------------------------------------- routing.yaml
+
+
+class Route(_Strict):
+    """The intents a provider serves and the conditions under which it may take a conversation."""
+
+    intents: list[str] = Field(default_factory=list, description="names or fnmatch patterns")
+    min_confidence: float | None = Field(default=None, ge=0, le=1)
+    channels: list[str] | None = None
+    max_open_legs: int | None = Field(default=None, gt=0)
+    # A sticky provider (a human agent) keeps the conversation until it hands it back.
+    sticky: bool = False
+
+
+class RoutingConfig(_Strict):
+    min_confidence: float = Field(default=0.5, ge=0, le=1)
+    fallback: str
+    default: str | None = None
+    routes: dict[str, Route]
+
+
+# --------------------------------------------------------------------------- the whole
+
+
+class Config(BaseModel):
+    """A loaded, validated config directory."""
+
+    dir: Path
+    midtier: MidtierConfig
+    providers: dict[str, ProviderConfig]
+    routing: RoutingConfig
+    nlu_files: list[Path]
+
+
+def substitute_env(value: Any, file: str, key: str, errors: list[ConfigError]) -> Any:
+    """Replace ``${NAME}`` / ``${NAME:-default}`` in every string of a YAML tree."""
+    if isinstance(value, str):
+
+        def repl(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            found = os.environ.get(name)
+            if found is not None:
+                return found
+            if default is not None:
+                return default
+            errors.append(ConfigError(file, key, f"environment variable {name} is not set"))
+            return ""
+
+        return _ENV_REF.sub(repl, value)
+    if isinstance(value, Mapping):
+        return {
+            k: substitute_env(v, file, f"{key}.{k}" if key else str(k), errors)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [substitute_env(v, file, f"{key}[{i}]", errors) for i, v in enumerate(value)]
+    return value
+
+
+def _read_yaml(path: Path, errors: list[ConfigError], *, required: bool = True) -> Any:
+    if not path.exists():
+        if required:
+            errors.append(ConfigError(path.name, "", "file not found"))
+        return None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        errors.append(ConfigError(path.name, where, f"not valid YAML: {exc}"))
+        return None
+    return {} if data is None else data
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def validation_errors(file: str, exc: ValidationError, prefix: str = "") -> list[ConfigError]:
+    """One ConfigError per pydantic error, with a dotted key."""
+    out = []
+    for err in exc.errors():
+        key = _loc(tuple(err["loc"]))
+        if prefix:
+            key = f"{prefix}.{key}" if key else prefix
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        out.append(ConfigError(file, key, msg))
+    return out
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _model(
+    cls: type[M], data: Any, file: str, errors: list[ConfigError]
+) -> M | None:
+    data = substitute_env(data, file, "", errors)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        errors.extend(validation_errors(file, exc))
+        return None
+
+
+def _cross_check(
+    providers: dict[str, ProviderConfig], routing: RoutingConfig, errors: list[ConfigError]
+) -> None:
+    names = set(providers)
+    for name in routing.routes:
+        if name not in names:
+            errors.append(
+                ConfigError("routing.yaml", f"routes.{name}", "no provider of this name in providers.yaml")
+            )
+    for key in ("fallback", "default"):
+        value = getattr(routing, key)
+        if value is not None and value not in names:
+            errors.append(
+                ConfigError("routing.yaml", key, f"{value!r} is not a provider in providers.yaml")
+            )
+
+
+def load_config(directory: str | Path) -> Config:
+    """Load and validate a config directory, or raise ConfigErrors listing every problem."""
+    root = Path(directory)
+    errors: list[ConfigError] = []
+    if not root.is_dir():
+        raise ConfigErrors([ConfigError(str(root), "", "config directory not found")])
+
+    raw = _read_yaml(root / "midtier.yaml", errors, required=False)
+    midtier = _model(MidtierConfig, raw or {}, "midtier.yaml", errors) if raw is not None else MidtierConfig()
+    raw = _read_yaml(root / "providers.yaml", errors)
+    providers_file = _model(ProvidersFile, raw, "providers.yaml", errors) if raw is not None else None
+    raw = _read_yaml(root / "routing.yaml", errors)
+    routing = _model(RoutingConfig, raw, "routing.yaml", errors) if raw is not None else None
+
+    nlu_dir = root / "nlu"
+    nlu_files = sorted([*nlu_dir.glob("*.yml"), *nlu_dir.glob("*.yaml")]) if nlu_dir.is_dir() else []
+    if not nlu_files:
+        errors.append(ConfigError("nlu/", "", "no NLU training data (nlu/*.yml) found"))
+
+    if providers_file is not None and routing is not None:
+        _cross_check(providers_file.providers, routing, errors)
+    if errors or midtier is None or providers_file is None or routing is None:
+        raise ConfigErrors(errors)
+    return Config(
+        dir=root.resolve(),
+        midtier=midtier,
+        providers=providers_file.providers,
+        routing=routing,
+        nlu_files=nlu_files,
+    )

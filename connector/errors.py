@@ -1,0 +1,108 @@
+"""The exception tree of midtier.
+
+Adapters translate library errors at their boundary (``raise ... from exc``); only the HTTP
+layer (``connector.app``) maps these to status codes::
+
+    MidtierError
+    ├── ConfigError                 bad bot_configs: carries file and key        (start-up)
+    ├── InputError                  a request we cannot accept                   -> 400
+    │   ├── MalformedPayload        body is not what the protocol says           -> 400
+    │   └── PayloadTooLarge         body over the size limit                     -> 413
+    ├── AuthError                   caller not authenticated                     -> 401
+    │   └── Forbidden               authenticated but not allowed                -> 403
+    ├── NotFound                    unknown session / conversation / leg         -> 404
+    │   └── SessionClosed           the session or leg exists but is closed      -> 409
+    ├── ConflictError               optimistic version check lost                -> 409
+    ├── AuthCodeError               authorization code unusable (used, expired,
+    │                               bound to someone else)                       -> 400 invalid_grant
+    ├── ProviderError               a provider failed to open / deliver / close  -> fallback
+    │   └── ProviderTimeout         ... within its time limit
+    ├── ChannelError                a channel could not send                     -> outbox retry
+    │   └── ChannelUnavailable      nobody is listening right now (retry later)
+    └── NoProviderAvailable         no candidate could take the conversation     -> plain notice
+"""
+
+from __future__ import annotations
+
+
+class MidtierError(Exception):
+    """Base of every error midtier raises on purpose."""
+
+
+class ConfigError(MidtierError):
+    """A configuration problem, naming the file and the key."""
+
+    def __init__(self, file: str, key: str, message: str) -> None:
+        self.file = file
+        self.key = key
+        self.message = message
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {message}")
+
+
+class ConfigErrors(MidtierError):
+    """Several configuration problems found in one pass (``midtier check`` prints them all)."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+class InputError(MidtierError):
+    """A request midtier cannot accept."""
+
+
+class MalformedPayload(InputError):
+    """The body is not what the protocol expects."""
+
+
+class PayloadTooLarge(InputError):
+    """The body is over the configured size limit."""
+
+
+class AuthError(MidtierError):
+    """The caller could not be authenticated."""
+
+
+class Forbidden(AuthError):
+    """The caller is authenticated but not allowed to do this."""
+
+
+class NotFound(MidtierError):
+    """An unknown session, conversation or leg."""
+
+
+class SessionClosed(NotFound):
+    """The session or leg exists but has been closed."""
+
+
+class ConflictError(MidtierError):
+    """An update lost an optimistic version check."""
+
+
+class AuthCodeError(MidtierError):
+    """An authorization code that cannot be redeemed (unknown, used, expired, wrong provider)."""
+
+
+class ProviderError(MidtierError):
+    """A provider failed to open a leg, deliver a message or close a leg."""
+
+    def __init__(self, provider: str, message: str) -> None:
+        self.provider = provider
+        super().__init__(f"provider {provider!r}: {message}")
+
+
+class ProviderTimeout(ProviderError):
+    """A provider did not answer within its time limit."""
+
+
+class ChannelError(MidtierError):
+    """A channel could not send an activity."""
+
+
+class ChannelUnavailable(ChannelError):
+    """Nobody is connected on the channel side right now; the outbox retries later."""
+
+
+class NoProviderAvailable(MidtierError):
+    """No candidate provider could take the conversation."""

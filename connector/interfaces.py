@@ -1,0 +1,257 @@
+"""The extension points of midtier, in one place.
+
+Each is a small ``typing.Protocol``: a channel adapter, a provider, a session store, an intent
+classifier, a per-session lock, and the host that providers call back into. Optional
+capabilities are separate protocols checked with ``isinstance`` (they are runtime-checkable).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from connector.activity import Activity, now
+from connector.routing.decision import RouteDecision
+from connector.sessions import Leg, MidTierSession, TranscriptEntry
+
+# --------------------------------------------------------------------------- NLU
+
+
+class IntentResult(BaseModel):
+    """What the classifier read in one message."""
+
+    name: str | None
+    confidence: float
+    ranking: list[tuple[str, float]] = Field(default_factory=list)
+    out_of_scope: bool = False
+
+
+class IntentClassifier(Protocol):
+    """Reads the intent of a user message. Must be cheap: it runs on every message."""
+
+    def classify(self, text: str) -> IntentResult: ...
+
+
+# --------------------------------------------------------------------------- channels
+
+
+class ChannelAdapter(Protocol):
+    """A messaging app's interface: verify and parse its webhooks, send to it."""
+
+    name: str
+
+    async def verify(self, request: Any) -> None:
+        """Check the platform's signature; raise ``AuthError``/``Forbidden`` otherwise."""
+
+    async def parse(self, request: Any) -> list[Activity]:
+        """Turn a verified request into activities; raise ``MalformedPayload`` otherwise."""
+        ...
+
+    async def send(self, activity: Activity) -> str:
+        """Send to the platform; return the platform's message id.
+
+        Raise ``ChannelUnavailable`` when nobody can receive it now (the outbox keeps it).
+        """
+        ...
+
+
+@runtime_checkable
+class Mountable(Protocol):
+    """An adapter that serves its own HTTP routes (pages, WebSockets, webhooks)."""
+
+    def mount(self, app: Any, host: Any) -> None: ...
+
+
+# --------------------------------------------------------------------------- providers
+
+
+class HandoffContext(BaseModel):
+    """What a provider receives when a conversation is switched to it."""
+
+    session_id: str
+    user_id: str
+    channel: str
+    reason: str
+    from_provider: str | None = None
+    intent: str | None = None
+    confidence: float = 0.0
+    intents: list[dict[str, Any]] = Field(default_factory=list)
+    slots: dict[str, Any] = Field(default_factory=dict)
+    transcript: list[TranscriptEntry] = Field(default_factory=list)
+    auth_code: str | None = None
+    token_url: str | None = None
+
+
+class Provider(Protocol):
+    """Who answers: a bot, the agent desk, a remote service."""
+
+    name: str
+
+    async def open(self, session: MidTierSession, leg: Leg, context: HandoffContext) -> str:
+        """Start serving this session; return the provider conversation id."""
+        ...
+
+    async def deliver(self, leg: Leg, activity: Activity) -> list[Activity]:
+        """Deliver one activity; return replies given inline (later ones come via the host)."""
+        ...
+
+    async def close(self, leg: Leg, reason: str) -> None:
+        """Stop serving this leg."""
+
+    async def health(self) -> bool:
+        """Whether the provider can take conversations now."""
+        ...
+
+
+class ProviderHost(Protocol):
+    """What providers call back into: the core's entry points for provider-side events."""
+
+    async def provider_activity(
+        self, provider: str, provider_conversation_id: str, activity: Activity
+    ) -> None:
+        """A provider sends an activity into a conversation (a reply, a handoff request...)."""
+
+    async def hand_back(self, provider: str, provider_conversation_id: str, reason: str) -> None:
+        """A provider is done (an agent resolved it): return the conversation to a bot."""
+
+    async def transfer(
+        self, provider: str, provider_conversation_id: str, target: str, reason: str
+    ) -> None:
+        """A provider passes the conversation to another named provider."""
+
+
+# --------------------------------------------------------------------------- storage
+
+
+class OutboxEntry(BaseModel):
+    """An outbound activity waiting for its channel to accept it."""
+
+    id: str
+    session_id: str
+    channel: str
+    conversation_id: str
+    activity: dict[str, Any]
+    created_at: datetime = Field(default_factory=now)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=now)
+    last_error: str | None = None
+
+
+class AuthCodeRecord(BaseModel):
+    """What an authorization code is bound to. Stored under the code's hash, never the code."""
+
+    session_id: str
+    provider: str
+    expires_at: datetime
+    scope: dict[str, Any] = Field(default_factory=dict)
+
+
+class SessionStore(Protocol):
+    """The session map, transcripts, route decisions, dedupe keys, auth codes and the outbox.
+
+    Every backend passes the same contract suite (``tests/connector/store``).
+    """
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    # sessions
+    async def find_or_create(
+        self, channel: str, channel_conversation_id: str, user_id: str
+    ) -> tuple[MidTierSession, bool]:
+        """The active session for a channel conversation, created if missing (bool: created)."""
+        ...
+
+    async def get(self, session_id: str) -> MidTierSession | None: ...
+
+    async def by_channel(self, channel: str, channel_conversation_id: str) -> MidTierSession | None:
+        """The newest session of a channel conversation, active or closed."""
+        ...
+
+    async def by_provider(self, provider: str, provider_conversation_id: str) -> MidTierSession | None:
+        """The session any leg of which has this provider conversation."""
+        ...
+
+    async def by_user(self, user_id: str) -> list[MidTierSession]: ...
+
+    async def save(self, session: MidTierSession) -> MidTierSession:
+        """Write if ``session.version`` is still current, else raise ``ConflictError``.
+
+        Returns the session with its version bumped.
+        """
+        ...
+
+    async def list_sessions(
+        self, *, status: str | None = None, provider: str | None = None, limit: int = 100
+    ) -> list[MidTierSession]:
+        """Newest first. ``provider`` filters on the current (open) leg's provider."""
+        ...
+
+    async def expire(self, idle_before: datetime) -> int:
+        """Close active sessions idle since before the given time; return how many."""
+        ...
+
+    # transcript and decisions
+    async def append_transcript(self, session_id: str, entry: TranscriptEntry) -> TranscriptEntry:
+        """Append and return the entry with its ``seq`` set."""
+        ...
+
+    async def transcript(self, session_id: str, *, last: int | None = None) -> list[TranscriptEntry]:
+        """Oldest first; ``last`` keeps only the newest entries."""
+        ...
+
+    async def append_decision(self, session_id: str, decision: RouteDecision) -> None: ...
+
+    async def decisions(self, session_id: str) -> list[RouteDecision]: ...
+
+    # dedupe
+    async def seen(self, key: str, ttl_seconds: float) -> bool:
+        """Record ``key``; True if it was already recorded and has not expired."""
+        ...
+
+    # authorization codes
+    async def put_code(self, code_hash: str, record: AuthCodeRecord) -> None: ...
+
+    async def take_code(self, code_hash: str) -> AuthCodeRecord | None:
+        """Remove and return atomically: a code can be taken once."""
+        ...
+
+    # outbox
+    async def outbox_put(self, entry: OutboxEntry) -> None: ...
+
+    async def outbox_pending(self, channel: str, conversation_id: str) -> list[OutboxEntry]:
+        """Entries not yet delivered for one conversation, in the order they were put."""
+        ...
+
+    async def outbox_due(self, before: datetime, limit: int = 100) -> list[OutboxEntry]:
+        """Entries whose next attempt is due, oldest first."""
+        ...
+
+    async def outbox_done(self, entry_id: str) -> None: ...
+
+    async def outbox_retry(self, entry_id: str, next_attempt_at: datetime, error: str) -> None: ...
+
+
+class Lock(Protocol):
+    """Per-session ordering: one holder at a time, waiters served in arrival order."""
+
+    def hold(self, key: str) -> AbstractAsyncContextManager[None]: ...
+
+
+__all__ = [
+    "AuthCodeRecord",
+    "ChannelAdapter",
+    "HandoffContext",
+    "IntentClassifier",
+    "IntentResult",
+    "Lock",
+    "Mountable",
+    "OutboxEntry",
+    "Provider",
+    "ProviderHost",
+    "SessionStore",
+]

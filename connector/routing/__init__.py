@@ -1,0 +1,1 @@
+"""Routing: intent classification (nlu), routing rules (policy) and their decisions."""

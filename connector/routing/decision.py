@@ -1,0 +1,37 @@
+"""Route decisions: which provider serves a message, why, and what else was possible."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from connector.activity import now
+
+Action = Literal["stay", "switch", "fallback", "none"]
+
+
+class Candidate(BaseModel):
+    """A provider the router considered, and whether its conditions held."""
+
+    provider: str
+    eligible: bool
+    reason: str
+
+
+class RouteDecision(BaseModel):
+    """The router's answer for one user message."""
+
+    at: datetime = Field(default_factory=now)
+    action: Action
+    provider: str | None  # who serves the message
+    previous: str | None = None  # who served the conversation before
+    intent: str | None = None
+    confidence: float = 0.0
+    out_of_scope: bool = False
+    reason: str = ""
+    # Next best action: the runner-up, if the chosen provider fails.
+    next_best: str | None = None
+    alternatives: list[Candidate] = Field(default_factory=list)
+    message_id: str | None = None

@@ -1,0 +1,104 @@
+"""Mid-tier sessions and legs: the session map's records.
+
+A :class:`MidTierSession` is one conversation of one user as midtier sees it. Each time it is
+joined to a provider, a :class:`Leg` records the communication session: the channel side
+(channel name, channel conversation id) and the provider side (provider name, provider
+conversation id), when it opened and closed and why. Exactly one leg is open at a time while
+the session is active; the others are history.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from connector.activity import now
+
+SessionStatus = Literal["active", "closed"]
+Speaker = Literal["user", "bot", "agent", "system"]
+
+
+def new_id(prefix: str) -> str:
+    """An unguessable id: 160 bits from the OS's CSPRNG, URL-safe, with a readable prefix."""
+    return f"{prefix}_{secrets.token_urlsafe(20)}"
+
+
+class Leg(BaseModel):
+    """One communication session: a channel conversation joined to a provider conversation."""
+
+    id: str = Field(default_factory=lambda: new_id("leg"))
+    channel: str
+    channel_conversation_id: str
+    provider: str
+    provider_conversation_id: str = ""
+    opened_at: datetime = Field(default_factory=now)
+    closed_at: datetime | None = None
+    close_reason: str | None = None
+    # Why this leg was opened (route decision reason, handoff request, agent transfer...).
+    open_reason: str = ""
+    # Provider-owned state that must survive restarts (e.g. the agent desk's assignment).
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+class MidTierSession(BaseModel):
+    """One conversation of one user; outlives any single leg."""
+
+    id: str = Field(default_factory=lambda: new_id("mts"))
+    user_id: str
+    channel: str
+    channel_conversation_id: str
+    status: SessionStatus = "active"
+    created_at: datetime = Field(default_factory=now)
+    updated_at: datetime = Field(default_factory=now)
+    legs: list[Leg] = Field(default_factory=list)
+    # The user's verified claims, handed to providers that redeem an authorization code.
+    claims: dict[str, Any] = Field(default_factory=dict)
+    # Recent intents, newest last: {"name", "confidence", "at"}.
+    intents: list[dict[str, Any]] = Field(default_factory=list)
+    # Conversation-scoped values providers may share (slots).
+    slots: dict[str, Any] = Field(default_factory=dict)
+    # Optimistic concurrency: bumped by every successful save.
+    version: int = 0
+
+    @property
+    def current_leg(self) -> Leg | None:
+        """The open leg, if any (the last leg, while it is open)."""
+        if self.legs and self.legs[-1].is_open:
+            return self.legs[-1]
+        return None
+
+    @property
+    def current_provider(self) -> str | None:
+        leg = self.current_leg
+        return leg.provider if leg else None
+
+    def leg(self, leg_id: str) -> Leg | None:
+        for leg in self.legs:
+            if leg.id == leg_id:
+                return leg
+        return None
+
+    def leg_for_provider(self, provider: str, provider_conversation_id: str) -> Leg | None:
+        for leg in reversed(self.legs):
+            if leg.provider == provider and leg.provider_conversation_id == provider_conversation_id:
+                return leg
+        return None
+
+
+class TranscriptEntry(BaseModel):
+    """One line of a session's transcript: who said what, on which leg."""
+
+    seq: int = 0  # assigned by the store, increasing per session
+    at: datetime = Field(default_factory=now)
+    speaker: Speaker
+    text: str | None = None
+    provider: str | None = None
+    leg_id: str | None = None
+    activity: dict[str, Any] = Field(default_factory=dict)  # the wire activity, as sent
