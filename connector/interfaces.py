@@ -86,7 +86,12 @@ class HandoffContext(BaseModel):
 
 
 class Provider(Protocol):
-    """Who answers: a bot, the agent desk, a remote service."""
+    """Who answers: a bot, the agent desk, a remote service.
+
+    Built as ``Kind(name, config: ProviderConfig, host: ProviderHost)``. After ``open`` the
+    core delivers a ``midtier.handoff`` event (the HandoffContext as its ``value``) and then
+    the user's message. Optional ``async start()`` / ``async stop()`` run with the server.
+    """
 
     name: str
 
@@ -121,6 +126,14 @@ class ProviderHost(Protocol):
         self, provider: str, provider_conversation_id: str, target: str, reason: str
     ) -> None:
         """A provider passes the conversation to another named provider."""
+
+    async def redeem(self, code: str, provider: str) -> dict[str, Any]:
+        """Redeem an authorization code for an in-process provider (trusted, no credential).
+
+        Returns the grant: ``{"session_id", "user_id", "claims", "transcript"}``. Raises
+        ``AuthCodeError`` when the code is unknown, used, expired or bound to another provider.
+        """
+        ...
 
 
 # --------------------------------------------------------------------------- storage
