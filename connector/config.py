@@ -72,7 +72,9 @@ class AuthSettings(_Strict):
 
 class MidtierConfig(_Strict):
     title: str = "midtier"
-    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    channels: dict[str, ChannelConfig] = Field(
+        default_factory=lambda: {"webchat": ChannelConfig(kind="webchat")}
+    )
     notices: Notices = Field(default_factory=Notices)
     session: SessionSettings = Field(default_factory=SessionSettings)
     limits: Limits = Field(default_factory=Limits)
@@ -201,9 +203,7 @@ def validation_errors(file: str, exc: ValidationError, prefix: str = "") -> list
 M = TypeVar("M", bound=BaseModel)
 
 
-def _model(
-    cls: type[M], data: Any, file: str, errors: list[ConfigError]
-) -> M | None:
+def _model(cls: type[M], data: Any, file: str, errors: list[ConfigError]) -> M | None:
     data = substitute_env(data, file, "", errors)
     try:
         return cls.model_validate(data)
@@ -219,7 +219,9 @@ def _cross_check(
     for name in routing.routes:
         if name not in names:
             errors.append(
-                ConfigError("routing.yaml", f"routes.{name}", "no provider of this name in providers.yaml")
+                ConfigError(
+                    "routing.yaml", f"routes.{name}", "no provider of this name in providers.yaml"
+                )
             )
     for key in ("fallback", "default"):
         value = getattr(routing, key)
@@ -237,14 +239,22 @@ def load_config(directory: str | Path) -> Config:
         raise ConfigErrors([ConfigError(str(root), "", "config directory not found")])
 
     raw = _read_yaml(root / "midtier.yaml", errors, required=False)
-    midtier = _model(MidtierConfig, raw or {}, "midtier.yaml", errors) if raw is not None else MidtierConfig()
+    midtier = (
+        _model(MidtierConfig, raw or {}, "midtier.yaml", errors)
+        if raw is not None
+        else MidtierConfig()
+    )
     raw = _read_yaml(root / "providers.yaml", errors)
-    providers_file = _model(ProvidersFile, raw, "providers.yaml", errors) if raw is not None else None
+    providers_file = (
+        _model(ProvidersFile, raw, "providers.yaml", errors) if raw is not None else None
+    )
     raw = _read_yaml(root / "routing.yaml", errors)
     routing = _model(RoutingConfig, raw, "routing.yaml", errors) if raw is not None else None
 
     nlu_dir = root / "nlu"
-    nlu_files = sorted([*nlu_dir.glob("*.yml"), *nlu_dir.glob("*.yaml")]) if nlu_dir.is_dir() else []
+    nlu_files = (
+        sorted([*nlu_dir.glob("*.yml"), *nlu_dir.glob("*.yaml")]) if nlu_dir.is_dir() else []
+    )
     if not nlu_files:
         errors.append(ConfigError("nlu/", "", "no NLU training data (nlu/*.yml) found"))
 

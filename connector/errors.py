@@ -14,7 +14,7 @@ layer (``connector.app``) maps these to status codes::
     │   └── SessionClosed           the session or leg exists but is closed      -> 409
     ├── ConflictError               optimistic version check lost                -> 409
     ├── AuthCodeError               authorization code unusable (used, expired,
-    │                               bound to someone else)                       -> 400 invalid_grant
+    │                               bound to someone else)              -> 400 invalid_grant
     ├── ProviderError               a provider failed to open / deliver / close  -> fallback
     │   └── ProviderTimeout         ... within its time limit
     ├── ChannelError                a channel could not send                     -> outbox retry

@@ -127,6 +127,11 @@ class ProviderHost(Protocol):
     ) -> None:
         """A provider passes the conversation to another named provider."""
 
+    async def update_leg_data(
+        self, provider: str, provider_conversation_id: str, data: dict[str, Any]
+    ) -> None:
+        """Merge provider-owned state into the open leg, persisted with the session."""
+
     async def redeem(self, code: str, provider: str) -> dict[str, Any]:
         """Redeem an authorization code for an in-process provider (trusted, no credential).
 
@@ -185,7 +190,9 @@ class SessionStore(Protocol):
         """The newest session of a channel conversation, active or closed."""
         ...
 
-    async def by_provider(self, provider: str, provider_conversation_id: str) -> MidTierSession | None:
+    async def by_provider(
+        self, provider: str, provider_conversation_id: str
+    ) -> MidTierSession | None:
         """The session any leg of which has this provider conversation."""
         ...
 
@@ -213,7 +220,9 @@ class SessionStore(Protocol):
         """Append and return the entry with its ``seq`` set."""
         ...
 
-    async def transcript(self, session_id: str, *, last: int | None = None) -> list[TranscriptEntry]:
+    async def transcript(
+        self, session_id: str, *, last: int | None = None
+    ) -> list[TranscriptEntry]:
         """Oldest first; ``last`` keeps only the newest entries."""
         ...
 

@@ -87,7 +87,10 @@ class MidTierSession(BaseModel):
 
     def leg_for_provider(self, provider: str, provider_conversation_id: str) -> Leg | None:
         for leg in reversed(self.legs):
-            if leg.provider == provider and leg.provider_conversation_id == provider_conversation_id:
+            if (
+                leg.provider == provider
+                and leg.provider_conversation_id == provider_conversation_id
+            ):
                 return leg
         return None
 

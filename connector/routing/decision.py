@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 
 from connector.activity import now
 
-Action = Literal["stay", "switch", "fallback", "none"]
+# open: first leg of a session; switch: to another provider; fallback: to the fallback provider
+Action = Literal["open", "stay", "switch", "fallback"]
 
 
 class Candidate(BaseModel):

@@ -1,0 +1,234 @@
+"""The aiohttp application: routes, and start-up/shutdown of stores, models and adapters.
+
+``create_app(config, data_dir)`` builds everything without side effects; the
+``cleanup_ctx`` opens the store, trains or loads the intent classifier, starts providers and
+background tasks, and closes all of it again on shutdown. This is the only module of the core
+that imports aiohttp, and the only place errors become HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from connector.auth import check_credential
+from connector.config import Config
+from connector.engine import Engine
+from connector.errors import (
+    AuthCodeError,
+    AuthError,
+    ConflictError,
+    Forbidden,
+    InputError,
+    MidtierError,
+    NotFound,
+    PayloadTooLarge,
+    SessionClosed,
+)
+from connector.interfaces import IntentResult, Mountable
+from connector.logs import redactor
+from connector.registry import build_adapters
+from connector.store import open_store
+
+log = logging.getLogger("midtier.app")
+
+ENGINE = web.AppKey("engine", Engine)
+HEALTH_INTERVAL_S = 15.0
+
+
+class _NotReady:
+    """Stands in for the classifier until start-up has trained or loaded it."""
+
+    def classify(self, text: str) -> IntentResult:
+        return IntentResult(name=None, confidence=0.0, out_of_scope=True)
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request, without the query string (it may carry tokens)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %s %.1fms",
+            request.method,
+            request.path,
+            response.status,
+            time * 1000,
+            extra={"event": "http"},
+        )
+
+
+def status_for(exc: MidtierError) -> int:
+    """The HTTP status of an error of ours (the only such mapping in midtier)."""
+    if isinstance(exc, PayloadTooLarge):
+        return 413
+    if isinstance(exc, Forbidden):
+        return 403
+    if isinstance(exc, AuthError):
+        return 401
+    if isinstance(exc, SessionClosed | ConflictError):
+        return 409
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, InputError | AuthCodeError):
+        return 400
+    return 500
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except MidtierError as exc:
+        status = status_for(exc)
+        if status >= 500:
+            log.exception("request failed: %s %s", request.method, request.path)
+        return web.json_response({"error": type(exc).__name__, "reason": str(exc)}, status=status)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    return web.json_response(
+        {
+            "status": "ok",
+            "providers": {name: engine.healthy.get(name, True) for name in engine.providers},
+            "open_legs": dict(engine.open_legs),
+        }
+    )
+
+
+async def auth_token(request: web.Request) -> web.Response:
+    """OAuth-style token endpoint: a provider exchanges a code for the user's auth context.
+
+    Body (JSON or form): ``grant_type=authorization_code``, ``code``, ``client_id`` (the
+    provider name); the provider credential as ``client_secret`` or ``Authorization: Bearer``.
+    """
+    engine = request.app[ENGINE]
+    if request.content_type == "application/json":
+        try:
+            body: Any = await request.json()
+        except ValueError:
+            return _oauth_error(400, "invalid_request", "body is not valid JSON")
+        if not isinstance(body, dict):
+            return _oauth_error(400, "invalid_request", "body must be a JSON object")
+    else:
+        body = dict(await request.post())
+    if body.get("grant_type", "authorization_code") != "authorization_code":
+        return _oauth_error(400, "unsupported_grant_type", "only authorization_code is supported")
+    provider = str(body.get("client_id") or body.get("provider") or "")
+    code = str(body.get("code") or "")
+    secret = body.get("client_secret")
+    header = request.headers.get("Authorization", "")
+    if not secret and header.startswith("Bearer "):
+        secret = header[7:]
+    cfg = engine.config.providers.get(provider)
+    try:
+        check_credential(cfg.credential if cfg else "", str(secret) if secret else None)
+    except AuthError as exc:
+        log.warning("token request refused for client %r: %s", provider, exc)
+        return _oauth_error(401, "invalid_client", str(exc))
+    if not code:
+        return _oauth_error(400, "invalid_request", "code is missing")
+    try:
+        grant = await engine.redeem(code, provider)
+    except (AuthCodeError, NotFound) as exc:
+        log.warning("token request refused for client %r: %s", provider, exc)
+        return _oauth_error(400, "invalid_grant", str(exc))
+    return web.json_response(grant, headers={"Cache-Control": "no-store"})
+
+
+def _oauth_error(status: int, error: str, description: str) -> web.Response:
+    return web.json_response(
+        {"error": error, "error_description": description},
+        status=status,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def _health_loop(engine: Engine) -> None:
+    while True:
+        for name, provider in engine.providers.items():
+            try:
+                async with asyncio.timeout(engine.timeout(name)):
+                    engine.healthy[name] = await provider.health()
+            except Exception as exc:  # a health probe must never stop the loop
+                log.warning("health check of %s failed: %s", name, exc)
+                engine.healthy[name] = False
+        await asyncio.sleep(HEALTH_INTERVAL_S)
+
+
+def create_app(
+    config: Config,
+    data_dir: Path,
+    *,
+    store_url: str | None = None,
+    public_url: str = "http://127.0.0.1:3978",
+) -> web.Application:
+    """Build the application for ``config``; nothing starts until the app runs."""
+    data_dir = Path(data_dir)
+    app = web.Application(
+        client_max_size=config.midtier.limits.max_body_bytes, middlewares=[error_middleware]
+    )
+    store = open_store(store_url or str(data_dir / "midtier.db"))
+    engine = Engine(
+        config, store, _NotReady(), {}, {}, token_url=public_url.rstrip("/") + "/auth/token"
+    )
+    engine.data_dir = data_dir
+    channels, providers = build_adapters(config, engine)
+    engine.channels.update(channels)
+    engine.providers.update(providers)
+    app[ENGINE] = engine
+    app.router.add_get("/healthz", healthz)
+    app.router.add_post("/auth/token", auth_token)
+    for adapter in [*channels.values(), *providers.values()]:
+        if isinstance(adapter, Mountable):
+            adapter.mount(app, engine)
+    for pcfg in config.providers.values():
+        redactor.add(pcfg.credential)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    from connector.routing.nlu import train_or_load
+
+    engine = app[ENGINE]
+    engine.data_dir.mkdir(parents=True, exist_ok=True)
+    await engine.store.start()
+    classifier, trained = await asyncio.to_thread(
+        train_or_load, engine.config.nlu_files, engine.data_dir / "nlu-cache"
+    )
+    engine.classifier = classifier
+    log.info("intent classifier %s", "trained" if trained else "loaded from cache")
+    await engine.load_counts()
+    adapters = [*engine.channels.values(), *engine.providers.values()]
+    for adapter in adapters:
+        start = getattr(adapter, "start", None)
+        if start is not None:
+            await start()
+    engine.outbox.start()
+    health = asyncio.create_task(_health_loop(engine), name="midtier-health")
+    log.info("midtier started", extra={"providers": sorted(engine.providers)})
+    try:
+        yield
+    finally:
+        health.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await health
+        await engine.outbox.stop()
+        for adapter in reversed(adapters):
+            stop = getattr(adapter, "stop", None)
+            if stop is not None:
+                try:
+                    await stop()
+                except Exception:
+                    log.exception("stopping %s failed", adapter)
+        await engine.store.close()

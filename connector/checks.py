@@ -1,0 +1,77 @@
+"""``midtier check``: every problem of a config directory, each with its file and key."""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from connector.config import Config, load_config
+from connector.errors import ConfigError, ConfigErrors
+from connector.registry import build_adapters
+
+
+def _nlu_errors(config: Config) -> tuple[list[ConfigError], set[str]]:
+    from connector.routing.nlu_data import load_training_data
+
+    try:
+        data = load_training_data(config.nlu_files)
+    except ConfigErrors as exc:
+        return exc.errors, set()
+    return [], set(data.intents)
+
+
+def _routing_errors(config: Config, intents: set[str]) -> list[ConfigError]:
+    errors = []
+    for name, route in config.routing.routes.items():
+        for i, pattern in enumerate(route.intents):
+            if not fnmatch.filter(intents, pattern):
+                errors.append(
+                    ConfigError(
+                        "routing.yaml",
+                        f"routes.{name}.intents[{i}]",
+                        f"intent {pattern!r} matches nothing in the NLU data",
+                    )
+                )
+    return errors
+
+
+async def _adapter_errors(adapters: list[Any]) -> list[ConfigError]:
+    errors: list[ConfigError] = []
+    for adapter in adapters:
+        check = getattr(adapter, "check", None)
+        if check is None:
+            continue
+        try:
+            result = check()
+            if inspect.isawaitable(result):
+                await result
+        except ConfigError as exc:
+            errors.append(exc)
+        except ConfigErrors as exc:
+            errors.extend(exc.errors)
+    return errors
+
+
+def check_config(directory: Path) -> list[ConfigError]:
+    """Validate everything that can be validated without starting the server."""
+    import asyncio
+
+    try:
+        config = load_config(directory)
+    except ConfigErrors as exc:
+        return exc.errors
+    errors: list[ConfigError] = []
+    try:
+        channels, providers = build_adapters(config, SimpleNamespace(config=config))
+    except ConfigErrors as exc:
+        errors.extend(exc.errors)
+    else:
+        errors.extend(asyncio.run(_adapter_errors([*channels.values(), *providers.values()])))
+    nlu_errors, intents = _nlu_errors(config)
+    errors.extend(nlu_errors)
+    if intents:
+        errors.extend(_routing_errors(config, intents))
+    return errors

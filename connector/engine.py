@@ -1,0 +1,446 @@
+"""The core pipeline: one user message in, replies out, switching when needed.
+
+``receive`` is the channel side: dedupe, find or create the mid-tier session, lock it, read
+the intent, route, switch if needed, deliver to the provider and send its replies through the
+outbox. ``provider_activity``, ``hand_back`` and ``transfer`` are the provider side
+(``ProviderHost``): they find the session by the provider conversation id and take the same
+lock, so provider events and user messages of one session never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from connector.activity import (
+    Activity,
+    ActivityTypes,
+    ChannelAccount,
+    ConversationAccount,
+    HandoffEventNames,
+    new_activity_id,
+    now,
+)
+from connector.auth import AuthCodes
+from connector.config import Config
+from connector.errors import MalformedPayload, NotFound, ProviderError, SessionClosed
+from connector.handoff import Switcher, status_event
+from connector.interfaces import (
+    ChannelAdapter,
+    IntentClassifier,
+    IntentResult,
+    Provider,
+    SessionStore,
+)
+from connector.locks import LocalLocks
+from connector.logs import session_context
+from connector.outbox import Outbox
+from connector.routing.policy import Router
+from connector.sessions import Leg, MidTierSession, TranscriptEntry
+
+log = logging.getLogger("midtier.engine")
+
+NO_INTENT = IntentResult(name=None, confidence=0.0, out_of_scope=True)
+MAX_INTENTS = 20
+MAX_HOPS = 4  # handoff requests followed within one turn
+
+
+class Engine:
+    """Wires store, router, providers, channels and outbox together."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: SessionStore,
+        classifier: IntentClassifier,
+        channels: dict[str, ChannelAdapter],
+        providers: dict[str, Provider],
+        *,
+        token_url: str = "",
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.classifier = classifier
+        self.channels = channels
+        self.providers = providers
+        self.locks = LocalLocks()
+        self.outbox = Outbox(store, channels)
+        self.auth = AuthCodes(store, config.midtier.auth.code_ttl_s)
+        self.open_legs: Counter[str] = Counter()
+        self.healthy: dict[str, bool] = {}
+        self.router = Router(
+            config.routing, healthy=lambda p: self.healthy.get(p, True), open_legs=self.open_legs
+        )
+        self.switcher = Switcher(self)
+        self.token_url = token_url
+        self.data_dir = Path("data")
+        self._accounts = {
+            name: ChannelAccount(id=name, name=self.title(name), role="bot") for name in providers
+        }
+        self._system = ChannelAccount(id="midtier", name=config.midtier.title, role="bot")
+
+    # ------------------------------------------------------------------ helpers
+
+    def title(self, provider: str) -> str:
+        cfg = self.config.providers.get(provider)
+        return (cfg.title if cfg else "") or provider
+
+    def timeout(self, provider: str) -> float:
+        cfg = self.config.providers.get(provider)
+        return cfg.timeout_s if cfg else 10.0
+
+    def speaker(self, provider: str) -> str:
+        return "agent" if self.router.is_sticky(provider) else "bot"
+
+    def mark_failure(self, provider: str) -> None:
+        log.info("provider %s marked as failing", provider)
+
+    def leg_opened(self, provider: str, closed: str | None) -> None:
+        self.open_legs[provider] += 1
+        if closed is not None and self.open_legs[closed] > 0:
+            self.open_legs[closed] -= 1
+
+    async def load_counts(self) -> None:
+        """Count open legs per provider from the store (start-up)."""
+        self.open_legs.clear()
+        for session in await self.store.list_sessions(status="active", limit=100_000):
+            if session.current_provider:
+                self.open_legs[session.current_provider] += 1
+
+    async def close_leg(self, leg: Leg, reason: str) -> None:
+        provider = self.providers.get(leg.provider)
+        if provider is None:
+            return
+        try:
+            async with asyncio.timeout(self.timeout(leg.provider)):
+                await provider.close(leg, reason)
+        except (ProviderError, TimeoutError) as exc:
+            log.warning("closing the %s leg failed: %s", leg.provider, exc or "timed out")
+
+    async def notify(self, session: MidTierSession, text: str) -> None:
+        """Tell the user something in midtier's own voice."""
+        await self._to_user(session, None, Activity(type=ActivityTypes.MESSAGE, text=text))
+
+    async def _to_user(self, session: MidTierSession, leg: Leg | None, activity: Activity) -> None:
+        provider = leg.provider if leg else None
+        out = activity.model_copy()
+        out.id = new_activity_id()
+        out.timestamp = out.timestamp or now()
+        out.channel_id = session.channel
+        out.conversation = ConversationAccount(id=session.channel_conversation_id)
+        out.recipient = ChannelAccount(id=session.user_id, role="user")
+        if provider is None:
+            out.from_ = self._system
+        elif out.from_ is None or out.from_.id == provider or not out.from_.name:
+            out.from_ = self._accounts.get(provider) or ChannelAccount(id=provider, role="bot")
+        speaker = "system" if provider is None else self.speaker(provider)
+        out.channel_data = {**(out.channel_data or {}), "midtier": {"speaker": speaker}}
+        if out.type == ActivityTypes.MESSAGE:
+            await self.store.append_transcript(
+                session.id,
+                TranscriptEntry(
+                    speaker=speaker,  # type: ignore[arg-type]
+                    text=out.text,
+                    provider=provider,
+                    leg_id=leg.id if leg else None,
+                    activity=out.to_wire(),
+                ),
+            )
+        await self.outbox.send(session.id, session.channel, session.channel_conversation_id, out)
+
+    # ------------------------------------------------------------------ channel side
+
+    async def receive(
+        self, channel: str, activity: Activity, *, claims: dict[str, Any] | None = None
+    ) -> MidTierSession | None:
+        """Handle one activity from a user. Returns the session (None for a duplicate)."""
+        if activity.conversation is None or not activity.conversation.id:
+            raise MalformedPayload("activity has no conversation.id")
+        if activity.from_ is None or not activity.from_.id:
+            raise MalformedPayload("activity has no from.id")
+        limit = self.config.midtier.limits.max_text_chars
+        if activity.text is not None and len(activity.text) > limit:
+            raise MalformedPayload(f"text longer than {limit} characters")
+        ttl = self.config.midtier.session.dedupe_ttl_s
+        if activity.id and await self.store.seen(f"in:{channel}:{activity.id}", ttl):
+            log.info("duplicate activity %s from %s ignored", activity.id, channel)
+            return None
+        session, created = await self.store.find_or_create(
+            channel, activity.conversation.id, activity.from_.id
+        )
+        async with self.locks.hold(session.id):
+            with session_context(session.id):
+                fresh = await self.store.get(session.id)
+                if fresh is None or fresh.status != "active":
+                    raise SessionClosed(f"session {session.id} is closed")
+                if claims is not None and claims != fresh.claims:
+                    fresh.claims = claims
+                    fresh = await self.store.save(fresh)
+                if created:
+                    log.info(
+                        "session opened", extra={"event": "session_opened", "channel": channel}
+                    )
+                return await self._handle_user(fresh, activity)
+
+    async def _handle_user(self, session: MidTierSession, activity: Activity) -> MidTierSession:
+        leg = session.current_leg
+        if activity.type != ActivityTypes.MESSAGE:
+            if leg is not None:
+                session = await self._deliver_guarded(session, leg, activity, NO_INTENT)
+            return session
+        await self.store.append_transcript(
+            session.id,
+            TranscriptEntry(
+                speaker="user",
+                text=activity.text,
+                provider=leg.provider if leg else None,
+                leg_id=leg.id if leg else None,
+                activity=activity.to_wire(),
+            ),
+        )
+        intent = self.classifier.classify(activity.text) if activity.text else NO_INTENT
+        decision = self.router.decide(session, intent)
+        decision.message_id = activity.id
+        await self.store.append_decision(session.id, decision)
+        if intent.name is not None:
+            session.intents = [
+                *session.intents[-(MAX_INTENTS - 1) :],
+                {
+                    "name": intent.name,
+                    "confidence": round(intent.confidence, 4),
+                    "at": now().isoformat(),
+                },
+            ]
+        log.info(
+            "route %s -> %s (%s)",
+            decision.action,
+            decision.provider,
+            decision.reason,
+            extra={
+                "event": "route",
+                "intent": intent.name,
+                "confidence": round(intent.confidence, 3),
+            },
+        )
+        if decision.provider is not None and decision.provider != session.current_provider:
+            candidates = [decision.provider, decision.next_best, self.config.routing.fallback]
+            session, leg = await self.switcher.switch(
+                session,
+                candidates,
+                reason=decision.reason,
+                intent=intent.name,
+                confidence=intent.confidence,
+                notice=self.config.midtier.notices.switch,
+            )
+            if leg is None and session.current_leg is None:
+                await self.notify(session, self.config.midtier.notices.unavailable)
+                return session
+            leg = session.current_leg
+        elif session.intents:
+            session = await self.store.save(session)
+        if leg is None:
+            return session
+        return await self._deliver_guarded(session, leg, activity, intent)
+
+    async def _deliver_guarded(
+        self, session: MidTierSession, leg: Leg, activity: Activity, intent: IntentResult
+    ) -> MidTierSession:
+        """Deliver to the leg's provider; if it fails, move to the next candidate and retry."""
+        inbound = activity.model_copy()
+        inbound.channel_data = {
+            **(activity.channel_data or {}),
+            "midtier": {"intent": intent.name, "confidence": round(intent.confidence, 4)},
+        }
+        try:
+            return await self.deliver_and_emit(session, leg, inbound)
+        except (ProviderError, TimeoutError) as exc:
+            failed = leg.provider
+            log.warning("provider %s failed: %s", failed, exc or "timed out")
+            self.mark_failure(failed)
+        candidates: list[str | None] = []
+        if intent.name:
+            candidates += self.router.providers_for(intent.name)
+        candidates.append(self.config.routing.fallback)
+        session, new_leg = await self.switcher.switch(
+            session,
+            candidates,
+            reason=f"{failed} failed to answer",
+            intent=intent.name,
+            confidence=intent.confidence,
+            notice=self.config.midtier.notices.provider_failed,
+            exclude={failed},
+        )
+        if new_leg is None:
+            await self.notify(session, self.config.midtier.notices.unavailable)
+            return session
+        try:
+            return await self.deliver_and_emit(session, new_leg, inbound)
+        except (ProviderError, TimeoutError) as exc:
+            log.warning("provider %s failed too: %s", new_leg.provider, exc or "timed out")
+            await self.notify(session, self.config.midtier.notices.unavailable)
+            return session
+
+    async def deliver_and_emit(
+        self, session: MidTierSession, leg: Leg, activity: Activity, hops: int = 0
+    ) -> MidTierSession:
+        """Deliver one activity to ``leg``'s provider and pass on what it answers inline."""
+        provider = self.providers[leg.provider]
+        async with asyncio.timeout(self.timeout(leg.provider)):
+            replies = await provider.deliver(leg, activity)
+        for reply in replies:
+            session = await self._emit(session, leg, reply, hops)
+        return session
+
+    async def _emit(
+        self, session: MidTierSession, leg: Leg, activity: Activity, hops: int = 0
+    ) -> MidTierSession:
+        """Act on one activity a provider sent: pass it to the user or follow a request."""
+        if activity.is_event(HandoffEventNames.INITIATE):
+            if hops >= MAX_HOPS:
+                log.warning("handoff request ignored: too many hops in one turn")
+                return session
+            return await self._requested_handoff(session, leg, activity, hops)
+        if activity.is_event(HandoffEventNames.STATUS):
+            await self._forward_status(leg, activity)
+            return session
+        if activity.type in (ActivityTypes.EVENT, ActivityTypes.HANDOFF):
+            return session  # provider-internal events do not reach the user
+        if not leg.is_open:
+            log.info("activity from closed leg of %s dropped", leg.provider)
+            return session
+        await self._to_user(session, leg, activity)
+        return session
+
+    async def _requested_handoff(
+        self, session: MidTierSession, leg: Leg, activity: Activity, hops: int
+    ) -> MidTierSession:
+        value = activity.value if isinstance(activity.value, dict) else {}
+        reason = str(value.get("reason") or f"{leg.provider} asked for a handoff")
+        target = value.get("provider") or value.get("skill")
+        candidates: list[str | None] = []
+        if isinstance(target, str):
+            candidates.append(target)
+        wanted = value.get("intent")
+        if isinstance(wanted, str):
+            candidates += self.router.providers_for(wanted)
+        candidates.append(self.config.routing.fallback)
+        session, new_leg = await self.switcher.switch(
+            session,
+            candidates,
+            reason=reason,
+            intent=wanted if isinstance(wanted, str) else None,
+            notice=self.config.midtier.notices.switch,
+        )
+        if new_leg is None:
+            await self.provider_status(leg, "failed", "no provider could take the conversation")
+            await self.notify(session, self.config.midtier.notices.unavailable)
+        elif not self.router.is_sticky(new_leg.provider):
+            await self.provider_status(leg, "accepted")
+        return session
+
+    async def provider_status(self, leg: Leg, state: str, message: str | None = None) -> None:
+        """Tell a bot the ``handoff.status`` of a conversation it handed off or gets back."""
+        provider = self.providers.get(leg.provider)
+        if provider is None or self.router.is_sticky(leg.provider):
+            return
+        try:
+            async with asyncio.timeout(self.timeout(leg.provider)):
+                await provider.deliver(leg, status_event(state, message))
+        except (ProviderError, TimeoutError) as exc:
+            log.warning("handoff.status to %s failed: %s", leg.provider, exc or "timed out")
+
+    async def _forward_status(self, leg: Leg, activity: Activity) -> None:
+        origin = leg.data.get("handoff_from")
+        session = await self.store.by_provider(leg.provider, leg.provider_conversation_id)
+        if not origin or session is None:
+            return
+        old = session.leg(origin["leg"])
+        if old is not None:
+            value = activity.value if isinstance(activity.value, dict) else {}
+            await self.provider_status(old, str(value.get("state", "")), value.get("message"))
+
+    # ------------------------------------------------------------------ provider side
+
+    async def _locked_leg(self, provider: str, conversation_id: str) -> tuple[MidTierSession, Leg]:
+        session = await self.store.by_provider(provider, conversation_id)
+        if session is None:
+            raise NotFound(f"no conversation {conversation_id!r} for provider {provider!r}")
+        leg = session.leg_for_provider(provider, conversation_id)
+        if leg is None or not leg.is_open or session.status != "active":
+            raise SessionClosed(f"conversation {conversation_id!r} of {provider!r} is closed")
+        return session, leg
+
+    async def provider_activity(
+        self, provider: str, provider_conversation_id: str, activity: Activity
+    ) -> None:
+        """A provider sends an activity into a conversation outside a delivery."""
+        session, _ = await self._locked_leg(provider, provider_conversation_id)
+        async with self.locks.hold(session.id):
+            with session_context(session.id):
+                session, leg = await self._locked_leg(provider, provider_conversation_id)
+                await self._emit(session, leg, activity)
+
+    async def hand_back(self, provider: str, provider_conversation_id: str, reason: str) -> None:
+        """The provider is done: return the conversation to the bot that had it, or the default."""
+        session, _ = await self._locked_leg(provider, provider_conversation_id)
+        async with self.locks.hold(session.id):
+            with session_context(session.id):
+                session, _leg = await self._locked_leg(provider, provider_conversation_id)
+                bots = [
+                    old.provider
+                    for old in reversed(session.legs[:-1])
+                    if not self.router.is_sticky(old.provider)
+                ]
+                candidates = [*bots[:1], self.config.routing.default, *bots[1:]]
+                session, new_leg = await self.switcher.switch(
+                    session, candidates, reason=reason, notice=self.config.midtier.notices.hand_back
+                )
+                if new_leg is None:
+                    raise NotFound("no bot could take the conversation back")
+                await self.provider_status(new_leg, "completed", reason)
+
+    async def transfer(
+        self, provider: str, provider_conversation_id: str, target: str, reason: str
+    ) -> None:
+        """The provider passes the conversation to ``target``."""
+        if target not in self.providers:
+            raise NotFound(f"no provider named {target!r}")
+        session, _ = await self._locked_leg(provider, provider_conversation_id)
+        async with self.locks.hold(session.id):
+            with session_context(session.id):
+                session, _leg = await self._locked_leg(provider, provider_conversation_id)
+                session, new_leg = await self.switcher.switch(
+                    session, [target], reason=reason, notice=self.config.midtier.notices.switch
+                )
+                if new_leg is None:
+                    raise NotFound(f"{target} could not take the conversation")
+
+    async def update_leg_data(
+        self, provider: str, provider_conversation_id: str, data: dict[str, Any]
+    ) -> None:
+        """Merge provider-owned state into the open leg (persisted with the session)."""
+        session, _ = await self._locked_leg(provider, provider_conversation_id)
+        async with self.locks.hold(session.id):
+            session, leg = await self._locked_leg(provider, provider_conversation_id)
+            leg.data.update(data)
+            await self.store.save(session)
+
+    async def redeem(self, code: str, provider: str) -> dict[str, Any]:
+        """Exchange an authorization code for the user's claims and transcript."""
+        record = await self.auth.redeem(code, provider)
+        session = await self.store.get(record.session_id)
+        if session is None:
+            raise NotFound("the session of this code no longer exists")
+        transcript = await self.store.transcript(
+            session.id, last=self.config.midtier.session.handoff_transcript
+        )
+        return {
+            "session_id": session.id,
+            "user_id": session.user_id,
+            "claims": session.claims,
+            "intents": session.intents[-10:],
+            "transcript": [e.model_dump(mode="json", exclude={"activity"}) for e in transcript],
+        }

@@ -1,0 +1,158 @@
+"""The switch: move a conversation to another provider inside the same mid-tier session.
+
+1. The caller holds the session's lock, so new user messages wait in arrival order.
+2. For each candidate in turn: issue an authorization code bound to (session, candidate),
+   open a leg with the context (bounded transcript, intents, slots, code).
+3. On the first success: close the old leg with its reason, map the session to the new leg,
+   tell the user (configurable notice), and deliver the ``midtier.handoff`` event to the new
+   provider. If no candidate opens, the old leg stays and the caller tells the user plainly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from connector.activity import Activity, ActivityTypes, HandoffEventNames, new_activity_id, now
+from connector.errors import ProviderError
+from connector.interfaces import HandoffContext
+from connector.sessions import Leg, MidTierSession, TranscriptEntry
+
+if TYPE_CHECKING:
+    from connector.engine import Engine
+
+log = logging.getLogger("midtier.handoff")
+
+
+def status_event(state: str, message: str | None = None) -> Activity:
+    """A Bot Framework ``handoff.status`` event (PROTOCOLS.md section 7)."""
+    value: dict[str, str] = {"state": state}
+    if message:
+        value["message"] = message
+    return Activity(
+        type=ActivityTypes.EVENT,
+        name=HandoffEventNames.STATUS,
+        id=new_activity_id(),
+        timestamp=now(),
+        value=value,
+    )
+
+
+class Switcher:
+    """Opens the target leg, closes the old one, and tells everyone concerned."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def switch(
+        self,
+        session: MidTierSession,
+        candidates: Iterable[str | None],
+        *,
+        reason: str,
+        intent: str | None = None,
+        confidence: float = 0.0,
+        notice: str | None = None,
+        exclude: Iterable[str] = (),
+    ) -> tuple[MidTierSession, Leg | None]:
+        """Switch to the first candidate that opens; return the saved session and new leg."""
+        engine = self._engine
+        old = session.current_leg
+        skip = set(exclude)
+        if old is not None:
+            skip.add(old.provider)
+        tried: list[str] = []
+        for target in candidates:
+            if target is None or target in skip or target in tried:
+                continue
+            tried.append(target)
+            provider = engine.providers.get(target)
+            if provider is None:
+                continue
+            leg = Leg(
+                channel=session.channel,
+                channel_conversation_id=session.channel_conversation_id,
+                provider=target,
+                open_reason=reason,
+            )
+            if old is not None:
+                leg.data["handoff_from"] = {
+                    "provider": old.provider,
+                    "leg": old.id,
+                    "conversation": old.provider_conversation_id,
+                }
+            context = await self._context(session, target, reason, intent, confidence)
+            try:
+                async with asyncio.timeout(engine.timeout(target)):
+                    leg.provider_conversation_id = await provider.open(session, leg, context)
+            except (ProviderError, TimeoutError) as exc:
+                log.warning("could not open %s: %s", target, exc or "timed out")
+                engine.mark_failure(target)
+                continue
+            if old is not None:
+                old.closed_at = now()
+                old.close_reason = reason
+            session.legs.append(leg)
+            session = await engine.store.save(session)
+            engine.leg_opened(target, old.provider if old else None)
+            log.info(
+                "switched %s -> %s: %s",
+                old.provider if old else "(none)",
+                target,
+                reason,
+                extra={"event": "switch", "from": old.provider if old else None, "to": target},
+            )
+            await engine.store.append_transcript(
+                session.id,
+                TranscriptEntry(
+                    speaker="system",
+                    provider=target,
+                    leg_id=leg.id,
+                    text=f"conversation moved from {old.provider if old else 'nobody'} "
+                    f"to {target}: {reason}",
+                ),
+            )
+            if old is not None:
+                await engine.close_leg(old, reason)
+                if notice:
+                    await engine.notify(session, notice.format(title=engine.title(target)))
+            event = Activity(
+                type=ActivityTypes.EVENT,
+                name=HandoffEventNames.CONTEXT,
+                id=new_activity_id(),
+                timestamp=now(),
+                value=context.model_dump(mode="json"),
+            )
+            session = await engine.deliver_and_emit(session, leg, event)
+            return session, leg
+        return session, None
+
+    async def _context(
+        self,
+        session: MidTierSession,
+        target: str,
+        reason: str,
+        intent: str | None,
+        confidence: float,
+    ) -> HandoffContext:
+        engine = self._engine
+        code = await engine.auth.issue(session.id, target)
+        transcript = await engine.store.transcript(
+            session.id, last=engine.config.midtier.session.handoff_transcript
+        )
+        return HandoffContext(
+            session_id=session.id,
+            user_id=session.user_id,
+            channel=session.channel,
+            reason=reason,
+            from_provider=session.current_provider,
+            intent=intent,
+            confidence=confidence,
+            intents=session.intents[-10:],
+            slots=session.slots,
+            transcript=transcript,
+            auth_code=code,
+            token_url=engine.token_url,
+        )

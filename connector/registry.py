@@ -1,0 +1,94 @@
+"""Finds adapter classes by the ``kind`` names used in config.
+
+The core imports no concrete adapter. Each adapter package (``adapters`` by default, more in
+``midtier.yaml: adapter_packages``) has ``channels.REGISTRY`` and ``providers.REGISTRY``:
+plain dicts from kind name to a ``"module:Class"`` path, imported only when a config uses
+that kind. A kind may also be a dotted path itself, for third-party adapters.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from connector.config import Config
+from connector.errors import ConfigError, ConfigErrors
+
+
+def import_dotted(path: str) -> Any:
+    """Import ``"package.module:Name"`` or ``"package.module.Name"``."""
+    if ":" in path:
+        module_name, _, attr = path.partition(":")
+    else:
+        module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise ImportError(f"{path!r} is not a dotted path like 'package.module:Name'")
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, attr)
+    except AttributeError as exc:
+        raise ImportError(f"module {module_name!r} has no {attr!r}") from exc
+
+
+def known_kinds(group: str, packages: list[str]) -> dict[str, str]:
+    """Kind name -> dotted path, from every adapter package's registry of ``group``."""
+    kinds: dict[str, str] = {}
+    for package in packages:
+        module = importlib.import_module(f"{package}.{group}")
+        for name, path in getattr(module, "REGISTRY", {}).items():
+            kinds.setdefault(name, path)
+    return kinds
+
+
+def resolve(kind: str, group: str, packages: list[str], file: str, key: str) -> Any:
+    """The class for ``kind``, or a ConfigError naming file and key."""
+    kinds = known_kinds(group, packages)
+    path = kinds.get(kind)
+    if path is None and ("." in kind or ":" in kind):
+        path = kind
+    if path is None:
+        known = ", ".join(sorted(kinds)) or "none"
+        raise ConfigError(file, key, f"unknown kind {kind!r} (known: {known})")
+    try:
+        return import_dotted(path)
+    except ImportError as exc:
+        raise ConfigError(file, key, f"cannot import {path!r}: {exc}") from exc
+
+
+def add_config_dir_to_path(config: Config) -> None:
+    """Make modules beside the config (e.g. ``bots/``) importable by dotted path."""
+    directory = str(Path(config.dir).resolve())
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+
+
+def build_adapters(config: Config, host: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Construct every configured channel and provider; raise ConfigErrors listing problems."""
+    add_config_dir_to_path(config)
+    packages = config.midtier.adapter_packages
+    errors: list[ConfigError] = []
+    channels: dict[str, Any] = {}
+    providers: dict[str, Any] = {}
+    for name, ccfg in config.midtier.channels.items():
+        try:
+            cls = resolve(ccfg.kind, "channels", packages, "midtier.yaml", f"channels.{name}.kind")
+            channels[name] = cls(name, ccfg, host)
+        except ConfigError as exc:
+            errors.append(exc)
+        except ConfigErrors as exc:
+            errors.extend(exc.errors)
+    for name, pcfg in config.providers.items():
+        try:
+            cls = resolve(
+                pcfg.kind, "providers", packages, "providers.yaml", f"providers.{name}.kind"
+            )
+            providers[name] = cls(name, pcfg, host)
+        except ConfigError as exc:
+            errors.append(exc)
+        except ConfigErrors as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise ConfigErrors(errors)
+    return channels, providers
