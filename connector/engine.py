@@ -142,7 +142,7 @@ class Engine:
             await self.store.append_transcript(
                 session.id,
                 TranscriptEntry(
-                    speaker=speaker,  # type: ignore[arg-type]
+                    speaker=speaker,
                     text=out.text,
                     provider=provider,
                     leg_id=leg.id if leg else None,
@@ -235,9 +235,9 @@ class Engine:
                 confidence=intent.confidence,
                 notice=self.config.midtier.notices.switch,
             )
-            if leg is None and session.current_leg is None:
+            if leg is None:
+                # Nobody could take it: keep the old leg (if any) and say so plainly.
                 await self.notify(session, self.config.midtier.notices.unavailable)
-                return session
             leg = session.current_leg
         elif session.intents:
             session = await self.store.save(session)

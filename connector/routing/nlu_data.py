@@ -1,0 +1,267 @@
+"""Intent training data in Rasa's NLU YAML format (version "3.1"), as plain (text, intent) pairs.
+
+Each ``nlu:`` item has exactly one of ``intent``, ``synonym``, ``regex`` or ``lookup`` plus
+``examples`` (a block string of ``- `` lines, or a list of ``{text, metadata}``). Entity
+annotations are stripped to their text, since the embedded classifier reads intents only;
+synonyms, regexes and lookups are checked for form and otherwise left to Rasa bots.
+Every problem found is reported at once as a ``ConfigError`` naming the file and key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from connector.errors import ConfigError, ConfigErrors
+
+KINDS = ("intent", "synonym", "regex", "lookup")
+_ITEM_KEYS = {*KINDS, "examples", "metadata"}
+# Top-level keys of a Rasa training data file that carry no NLU examples.
+_OTHER_TOP_KEYS = {"version", "stories", "rules", "responses", "e2e_tests"}
+# Rasa's own annotation pattern (rasa/shared/nlu/training_data/entities_parser.py).
+ENTITY_RE = re.compile(
+    r"\[(?P<entity_text>[^\]]+?)\]"
+    r"(\((?P<entity>[^:)]+?)(?:\:(?P<value>[^)]+))?\)"
+    r"|\{(?P<entity_dict>[^}]+?)\}"
+    r"|\[(?P<list_entity_dicts>.*?)\])"
+)
+_SPACES = re.compile(r"\s+")
+_NAME = re.compile(r"^[^\s/]+(/[^\s/]+)?$")
+_EXAMPLES_HINT = "a block string of '- ' lines or a list of {text, metadata}"
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Intent examples from one or more NLU files, deduplicated and sorted by (intent, text)."""
+
+    examples: list[tuple[str, str]]
+    """``(text, intent)`` pairs, entity annotations stripped."""
+    intents: list[str] = field(default_factory=list)
+    """Intent names, sorted; retrieval intents keep their full ``faq/opening_hours`` name."""
+
+    def fingerprint(self) -> str:
+        """sha256 (hex) of the normalized content: equal for equal data, whatever the file order."""
+        blob = json.dumps(self.examples, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def strip_entities(text: str) -> str:
+    """``"pay [$45](amount) now"`` -> ``"pay $45 now"`` (every Rasa annotation form)."""
+    return ENTITY_RE.sub(lambda m: m.group("entity_text"), text)
+
+
+def load_training_data(files: list[Path]) -> TrainingData:
+    """Read Rasa NLU YAML files; raise ``ConfigErrors`` listing every problem found."""
+    errors: list[ConfigError] = []
+    seen: dict[str, tuple[str, str, str]] = {}  # folded text -> (intent, file, key)
+    pairs: set[tuple[str, str]] = set()
+    for path in files:
+        _load_file(path, _display_name(path), errors, seen, pairs)
+    intents = sorted({intent for _, intent in pairs})
+    if not errors and len(intents) < 2:
+        where = _display_name(files[0]) if len(files) == 1 else "nlu/"
+        errors.append(ConfigError(where, "nlu", "expected at least two intents with examples"))
+    if errors:
+        raise ConfigErrors(errors)
+    examples = sorted(pairs, key=lambda p: (p[1], p[0]))
+    return TrainingData(examples=examples, intents=intents)
+
+
+def _display_name(path: Path) -> str:
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+
+
+def _load_file(
+    path: Path,
+    name: str,
+    errors: list[ConfigError],
+    seen: dict[str, tuple[str, str, str]],
+    pairs: set[tuple[str, str]],
+) -> None:
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        errors.append(ConfigError(name, "", f"cannot read: {exc.strerror or exc}"))
+        return
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        errors.append(ConfigError(name, "", f"invalid YAML: {exc}"))
+        return
+    if not isinstance(doc, dict):
+        errors.append(ConfigError(name, "", "expected a mapping with 'version' and 'nlu'"))
+        return
+    version = doc.get("version")
+    if version is not None and not isinstance(version, str):
+        errors.append(
+            ConfigError(name, "version", f'expected a quoted string like "3.1", got {version!r}')
+        )
+    for key in doc:
+        if key != "nlu" and key not in _OTHER_TOP_KEYS:
+            errors.append(ConfigError(name, str(key), "unknown key: expected 'version' and 'nlu'"))
+    items = doc.get("nlu")
+    if not isinstance(items, list):
+        got = "nothing" if items is None else type(items).__name__
+        errors.append(ConfigError(name, "nlu", f"expected a list of intent items, got {got}"))
+        return
+    for i, item in enumerate(items):
+        _load_item(item, name, f"nlu[{i}]", errors, seen, pairs)
+
+
+def _load_item(
+    item: Any,
+    name: str,
+    key: str,
+    errors: list[ConfigError],
+    seen: dict[str, tuple[str, str, str]],
+    pairs: set[tuple[str, str]],
+) -> None:
+    if not isinstance(item, dict):
+        errors.append(
+            ConfigError(
+                name, key, f"expected a mapping with one of {', '.join(KINDS)} and 'examples'"
+            )
+        )
+        return
+    unknown = sorted(str(k) for k in item if k not in _ITEM_KEYS)
+    for k in unknown:
+        errors.append(
+            ConfigError(
+                name,
+                f"{key}.{k}",
+                f"unknown key: expected one of {', '.join(KINDS)}, 'examples', 'metadata'",
+            )
+        )
+    kinds = [k for k in KINDS if k in item]
+    if len(kinds) != 1:
+        found = ", ".join(kinds) if kinds else "none"
+        errors.append(
+            ConfigError(name, key, f"expected exactly one of {', '.join(KINDS)}; found {found}")
+        )
+        return
+    kind = kinds[0]
+    label = item[kind]
+    if not isinstance(label, str) or not label.strip():
+        hint = (
+            " (quote it: YAML reads yes/no/on/off as booleans)" if isinstance(label, bool) else ""
+        )
+        errors.append(
+            ConfigError(name, f"{key}.{kind}", f"expected a non-empty name, got {label!r}{hint}")
+        )
+        return
+    label = label.strip()
+    if kind == "intent" and not _NAME.match(label):
+        errors.append(
+            ConfigError(
+                name,
+                f"{key}.intent",
+                f"expected a name without spaces (retrieval intents: 'faq/topic'), got {label!r}",
+            )
+        )
+        return
+    texts = _examples(item.get("examples"), name, f"{key}.examples", errors, strip=kind == "intent")
+    if kind == "regex":
+        for ex_key, text in texts:
+            try:
+                re.compile(text)
+            except re.error as exc:
+                errors.append(
+                    ConfigError(name, ex_key, f"invalid regular expression {text!r}: {exc}")
+                )
+    if kind != "intent":
+        return
+    for ex_key, text in texts:
+        folded = text.casefold()
+        first = seen.get(folded)
+        if first is None:
+            seen[folded] = (label, name, ex_key)
+            pairs.add((text, label))
+        elif first[0] != label:
+            errors.append(
+                ConfigError(
+                    name,
+                    ex_key,
+                    f"{text!r} is also an example of intent {first[0]!r} "
+                    f"({first[1]}: {first[2]}); an example must belong to one intent",
+                )
+            )
+
+
+def _examples(
+    raw: Any, name: str, key: str, errors: list[ConfigError], *, strip: bool
+) -> list[tuple[str, str]]:
+    """``(key, text)`` per example, text whitespace-collapsed and (for intents) annotation-free."""
+    found: list[tuple[str, str]] = []
+    before = len(errors)
+    if raw is None:
+        errors.append(ConfigError(name, key, f"missing: expected {_EXAMPLES_HINT}"))
+        return found
+    if isinstance(raw, str):
+        for n, line in enumerate(raw.splitlines(), start=1):
+            if not line.strip():
+                continue
+            if not line.startswith("-"):
+                errors.append(
+                    ConfigError(name, key, f"line {n}: expected '- ' and an example, got {line!r}")
+                )
+                continue
+            found.append((key, line[1:]))
+    elif isinstance(raw, list):
+        for j, entry in enumerate(raw):
+            text = entry.get("text") if isinstance(entry, dict) else None
+            if not isinstance(text, str):
+                sub = f"{key}[{j}].text" if isinstance(entry, dict) else f"{key}[{j}]"
+                errors.append(
+                    ConfigError(
+                        name, sub, f"expected a mapping with a string 'text', got {entry!r}"
+                    )
+                )
+                continue
+            found.append((f"{key}[{j}]", text))
+    else:
+        errors.append(
+            ConfigError(name, key, f"expected {_EXAMPLES_HINT}, got {type(raw).__name__}")
+        )
+        return []
+    texts: list[tuple[str, str]] = []
+    for ex_key, text in found:
+        if strip:
+            _check_annotations(text, name, ex_key, errors)
+            text = strip_entities(text)
+        text = _SPACES.sub(" ", text).strip()
+        if text:
+            texts.append((ex_key, text))
+        else:
+            errors.append(ConfigError(name, ex_key, "empty example"))
+    if not texts and len(errors) == before:
+        errors.append(ConfigError(name, key, f"no examples: expected {_EXAMPLES_HINT}"))
+    return texts
+
+
+def _check_annotations(text: str, name: str, key: str, errors: list[ConfigError]) -> None:
+    """JSON-style annotations must parse, as Rasa requires when it trains."""
+    for match in ENTITY_RE.finditer(text):
+        blob, single = match.group("entity_dict"), True
+        if blob is None:
+            blob, single = match.group("list_entity_dicts"), False
+        if blob is None:
+            continue
+        try:
+            parsed = json.loads("{" + blob + "}" if single else "[" + blob + "]")
+        except json.JSONDecodeError:
+            parsed = None
+        dicts = [parsed] if single else parsed
+        if not isinstance(dicts, list) or not all(
+            isinstance(d, dict) and "entity" in d for d in dicts
+        ):
+            errors.append(
+                ConfigError(
+                    name,
+                    key,
+                    f"bad entity annotation {match.group(0)!r}: expected JSON with an 'entity' key",
+                )
+            )

@@ -1,0 +1,300 @@
+"""The embedded default session store: one SQLite file.
+
+One aiosqlite connection runs every statement on its own worker thread, so the event loop
+never touches the disk. The connection is in autocommit mode and every operation that must
+be atomic is a single statement (see :mod:`connector.store.sqlite_schema`), which also keeps
+most calls to one thread round trip. WAL journaling lets a second process (``midtier
+sessions``) read while the server writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from connector.activity import now
+from connector.errors import ConfigError, ConflictError, NotFound
+from connector.interfaces import AuthCodeRecord, OutboxEntry
+from connector.routing.decision import RouteDecision
+from connector.sessions import MidTierSession, TranscriptEntry
+from connector.store import sqlite_schema as sql
+from connector.store.common import Clock, Stamper, as_utc, close_expired
+
+IN_MEMORY = ":memory:"
+
+
+class SqliteStore:
+    """A :class:`~connector.interfaces.SessionStore` in one SQLite file.
+
+    ``path`` is a file path (its parent directories are created by :meth:`start`) or
+    ``":memory:"``. ``clock`` supplies the current time; tests pass one they control.
+    """
+
+    def __init__(self, path: str | Path, *, clock: Clock = now) -> None:
+        self.path = str(path)
+        self._clock = clock
+        self._stamp = Stamper(clock)
+        self._conn: aiosqlite.Connection | None = None
+
+    @property
+    def _db(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise RuntimeError(f"SqliteStore({self.path!r}) is not started")
+        return self._conn
+
+    async def start(self) -> None:
+        """Open the file and create the schema if needed (idempotent).
+
+        Raises ``ConfigError`` when the file was written by a newer schema version.
+        """
+        if self._conn is not None:
+            return
+        if self.path != IN_MEMORY:
+            await asyncio.to_thread(Path(self.path).parent.mkdir, parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            await conn.executescript(sql.PRAGMAS)
+            [(version,)] = await conn.execute_fetchall("PRAGMA user_version")
+            if version > sql.SCHEMA_VERSION:
+                raise ConfigError(
+                    self.path,
+                    "schema version",
+                    f"{version} was written by a newer midtier (this one knows"
+                    f" {sql.SCHEMA_VERSION}); upgrade midtier or use another store file",
+                )
+            await conn.executescript(sql.SCHEMA)
+        except BaseException:
+            await conn.close()
+            raise
+        self._conn = conn
+
+    async def close(self) -> None:
+        """Close the connection; ``start`` may open it again."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+    # ------------------------------------------------------------------ sessions
+
+    async def find_or_create(
+        self, channel: str, channel_conversation_id: str, user_id: str
+    ) -> tuple[MidTierSession, bool]:
+        """The active session for a channel conversation, created if missing (bool: created).
+
+        Atomic through the unique index on active sessions: of concurrent creators one
+        inserts, the others read its session.
+        """
+        key = (channel, channel_conversation_id)
+        for _ in range(3):
+            rows = await self._db.execute_fetchall(sql.SELECT_ACTIVE, key)
+            if rows:
+                return sql.session_from(next(iter(rows))), False
+            at = self._stamp()
+            session = MidTierSession(
+                user_id=user_id,
+                channel=channel,
+                channel_conversation_id=channel_conversation_id,
+                created_at=at,
+                updated_at=at,
+                version=1,
+            )
+            if await self._db.execute_fetchall(sql.INSERT_NEW, sql.insert_params(session)):
+                return session, True
+        # Only if the winner's session was closed again between our insert and read, thrice.
+        raise ConflictError(f"could not find or create a session for {channel}:{key[1]}")
+
+    async def _one(self, statement: str, params: tuple[Any, ...]) -> MidTierSession | None:
+        rows = await self._db.execute_fetchall(statement, params)
+        for row in rows:
+            return sql.session_from(row)
+        return None
+
+    async def get(self, session_id: str) -> MidTierSession | None:
+        """The session with this id, if any."""
+        return await self._one(sql.SELECT_BY_ID, (session_id,))
+
+    async def by_channel(self, channel: str, channel_conversation_id: str) -> MidTierSession | None:
+        """The newest session of a channel conversation, active or closed."""
+        return await self._one(sql.SELECT_BY_CHANNEL, (channel, channel_conversation_id))
+
+    async def by_provider(
+        self, provider: str, provider_conversation_id: str
+    ) -> MidTierSession | None:
+        """The session any leg of which has this provider conversation (the latest saved)."""
+        return await self._one(sql.SELECT_BY_PROVIDER, (provider, provider_conversation_id))
+
+    async def by_user(self, user_id: str) -> list[MidTierSession]:
+        """Every session of a user, most recently updated first."""
+        return [
+            sql.session_from(r)
+            for r in await self._db.execute_fetchall(sql.SELECT_BY_USER, (user_id,))
+        ]
+
+    async def save(self, session: MidTierSession) -> MidTierSession:
+        """Write if ``session.version`` is current (0 for a new session), else ``ConflictError``.
+
+        Returns a copy with the version bumped and ``updated_at`` set; ``session`` itself is
+        not changed, but the copy shares its nested objects (legs, claims...).
+        """
+        saved = session.model_copy(
+            update={"version": session.version + 1, "updated_at": self._stamp()}
+        )
+        try:
+            if session.version == 0:
+                cursor = await self._db.execute(sql.INSERT_SAVED, sql.insert_params(saved))
+            else:
+                cursor = await self._db.execute(
+                    sql.UPDATE_SAVED, sql.update_params(saved, session.version)
+                )
+        except sqlite3.IntegrityError as exc:
+            raise ConflictError(
+                f"session {session.id}: its channel conversation has another active session"
+            ) from exc
+        if cursor.rowcount != 1:
+            raise ConflictError(
+                f"session {session.id}: version {session.version} is not current"
+                " (changed since read, or never stored)"
+            )
+        return saved
+
+    async def list_sessions(
+        self, *, status: str | None = None, provider: str | None = None, limit: int = 100
+    ) -> list[MidTierSession]:
+        """Newest (``updated_at``) first. ``provider`` filters on the open leg's provider."""
+        limit = max(limit, 0)
+        if status is None and provider is None:
+            rows = await self._db.execute_fetchall(sql.LIST_ALL, (limit,))
+        elif provider is None:
+            rows = await self._db.execute_fetchall(sql.LIST_BY_STATUS, (status, limit))
+        elif status is None:
+            rows = await self._db.execute_fetchall(sql.LIST_BY_PROVIDER, (provider, limit))
+        else:
+            rows = await self._db.execute_fetchall(
+                sql.LIST_BY_STATUS_PROVIDER, (status, provider, limit)
+            )
+        return [sql.session_from(r) for r in rows]
+
+    async def expire(self, idle_before: datetime) -> int:
+        """Close active sessions not updated since ``idle_before``; return how many.
+
+        Each one's open leg is closed with reason ``"expired"`` and its version is bumped, so
+        a holder of an older copy gets ``ConflictError`` on save; a session saved meanwhile
+        is left alone. Also drops expired dedupe keys and authorization codes.
+        """
+        rows = await self._db.execute_fetchall(sql.SELECT_IDLE, (sql.to_us(idle_before),))
+        at = self._stamp()
+        params = []
+        for row in rows:
+            session = sql.session_from(row)
+            expected = session.version
+            close_expired(session, at)
+            session.version += 1
+            session.updated_at = at
+            params.append(sql.update_params(session, expected))
+        count = 0
+        if params:
+            count = (await self._db.executemany(sql.UPDATE_SAVED, params)).rowcount
+        current = sql.to_us(self._clock())
+        await self._db.execute(sql.PURGE_DEDUPE, (current,))
+        await self._db.execute(sql.PURGE_CODES, (current,))
+        return count
+
+    # ------------------------------------------------------------------ transcript, decisions
+
+    async def append_transcript(self, session_id: str, entry: TranscriptEntry) -> TranscriptEntry:
+        """Append ``entry`` with the next ``seq`` and return a copy carrying it.
+
+        Raises ``NotFound`` for an unknown session.
+        """
+        try:
+            [(seq,)] = await self._db.execute_fetchall(
+                sql.INSERT_TRANSCRIPT, (session_id, entry.model_dump_json())
+            )
+        except sqlite3.IntegrityError as exc:
+            raise NotFound(f"unknown session {session_id}") from exc
+        return entry.model_copy(update={"seq": seq})
+
+    async def transcript(
+        self, session_id: str, *, last: int | None = None
+    ) -> list[TranscriptEntry]:
+        """Oldest first; ``last`` keeps only the newest entries (``last <= 0``: none)."""
+        if last is None:
+            rows = await self._db.execute_fetchall(sql.SELECT_TRANSCRIPT, (session_id,))
+        elif last <= 0:
+            return []
+        else:
+            found = await self._db.execute_fetchall(sql.SELECT_TRANSCRIPT_LAST, (session_id, last))
+            rows = list(found)[::-1]
+        entries = []
+        for seq, data in rows:
+            entry = TranscriptEntry.model_validate_json(data)
+            entry.seq = seq
+            entries.append(entry)
+        return entries
+
+    async def append_decision(self, session_id: str, decision: RouteDecision) -> None:
+        """Record a route decision; raises ``NotFound`` for an unknown session."""
+        try:
+            await self._db.execute(sql.INSERT_DECISION, (session_id, decision.model_dump_json()))
+        except sqlite3.IntegrityError as exc:
+            raise NotFound(f"unknown session {session_id}") from exc
+
+    async def decisions(self, session_id: str) -> list[RouteDecision]:
+        """The session's route decisions, oldest first."""
+        rows = await self._db.execute_fetchall(sql.SELECT_DECISIONS, (session_id,))
+        return [RouteDecision.model_validate_json(data) for (data,) in rows]
+
+    # ------------------------------------------------------------------ dedupe, codes
+
+    async def seen(self, key: str, ttl_seconds: float) -> bool:
+        """Record ``key`` for ``ttl_seconds``; True if it was already recorded and unexpired."""
+        current = as_utc(self._clock())
+        expires = sql.to_us(current + timedelta(seconds=ttl_seconds))
+        cursor = await self._db.execute(sql.SEEN, (key, expires, sql.to_us(current)))
+        return cursor.rowcount == 0
+
+    async def put_code(self, code_hash: str, record: AuthCodeRecord) -> None:
+        """Store an authorization code's record under the code's hash."""
+        await self._db.execute(
+            sql.PUT_CODE, (code_hash, record.model_dump_json(), sql.to_us(record.expires_at))
+        )
+
+    async def take_code(self, code_hash: str) -> AuthCodeRecord | None:
+        """Remove and return the record; a code can be taken once.
+
+        Expired records may still be returned (until ``expire`` drops them): the caller
+        checks ``expires_at``.
+        """
+        rows = await self._db.execute_fetchall(sql.TAKE_CODE, (code_hash,))
+        for (data,) in rows:
+            return AuthCodeRecord.model_validate_json(data)
+        return None
+
+    # ------------------------------------------------------------------ outbox
+
+    async def outbox_put(self, entry: OutboxEntry) -> None:
+        """Queue an entry; putting an id that is already queued does nothing."""
+        await self._db.execute(sql.OUTBOX_PUT, sql.outbox_params(entry))
+
+    async def outbox_pending(self, channel: str, conversation_id: str) -> list[OutboxEntry]:
+        """Entries not yet delivered for one conversation, in the order they were put."""
+        rows = await self._db.execute_fetchall(sql.OUTBOX_PENDING, (channel, conversation_id))
+        return [sql.outbox_from(r) for r in rows]
+
+    async def outbox_due(self, before: datetime, limit: int = 100) -> list[OutboxEntry]:
+        """Entries whose next attempt is at or before ``before``: earliest first, then put order."""
+        rows = await self._db.execute_fetchall(sql.OUTBOX_DUE, (sql.to_us(before), max(limit, 0)))
+        return [sql.outbox_from(r) for r in rows]
+
+    async def outbox_done(self, entry_id: str) -> None:
+        """Forget a delivered entry (unknown ids are ignored)."""
+        await self._db.execute(sql.OUTBOX_DONE, (entry_id,))
+
+    async def outbox_retry(self, entry_id: str, next_attempt_at: datetime, error: str) -> None:
+        """Count a failed attempt and schedule the next (unknown ids are ignored)."""
+        await self._db.execute(sql.OUTBOX_RETRY, (sql.to_us(next_attempt_at), error, entry_id))

@@ -1,0 +1,280 @@
+"""The SQLite store's schema and statements, as constants, and how models map onto rows.
+
+Times are stored as integer microseconds since the Unix epoch (UTC), so comparisons and
+ordering in SQL are exact. Each model is stored whole as JSON in ``data``; the other columns
+are copies for lookups. Statements that must be atomic are single statements (the
+connection is in autocommit mode): the legs index is kept by triggers on ``sessions``, and
+sequence numbers are computed inside the ``INSERT``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connector.interfaces import OutboxEntry
+from connector.sessions import MidTierSession
+from connector.store.common import ONE_US, as_utc
+
+SCHEMA_VERSION = 1
+
+PRAGMAS = """
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+PRAGMA foreign_keys = ON;
+PRAGMA busy_timeout = 5000;
+"""
+
+# Every leg with a provider conversation id maps that key to its session; a key reused by a
+# newer session moves to it.
+_SYNC_LEGS = """
+    INSERT INTO legs(provider, provider_conversation_id, session_id)
+    SELECT json_extract(value, '$.provider'), json_extract(value, '$.provider_conversation_id'),
+           NEW.id
+    FROM json_each(NEW.data, '$.legs')
+    WHERE json_extract(value, '$.provider_conversation_id') <> ''
+    ON CONFLICT DO UPDATE SET session_id = excluded.session_id
+    WHERE session_id <> excluded.session_id;
+"""
+
+SCHEMA = f"""
+BEGIN;
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    channel_conversation_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    current_provider TEXT,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+-- At most one active session per channel conversation: find_or_create relies on it.
+CREATE UNIQUE INDEX IF NOT EXISTS sessions_active_channel
+    ON sessions(channel, channel_conversation_id) WHERE status = 'active';
+CREATE INDEX IF NOT EXISTS sessions_channel
+    ON sessions(channel, channel_conversation_id, created_at);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id, updated_at);
+CREATE INDEX IF NOT EXISTS sessions_status
+    ON sessions(status, current_provider, updated_at);
+CREATE TABLE IF NOT EXISTS legs (
+    provider TEXT NOT NULL,
+    provider_conversation_id TEXT NOT NULL,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    PRIMARY KEY (provider, provider_conversation_id)
+);
+CREATE TRIGGER IF NOT EXISTS sessions_legs_insert AFTER INSERT ON sessions BEGIN
+    {_SYNC_LEGS}
+END;
+CREATE TRIGGER IF NOT EXISTS sessions_legs_update AFTER UPDATE OF data ON sessions BEGIN
+    {_SYNC_LEGS}
+END;
+CREATE TABLE IF NOT EXISTS transcript (
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    seq INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+CREATE TABLE IF NOT EXISTS decisions (
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    n INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (session_id, n)
+);
+CREATE TABLE IF NOT EXISTS dedupe (
+    key TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS codes (
+    hash TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    session_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error TEXT,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_conversation ON outbox(channel, conversation_id);
+CREATE INDEX IF NOT EXISTS outbox_next ON outbox(next_attempt_at);
+PRAGMA user_version = {SCHEMA_VERSION};
+COMMIT;
+"""
+
+# ---------------------------------------------------------------------------- sessions
+
+SELECT_ACTIVE = """
+SELECT data FROM sessions
+WHERE channel = ? AND channel_conversation_id = ? AND status = 'active'
+"""
+# Loses quietly to a concurrent creator through the unique index on active sessions.
+INSERT_NEW = """
+INSERT INTO sessions(id, user_id, channel, channel_conversation_id, status, current_provider,
+                     version, created_at, updated_at, data)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+# A never-stored session; a clash with another active session raises IntegrityError.
+INSERT_SAVED = """
+INSERT INTO sessions(id, user_id, channel, channel_conversation_id, status, current_provider,
+                     version, created_at, updated_at, data)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(id) DO NOTHING
+"""
+UPDATE_SAVED = """
+UPDATE sessions
+SET status = ?, current_provider = ?, version = ?, updated_at = ?, data = ?
+WHERE id = ? AND version = ?
+"""
+SELECT_BY_ID = "SELECT data FROM sessions WHERE id = ?"
+SELECT_BY_CHANNEL = """
+SELECT data FROM sessions WHERE channel = ? AND channel_conversation_id = ?
+ORDER BY created_at DESC, rowid DESC LIMIT 1
+"""
+SELECT_BY_PROVIDER = """
+SELECT s.data FROM legs AS l JOIN sessions AS s ON s.id = l.session_id
+WHERE l.provider = ? AND l.provider_conversation_id = ?
+"""
+SELECT_BY_USER = "SELECT data FROM sessions WHERE user_id = ? ORDER BY updated_at DESC"
+SELECT_IDLE = "SELECT data FROM sessions WHERE status = 'active' AND updated_at < ?"
+
+# list_sessions: one constant per combination of filters, so each can use an index.
+_LIST = "SELECT data FROM sessions {} ORDER BY updated_at DESC LIMIT ?"
+LIST_ALL = _LIST.format("")
+LIST_BY_STATUS = _LIST.format("WHERE status = ?")
+LIST_BY_PROVIDER = _LIST.format("WHERE current_provider = ?")
+LIST_BY_STATUS_PROVIDER = _LIST.format("WHERE status = ? AND current_provider = ?")
+
+# ---------------------------------------------------------------------------- transcript
+
+INSERT_TRANSCRIPT = """
+INSERT INTO transcript(session_id, seq, data)
+SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2 FROM transcript WHERE session_id = ?1
+RETURNING seq
+"""
+SELECT_TRANSCRIPT = "SELECT seq, data FROM transcript WHERE session_id = ? ORDER BY seq"
+SELECT_TRANSCRIPT_LAST = """
+SELECT seq, data FROM transcript WHERE session_id = ? ORDER BY seq DESC LIMIT ?
+"""
+INSERT_DECISION = """
+INSERT INTO decisions(session_id, n, data)
+SELECT ?1, COALESCE(MAX(n), 0) + 1, ?2 FROM decisions WHERE session_id = ?1
+"""
+SELECT_DECISIONS = "SELECT data FROM decisions WHERE session_id = ? ORDER BY n"
+
+# ---------------------------------------------------------------------------- dedupe, codes
+
+# Changes a row (rowcount 1) only when the key is new or its record has expired.
+SEEN = """
+INSERT INTO dedupe(key, expires_at) VALUES (?1, ?2)
+ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at
+WHERE dedupe.expires_at <= ?3
+"""
+PURGE_DEDUPE = "DELETE FROM dedupe WHERE expires_at <= ?"
+PUT_CODE = "INSERT OR REPLACE INTO codes(hash, data, expires_at) VALUES (?, ?, ?)"
+TAKE_CODE = "DELETE FROM codes WHERE hash = ? RETURNING data"
+PURGE_CODES = "DELETE FROM codes WHERE expires_at <= ?"
+
+# ---------------------------------------------------------------------------- outbox
+
+OUTBOX_PUT = """
+INSERT INTO outbox(id, session_id, channel, conversation_id, next_attempt_at, attempts,
+                   last_error, data)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(id) DO NOTHING
+"""
+_OUTBOX_COLUMNS = "data, attempts, next_attempt_at, last_error"
+OUTBOX_PENDING = f"""
+SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE channel = ? AND conversation_id = ? ORDER BY seq
+"""
+OUTBOX_DUE = f"""
+SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE next_attempt_at <= ?
+ORDER BY next_attempt_at, seq LIMIT ?
+"""
+OUTBOX_DONE = "DELETE FROM outbox WHERE id = ?"
+OUTBOX_RETRY = """
+UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?
+"""
+
+# ---------------------------------------------------------------------------- rows
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_us(value: datetime) -> int:
+    """Microseconds since the epoch, exactly (naive datetimes are taken as UTC)."""
+    return (as_utc(value) - EPOCH) // ONE_US
+
+
+def from_us(value: int) -> datetime:
+    """The UTC datetime ``value`` microseconds after the epoch."""
+    return EPOCH + timedelta(microseconds=value)
+
+
+def session_from(row: Iterable[Any]) -> MidTierSession:
+    """The session in a ``SELECT data`` row."""
+    (data,) = row
+    return MidTierSession.model_validate_json(data)
+
+
+def outbox_from(row: Iterable[Any]) -> OutboxEntry:
+    """The entry in an outbox row; the columns that change on retry override ``data``."""
+    data, attempts, next_attempt_at, last_error = row
+    entry = OutboxEntry.model_validate_json(data)
+    entry.attempts = attempts
+    entry.next_attempt_at = from_us(next_attempt_at)
+    entry.last_error = last_error
+    return entry
+
+
+def insert_params(session: MidTierSession) -> tuple[Any, ...]:
+    """Column values of ``sessions`` for an INSERT, in schema order."""
+    return (
+        session.id,
+        session.user_id,
+        session.channel,
+        session.channel_conversation_id,
+        session.status,
+        session.current_provider,
+        session.version,
+        to_us(session.created_at),
+        to_us(session.updated_at),
+        session.model_dump_json(),
+    )
+
+
+def update_params(saved: MidTierSession, expected_version: int) -> tuple[Any, ...]:
+    """Values for ``UPDATE_SAVED``: write ``saved`` over the row still at ``expected_version``."""
+    return (
+        saved.status,
+        saved.current_provider,
+        saved.version,
+        to_us(saved.updated_at),
+        saved.model_dump_json(),
+        saved.id,
+        expected_version,
+    )
+
+
+def outbox_params(entry: OutboxEntry) -> tuple[Any, ...]:
+    """Values for ``OUTBOX_PUT``."""
+    return (
+        entry.id,
+        entry.session_id,
+        entry.channel,
+        entry.conversation_id,
+        to_us(entry.next_attempt_at),
+        entry.attempts,
+        entry.last_error,
+        entry.model_dump_json(),
+    )

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Prepares this checkout on a fresh machine: a virtualenv in .venv with midtier installed
+# (editable). With --test also the test tools and Debian's Chromium for the browser tests.
+# Safe to run again: it skips what is already in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_tests=0
+[ "${1:-}" = "--test" ] && want_tests=1
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "midtier needs Python >= 3.11 (set PYTHON=/path/to/python3.11)" >&2
+  exit 1
+fi
+[ -x .venv/bin/python ] || { echo "==> creating .venv"; "$python" -m venv .venv; }
+
+extras=""
+[ "$want_tests" = 1 ] && extras="[test]"
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)${extras:+-test}"
+if [ ! -f "$stamp" ]; then
+  echo "==> installing midtier${extras} into .venv"
+  .venv/bin/pip install --disable-pip-version-check -q -e ".${extras}"
+  touch "$stamp"
+fi
+
+if [ "$want_tests" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  echo "==> installing Debian's chromium for the browser tests"
+  sudo_cmd=""
+  [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null
+fi

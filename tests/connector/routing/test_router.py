@@ -1,0 +1,130 @@
+"""Routing rules: stay, switch, fallback, conditions, sticky providers."""
+
+from __future__ import annotations
+
+from connector.config import Route, RoutingConfig
+from connector.interfaces import IntentResult
+from connector.routing.policy import Router
+from connector.sessions import Leg, MidTierSession
+
+
+def _config(**routes: Route) -> RoutingConfig:
+    return RoutingConfig(
+        min_confidence=0.5,
+        fallback="agents",
+        default="faq",
+        routes=routes
+        or {
+            "faq": Route(intents=["greet", "check_balance", "card_*"]),
+            "disputes": Route(intents=["dispute_charge"], min_confidence=0.7),
+            "disputes_backup": Route(intents=["dispute_charge"]),
+            "agents": Route(intents=["report_fraud"], sticky=True),
+        },
+    )
+
+
+def _session(provider: str | None = None, channel: str = "webchat") -> MidTierSession:
+    session = MidTierSession(user_id="u1", channel=channel, channel_conversation_id="c1")
+    if provider:
+        session.legs.append(
+            Leg(
+                channel=channel,
+                channel_conversation_id="c1",
+                provider=provider,
+                provider_conversation_id="p1",
+            )
+        )
+    return session
+
+
+def _intent(name: str | None, confidence: float = 0.9, oos: bool = False) -> IntentResult:
+    return IntentResult(name=name, confidence=confidence, out_of_scope=oos)
+
+
+def test_new_conversation_opens_with_the_provider_serving_the_intent() -> None:
+    decision = Router(_config()).decide(_session(), _intent("check_balance"))
+    assert (decision.action, decision.provider) == ("open", "faq")
+    assert decision.previous is None
+
+
+def test_glob_patterns_match_intents() -> None:
+    router = Router(_config())
+    assert router.providers_for("card_activation") == ["faq"]
+    assert router.providers_for("unknown") == []
+
+
+def test_stays_while_current_provider_serves_the_intent() -> None:
+    decision = Router(_config()).decide(_session("faq"), _intent("greet"))
+    assert (decision.action, decision.provider) == ("stay", "faq")
+
+
+def test_switches_when_current_provider_cannot_serve() -> None:
+    decision = Router(_config()).decide(_session("faq"), _intent("dispute_charge", 0.95))
+    assert (decision.action, decision.provider, decision.previous) == ("switch", "disputes", "faq")
+    assert decision.next_best == "disputes_backup"
+    assert [c.provider for c in decision.alternatives] == ["disputes", "disputes_backup"]
+
+
+def test_route_minimum_confidence_skips_to_next_candidate() -> None:
+    decision = Router(_config()).decide(_session("faq"), _intent("dispute_charge", 0.6))
+    assert decision.provider == "disputes_backup"
+    rejected = decision.alternatives[0]
+    assert rejected.provider == "disputes" and not rejected.eligible
+    assert "below its minimum" in rejected.reason
+
+
+def test_low_confidence_keeps_current_provider() -> None:
+    decision = Router(_config()).decide(_session("disputes"), _intent("check_balance", 0.3))
+    assert (decision.action, decision.provider) == ("stay", "disputes")
+    assert "below" in decision.reason
+
+
+def test_out_of_scope_in_a_new_conversation_goes_to_fallback() -> None:
+    decision = Router(_config()).decide(_session(), _intent(None, 0.1, oos=True))
+    assert (decision.action, decision.provider) == ("fallback", "agents")
+
+
+def test_low_confidence_new_conversation_goes_to_default() -> None:
+    decision = Router(_config()).decide(_session(), _intent("greet", 0.3))
+    assert (decision.action, decision.provider) == ("open", "faq")
+    assert decision.next_best == "agents"
+
+
+def test_sticky_provider_keeps_the_conversation() -> None:
+    decision = Router(_config()).decide(_session("agents"), _intent("check_balance", 0.99))
+    assert (decision.action, decision.provider) == ("stay", "agents")
+
+
+def test_intent_nobody_serves_goes_to_fallback() -> None:
+    decision = Router(_config()).decide(_session("faq"), _intent("book_flight", 0.99))
+    assert (decision.action, decision.provider) == ("fallback", "agents")
+
+
+def test_unhealthy_and_full_providers_are_skipped() -> None:
+    loads = {"disputes_backup": 3}
+    config = _config(
+        faq=Route(intents=["greet"]),
+        disputes=Route(intents=["dispute_charge"]),
+        disputes_backup=Route(intents=["dispute_charge"], max_open_legs=3),
+        agents=Route(intents=[], sticky=True),
+    )
+    router = Router(config, healthy=lambda name: name != "disputes", open_legs=loads)
+    decision = router.decide(_session("faq"), _intent("dispute_charge"))
+    assert decision.provider == "agents"
+    reasons = {c.provider: c.reason for c in decision.alternatives}
+    assert reasons == {
+        "disputes": "unhealthy",
+        "disputes_backup": "at capacity (3 open conversations)",
+    }
+    loads["disputes_backup"] = 2
+    assert router.decide(_session("faq"), _intent("dispute_charge")).provider == "disputes_backup"
+
+
+def test_channel_condition() -> None:
+    config = _config(
+        faq=Route(intents=["greet"], channels=["sms"]),
+        agents=Route(intents=["greet"]),
+    )
+    decision = Router(config).decide(_session(channel="webchat"), _intent("greet"))
+    assert decision.provider == "agents"
+    assert "does not serve channel 'webchat'" in decision.alternatives[0].reason

@@ -1,0 +1,485 @@
+"""The SessionStore contract: one suite, run against every backend."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from connector.errors import ConflictError, NotFound
+from connector.interfaces import AuthCodeRecord, OutboxEntry, SessionStore
+from connector.routing.decision import RouteDecision
+from connector.sessions import Leg, MidTierSession, TranscriptEntry, new_id
+from connector.store import MemoryStore, SqliteStore
+
+BACKENDS = ["memory", "sqlite"]
+
+
+class FakeClock:
+    """A clock that stands still until the test advances it."""
+
+    def __init__(self) -> None:
+        self.current = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=BACKENDS)
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[SessionStore]:
+    backend: SessionStore
+    if request.param == "memory":
+        backend = MemoryStore(clock=clock)
+    else:
+        backend = SqliteStore(tmp_path / "data" / "midtier.db", clock=clock)
+    await backend.start()
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+def leg(provider: str, conversation: str, channel_conversation: str = "c-1") -> Leg:
+    return Leg(
+        channel="webchat",
+        channel_conversation_id=channel_conversation,
+        provider=provider,
+        provider_conversation_id=conversation,
+    )
+
+
+async def with_leg(store: SessionStore, provider: str, conversation: str) -> MidTierSession:
+    """A new session on webchat conversation c-1 with one open leg, saved."""
+    session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    session.legs.append(leg(provider, conversation))
+    return await store.save(session)
+
+
+def outbox_entry(entry_id: str, conversation: str, at: datetime) -> OutboxEntry:
+    return OutboxEntry(
+        id=entry_id,
+        session_id="mts_x",
+        channel="webchat",
+        conversation_id=conversation,
+        activity={"type": "message", "text": entry_id},
+        next_attempt_at=at,
+    )
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+async def test_find_or_create_creates_once_then_finds(store: SessionStore) -> None:
+    first, created = await store.find_or_create("webchat", "c-1", "u-1")
+    again, created_again = await store.find_or_create("webchat", "c-1", "u-1")
+    assert created and not created_again
+    assert again.id == first.id
+    assert (first.channel, first.channel_conversation_id, first.user_id) == (
+        "webchat",
+        "c-1",
+        "u-1",
+    )
+    assert first.status == "active" and first.legs == []
+
+
+async def test_find_or_create_concurrent_calls_create_one_session(store: SessionStore) -> None:
+    results = await asyncio.gather(
+        *(store.find_or_create("webchat", "c-1", "u-1") for _ in range(20))
+    )
+    assert len({session.id for session, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+
+
+async def test_find_or_create_after_close_creates_a_new_session(store: SessionStore) -> None:
+    old, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    old.status = "closed"
+    await store.save(old)
+    new, created = await store.find_or_create("webchat", "c-1", "u-1")
+    assert created and new.id != old.id
+    assert new.status == "active"
+
+
+async def test_get_returns_stored_session_or_none(store: SessionStore) -> None:
+    session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    found = await store.get(session.id)
+    assert found is not None and found.id == session.id
+    assert await store.get("mts_unknown") is None
+
+
+async def test_by_channel_returns_newest_session_even_if_closed(store: SessionStore) -> None:
+    assert await store.by_channel("webchat", "c-1") is None
+    old, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    old.status = "closed"
+    await store.save(old)
+    found = await store.by_channel("webchat", "c-1")
+    assert found is not None and found.id == old.id and found.status == "closed"
+    new, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    found = await store.by_channel("webchat", "c-1")
+    assert found is not None and found.id == new.id
+    assert await store.by_channel("slack", "c-1") is None
+
+
+async def test_by_user_lists_sessions_newest_first(store: SessionStore) -> None:
+    a, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    b, _ = await store.find_or_create("slack", "c-2", "u-1")
+    await store.find_or_create("webchat", "c-3", "u-2")
+    await store.save(a)  # now the most recently updated
+    assert [s.id for s in await store.by_user("u-1")] == [a.id, b.id]
+    assert await store.by_user("u-9") == []
+
+
+async def test_save_bumps_version_and_updated_at_without_changing_argument(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    clock.advance(5)
+    session.slots["order"] = "A-1"
+    saved = await store.save(session)
+    assert saved.version == session.version + 1
+    assert saved.updated_at >= clock.current > session.updated_at
+    stored = await store.get(session.id)
+    assert stored is not None
+    assert (stored.version, stored.slots) == (saved.version, {"order": "A-1"})
+    assert stored.updated_at == saved.updated_at
+
+
+async def test_save_of_stale_copy_raises_conflict(store: SessionStore) -> None:
+    session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    copy_a = await store.get(session.id)
+    copy_b = await store.get(session.id)
+    assert copy_a is not None and copy_b is not None
+    copy_a.slots["a"] = 1
+    await store.save(copy_a)
+    copy_b.slots["b"] = 2
+    with pytest.raises(ConflictError):
+        await store.save(copy_b)
+    stored = await store.get(session.id)
+    assert stored is not None and stored.slots == {"a": 1}
+
+
+async def test_save_inserts_a_never_stored_session_once(store: SessionStore) -> None:
+    session = MidTierSession(user_id="u-1", channel="webchat", channel_conversation_id="c-1")
+    saved = await store.save(session)
+    assert saved.version == 1
+    found, created = await store.find_or_create("webchat", "c-1", "u-1")
+    assert not created and found.id == session.id
+    with pytest.raises(ConflictError):
+        await store.save(session)  # the same version-0 copy again
+
+
+async def test_save_of_unknown_session_with_a_version_raises_conflict(
+    store: SessionStore,
+) -> None:
+    ghost = MidTierSession(
+        user_id="u-1", channel="webchat", channel_conversation_id="c-1", version=3
+    )
+    with pytest.raises(ConflictError):
+        await store.save(ghost)
+    assert await store.get(ghost.id) is None
+
+
+async def test_save_of_second_active_session_for_a_conversation_raises_conflict(
+    store: SessionStore,
+) -> None:
+    await store.find_or_create("webchat", "c-1", "u-1")
+    rival = MidTierSession(user_id="u-1", channel="webchat", channel_conversation_id="c-1")
+    with pytest.raises(ConflictError):
+        await store.save(rival)
+    assert await store.get(rival.id) is None
+
+
+async def test_returned_sessions_do_not_share_state_with_the_store(store: SessionStore) -> None:
+    session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    session.slots["mutated"] = True
+    session.legs.append(leg("bot", "b-1"))
+    stored = await store.get(session.id)
+    assert stored is not None and stored.slots == {} and stored.legs == []
+
+
+async def test_by_provider_finds_session_by_its_leg_after_save(store: SessionStore) -> None:
+    session = await with_leg(store, "bot", "b-1")
+    found = await store.by_provider("bot", "b-1")
+    assert found is not None and found.id == session.id
+    assert await store.by_provider("bot", "b-2") is None
+    assert await store.by_provider("desk", "b-1") is None
+
+
+async def test_by_provider_ignores_legs_without_provider_conversation(
+    store: SessionStore,
+) -> None:
+    await with_leg(store, "bot", "")
+    assert await store.by_provider("bot", "") is None
+
+
+async def test_by_provider_resolves_old_and_new_leg_after_switch(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    session = await with_leg(store, "bot", "b-1")
+    old = session.legs[-1]
+    old.closed_at = clock()
+    old.close_reason = "switch"
+    session.legs.append(leg("desk", "d-1"))
+    session = await store.save(session)
+    assert session.current_provider == "desk"
+    for provider, conversation in [("bot", "b-1"), ("desk", "d-1")]:
+        found = await store.by_provider(provider, conversation)
+        assert found is not None and found.id == session.id
+        assert found.current_provider == "desk"
+
+
+async def test_by_provider_key_reused_by_newer_session_resolves_to_it(
+    store: SessionStore,
+) -> None:
+    old = await with_leg(store, "bot", "shared")
+    old.status = "closed"
+    await store.save(old)
+    new, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    new.legs.append(leg("bot", "shared"))
+    await store.save(new)
+    found = await store.by_provider("bot", "shared")
+    assert found is not None and found.id == new.id
+
+
+async def test_list_sessions_filters_by_status_and_current_provider_newest_first(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    on_bot = await with_leg(store, "bot", "b-1")
+    on_desk, _ = await store.find_or_create("webchat", "c-2", "u-2")
+    on_desk.legs.append(leg("desk", "d-1", "c-2"))
+    on_desk = await store.save(on_desk)
+    closed, _ = await store.find_or_create("webchat", "c-3", "u-3")
+    closed.status = "closed"
+    closed = await store.save(closed)
+    # a session whose only leg is closed has no current provider
+    left, _ = await store.find_or_create("webchat", "c-4", "u-4")
+    gone = leg("bot", "b-2", "c-4")
+    gone.closed_at = clock()
+    left.legs.append(gone)
+    left = await store.save(left)
+
+    def ids(sessions: list[MidTierSession]) -> list[str]:
+        return [s.id for s in sessions]
+
+    assert ids(await store.list_sessions()) == [left.id, closed.id, on_desk.id, on_bot.id]
+    assert ids(await store.list_sessions(limit=2)) == [left.id, closed.id]
+    assert ids(await store.list_sessions(status="active")) == [left.id, on_desk.id, on_bot.id]
+    assert ids(await store.list_sessions(status="closed")) == [closed.id]
+    assert ids(await store.list_sessions(provider="bot")) == [on_bot.id]
+    assert ids(await store.list_sessions(status="active", provider="desk")) == [on_desk.id]
+    assert await store.list_sessions(status="closed", provider="desk") == []
+
+
+async def test_expire_closes_idle_sessions_and_their_open_leg(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    idle = await with_leg(store, "bot", "b-1")
+    clock.advance(600)
+    busy, _ = await store.find_or_create("webchat", "c-2", "u-2")
+    assert await store.expire(clock() - timedelta(seconds=300)) == 1
+    expired = await store.get(idle.id)
+    assert expired is not None
+    assert expired.status == "closed" and expired.version == idle.version + 1
+    assert expired.current_leg is None
+    assert expired.legs[-1].close_reason == "expired"
+    assert expired.legs[-1].closed_at is not None
+    still = await store.get(busy.id)
+    assert still is not None and still.status == "active"
+    with pytest.raises(ConflictError):
+        await store.save(idle)  # the pre-expiry copy is stale
+    assert await store.expire(clock() - timedelta(seconds=300)) == 0
+    _, created = await store.find_or_create("webchat", "c-1", "u-1")
+    assert created
+
+
+# --------------------------------------------------------------------------- transcript
+
+
+async def test_transcript_assigns_increasing_seq_and_keeps_order(store: SessionStore) -> None:
+    session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    appended = [
+        await store.append_transcript(session.id, TranscriptEntry(speaker="user", text=str(i)))
+        for i in range(5)
+    ]
+    assert [e.seq for e in appended] == [1, 2, 3, 4, 5]
+    entries = await store.transcript(session.id)
+    assert [(e.seq, e.text) for e in entries] == [(i + 1, str(i)) for i in range(5)]
+    assert [e.text for e in await store.transcript(session.id, last=2)] == ["3", "4"]
+    assert len(await store.transcript(session.id, last=50)) == 5
+    assert await store.transcript(session.id, last=0) == []
+    assert await store.transcript("mts_unknown") == []
+
+
+async def test_transcript_concurrent_appends_get_distinct_seq(store: SessionStore) -> None:
+    session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    appended = await asyncio.gather(
+        *(
+            store.append_transcript(session.id, TranscriptEntry(speaker="bot", text=str(i)))
+            for i in range(20)
+        )
+    )
+    assert sorted(e.seq for e in appended) == list(range(1, 21))
+    assert [e.seq for e in await store.transcript(session.id)] == list(range(1, 21))
+
+
+async def test_transcript_is_kept_per_session(store: SessionStore) -> None:
+    a, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    b, _ = await store.find_or_create("webchat", "c-2", "u-2")
+    await store.append_transcript(a.id, TranscriptEntry(speaker="user", text="a"))
+    entry = await store.append_transcript(b.id, TranscriptEntry(speaker="user", text="b"))
+    assert entry.seq == 1
+    assert [e.text for e in await store.transcript(a.id)] == ["a"]
+
+
+async def test_append_to_unknown_session_raises_not_found(store: SessionStore) -> None:
+    with pytest.raises(NotFound):
+        await store.append_transcript("mts_unknown", TranscriptEntry(speaker="user", text="x"))
+    with pytest.raises(NotFound):
+        await store.append_decision("mts_unknown", RouteDecision(action="stay", provider="bot"))
+
+
+async def test_decisions_are_returned_in_order(store: SessionStore) -> None:
+    session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    first = RouteDecision(action="open", provider="bot", intent="greet", confidence=0.9)
+    second = RouteDecision(action="switch", provider="desk", previous="bot", reason="agent")
+    await store.append_decision(session.id, first)
+    await store.append_decision(session.id, second)
+    assert await store.decisions(session.id) == [first, second]
+    assert await store.decisions("mts_unknown") == []
+
+
+# --------------------------------------------------------------------------- dedupe, codes
+
+
+async def test_seen_reports_a_key_until_its_ttl_passes(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    assert await store.seen("in:webchat:m1", 60) is False
+    assert await store.seen("in:webchat:m1", 60) is True
+    assert await store.seen("in:webchat:m2", 60) is False
+    clock.advance(59)
+    assert await store.seen("in:webchat:m1", 60) is True
+    clock.advance(1)
+    assert await store.seen("in:webchat:m1", 60) is False  # expired: recorded afresh
+    assert await store.seen("in:webchat:m1", 60) is True
+
+
+async def test_seen_concurrent_calls_report_new_once(store: SessionStore) -> None:
+    results = await asyncio.gather(*(store.seen("k", 60) for _ in range(10)))
+    assert results.count(False) == 1
+
+
+async def test_code_can_be_taken_once(store: SessionStore, clock: FakeClock) -> None:
+    record = AuthCodeRecord(
+        session_id="mts_x", provider="desk", expires_at=clock() + timedelta(seconds=60)
+    )
+    await store.put_code("hash-1", record)
+    assert await store.take_code("hash-1") == record
+    assert await store.take_code("hash-1") is None
+    assert await store.take_code("hash-unknown") is None
+
+
+async def test_expired_code_is_returned_until_expire_drops_it(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    for code in ("hash-1", "hash-2"):
+        await store.put_code(
+            code, AuthCodeRecord(session_id="mts_x", provider="desk", expires_at=clock())
+        )
+    clock.advance(1)
+    taken = await store.take_code("hash-1")
+    assert taken is not None and taken.expires_at < clock()  # the caller checks expiry
+    await store.expire(clock())
+    assert await store.take_code("hash-2") is None
+
+
+# --------------------------------------------------------------------------- outbox
+
+
+async def test_outbox_pending_in_put_order_and_put_is_idempotent(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    put = [
+        outbox_entry(entry_id, "c-1", clock() - timedelta(seconds=i))
+        for i, entry_id in enumerate(["o-3", "o-1", "o-2"])
+    ]
+    for entry in put:
+        await store.outbox_put(entry)
+    await store.outbox_put(outbox_entry("o-9", "c-2", clock()))
+    await store.outbox_put(outbox_entry("o-1", "c-1", clock()))  # again: ignored
+    pending = await store.outbox_pending("webchat", "c-1")
+    assert pending == put
+    assert await store.outbox_pending("slack", "c-1") == []
+
+
+async def test_outbox_due_orders_by_next_attempt_then_put_order(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    t = clock()
+    await store.outbox_put(outbox_entry("late", "c-1", t + timedelta(seconds=30)))
+    await store.outbox_put(outbox_entry("b", "c-1", t))
+    await store.outbox_put(outbox_entry("a", "c-2", t - timedelta(seconds=5)))
+    await store.outbox_put(outbox_entry("c", "c-1", t))
+    assert [e.id for e in await store.outbox_due(t)] == ["a", "b", "c"]
+    assert [e.id for e in await store.outbox_due(t, limit=2)] == ["a", "b"]
+    assert [e.id for e in await store.outbox_due(t + timedelta(minutes=1))] == [
+        "a",
+        "b",
+        "c",
+        "late",
+    ]
+
+
+async def test_outbox_retry_counts_attempt_and_reschedules(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    t = clock()
+    await store.outbox_put(outbox_entry("o-1", "c-1", t))
+    await store.outbox_put(outbox_entry("o-2", "c-1", t))
+    later = t + timedelta(seconds=10)
+    await store.outbox_retry("o-1", later, "503 from platform")
+    await store.outbox_retry("o-unknown", later, "ignored")
+    assert [e.id for e in await store.outbox_due(t)] == ["o-2"]
+    assert [e.id for e in await store.outbox_due(later)] == ["o-2", "o-1"]
+    retried = (await store.outbox_pending("webchat", "c-1"))[0]
+    assert (retried.id, retried.attempts, retried.last_error) == ("o-1", 1, "503 from platform")
+    assert retried.next_attempt_at == later
+    await store.outbox_retry("o-1", later, "again")
+    again = (await store.outbox_pending("webchat", "c-1"))[0]
+    assert (again.attempts, again.last_error) == (2, "again")
+
+
+async def test_outbox_done_removes_the_entry(store: SessionStore, clock: FakeClock) -> None:
+    await store.outbox_put(outbox_entry("o-1", "c-1", clock()))
+    await store.outbox_put(outbox_entry("o-2", "c-1", clock()))
+    await store.outbox_done("o-1")
+    await store.outbox_done("o-unknown")
+    assert [e.id for e in await store.outbox_pending("webchat", "c-1")] == ["o-2"]
+    assert [e.id for e in await store.outbox_due(clock())] == ["o-2"]
+
+
+# --------------------------------------------------------------------------- ids
+
+
+async def test_session_ids_are_unguessable(store: SessionStore) -> None:
+    sessions = [(await store.find_or_create("webchat", f"c-{i}", "u-1"))[0] for i in range(20)]
+    ids = {s.id for s in sessions}
+    assert len(ids) == 20
+    for session_id in [*ids, new_id("leg")]:
+        prefix, _, token = session_id.partition("_")
+        assert prefix in ("mts", "leg")
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", token)
+        assert len(token) * 6 >= 128  # base64url: 6 bits a character

@@ -1,0 +1,109 @@
+"""SQLite-only behaviour: durability across reopening, schema versioning, start-up."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from connector.activity import now
+from connector.errors import ConfigError
+from connector.interfaces import AuthCodeRecord, OutboxEntry
+from connector.routing.decision import RouteDecision
+from connector.sessions import Leg, TranscriptEntry
+from connector.store import SqliteStore
+from connector.store.sqlite_schema import SCHEMA_VERSION
+
+
+async def test_everything_survives_closing_and_reopening_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "midtier.db"
+    store = SqliteStore(path)
+    await store.start()
+    session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    session.legs.append(
+        Leg(
+            channel="webchat",
+            channel_conversation_id="c-1",
+            provider="bot",
+            provider_conversation_id="b-1",
+        )
+    )
+    session.slots["order"] = "A-1"
+    session = await store.save(session)
+    await store.append_transcript(session.id, TranscriptEntry(speaker="user", text="hi"))
+    decision = RouteDecision(action="open", provider="bot", intent="greet", confidence=0.8)
+    await store.append_decision(session.id, decision)
+    entry = OutboxEntry(
+        id="o-1",
+        session_id=session.id,
+        channel="webchat",
+        conversation_id="c-1",
+        activity={"type": "message", "text": "hello"},
+    )
+    await store.outbox_put(entry)
+    record = AuthCodeRecord(
+        session_id=session.id, provider="desk", expires_at=now() + timedelta(minutes=5)
+    )
+    await store.put_code("hash-1", record)
+    assert await store.seen("in:webchat:m1", 3600) is False
+    await store.close()
+
+    reopened = SqliteStore(path)
+    await reopened.start()
+    try:
+        assert await reopened.get(session.id) == session
+        found, created = await reopened.find_or_create("webchat", "c-1", "u-1")
+        assert not created and found.id == session.id
+        by_leg = await reopened.by_provider("bot", "b-1")
+        assert by_leg is not None and by_leg.id == session.id
+        assert [e.text for e in await reopened.transcript(session.id)] == ["hi"]
+        assert await reopened.decisions(session.id) == [decision]
+        assert await reopened.outbox_pending("webchat", "c-1") == [entry]
+        assert await reopened.take_code("hash-1") == record
+        assert await reopened.seen("in:webchat:m1", 3600) is True
+        saved = await reopened.save(found)
+        assert saved.version == session.version + 1
+    finally:
+        await reopened.close()
+
+
+async def test_start_creates_parent_dirs_and_is_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "midtier.db"
+    store = SqliteStore(path)
+    await store.start()
+    await store.start()
+    try:
+        assert path.is_file()
+        session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+        assert await store.get(session.id) == session
+    finally:
+        await store.close()
+    await store.close()  # closing twice is harmless
+
+
+async def test_file_records_schema_version_and_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "midtier.db"
+    store = SqliteStore(path)
+    await store.start()
+    await store.close()
+    async with aiosqlite.connect(path) as db:
+        assert list(await db.execute_fetchall("PRAGMA user_version")) == [(SCHEMA_VERSION,)]
+        assert list(await db.execute_fetchall("PRAGMA journal_mode")) == [("wal",)]
+
+
+async def test_file_from_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "midtier.db"
+    async with aiosqlite.connect(path) as db:
+        await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    store = SqliteStore(path)
+    with pytest.raises(ConfigError, match="newer midtier"):
+        await store.start()
+
+
+async def test_calls_before_start_raise(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "midtier.db")
+    with pytest.raises(RuntimeError, match="not started"):
+        await store.get("mts_x")
+    assert not (tmp_path / "midtier.db").exists()

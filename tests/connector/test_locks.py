@@ -1,0 +1,69 @@
+"""Per-session ordering: one at a time in arrival order; other sessions run meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from connector.locks import LocalLocks
+
+
+async def test_same_session_is_served_in_arrival_order() -> None:
+    locks = LocalLocks()
+    order: list[int] = []
+    release = asyncio.Event()
+
+    async def first() -> None:
+        async with locks.hold("s1"):
+            await release.wait()
+            order.append(0)
+
+    async def later(n: int) -> None:
+        async with locks.hold("s1"):
+            order.append(n)
+
+    tasks = [asyncio.create_task(first())]
+    await asyncio.sleep(0)  # let the first task take the lock
+    tasks += [asyncio.create_task(later(n)) for n in range(1, 6)]
+    await asyncio.sleep(0)
+    assert order == []  # everyone waits behind the holder
+    release.set()
+    await asyncio.gather(*tasks)
+    assert order == [0, 1, 2, 3, 4, 5]
+    assert len(locks) == 0  # idle sessions leave nothing behind
+
+
+async def test_other_sessions_are_not_blocked() -> None:
+    locks = LocalLocks()
+    release = asyncio.Event()
+    other_ran = asyncio.Event()
+
+    async def blocker() -> None:
+        async with locks.hold("s1"):
+            await release.wait()
+
+    async def other() -> None:
+        async with locks.hold("s2"):
+            other_ran.set()
+
+    held = asyncio.create_task(blocker())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(other(), timeout=1)
+    assert other_ran.is_set() and locks.held("s1") and not locks.held("s2")
+    release.set()
+    await held
+
+
+async def test_lock_is_released_when_the_holder_fails() -> None:
+    locks = LocalLocks()
+
+    async def failing() -> None:
+        async with locks.hold("s1"):
+            raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        await failing()
+    async with asyncio.timeout(1), locks.hold("s1"):
+        assert locks.held("s1")
+    assert not locks.held("s1")

@@ -1,0 +1,188 @@
+"""The seamless switch, provider failures and provider-requested handoffs, in-process."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from support.doubles import make_engine, user_message
+
+from connector.activity import Activity, HandoffEventNames
+from connector.errors import AuthCodeError
+
+
+async def test_first_message_opens_a_leg_with_the_routed_provider(tmp_path: Path) -> None:
+    engine, providers, channel = make_engine(tmp_path)
+    session = await engine.receive("test", user_message("hello there"))
+    assert session is not None and session.current_provider == "faq"
+    assert [leg.provider for leg in session.legs] == ["faq"]
+    assert providers["faq"].messages() == ["hello there"]
+    assert channel.texts() == ["faq: hello there"]  # no switch notice for the first leg
+    assert channel.sent[0].from_ is not None and channel.sent[0].from_.name == "the faq desk"
+
+
+async def test_switch_carries_transcript_intent_and_code(tmp_path: Path) -> None:
+    engine, providers, channel = make_engine(tmp_path)
+    await engine.receive("test", user_message("hello"))
+    await engine.receive("test", user_message("my balance please"))
+    session = await engine.receive("test", user_message("I want to dispute a charge"))
+    assert session is not None and session.current_provider == "disputes"
+
+    faq_leg, disputes_leg = session.legs
+    assert faq_leg.closed_at is not None and "disputes serves dispute_charge" in (
+        faq_leg.close_reason or ""
+    )
+    assert disputes_leg.is_open and disputes_leg.open_reason == faq_leg.close_reason
+    assert providers["faq"].closed == [(faq_leg.provider_conversation_id, faq_leg.close_reason)]
+
+    context = providers["disputes"].opened[0]
+    assert context.intent == "dispute_charge" and context.from_provider == "faq"
+    said = [e.text for e in context.transcript if e.speaker == "user"]
+    assert said == ["hello", "my balance please", "I want to dispute a charge"]
+    assert context.auth_code and context.token_url == "http://127.0.0.1:1/auth/token"
+    # The target got the context event, then the user's message.
+    delivered = providers["disputes"].delivered
+    assert delivered[0][1].is_event(HandoffEventNames.CONTEXT)
+    assert delivered[0][1].value["intent"] == "dispute_charge"
+    assert providers["disputes"].messages() == ["I want to dispute a charge"]
+    # The user saw a short notice, then the new provider's answer.
+    assert channel.texts()[-2:] == [
+        "One moment, I'm passing you to the disputes desk. You can keep typing.",
+        "disputes: I want to dispute a charge",
+    ]
+    # The code lets the target, and only the target, fetch the auth context once.
+    with pytest.raises(AuthCodeError, match="another provider"):
+        await engine.redeem(context.auth_code, "faq")
+    # (a wrong provider burns the code: a second, correct attempt fails too)
+    with pytest.raises(AuthCodeError, match="already used"):
+        await engine.redeem(context.auth_code, "disputes")
+
+
+async def test_redeem_returns_claims_and_transcript_once(tmp_path: Path) -> None:
+    engine, providers, _ = make_engine(tmp_path)
+    await engine.receive("test", user_message("hello"), claims={"sub": "user-1", "verified": True})
+    await engine.receive("test", user_message("dispute this"))
+    code = providers["disputes"].opened[0].auth_code
+    assert code is not None
+    grant = await engine.redeem(code, "disputes")
+    assert grant["claims"] == {"sub": "user-1", "verified": True}
+    assert [e["text"] for e in grant["transcript"] if e["speaker"] == "user"] == [
+        "hello",
+        "dispute this",
+    ]
+    with pytest.raises(AuthCodeError, match="already used"):
+        await engine.redeem(code, "disputes")
+
+
+async def test_messages_typed_during_a_switch_arrive_in_order(tmp_path: Path) -> None:
+    engine, providers, channel = make_engine(tmp_path)
+    await engine.receive("test", user_message("hello"))
+    gate = providers["disputes"].gate = asyncio.Event()
+    switching = asyncio.create_task(engine.receive("test", user_message("dispute please")))
+    await asyncio.sleep(0)
+    typed = [
+        asyncio.create_task(engine.receive("test", user_message(f"more detail {n}")))
+        for n in range(5)
+    ]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert providers["disputes"].messages() == []  # held while the switch is under way
+    gate.set()
+    await asyncio.gather(switching, *typed)
+    assert providers["disputes"].messages() == [
+        "dispute please",
+        *[f"more detail {n}" for n in range(5)],
+    ]
+    assert providers["faq"].messages() == ["hello"]
+    answers = [t for t in channel.texts() if t.startswith("disputes:")]
+    assert answers == [f"disputes: {m}" for m in providers["disputes"].messages()]
+
+
+async def test_failing_provider_hands_over_to_the_next_candidate(tmp_path: Path) -> None:
+    engine, providers, channel = make_engine(tmp_path)
+    await engine.receive("test", user_message("hello"))
+    providers["faq"].fail_deliver = True
+    session = await engine.receive("test", user_message("my balance"))
+    assert session is not None and session.current_provider == "agents"
+    assert session.legs[0].close_reason == "faq failed to answer"
+    assert providers["agents"].messages() == ["my balance"]
+    assert "Sorry, something went wrong on our side" in channel.texts()[-2]
+
+
+async def test_nobody_available_keeps_the_leg_and_says_so(tmp_path: Path) -> None:
+    engine, providers, channel = make_engine(tmp_path)
+    await engine.receive("test", user_message("hello"))
+    providers["disputes"].fail_open = True
+    providers["agents"].fail_open = True
+    session = await engine.receive("test", user_message("dispute it"))
+    assert session is not None and session.current_provider == "faq"
+    assert len(session.legs) == 1 and session.legs[0].is_open
+    notice, answer = channel.texts()[-2:]
+    assert notice.startswith("Sorry, nobody can take this conversation")
+    # the message was not lost: the current provider still got it, and answered
+    assert providers["faq"].messages() == ["hello", "dispute it"]
+    assert answer == "faq: dispute it"
+
+
+async def test_bot_requested_handoff_and_status(tmp_path: Path) -> None:
+    engine, providers, _ = make_engine(tmp_path)
+
+    def escalate(activity: Activity) -> list[Activity]:
+        return [
+            Activity(type="message", text="Let me get a specialist."),
+            Activity(
+                type="event",
+                name=HandoffEventNames.INITIATE,
+                value={"provider": "disputes", "reason": "needs a specialist"},
+            ),
+        ]
+
+    providers["faq"].answer = escalate
+    session = await engine.receive("test", user_message("hello"))
+    assert session is not None and session.current_provider == "disputes"
+    assert session.legs[0].close_reason == "needs a specialist"
+    assert providers["faq"].statuses() == ["accepted"]
+
+
+async def test_agent_hand_back_returns_to_the_bot_with_completed(tmp_path: Path) -> None:
+    engine, providers, channel = make_engine(tmp_path)
+    await engine.receive("test", user_message("hello"))
+    session = await engine.receive("test", user_message("fraud on my card"))
+    assert session is not None and session.current_provider == "agents"
+    desk_conv = session.legs[-1].provider_conversation_id
+    # sticky: the router keeps the conversation with the agent
+    await engine.receive("test", user_message("my balance?"))
+    assert providers["agents"].messages() == ["fraud on my card", "my balance?"]
+    await engine.provider_activity(
+        "agents", desk_conv, Activity(type="message", text="I've blocked the card.")
+    )
+    assert channel.texts()[-1] == "I've blocked the card."
+    await engine.hand_back("agents", desk_conv, "resolved by agent Dana")
+    session = await engine.store.get(session.id)
+    assert session is not None
+    assert [leg.provider for leg in session.legs] == ["faq", "agents", "faq"]
+    assert session.legs[1].close_reason == "resolved by agent Dana"
+    assert providers["faq"].statuses() == ["completed"]
+    assert channel.texts()[-1] == "You're back with the faq desk. Anything else I can help with?"
+
+
+async def test_duplicate_platform_message_is_processed_once(tmp_path: Path) -> None:
+    engine, providers, _ = make_engine(tmp_path)
+    assert await engine.receive("test", user_message("hello", msg_id="m1")) is not None
+    assert await engine.receive("test", user_message("hello", msg_id="m1")) is None
+    assert providers["faq"].messages() == ["hello"]
+
+
+async def test_replies_wait_in_the_outbox_while_the_channel_is_down(tmp_path: Path) -> None:
+    engine, _, channel = make_engine(tmp_path)
+    channel.down = True
+    await engine.receive("test", user_message("hello"))
+    await engine.receive("test", user_message("my balance"))
+    assert channel.sent == []
+    pending = await engine.store.outbox_pending("test", "c1")
+    assert [e.activity["text"] for e in pending] == ["faq: hello", "faq: my balance"]
+    channel.down = False
+    assert await engine.outbox.flush("test", "c1") == 2
+    assert channel.texts() == ["faq: hello", "faq: my balance"]
+    assert await engine.store.outbox_pending("test", "c1") == []
