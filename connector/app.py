@@ -41,6 +41,7 @@ log = logging.getLogger("midtier.app")
 
 ENGINE = web.AppKey("engine", Engine)
 HEALTH_INTERVAL_S = 15.0
+EXPIRY_INTERVAL_S = 60.0
 
 
 class _NotReady:
@@ -153,6 +154,17 @@ def _oauth_error(status: int, error: str, description: str) -> web.Response:
     )
 
 
+async def _expiry_loop(engine: Engine) -> None:
+    while True:
+        try:
+            closed = await engine.expire_idle()
+            if closed:
+                log.info("closed %d idle session(s)", closed)
+        except Exception:  # keep expiring on the next pass
+            log.exception("session expiry pass failed")
+        await asyncio.sleep(EXPIRY_INTERVAL_S)
+
+
 async def _health_loop(engine: Engine) -> None:
     while True:
         for name, provider in engine.providers.items():
@@ -215,14 +227,18 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         if start is not None:
             await start()
     engine.outbox.start()
-    health = asyncio.create_task(_health_loop(engine), name="midtier-health")
+    tasks = [
+        asyncio.create_task(_health_loop(engine), name="midtier-health"),
+        asyncio.create_task(_expiry_loop(engine), name="midtier-expiry"),
+    ]
     log.info("midtier started", extra={"providers": sorted(engine.providers)})
     try:
         yield
     finally:
-        health.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await health
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await engine.outbox.stop()
         for adapter in reversed(adapters):
             stop = getattr(adapter, "stop", None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -361,6 +362,29 @@ class Engine:
         if old is not None:
             value = activity.value if isinstance(activity.value, dict) else {}
             await self.provider_status(old, str(value.get("state", "")), value.get("message"))
+
+    async def expire_idle(self) -> int:
+        """Close sessions idle longer than ``session.idle_timeout_s``; return how many."""
+        cutoff = now() - timedelta(seconds=self.config.midtier.session.idle_timeout_s)
+        closed = 0
+        for stale in await self.store.list_sessions(status="active", limit=100_000):
+            if stale.updated_at >= cutoff:
+                continue
+            async with self.locks.hold(stale.id):
+                session = await self.store.get(stale.id)
+                if session is None or session.status != "active" or session.updated_at >= cutoff:
+                    continue
+                leg = session.current_leg
+                if leg is not None:
+                    leg.closed_at, leg.close_reason = now(), "expired"
+                session.status = "closed"
+                await self.store.save(session)
+                if leg is not None:
+                    self.open_legs[leg.provider] = max(0, self.open_legs[leg.provider] - 1)
+                    await self.close_leg(leg, "expired")
+                closed += 1
+        await self.store.expire(cutoff)  # also purges old dedupe keys and used codes
+        return closed
 
     # ------------------------------------------------------------------ provider side
 

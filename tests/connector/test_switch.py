@@ -186,3 +186,18 @@ async def test_replies_wait_in_the_outbox_while_the_channel_is_down(tmp_path: Pa
     assert await engine.outbox.flush("test", "c1") == 2
     assert channel.texts() == ["faq: hello", "faq: my balance"]
     assert await engine.store.outbox_pending("test", "c1") == []
+
+
+async def test_idle_sessions_expire_and_close_their_leg(tmp_path: Path) -> None:
+    engine, providers, _ = make_engine(tmp_path)
+    session = await engine.receive("test", user_message("hello"))
+    assert session is not None
+    engine.config.midtier.session.idle_timeout_s = 1e-9  # everything is idle now
+    assert await engine.expire_idle() == 1
+    closed = await engine.store.get(session.id)
+    assert closed is not None and closed.status == "closed"
+    assert closed.legs[0].close_reason == "expired"
+    assert providers["faq"].closed == [(closed.legs[0].provider_conversation_id, "expired")]
+    # the next message of that conversation starts a new session
+    fresh = await engine.receive("test", user_message("hello again"))
+    assert fresh is not None and fresh.id != session.id
