@@ -1,0 +1,397 @@
+"""BotbuilderProvider and MidTierBotAdapter, driven with real botbuilder ActivityHandlers."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botbuilder.core import ActivityHandler, CardFactory, MessageFactory, TurnContext
+from botbuilder.schema import (
+    CardAction,
+    ConversationReference,
+    HeroCard,
+    InputHints,
+    Mention,
+    SuggestedActions,
+)
+from botbuilder.schema import ChannelAccount as BfAccount
+
+from adapters.providers import REGISTRY
+from adapters.providers.botbuilder_inproc import (
+    BotbuilderProvider,
+    from_botbuilder,
+    load_bot,
+    to_botbuilder,
+)
+from connector.activity import Activity
+from connector.config import ProviderConfig
+from connector.errors import AuthCodeError, ConfigError, ProviderError, ProviderTimeout
+from connector.interfaces import HandoffContext
+from connector.sessions import Leg, MidTierSession
+
+BOT_CONFIGS = Path(__file__).resolve().parents[3] / "bot_configs"
+GRANT = {"session_id": "mts_1", "user_id": "u1", "claims": {"name": "Dana"}, "transcript": []}
+
+
+class RecordingHost:
+    """A ProviderHost that records provider-side calls and redeems one known code."""
+
+    def __init__(self) -> None:
+        self.activities: list[tuple[str, str, Activity]] = []
+        self.redeemed: list[tuple[str, str]] = []
+
+    async def provider_activity(
+        self, provider: str, conversation_id: str, activity: Activity
+    ) -> None:
+        self.activities.append((provider, conversation_id, activity))
+
+    async def hand_back(self, provider: str, conversation_id: str, reason: str) -> None:
+        raise AssertionError("not expected in these tests")
+
+    async def transfer(self, provider: str, conversation_id: str, target: str, reason: str) -> None:
+        raise AssertionError("not expected in these tests")
+
+    async def update_leg_data(
+        self, provider: str, conversation_id: str, data: dict[str, Any]
+    ) -> None:
+        raise AssertionError("not expected in these tests")
+
+    async def redeem(self, code: str, provider: str) -> dict[str, Any]:
+        self.redeemed.append((code, provider))
+        if code != "code-ok":
+            raise AuthCodeError("unknown code")
+        return dict(GRANT)
+
+
+class EchoBot(ActivityHandler):
+    """Echoes; 'edit', 'delete' and 'internals' exercise the rest of the adapter."""
+
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+        self.reference: ConversationReference | None = None
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        self.seen.append(turn_context.activity)
+        await super().on_turn(turn_context)
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        text = turn_context.activity.text
+        self.reference = TurnContext.get_conversation_reference(turn_context.activity)
+        if text == "edit":
+            sent = await turn_context.send_activity("draft")
+            update = MessageFactory.text("final")
+            update.id = sent.id
+            await turn_context.update_activity(update)
+        elif text == "delete":
+            sent = await turn_context.send_activity("oops")
+            await turn_context.delete_activity(sent.id)
+        elif text == "internals":
+            await turn_context.send_trace_activity("debug", {"step": 1})
+            await turn_context.send_activity("done")
+        else:
+            await turn_context.send_activity(f"echo: {text}")
+
+    async def on_end_of_conversation_activity(self, turn_context: TurnContext) -> None:
+        await turn_context.send_activity("bye")  # midtier drops replies to a close
+
+    async def on_event(self, turn_context: TurnContext) -> None:
+        redeem = turn_context.turn_state["midtier.redeem"]
+        try:
+            grant = await redeem(turn_context.activity.value["auth_code"])
+        except AuthCodeError:
+            await turn_context.send_activity("no grant")
+            return
+        await turn_context.send_activity(f"hello {grant['claims']['name']}")
+
+
+class FailingBot(ActivityHandler):
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        raise RuntimeError("boom")
+
+
+class StuckBot(ActivityHandler):
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        await asyncio.Event().wait()  # never set: the turn only ends by timeout
+
+
+def message(text: str, intent: str | None = None, **extra: Any) -> Activity:
+    """A user message as a channel adapter hands it to the core."""
+    return Activity.from_wire(
+        {
+            "type": "message",
+            "id": f"m-{text[:8]}",
+            "channelId": "webchat",
+            "from": {"id": "u1", "name": "Dana", "role": "user"},
+            "conversation": {"id": "chan-conv-1"},
+            "text": text,
+            "channelData": {"midtier": {"intent": intent, "confidence": 0.9}},
+            **extra,
+        }
+    )
+
+
+async def started(
+    bot: str, *, name: str = "faq", timeout_s: float = 5.0
+) -> tuple[BotbuilderProvider, Leg, RecordingHost]:
+    """A started provider and a leg opened on it."""
+    host = RecordingHost()
+    config = ProviderConfig(kind="botbuilder", timeout_s=timeout_s, bot=bot)
+    provider = BotbuilderProvider(name, config, host)
+    await provider.start()
+    session = MidTierSession(user_id="u1", channel="webchat", channel_conversation_id="chan-conv-1")
+    leg = Leg(channel="webchat", channel_conversation_id="chan-conv-1", provider=name)
+    context = HandoffContext(session_id=session.id, user_id="u1", channel="webchat", reason="t")
+    leg.provider_conversation_id = await provider.open(session, leg, context)
+    return provider, leg, host
+
+
+@pytest.fixture
+def bot_configs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BOT_CONFIGS))
+
+
+async def test_echo_reply_comes_back_inline_from_the_bot_in_the_provider_conversation() -> None:
+    provider, leg, host = await started(f"{__name__}:EchoBot")
+    replies = await provider.deliver(leg, message("hello"))
+    assert [r.text for r in replies] == ["echo: hello"]
+    reply = replies[0]
+    assert reply.conversation is not None
+    assert reply.conversation.id == leg.provider_conversation_id
+    assert reply.from_ is not None and (reply.from_.id, reply.from_.role) == ("faq", "bot")
+    assert reply.recipient is not None and reply.recipient.id == "u1"
+    assert reply.id and reply.timestamp is not None
+    incoming = provider.bot.seen[0]
+    assert incoming.conversation.id == leg.provider_conversation_id
+    assert (incoming.recipient.id, incoming.from_property.id) == ("faq", "u1")
+    assert host.activities == []
+
+
+async def test_open_returns_a_new_unguessable_conversation_id_each_time() -> None:
+    provider, leg, _ = await started(f"{__name__}:EchoBot")
+    session = MidTierSession(user_id="u1", channel="webchat", channel_conversation_id="c")
+    context = HandoffContext(session_id=session.id, user_id="u1", channel="webchat", reason="t")
+    again = await provider.open(session, leg, context)
+    assert again != leg.provider_conversation_id
+    assert leg.data["user_id"] == "u1"
+    assert len(again) >= 22 and re.fullmatch(r"bb_[A-Za-z0-9_-]+", again)
+
+
+async def test_bot_exception_becomes_provider_error_from_it() -> None:
+    provider, leg, _ = await started(f"{__name__}:FailingBot")
+    with pytest.raises(ProviderError) as caught:
+        await provider.deliver(leg, message("hi"))
+    assert caught.value.provider == "faq"
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    assert not isinstance(caught.value, ProviderTimeout)
+
+
+async def test_slow_bot_becomes_provider_timeout() -> None:
+    provider, leg, _ = await started(f"{__name__}:StuckBot", timeout_s=0.05)
+    with pytest.raises(ProviderTimeout) as caught:
+        await provider.deliver(leg, message("hi"))
+    assert caught.value.provider == "faq"
+
+
+async def test_proactive_reply_reaches_the_host_after_the_turn() -> None:
+    provider, leg, host = await started(f"{__name__}:EchoBot")
+    await provider.deliver(leg, message("remind me"))
+    calls_during_turn: list[int] = []
+
+    async def remind(turn_context: TurnContext) -> None:
+        await turn_context.send_activity("your reminder")
+        calls_during_turn.append(len(host.activities))
+
+    await provider.adapter.continue_conversation(provider.bot.reference, remind, "faq")
+    assert calls_during_turn == [0]
+    [(name, conversation_id, activity)] = host.activities
+    assert (name, conversation_id) == ("faq", leg.provider_conversation_id)
+    assert activity.text == "your reminder"
+    assert activity.from_ is not None and activity.from_.id == "faq"
+    assert activity.recipient is not None and activity.recipient.id == "u1"
+
+
+async def test_bot_redeems_auth_code_through_turn_state() -> None:
+    provider, leg, host = await started(f"{__name__}:EchoBot")
+    event = Activity(type="event", name="midtier.handoff", value={"auth_code": "code-ok"})
+    assert [r.text for r in await provider.deliver(leg, event)] == ["hello Dana"]
+    event = Activity(type="event", name="midtier.handoff", value={"auth_code": "stolen"})
+    assert [r.text for r in await provider.deliver(leg, event)] == ["no grant"]
+    assert host.redeemed == [("code-ok", "faq"), ("stolen", "faq")]
+
+
+async def test_update_and_delete_are_forwarded_as_activities() -> None:
+    provider, leg, _ = await started(f"{__name__}:EchoBot")
+    draft, update = await provider.deliver(leg, message("edit"))
+    assert (update.type, update.id, update.text) == ("messageUpdate", draft.id, "final")
+    sent, delete = await provider.deliver(leg, message("delete"))
+    assert (delete.type, delete.id) == ("messageDelete", sent.id)
+    assert delete.conversation is not None
+    assert delete.conversation.id == leg.provider_conversation_id
+
+
+async def test_trace_activities_are_not_forwarded_outside_the_emulator() -> None:
+    provider, leg, _ = await started(f"{__name__}:EchoBot")
+    replies = await provider.deliver(leg, message("internals"))
+    assert [(r.type, r.text) for r in replies] == [("message", "done")]
+
+
+async def test_close_sends_end_of_conversation_and_drops_replies() -> None:
+    provider, leg, host = await started(f"{__name__}:EchoBot")
+    assert await provider.close(leg, "switched to agents") is None
+    end = provider.bot.seen[-1]
+    assert (end.type, end.code, end.text) == (
+        "endOfConversation",
+        "completedSuccessfully",
+        "switched to agents",
+    )
+    assert end.conversation.id == leg.provider_conversation_id
+    assert end.from_property.id == "u1"  # open() kept the user in leg.data for this
+    assert host.activities == []
+
+
+async def test_health_is_true_once_started() -> None:
+    provider = BotbuilderProvider(
+        "faq", ProviderConfig(kind="botbuilder", bot=f"{__name__}.EchoBot"), RecordingHost()
+    )
+    assert await provider.health() is False
+    await provider.start()
+    assert await provider.health() is True
+    assert isinstance(provider.bot, EchoBot)  # the dotted form works too
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["no_such_pkg.bots:Bot", "bots.faq:NoSuchBot", "bots.faq", "not a path", "bots.faq:ANSWERS"],
+)
+async def test_bad_bot_path_is_a_config_error_naming_the_key(bot_configs: None, path: str) -> None:
+    provider = BotbuilderProvider(
+        "faq", ProviderConfig(kind="botbuilder", bot=path), RecordingHost()
+    )
+    with pytest.raises(ConfigError) as caught:
+        await provider.start()
+    assert (caught.value.file, caught.value.key) == ("providers.yaml", "providers.faq.bot")
+
+
+def test_missing_bot_setting_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        BotbuilderProvider("faq", ProviderConfig(kind="botbuilder"), RecordingHost())
+    assert caught.value.key == "providers.faq.bot"
+    with pytest.raises(ConfigError):
+        load_bot("faq", None)
+
+
+def test_registry_names_both_provider_kinds() -> None:
+    assert REGISTRY["botbuilder"] == "adapters.providers.botbuilder_inproc:BotbuilderProvider"
+    assert REGISTRY["agent_desk"] == "adapters.providers.agent_desk:AgentDeskProvider"
+
+
+FULL = {
+    "type": "message",
+    "id": "act-1",
+    "timestamp": "2024-05-01T10:00:00Z",
+    "localTimestamp": "2024-05-01T12:00:00+02:00",
+    "localTimezone": "Europe/Berlin",
+    "channelId": "webchat",
+    "from": {"id": "u1", "name": "Dana", "role": "user", "aadObjectId": "aad-1"},
+    "recipient": {"id": "faq", "role": "bot"},
+    "conversation": {
+        "id": "c1",
+        "isGroup": False,
+        "conversationType": "personal",
+        "tenantId": "t1",
+    },
+    "text": "hi **there**",
+    "textFormat": "markdown",
+    "locale": "en-US",
+    "attachments": [
+        {
+            "contentType": "image/png",
+            "contentUrl": "https://x.test/a.png",
+            "name": "a.png",
+            "thumbnailUrl": "https://x.test/t.png",
+        },
+        {
+            "contentType": "application/vnd.microsoft.card.hero",
+            "content": {
+                "title": "T",
+                "buttons": [{"type": "imBack", "title": "Yes", "value": "yes"}],
+            },
+        },
+    ],
+    "entities": [
+        {"type": "mention", "mentioned": {"id": "faq", "name": "FAQ"}, "text": "<at>FAQ</at>"}
+    ],
+    "suggestedActions": {
+        "to": ["u1"],
+        "actions": [{"type": "imBack", "title": "Fees", "value": "fees"}],
+    },
+    "serviceUrl": "https://example.test/",
+    "replyToId": "act-0",
+    "channelData": {
+        "midtier": {"intent": "fees", "confidence": 0.91},
+        "vendor": {"deep": [1, {"x": 2}]},
+    },
+    "value": {"k": "v"},
+    "name": "some.name",
+    "relatesTo": {
+        "activityId": "a0",
+        "user": {"id": "u1"},
+        "bot": {"id": "faq"},
+        "conversation": {"id": "c0"},
+        "channelId": "webchat",
+    },
+    "inputHint": "expectingInput",
+    "speak": "hi there",
+    "vendorField": {"a": 1},
+}
+
+
+def test_conversion_round_trip_keeps_every_field() -> None:
+    ours = Activity.from_wire(FULL)
+    theirs = to_botbuilder(ours)
+    assert theirs.from_property.aad_object_id == "aad-1"
+    assert (theirs.conversation.tenant_id, theirs.conversation.is_group) == ("t1", False)
+    assert (theirs.text_format, theirs.input_hint, theirs.speak) == (
+        "markdown",
+        "expectingInput",
+        "hi there",
+    )
+    assert isinstance(theirs.local_timestamp, datetime)
+    assert isinstance(theirs.relates_to, ConversationReference)
+    assert theirs.relates_to.conversation.id == "c0"
+    assert theirs.entities[0].type == "mention"
+    assert theirs.attachments[0].thumbnail_url == "https://x.test/t.png"
+    assert theirs.channel_data["vendor"] == {"deep": [1, {"x": 2}]}
+    assert from_botbuilder(theirs).to_wire() == Activity.from_wire(FULL).to_wire() == FULL
+
+
+def test_library_objects_a_bot_sends_become_plain_camel_case_data() -> None:
+    card = HeroCard(title="Fees", buttons=[CardAction(type="imBack", title="More", value="more")])
+    reply = MessageFactory.attachment(CardFactory.hero_card(card))
+    reply.suggested_actions = SuggestedActions(
+        actions=[CardAction(type="imBack", title="Yes", value="yes")]
+    )
+    reply.input_hint = InputHints.expecting_input
+    reply.entities = [Mention(mentioned=BfAccount(id="u1"), text="<at>Dana</at>", type="mention")]
+    wire = from_botbuilder(reply).to_wire()
+    assert wire["attachments"] == [
+        {
+            "contentType": "application/vnd.microsoft.card.hero",
+            "content": {
+                "title": "Fees",
+                "buttons": [{"type": "imBack", "title": "More", "value": "more"}],
+            },
+        }
+    ]
+    assert wire["suggestedActions"] == {
+        "actions": [{"type": "imBack", "title": "Yes", "value": "yes"}]
+    }
+    assert wire["entities"] == [
+        {"type": "mention", "mentioned": {"id": "u1"}, "text": "<at>Dana</at>"}
+    ]
+    assert wire["inputHint"] == "expectingInput"
+    assert type(wire["inputHint"]) is str  # library enums become their values
