@@ -84,6 +84,17 @@ class Activity(_Model):
     channel_data: dict[str, Any] | None = None
     value: Any = None
     name: str | None = None
+    # Typed so that values set from Python go on the wire in camelCase like the rest.
+    text_format: str | None = None
+    input_hint: str | None = None
+    speak: str | None = None
+    summary: str | None = None
+    code: str | None = None
+    local_timestamp: datetime | None = None
+    local_timezone: str | None = None
+    entities: list[dict[str, Any]] | None = None
+    suggested_actions: dict[str, Any] | None = None
+    relates_to: dict[str, Any] | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON-ready dict, camelCase, without unset ``None`` fields."""

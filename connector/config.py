@@ -121,6 +121,9 @@ class Route(_Strict):
 
 class RoutingConfig(_Strict):
     min_confidence: float = Field(default=0.5, ge=0, le=1)
+    # While the current provider waits for an answer (its last reply had
+    # inputHint "expectingInput"), switching away takes at least this confidence.
+    interrupt_confidence: float = Field(default=0.8, ge=0, le=1)
     fallback: str
     default: str | None = None
     routes: dict[str, Route]

@@ -293,6 +293,21 @@ class Engine:
             replies = await provider.deliver(leg, activity)
         for reply in replies:
             session = await self._emit(session, leg, reply, hops)
+        if activity.type == ActivityTypes.MESSAGE and leg.is_open:
+            session = await self._note_expecting(session, leg, replies)
+        return session
+
+    async def _note_expecting(
+        self, session: MidTierSession, leg: Leg, replies: list[Activity]
+    ) -> MidTierSession:
+        """Remember whether the provider's last reply asked the user a question."""
+        expecting = any(r.input_hint == "expectingInput" for r in replies)
+        current = session.current_leg
+        if current is None or current.id != leg.id:
+            return session
+        if bool(current.data.get("expecting_input")) != expecting:
+            current.data["expecting_input"] = expecting
+            session = await self.store.save(session)
         return session
 
     async def _emit(

@@ -108,6 +108,24 @@ def plain(obj: Any) -> Any:
     return obj.value if isinstance(obj, Enum) else obj
 
 
+# Typed fields of our Activity that the constructor below does not set.
+_TYPED = [
+    (f, to_camel(f))
+    for f in (
+        "text_format",
+        "input_hint",
+        "speak",
+        "summary",
+        "code",
+        "local_timestamp",
+        "local_timezone",
+        "entities",
+        "suggested_actions",
+        "relates_to",
+    )
+]
+
+
 def to_botbuilder(activity: Activity) -> Any:
     """Our Activity as a ``botbuilder.schema.Activity``; unknown fields ride along unread."""
     attachments = activity.attachments
@@ -128,9 +146,11 @@ def to_botbuilder(activity: Activity) -> Any:
         value=activity.value,
         name=activity.name,
     )
-    if activity.__pydantic_extra__:
+    extras = activity.__pydantic_extra__ or {}
+    typed = [(k, v) for k, v in ((k, getattr(activity, f)) for f, k in _TYPED) if v is not None]
+    if extras or typed:
         spec = _spec(BfActivity)
-        for key, value in activity.__pydantic_extra__.items():
+        for key, value in [*typed, *extras.items()]:
             found = spec.get(key)
             if found is None:
                 out.additional_properties[key] = value

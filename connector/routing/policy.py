@@ -129,6 +129,19 @@ class Router:
                 **base,
             )
         assert name is not None
+        leg = session.current_leg
+        if (
+            leg is not None
+            and leg.data.get("expecting_input")
+            and conf < self.config.interrupt_confidence
+        ):
+            return RouteDecision(
+                action="stay",
+                provider=current,
+                reason=f"{current} is waiting for an answer and {name} at {conf:.2f} "
+                f"is below {self.config.interrupt_confidence:.2f} to interrupt it",
+                **base,
+            )
         if (
             current is not None
             and self.serves(current, name)

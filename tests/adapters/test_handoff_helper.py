@@ -233,7 +233,7 @@ async def test_disputes_bot_files_a_dispute_with_a_reference(bot_configs: None) 
     [ask_amount] = await provider.deliver(leg, says("Coffee Corp"))
     [filed] = await provider.deliver(leg, says("$42.50"))
     assert "merchant" in (ask_merchant.text or "")
-    assert (ask_merchant.model_extra or {}).get("inputHint") == "expectingInput"
+    assert ask_merchant.input_hint == "expectingInput"
     assert "How much" in (ask_amount.text or "")
     reference = re.search(r"\bDSP-\d{6}\b", filed.text or "")
     assert reference is not None

@@ -201,3 +201,17 @@ async def test_idle_sessions_expire_and_close_their_leg(tmp_path: Path) -> None:
     # the next message of that conversation starts a new session
     fresh = await engine.receive("test", user_message("hello again"))
     assert fresh is not None and fresh.id != session.id
+
+
+async def test_expecting_input_hint_is_remembered_on_the_leg(tmp_path: Path) -> None:
+    engine, providers, _ = make_engine(tmp_path)
+    providers["faq"].answer = lambda a: [
+        Activity(type="message", text="Which account?", input_hint="expectingInput")
+    ]
+    session = await engine.receive("test", user_message("hello"))
+    assert session is not None and session.legs[-1].data["expecting_input"] is True
+    # a so-so "dispute" guess does not pull the user out of the question
+    engine.classifier.keywords["coffee"] = "dispute_charge"  # type: ignore[attr-defined]
+    providers["faq"].answer = None
+    session = await engine.receive("test", user_message("savings"))
+    assert session is not None and session.legs[-1].data["expecting_input"] is False

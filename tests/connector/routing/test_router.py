@@ -128,3 +128,14 @@ def test_channel_condition() -> None:
     decision = Router(config).decide(_session(channel="webchat"), _intent("greet"))
     assert decision.provider == "agents"
     assert "does not serve channel 'webchat'" in decision.alternatives[0].reason
+
+
+def test_a_provider_waiting_for_an_answer_is_not_interrupted_lightly() -> None:
+    session = _session("disputes")
+    session.legs[-1].data["expecting_input"] = True
+    router = Router(_config())
+    waiting = router.decide(session, _intent("check_balance", 0.7))
+    assert (waiting.action, waiting.provider) == ("stay", "disputes")
+    assert "waiting for an answer" in waiting.reason
+    sure = router.decide(session, _intent("check_balance", 0.95))
+    assert (sure.action, sure.provider) == ("switch", "faq")
