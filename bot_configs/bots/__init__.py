@@ -72,7 +72,10 @@ class AcmeBot(ActivityHandler):  # type: ignore[misc]
             except AuthCodeError:
                 grant = {}  # expired or used: carry on without the user's details
             state["claims"] = dict(grant.get("claims") or {})
-        await turn_context.send_activity(self.greeting(context, state.get("claims") or {}))
+        # The first bot of a conversation, and a bot getting one back, stay quiet here:
+        # the user's own message (or midtier's notice) comes next and speaks for itself.
+        if context.get("from_provider") and context.get("intent"):
+            await turn_context.send_activity(self.greeting(context, state.get("claims") or {}))
 
     def greeting(self, context: dict[str, Any], claims: dict[str, Any]) -> str:
         """One line: who the bot is and what it understood the user wants."""

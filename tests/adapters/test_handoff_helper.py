@@ -213,6 +213,7 @@ async def test_disputes_bot_greets_with_context_and_keeps_the_code_to_itself(
         user_id="u1",
         channel="webchat",
         reason="route",
+        from_provider="faq",
         intent="dispute_charge",
         auth_code="code-ok",
     )
@@ -225,6 +226,23 @@ async def test_disputes_bot_greets_with_context_and_keeps_the_code_to_itself(
     )
     assert host.redeemed == [("code-ok", "disputes")]
     assert "code-ok" not in repr(greeting.to_wire())
+
+
+async def test_first_bot_of_a_conversation_redeems_but_does_not_greet(bot_configs: None) -> None:
+    provider, leg, host = await started("bots.disputes:DisputesBot", "disputes")
+    context = HandoffContext(
+        session_id="mts_1",
+        user_id="u1",
+        channel="webchat",
+        reason="route",
+        intent="dispute_charge",
+        auth_code="code-ok",
+    )
+    event = midtier.Activity(
+        type="event", name="midtier.handoff", value=context.model_dump(mode="json")
+    )
+    assert await provider.deliver(leg, event) == []
+    assert host.redeemed == [("code-ok", "disputes")]
 
 
 async def test_disputes_bot_files_a_dispute_with_a_reference(bot_configs: None) -> None:
