@@ -113,6 +113,7 @@ async def auth_token(request: web.Request) -> web.Response:
     provider name); the provider credential as ``client_secret`` or ``Authorization: Bearer``.
     """
     engine = request.app[ENGINE]
+    await request.read()  # over the size limit: 413 before anything else
     if request.content_type == "application/json":
         try:
             body: Any = await request.json()

@@ -15,6 +15,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import secrets
 from importlib import resources
 from typing import Any
@@ -40,11 +41,16 @@ _HEADERS = {
 }
 
 
+_AGENT_ID = re.compile(r"^agent_[A-Za-z0-9_\-]{20,40}$")
+
+
 class _Agent:
     __slots__ = ("id", "name", "ws")
 
-    def __init__(self, ws: web.WebSocketResponse, name: str) -> None:
-        self.id = new_id("agent")
+    def __init__(self, ws: web.WebSocketResponse, name: str, agent_id: object = None) -> None:
+        # A reconnecting page sends its previous id back so it keeps its conversations.
+        known = isinstance(agent_id, str) and _AGENT_ID.match(agent_id)
+        self.id = agent_id if known and isinstance(agent_id, str) else new_id("agent")
         self.name = name
         self.ws = ws
 
@@ -245,9 +251,9 @@ class AgentDeskProvider:
             await _error(ws, "unauthorized", "invalid or missing agent token")
             await ws.close(code=4401, message=b"unauthorized")
             return None
-        info = frame.get("agent") if isinstance(frame.get("agent"), dict) else {}
-        name = str(info.get("name") or "Agent")[:60] if isinstance(info, dict) else "Agent"
-        agent = _Agent(ws, name)
+        info = frame.get("agent")
+        info = info if isinstance(info, dict) else {}
+        agent = _Agent(ws, str(info.get("name") or "Agent")[:60], info.get("id"))
         self._agents[ws] = agent
         targets = [
             {"name": n, "title": self._host.title(n)}
