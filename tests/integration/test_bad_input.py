@@ -19,32 +19,32 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_malformed_frames_get_errors_and_the_chat_goes_on(tmp_path: Path) -> None:
-    async with serve(data_dir=tmp_path) as run:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.ws_connect(f"{run.ws_base}/webchat/ws") as ws,
-        ):
-            client = Frames(ws)
-            await client.send(type="message", text="too early")
-            assert (await client.expect("error"))["code"] == "not_ready"
-            await ws.send_str("{not json")
-            assert (await client.expect("error"))["code"] == "malformed_frame"
-            await ws.send_bytes(b"\x00\x01")
-            assert (await client.expect("error"))["code"] == "malformed_frame"
-            await client.send(type="hello", conversation="wc_does-not-exist", user=None)
-            assert (await client.expect("error"))["code"] == "unknown_conversation"
-            await client.send(type="hello", conversation=None, user=None)
-            welcome = await client.expect("welcome")
-            await client.send(type="message", id="x", text="")
-            assert (await client.expect("error"))["code"] == "malformed_frame"
-            await client.send(type="message", id="y", text="a" * 4001)
-            assert (await client.expect("error"))["code"] == "too_long"
-            await client.send(type="dance")
-            assert (await client.expect("error"))["code"] == "malformed_frame"
-            # nothing of the above created or touched a session
-            assert await run.engine.store.by_channel("webchat", welcome["conversation"]) is None
-            await Chatter(client).say("hi")
-            await client.expect("message", lambda f: f["speaker"] == "bot")
+    async with (
+        serve(data_dir=tmp_path) as run,
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"{run.ws_base}/webchat/ws") as ws,
+    ):
+        client = Frames(ws)
+        await client.send(type="message", text="too early")
+        assert (await client.expect("error"))["code"] == "not_ready"
+        await ws.send_str("{not json")
+        assert (await client.expect("error"))["code"] == "malformed_frame"
+        await ws.send_bytes(b"\x00\x01")
+        assert (await client.expect("error"))["code"] == "malformed_frame"
+        await client.send(type="hello", conversation="wc_does-not-exist", user=None)
+        assert (await client.expect("error"))["code"] == "unknown_conversation"
+        await client.send(type="hello", conversation=None, user=None)
+        welcome = await client.expect("welcome")
+        await client.send(type="message", id="x", text="")
+        assert (await client.expect("error"))["code"] == "malformed_frame"
+        await client.send(type="message", id="y", text="a" * 4001)
+        assert (await client.expect("error"))["code"] == "too_long"
+        await client.send(type="dance")
+        assert (await client.expect("error"))["code"] == "malformed_frame"
+        # nothing of the above created or touched a session
+        assert await run.engine.store.by_channel("webchat", welcome["conversation"]) is None
+        await Chatter(client).say("hi")
+        await client.expect("message", lambda f: f["speaker"] == "bot")
 
 
 async def test_resume_of_closed_session_says_session_closed(tmp_path: Path) -> None:

@@ -77,10 +77,10 @@ class Frames:
         self,
         kind: str,
         where: Callable[[dict[str, Any]], bool] = lambda f: True,
-        timeout: float = 10,
+        within: float = 10,
     ) -> dict[str, Any]:
         """The oldest frame not yet taken of this type matching ``where``; waits for it."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             checked = 0
             while True:
                 for i in range(checked, len(self.seen)):
