@@ -207,7 +207,17 @@ def create_app(
     for pcfg in config.providers.values():
         redactor.add(pcfg.credential)
     app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_going_away)
     return app
+
+
+async def _going_away(app: web.Application) -> None:
+    """Close long-lived connections (WebSockets) first, so shutdown does not wait on them."""
+    engine = app[ENGINE]
+    for adapter in [*engine.channels.values(), *engine.providers.values()]:
+        shutdown = getattr(adapter, "shutdown", None)
+        if shutdown is not None:
+            await shutdown()
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -22,7 +22,7 @@ import re
 from importlib import resources
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from connector.activity import Activity, ChannelAccount, ConversationAccount, now
 from connector.config import ChannelConfig
@@ -98,6 +98,12 @@ class WebChatChannel:
         if not delivered:
             raise ChannelUnavailable(f"web chat for {conversation} went away")
         return activity.id or ""
+
+    async def shutdown(self) -> None:
+        """Server going down: close every chat socket (pages reconnect by themselves)."""
+        for sockets in list(self._sockets.values()):
+            for ws in list(sockets):
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
     def mount(self, app: web.Application, host: Any) -> None:
         self._page = (

@@ -20,7 +20,7 @@ import secrets
 from importlib import resources
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from connector.activity import Activity, ChannelAccount, now
 from connector.config import ProviderConfig
@@ -91,9 +91,10 @@ class AgentDeskProvider:
             if leg is not None:
                 self._tickets[leg.provider_conversation_id] = session.id
 
-    async def stop(self) -> None:
+    async def shutdown(self) -> None:
+        """Server going down: close the agents' sockets (the page reconnects)."""
         for ws in list(self._agents):
-            await ws.close()
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
     def mount(self, app: web.Application, host: Any) -> None:
         self._page = (

@@ -179,7 +179,6 @@ def _load_item(
         first = seen.get(folded)
         if first is None:
             seen[folded] = (label, name, ex_key)
-            pairs.add((text, label))
         elif first[0] != label:
             errors.append(
                 ConfigError(
@@ -189,6 +188,8 @@ def _load_item(
                     f"({first[1]}: {first[2]}); an example must belong to one intent",
                 )
             )
+            continue
+        pairs.add((text, label))  # a set: the result does not depend on file order
 
 
 def _examples(
