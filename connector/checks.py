@@ -64,12 +64,8 @@ def check_config(directory: Path) -> list[ConfigError]:
     except ConfigErrors as exc:
         return exc.errors
     errors: list[ConfigError] = []
-    try:
-        channels, providers = build_adapters(config, SimpleNamespace(config=config))
-    except ConfigErrors as exc:
-        errors.extend(exc.errors)
-    else:
-        errors.extend(asyncio.run(_adapter_errors([*channels.values(), *providers.values()])))
+    channels, providers = build_adapters(config, SimpleNamespace(config=config), errors)
+    errors.extend(asyncio.run(_adapter_errors([*channels.values(), *providers.values()])))
     nlu_errors, intents = _nlu_errors(config)
     errors.extend(nlu_errors)
     if intents:

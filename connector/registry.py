@@ -64,11 +64,18 @@ def add_config_dir_to_path(config: Config) -> None:
         sys.path.insert(0, directory)
 
 
-def build_adapters(config: Config, host: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Construct every configured channel and provider; raise ConfigErrors listing problems."""
+def build_adapters(
+    config: Config, host: Any, errors: list[ConfigError] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Construct every configured channel and provider.
+
+    Problems raise ConfigErrors listing all of them, or, when an ``errors`` list is given,
+    are appended to it and the adapters that could be built are returned.
+    """
     add_config_dir_to_path(config)
     packages = config.midtier.adapter_packages
-    errors: list[ConfigError] = []
+    collect = errors is not None
+    errors = errors if errors is not None else []
     channels: dict[str, Any] = {}
     providers: dict[str, Any] = {}
     for name, ccfg in config.midtier.channels.items():
@@ -89,6 +96,6 @@ def build_adapters(config: Config, host: Any) -> tuple[dict[str, Any], dict[str,
             errors.append(exc)
         except ConfigErrors as exc:
             errors.extend(exc.errors)
-    if errors:
+    if errors and not collect:
         raise ConfigErrors(errors)
     return channels, providers

@@ -227,6 +227,10 @@ class BotbuilderProvider:
         """Import and create the bot (the core has put the config directory on sys.path)."""
         self.bot = load_bot(self.name, self._bot_path)
 
+    def check(self) -> None:
+        """``midtier check``: the bot path imports and the bot can be created."""
+        load_bot(self.name, self._bot_path)
+
     async def stop(self) -> None:
         """Drop the bot; ``health`` is False until the next ``start``."""
         self.bot = None

@@ -1,0 +1,277 @@
+"""The embedded intent classifier: quality on the shipped data, fast path = sklearn, cache."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.pipeline import Pipeline
+
+from connector.interfaces import IntentClassifier
+from connector.routing.nlu import (
+    RANKING_SIZE,
+    EmbeddedClassifier,
+    ModelArrays,
+    fit_pipeline,
+    normalize,
+    train_or_load,
+)
+from connector.routing.nlu_data import TrainingData, load_training_data
+
+PAYMENTS = Path(__file__).parents[3] / "bot_configs" / "nlu" / "payments.yml"
+
+# Written for this test, not copied from (nor tuned against) the training file.
+HELD_OUT = [
+    ("hi, is anybody there", "greet"),
+    ("hello, good morning to you", "greet"),
+    ("alright, bye then", "goodbye"),
+    ("see you, have a great day", "goodbye"),
+    ("thank you very much", "thanks"),
+    ("great, cheers for that", "thanks"),
+    ("what's the balance of my account", "check_balance"),
+    ("how much money have I got left", "check_balance"),
+    ("has the refund for my cancelled order come through yet", "refund_status"),
+    ("the shop refunded me but the money isn't showing", "refund_status"),
+    ("I've forgotten my password, can you help", "reset_password"),
+    ("the password reset email never came", "reset_password"),
+    ("how do I activate the card I just got", "activate_card"),
+    ("my card came today and needs activating", "activate_card"),
+    ("I've moved house, how do I change my address", "update_address"),
+    ("please update the address you have for me", "update_address"),
+    ("is there a fee for sending money overseas", "fees"),
+    ("how much do you charge per transfer", "fees"),
+    ("what's the daily limit for sending money", "transfer_limits"),
+    ("can you raise my transfer limit", "transfer_limits"),
+    ("do you accept google pay", "payment_methods"),
+    ("how do I link another bank account", "payment_methods"),
+    ("can I get last month's statement", "account_statement"),
+    ("I need a pdf statement of my transactions", "account_statement"),
+    ("I don't recognise a charge on my statement", "dispute_charge"),
+    ("I want to dispute a payment, the goods never arrived", "dispute_charge"),
+    ("is there any update on my dispute", "dispute_status"),
+    ("what's the status of the chargeback I filed", "dispute_status"),
+    ("I've been charged twice for the same purchase", "duplicate_charge"),
+    ("there's a double charge from the same shop", "duplicate_charge"),
+    ("someone has been using my card without my permission", "report_fraud"),
+    ("I think my account has been hacked", "report_fraud"),
+    ("I've lost my debit card", "lost_or_stolen_card"),
+    ("my wallet was stolen with my card in it", "lost_or_stolen_card"),
+    ("I'd like to speak to a human please", "talk_to_human"),
+    ("can you put me through to a real agent", "talk_to_human"),
+]
+NONSENSE = ["what's the capital of peru", "asdf qwerty", "zzzz", "lorem ipsum dolor sit amet"]
+OFF_TOPIC = [
+    "what's the weather in london",
+    "who wrote war and peace",
+    "order me a large pepperoni pizza",
+    "what's the best way to learn guitar",
+    "how many legs does a spider have",
+    "turn off the living room lights",
+    "when does the next train to boston leave",
+    "what movies are on tonight",
+    "is it going to snow this weekend",
+    "recommend a good book",
+]
+# Edge cases for the fast path: empty, punctuation, unicode, repeats, typos, unknown words.
+TEXTS = [
+    "",
+    "   ",
+    "!!!",
+    "?",
+    "a",
+    "I",
+    "Hello",
+    "caf\u00e9 cr\u00e8me, s\u2019il vous pla\u00eet",
+    "\uff26\uff35\uff2c\uff2c balance",  # fullwidth FULL
+    "I\u2019ve lost my card",
+    "refund refund refund refund",
+    "whats my blance plz",
+    "tab\tseparated\nand newline",
+    "x" * 300,
+    "can you tell me please how much money is currently in my checking account",
+    *(text for text, _ in HELD_OUT[:10]),
+    *NONSENSE,
+]
+
+
+@pytest.fixture(scope="module")
+def data() -> TrainingData:
+    return load_training_data([PAYMENTS])
+
+
+@pytest.fixture(scope="module")
+def pipeline(data: TrainingData) -> Pipeline:
+    return fit_pipeline(data)
+
+
+@pytest.fixture(scope="module")
+def classifier(pipeline: Pipeline) -> EmbeddedClassifier:
+    return EmbeddedClassifier(ModelArrays.from_pipeline(pipeline))
+
+
+def test_is_an_intent_classifier(classifier: EmbeddedClassifier) -> None:
+    typed: IntentClassifier = classifier
+    result = typed.classify("where is my refund")
+    assert result.name == "refund_status" and not result.out_of_scope
+    assert len(result.ranking) == RANKING_SIZE
+    assert result.ranking[0] == (result.name, result.confidence)
+    probs = [p for _, p in result.ranking]
+    assert probs == sorted(probs, reverse=True) and sum(probs) <= 1.0 + 1e-9
+
+
+def test_held_out_paraphrases(classifier: EmbeddedClassifier) -> None:
+    wrong = [
+        (text, want, classifier.classify(text).name)
+        for text, want in HELD_OUT
+        if classifier.classify(text).name != want
+    ]
+    assert len(wrong) <= 0.15 * len(HELD_OUT), wrong
+
+
+@pytest.mark.parametrize("text", NONSENSE)
+def test_nonsense_is_out_of_scope(classifier: EmbeddedClassifier, text: str) -> None:
+    result = classifier.classify(text)
+    assert result.out_of_scope and result.name is None, result
+    assert result.ranking  # alternatives are still given, for logs and replay
+
+
+def test_off_topic_is_mostly_out_of_scope(classifier: EmbeddedClassifier) -> None:
+    kept = [(t, classifier.classify(t).name) for t in OFF_TOPIC if classifier.classify(t).name]
+    assert len(kept) <= 0.2 * len(OFF_TOPIC), kept
+
+
+def test_fast_path_equals_sklearn(classifier: EmbeddedClassifier, pipeline: Pipeline) -> None:
+    expected = pipeline.predict_proba([normalize(t) for t in TEXTS])
+    assert list(pipeline.classes_) == classifier.intents
+    for _ in range(2):  # the second round reads the per-word n-gram cache
+        for text, want in zip(TEXTS, expected, strict=True):
+            got = classifier.probabilities(text)
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-9, err_msg=text)
+            result = classifier.classify(text)
+            top = int(np.argmax(want))
+            assert result.ranking[0][0] == pipeline.classes_[top], text
+            assert result.confidence == pytest.approx(want[top], abs=1e-6)
+
+
+def test_two_intents_fast_path_equals_sklearn() -> None:
+    data = TrainingData(
+        examples=[("yes please", "affirm"), ("sure", "affirm"), ("no", "deny"), ("nope", "deny")],
+        intents=["affirm", "deny"],
+    )
+    pipeline = fit_pipeline(data)
+    classifier = EmbeddedClassifier(ModelArrays.from_pipeline(pipeline), threshold=0.0)
+    for text in ["yes", "no", "", "nope nope", "whatever"]:
+        want = pipeline.predict_proba([normalize(text)])[0]
+        np.testing.assert_allclose(classifier.probabilities(text), want, rtol=0, atol=1e-9)
+        assert len(classifier.classify(text).ranking) == 2
+
+
+def test_threshold(pipeline: Pipeline) -> None:
+    arrays = ModelArrays.from_pipeline(pipeline)
+    assert EmbeddedClassifier(arrays, threshold=0.0).classify("asdf").name is not None
+    assert EmbeddedClassifier(arrays, threshold=1.0).classify("hello").out_of_scope
+    with pytest.raises(ValueError, match="threshold"):
+        EmbeddedClassifier(arrays, threshold=1.5)
+
+
+def test_classify_is_fast(classifier: EmbeddedClassifier) -> None:
+    """A loose bound that catches a slow path (sklearn's predict_proba alone takes ~1 ms)."""
+    text = "hi I was charged twice for my coffee this morning can you help"
+    classifier.classify(text)
+    runs = []
+    for _ in range(300):
+        start = time.perf_counter()
+        classifier.classify(text)
+        runs.append(time.perf_counter() - start)
+    assert sorted(runs)[len(runs) // 2] < 400e-6
+
+
+def test_training_is_quick(data: TrainingData) -> None:
+    start = time.perf_counter()
+    EmbeddedClassifier.train(data)
+    assert time.perf_counter() - start < 2.0
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def copy_payments(tmp_path: Path, extra: str = "") -> list[Path]:
+    path = tmp_path / "nlu" / "payments.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(PAYMENTS.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    return [path]
+
+
+def same_results(a: EmbeddedClassifier, b: EmbeddedClassifier) -> None:
+    for text in TEXTS:
+        assert a.classify(text) == b.classify(text)
+
+
+def test_cache_trains_then_loads(tmp_path: Path) -> None:
+    files, cache = copy_payments(tmp_path), tmp_path / "cache"
+    first, trained = train_or_load(files, cache)
+    assert trained
+    [written] = cache.glob("nlu-*.npz")
+    assert len(written.stem) == len("nlu-") + 16
+    assert not list(cache.glob("*.tmp"))
+    second, trained = train_or_load(files, cache, threshold=0.9)
+    assert not trained
+    assert second.threshold == 0.9 and second.intents == first.intents
+    second.threshold = first.threshold
+    same_results(first, second)
+
+
+def test_changed_data_retrains(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _, trained = train_or_load(copy_payments(tmp_path), cache)
+    [old] = cache.glob("nlu-*.npz")
+    extra = "\n- intent: thanks\n  examples: |\n    - ta very much\n"
+    changed, trained = train_or_load(copy_payments(tmp_path, extra), cache)
+    assert trained
+    [new] = cache.glob("nlu-*.npz")  # the stale file is gone
+    assert new != old
+    assert train_or_load(copy_payments(tmp_path, extra), cache)[1] is False
+    assert changed.classify("ta very much").name == "thanks"
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncate", "empty"])
+def test_corrupt_cache_is_rewritten(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str
+) -> None:
+    files, cache = copy_payments(tmp_path), tmp_path / "cache"
+    good, _ = train_or_load(files, cache)
+    [path] = cache.glob("nlu-*.npz")
+    blob = path.read_bytes()
+    broken = {"garbage": b"not a model" * 50, "truncate": blob[: len(blob) // 2], "empty": b""}
+    path.write_bytes(broken[damage])
+    with caplog.at_level(logging.WARNING, logger="midtier.nlu"):
+        again, trained = train_or_load(files, cache)
+    assert trained
+    assert any("unreadable NLU cache" in r.getMessage() for r in caplog.records)
+    same_results(good, again)
+    assert train_or_load(files, cache)[1] is False
+
+
+def test_cache_for_other_data_under_same_name_is_not_used(tmp_path: Path) -> None:
+    files, cache = copy_payments(tmp_path), tmp_path / "cache"
+    train_or_load(files, cache)
+    [path] = cache.glob("nlu-*.npz")
+    other = tmp_path / "other"
+    train_or_load(copy_payments(other, "\n- intent: greet\n  examples: |\n    - howdy\n"), other)
+    [foreign] = other.glob("nlu-*.npz")
+    path.write_bytes(foreign.read_bytes())
+    assert train_or_load(files, cache)[1] is True
+
+
+def test_unwritable_cache_still_classifies(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="midtier.nlu"):
+        classifier, trained = train_or_load(copy_payments(tmp_path), not_a_dir)
+    assert trained and classifier.classify("hello").name == "greet"
+    assert any("cannot write NLU cache" in r.getMessage() for r in caplog.records)
