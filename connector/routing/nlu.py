@@ -30,7 +30,7 @@ import sklearn
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits
 
 from connector.interfaces import IntentResult
 from connector.routing.nlu_data import TrainingData, load_training_data
@@ -40,7 +40,8 @@ log = logging.getLogger("midtier.nlu")
 MODEL_FORMAT = "midtier-nlu/1 word(1,2)+char_wb(1,4) tfidf-sublinear lr(C=5)"
 """Changes whenever features, model or file layout change: part of the cache key."""
 DEFAULT_THRESHOLD = 0.45
-"""Top probability under which a message is out of scope (tuned on CLINC150 val + payments)."""
+"""Top probability under which a message is out of scope. Chosen on CLINC150 val + oos_val
+(max in-scope accuracy + oos recall) and on payments paraphrases; both gave 0.45."""
 RANKING_SIZE = 5
 WORD_PATTERN = r"(?u)\b\w\w+\b"
 CHAR_NGRAMS = (1, 4)
@@ -105,7 +106,7 @@ class ModelArrays:
 
 
 class EmbeddedClassifier:
-    """Reads intents in-process in well under 100 us; implements ``IntentClassifier``."""
+    """Reads intents in-process (~50 us a message); implements ``IntentClassifier``."""
 
     def __init__(self, arrays: ModelArrays, *, threshold: float = DEFAULT_THRESHOLD) -> None:
         if not 0.0 <= threshold <= 1.0:
@@ -123,7 +124,7 @@ class EmbeddedClassifier:
     def train(
         cls, data: TrainingData, *, threshold: float = DEFAULT_THRESHOLD
     ) -> EmbeddedClassifier:
-        """Fit on training data (about a second for a few hundred examples)."""
+        """Fit on training data: ~0.25 s for the shipped ~300 examples, ~40 s for CLINC150."""
         return cls(ModelArrays.from_pipeline(fit_pipeline(data)), threshold=threshold)
 
     def classify(self, text: str) -> IntentResult:
@@ -133,8 +134,7 @@ class EmbeddedClassifier:
         ranking = [(self.intents[i], float(probs[i])) for i in order]
         name, top = ranking[0]
         scoped = top >= self.threshold
-        # Fields are already of the declared types: skip pydantic validation on the hot path.
-        return IntentResult.model_construct(
+        return IntentResult(
             name=name if scoped else None, confidence=top, ranking=ranking, out_of_scope=not scoped
         )
 
