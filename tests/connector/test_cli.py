@@ -87,3 +87,14 @@ def test_sessions_list_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "no session 'mts_nope'" in capsys.readouterr().err
     assert main(["sessions", "list", "--data", str(tmp_path / "empty")]) == 1
     assert "no session store" in capsys.readouterr().err
+
+
+def test_run_refuses_an_invalid_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG, config)
+    (config / "routing.yaml").write_text("fallback: nobody\nroutes: {}\n")
+    assert main(["run", "--config", str(config), "--data", str(tmp_path / "data")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: routing.yaml: fallback: 'nobody' is not a provider in providers.yaml"
+    )
+    assert not (tmp_path / "data").exists()  # nothing was started or written

@@ -9,7 +9,7 @@ import pytest
 from support.doubles import make_engine, user_message
 
 from connector.activity import Activity, HandoffEventNames
-from connector.errors import AuthCodeError
+from connector.errors import AuthCodeError, NotFound, SessionClosed
 
 
 async def test_first_message_opens_a_leg_with_the_routed_provider(tmp_path: Path) -> None:
@@ -215,3 +215,77 @@ async def test_expecting_input_hint_is_remembered_on_the_leg(tmp_path: Path) -> 
     providers["faq"].answer = None
     session = await engine.receive("test", user_message("savings"))
     assert session is not None and session.legs[-1].data["expecting_input"] is False
+
+
+async def test_a_provider_that_times_out_hands_over_to_the_fallback(tmp_path: Path) -> None:
+    engine, providers, channel = make_engine(tmp_path)
+    await engine.receive("test", user_message("hello"))
+    providers["faq"].hang = asyncio.Event()  # never set: faq stops answering
+    session = await engine.receive("test", user_message("my balance"))
+    assert session is not None and session.current_provider == "agents"
+    assert providers["agents"].messages() == ["my balance"]
+    assert (
+        channel.texts()[-2] == "Sorry, something went wrong on our side. Let me get you some help."
+    )
+
+
+async def test_failed_handoff_request_tells_the_bot_and_the_user(tmp_path: Path) -> None:
+    engine, providers, channel = make_engine(tmp_path)
+    providers["faq"].answer = lambda a: [
+        Activity(type="event", name=HandoffEventNames.INITIATE, value={"provider": "disputes"})
+    ]
+    providers["disputes"].fail_open = True
+    providers["agents"].fail_open = True
+    session = await engine.receive("test", user_message("hello"))
+    assert session is not None and session.current_provider == "faq"
+    assert providers["faq"].statuses() == ["failed"]
+    assert channel.texts()[-1].startswith("Sorry, nobody can take this conversation")
+
+
+async def test_agent_acceptance_reaches_the_bot_that_handed_over(tmp_path: Path) -> None:
+    engine, providers, _ = make_engine(tmp_path)
+    providers["faq"].answer = lambda a: [
+        Activity(type="event", name=HandoffEventNames.INITIATE, value={"provider": "agents"})
+    ]
+    session = await engine.receive("test", user_message("hello"))
+    assert session is not None and session.current_provider == "agents"
+    assert providers["faq"].statuses() == []  # a person has not taken it yet
+    desk = session.legs[-1].provider_conversation_id
+    await engine.provider_activity(
+        "agents",
+        desk,
+        Activity(type="event", name=HandoffEventNames.STATUS, value={"state": "accepted"}),
+    )
+    assert providers["faq"].statuses() == ["accepted"]
+
+
+async def test_transfer_moves_the_conversation_to_the_named_provider(tmp_path: Path) -> None:
+    engine, providers, channel = make_engine(tmp_path)
+    await engine.receive("test", user_message("fraud!"))
+    session = (await engine.store.list_sessions())[0]
+    desk = session.legs[-1].provider_conversation_id
+    await engine.transfer("agents", desk, "disputes", "transferred by agent Dana")
+    session = await engine.store.get(session.id)
+    assert session is not None and [leg.provider for leg in session.legs] == ["agents", "disputes"]
+    assert session.legs[0].close_reason == "transferred by agent Dana"
+    assert providers["disputes"].opened[0].reason == "transferred by agent Dana"
+    assert (
+        channel.texts()[-1]
+        == "One moment, I'm passing you to the disputes desk. You can keep typing."
+    )
+
+
+async def test_replies_for_unknown_or_closed_provider_conversations_are_refused(
+    tmp_path: Path,
+) -> None:
+    engine, _, channel = make_engine(tmp_path)
+    await engine.receive("test", user_message("hello"))
+    await engine.receive("test", user_message("dispute"))
+    session = (await engine.store.list_sessions())[0]
+    old = session.legs[0].provider_conversation_id
+    sent = len(channel.sent)
+    with pytest.raises(SessionClosed):
+        await engine.provider_activity("faq", old, Activity(type="message", text="late"))
+    with pytest.raises(NotFound):
+        await engine.provider_activity("faq", "nope", Activity(type="message", text="who?"))
+    assert len(channel.sent) == sent  # nothing reached the user

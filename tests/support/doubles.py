@@ -50,6 +50,7 @@ class RecordingProvider:
         self.fail_open = False
         self.fail_deliver = False
         self.gate: asyncio.Event | None = None  # open() waits for it when set
+        self.hang: asyncio.Event | None = None  # deliver() of messages waits for it when set
         self.answer: Callable[[Activity], list[Activity]] | None = None
         self.healthy = True
         self._n = 0
@@ -69,6 +70,8 @@ class RecordingProvider:
             return []
         if self.fail_deliver:
             raise ProviderError(self.name, "exploded")
+        if self.hang is not None:
+            await self.hang.wait()
         if self.answer is not None:
             return self.answer(activity)
         return [Activity(type="message", text=f"{self.name}: {activity.text}")]
@@ -118,7 +121,7 @@ def make_config(tmp: Path, providers: list[str], routes: dict[str, Route]) -> Co
         dir=tmp,
         midtier=MidtierConfig(title="Test support", channels={}),
         providers={
-            n: ProviderConfig(kind="test", title=f"the {n} desk", timeout_s=2) for n in providers
+            n: ProviderConfig(kind="test", title=f"the {n} desk", timeout_s=0.5) for n in providers
         },
         routing=RoutingConfig(min_confidence=0.5, fallback="agents", default="faq", routes=routes),
         nlu_files=[],
