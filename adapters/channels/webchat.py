@@ -16,14 +16,13 @@ conversation with no open socket stay in the outbox and go out when it reconnect
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from importlib import resources
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, web
 
+from adapters.pages import page_handler, parse_frame, send_error
 from connector.activity import Activity, ChannelAccount, ConversationAccount, now
 from connector.config import ChannelConfig
 from connector.errors import ChannelUnavailable, MalformedPayload, MidtierError, SessionClosed
@@ -32,13 +31,6 @@ from connector.sessions import TranscriptEntry, new_id
 log = logging.getLogger("midtier.webchat")
 
 _USER_ID = re.compile(r"^[A-Za-z0-9_\-]{8,64}$")
-_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
-    "style-src 'unsafe-inline'; script-src 'unsafe-inline'; frame-ancestors 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-cache",
-}
 
 
 def _frame(activity: dict[str, Any], speaker: str | None = None) -> dict[str, Any]:
@@ -106,16 +98,10 @@ class WebChatChannel:
                 await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
     def mount(self, app: web.Application, host: Any) -> None:
-        self._page = (
-            resources.files("adapters.channels").joinpath("static/webchat.html").read_bytes()
+        app.router.add_get(
+            self.page_path, page_handler("adapters.channels", "webchat.html", framable=True)
         )
-        app.router.add_get(self.page_path, self._serve_page)
         app.router.add_get(self.ws_path, self._serve_ws)
-
-    async def _serve_page(self, request: web.Request) -> web.Response:
-        return web.Response(
-            body=self._page, content_type="text/html", charset="utf-8", headers=_HEADERS
-        )
 
     async def _serve_ws(self, request: web.Request) -> web.WebSocketResponse:
         limit = self._host.config.midtier.limits
@@ -125,16 +111,9 @@ class WebChatChannel:
         user = ""
         try:
             async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    await _error(ws, "malformed_frame", "frames must be JSON text")
-                    continue
-                try:
-                    frame = json.loads(msg.data)
-                except ValueError:
-                    await _error(ws, "malformed_frame", "frame is not valid JSON")
-                    continue
-                if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-                    await _error(ws, "malformed_frame", "frame must be an object with a type")
+                frame = parse_frame(msg)
+                if frame is None:
+                    await _error(ws, "malformed_frame", "frames must be JSON objects with a type")
                     continue
                 kind = frame["type"]
                 if kind == "hello":
@@ -240,5 +219,4 @@ class WebChatChannel:
         await ws.send_json({"type": "ack", "id": client_id})
 
 
-async def _error(ws: web.WebSocketResponse, code: str, reason: str) -> None:
-    await ws.send_json({"type": "error", "code": code, "reason": reason})
+_error = send_error

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import os
 import re
 import secrets
-from importlib import resources
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, web
 
+from adapters.pages import page_handler, parse_frame, send_error
 from connector.activity import Activity, ChannelAccount, now
 from connector.config import ProviderConfig
 from connector.errors import AuthCodeError, MidtierError
@@ -31,14 +30,6 @@ from connector.logs import redactor
 from connector.sessions import Leg, MidTierSession, new_id
 
 log = logging.getLogger("midtier.agent_desk")
-
-_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
-    "style-src 'unsafe-inline'; script-src 'unsafe-inline'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 
 
 _AGENT_ID = re.compile(r"^agent_[A-Za-z0-9_\-]{20,40}$")
@@ -97,10 +88,9 @@ class AgentDeskProvider:
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
     def mount(self, app: web.Application, host: Any) -> None:
-        self._page = (
-            resources.files("adapters.providers").joinpath("static/agent.html").read_bytes()
+        app.router.add_get(
+            self.page_path, page_handler("adapters.providers", "agent.html", framable=False)
         )
-        app.router.add_get(self.page_path, self._serve_page)
         app.router.add_get(self.ws_path, self._serve_ws)
 
     # ------------------------------------------------------------------ Provider
@@ -213,11 +203,6 @@ class AgentDeskProvider:
 
     # ------------------------------------------------------------------ HTTP
 
-    async def _serve_page(self, request: web.Request) -> web.Response:
-        return web.Response(
-            body=self._page, content_type="text/html", charset="utf-8", headers=_HEADERS
-        )
-
     async def _serve_ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=64 * 1024)
         await ws.prepare(request)
@@ -327,17 +312,5 @@ class AgentDeskProvider:
         )
 
 
-def _parse(msg: Any) -> dict[str, Any] | None:
-    if msg.type != WSMsgType.TEXT:
-        return None
-    try:
-        frame = json.loads(msg.data)
-    except ValueError:
-        return None
-    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-        return None
-    return frame
-
-
-async def _error(ws: web.WebSocketResponse, code: str, reason: str) -> None:
-    await ws.send_json({"type": "error", "code": code, "reason": reason})
+_error = send_error
+_parse = parse_frame

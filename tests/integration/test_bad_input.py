@@ -143,3 +143,13 @@ async def test_a_bot_that_raises_hands_over_to_the_fallback(tmp_path: Path) -> N
         assert session is not None and session.current_provider == "agents"
         assert [leg.provider for leg in session.legs] == ["faq", "agents"]
         assert session.legs[0].close_reason == "faq failed to answer"
+
+
+async def test_pages_are_served_with_strict_headers(tmp_path: Path) -> None:
+    async with serve(data_dir=tmp_path) as run, aiohttp.ClientSession() as http:
+        for path, ancestors in (("/", "'self'"), ("/agent", "'none'")):
+            async with http.get(f"{run.base}{path}") as page:
+                assert page.status == 200 and "<html" in (await page.text()).lower()
+                csp = page.headers["Content-Security-Policy"]
+                assert "default-src 'self'" in csp and f"frame-ancestors {ancestors}" in csp
+                assert page.headers["X-Content-Type-Options"] == "nosniff"
