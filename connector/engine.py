@@ -2,9 +2,9 @@
 
 ``receive`` is the channel side: dedupe, find or create the mid-tier session, lock it, read
 the intent, route, switch if needed, deliver to the provider and send its replies through the
-outbox. ``provider_activity``, ``hand_back`` and ``transfer`` are the provider side
-(``ProviderHost``): they find the session by the provider conversation id and take the same
-lock, so provider events and user messages of one session never interleave.
+outbox. The provider side (``ProviderHost``: ``provider_activity``, ``hand_back``,
+``transfer``, handoff requests and statuses) lives in :mod:`connector.hosting` and takes the
+same per-session lock, so provider events and user messages of one session never interleave.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,9 @@ from connector.activity import (
 )
 from connector.auth import AuthCodes
 from connector.config import Config
-from connector.errors import MalformedPayload, NotFound, ProviderError, SessionClosed
-from connector.handoff import Switcher, status_event
+from connector.errors import MalformedPayload, ProviderError, SessionClosed
+from connector.handoff import Switcher
+from connector.hosting import ProviderSide
 from connector.interfaces import (
     ChannelAdapter,
     IntentClassifier,
@@ -49,7 +49,7 @@ MAX_INTENTS = 20
 MAX_HOPS = 4  # handoff requests followed within one turn
 
 
-class Engine:
+class Engine(ProviderSide):
     """Wires store, router, providers, channels and outbox together."""
 
     def __init__(
@@ -329,157 +329,3 @@ class Engine:
             return session
         await self._to_user(session, leg, activity)
         return session
-
-    async def _requested_handoff(
-        self, session: MidTierSession, leg: Leg, activity: Activity, hops: int
-    ) -> MidTierSession:
-        value = activity.value if isinstance(activity.value, dict) else {}
-        reason = str(value.get("reason") or f"{leg.provider} asked for a handoff")
-        target = value.get("provider") or value.get("skill")
-        candidates: list[str | None] = []
-        if isinstance(target, str):
-            candidates.append(target)
-        wanted = value.get("intent")
-        if isinstance(wanted, str):
-            candidates += self.router.providers_for(wanted)
-        candidates.append(self.config.routing.fallback)
-        session, new_leg = await self.switcher.switch(
-            session,
-            candidates,
-            reason=reason,
-            intent=wanted if isinstance(wanted, str) else None,
-            notice=self.config.midtier.notices.switch,
-        )
-        if new_leg is None:
-            await self.provider_status(leg, "failed", "no provider could take the conversation")
-            await self.notify(session, self.config.midtier.notices.unavailable)
-        elif not self.router.is_sticky(new_leg.provider):
-            await self.provider_status(leg, "accepted")
-        return session
-
-    async def provider_status(self, leg: Leg, state: str, message: str | None = None) -> None:
-        """Tell a bot the ``handoff.status`` of a conversation it handed off or gets back."""
-        provider = self.providers.get(leg.provider)
-        if provider is None or self.router.is_sticky(leg.provider):
-            return
-        try:
-            async with asyncio.timeout(self.timeout(leg.provider)):
-                await provider.deliver(leg, status_event(state, message))
-        except (ProviderError, TimeoutError) as exc:
-            log.warning("handoff.status to %s failed: %s", leg.provider, exc or "timed out")
-
-    async def _forward_status(self, leg: Leg, activity: Activity) -> None:
-        origin = leg.data.get("handoff_from")
-        session = await self.store.by_provider(leg.provider, leg.provider_conversation_id)
-        if not origin or session is None:
-            return
-        old = session.leg(origin["leg"])
-        if old is not None:
-            value = activity.value if isinstance(activity.value, dict) else {}
-            await self.provider_status(old, str(value.get("state", "")), value.get("message"))
-
-    async def expire_idle(self) -> int:
-        """Close sessions idle longer than ``session.idle_timeout_s``; return how many."""
-        cutoff = now() - timedelta(seconds=self.config.midtier.session.idle_timeout_s)
-        closed = 0
-        for stale in await self.store.list_sessions(status="active", limit=100_000):
-            if stale.updated_at >= cutoff:
-                continue
-            async with self.locks.hold(stale.id):
-                session = await self.store.get(stale.id)
-                if session is None or session.status != "active" or session.updated_at >= cutoff:
-                    continue
-                leg = session.current_leg
-                if leg is not None:
-                    leg.closed_at, leg.close_reason = now(), "expired"
-                session.status = "closed"
-                await self.store.save(session)
-                if leg is not None:
-                    self.open_legs[leg.provider] = max(0, self.open_legs[leg.provider] - 1)
-                    await self.close_leg(leg, "expired")
-                closed += 1
-        await self.store.expire(cutoff)  # also purges old dedupe keys and used codes
-        return closed
-
-    # ------------------------------------------------------------------ provider side
-
-    async def _locked_leg(self, provider: str, conversation_id: str) -> tuple[MidTierSession, Leg]:
-        session = await self.store.by_provider(provider, conversation_id)
-        if session is None:
-            raise NotFound(f"no conversation {conversation_id!r} for provider {provider!r}")
-        leg = session.leg_for_provider(provider, conversation_id)
-        if leg is None or not leg.is_open or session.status != "active":
-            raise SessionClosed(f"conversation {conversation_id!r} of {provider!r} is closed")
-        return session, leg
-
-    async def provider_activity(
-        self, provider: str, provider_conversation_id: str, activity: Activity
-    ) -> None:
-        """A provider sends an activity into a conversation outside a delivery."""
-        session, _ = await self._locked_leg(provider, provider_conversation_id)
-        async with self.locks.hold(session.id):
-            with session_context(session.id):
-                session, leg = await self._locked_leg(provider, provider_conversation_id)
-                await self._emit(session, leg, activity)
-
-    async def hand_back(self, provider: str, provider_conversation_id: str, reason: str) -> None:
-        """The provider is done: return the conversation to the bot that had it, or the default."""
-        session, _ = await self._locked_leg(provider, provider_conversation_id)
-        async with self.locks.hold(session.id):
-            with session_context(session.id):
-                session, _leg = await self._locked_leg(provider, provider_conversation_id)
-                bots = [
-                    old.provider
-                    for old in reversed(session.legs[:-1])
-                    if not self.router.is_sticky(old.provider)
-                ]
-                candidates = [*bots[:1], self.config.routing.default, *bots[1:]]
-                session, new_leg = await self.switcher.switch(
-                    session, candidates, reason=reason, notice=self.config.midtier.notices.hand_back
-                )
-                if new_leg is None:
-                    raise NotFound("no bot could take the conversation back")
-                await self.provider_status(new_leg, "completed", reason)
-
-    async def transfer(
-        self, provider: str, provider_conversation_id: str, target: str, reason: str
-    ) -> None:
-        """The provider passes the conversation to ``target``."""
-        if target not in self.providers:
-            raise NotFound(f"no provider named {target!r}")
-        session, _ = await self._locked_leg(provider, provider_conversation_id)
-        async with self.locks.hold(session.id):
-            with session_context(session.id):
-                session, _leg = await self._locked_leg(provider, provider_conversation_id)
-                session, new_leg = await self.switcher.switch(
-                    session, [target], reason=reason, notice=self.config.midtier.notices.switch
-                )
-                if new_leg is None:
-                    raise NotFound(f"{target} could not take the conversation")
-
-    async def update_leg_data(
-        self, provider: str, provider_conversation_id: str, data: dict[str, Any]
-    ) -> None:
-        """Merge provider-owned state into the open leg (persisted with the session)."""
-        session, _ = await self._locked_leg(provider, provider_conversation_id)
-        async with self.locks.hold(session.id):
-            session, leg = await self._locked_leg(provider, provider_conversation_id)
-            leg.data.update(data)
-            await self.store.save(session)
-
-    async def redeem(self, code: str, provider: str) -> dict[str, Any]:
-        """Exchange an authorization code for the user's claims and transcript."""
-        record = await self.auth.redeem(code, provider)
-        session = await self.store.get(record.session_id)
-        if session is None:
-            raise NotFound("the session of this code no longer exists")
-        transcript = await self.store.transcript(
-            session.id, last=self.config.midtier.session.handoff_transcript
-        )
-        return {
-            "session_id": session.id,
-            "user_id": session.user_id,
-            "claims": session.claims,
-            "intents": session.intents[-10:],
-            "transcript": [e.model_dump(mode="json", exclude={"activity"}) for e in transcript],
-        }
