@@ -145,3 +145,34 @@ async def test_bot_requested_handoff_reaches_the_agent_desk(tmp_path: Path) -> N
         async with agent(run) as desk:
             queued = await desk.expect("queue", lambda f: bool(f["conversations"]))
             assert queued["conversations"][0]["reason"] == "high-value dispute"
+
+
+async def test_agent_transfers_to_the_disputes_bot(tmp_path: Path) -> None:
+    async with serve(data_dir=tmp_path) as run, chat(run) as (user, welcome):
+        me = Chatter(user)
+        await me.say("hi")
+        await me.say("I need to talk to a person")
+        await user.expect("message", lambda f: f["speaker"] == "system")
+        async with agent(run) as desk:
+            ready_targets = {t["name"] for t in desk.of("ready")[0]["targets"]}
+            assert ready_targets == {"faq", "disputes"}
+            queued = await desk.expect("queue", lambda f: bool(f["conversations"]))
+            conversation = queued["conversations"][0]["conversation"]
+            await desk.send(type="transfer", conversation=conversation, target="disputes")
+            await desk.expect("error", lambda f: f["code"] == "not_yours")  # accept first
+            await desk.send(type="accept", conversation=conversation)
+            await desk.send(type="transfer", conversation=conversation, target="nowhere")
+            await desk.expect("error", lambda f: f["code"] == "malformed_frame")
+            await desk.send(type="transfer", conversation=conversation, target="disputes")
+            notice = await user.expect(
+                "message", lambda f: f["speaker"] == "system" and "disputes" in f["text"]
+            )
+            assert notice["text"] == (
+                "One moment, I'm passing you to the disputes assistant. You can keep typing."
+            )
+            assert (await desk.expect("closed"))["reason"] == "transferred by agent Dana"
+        session = await _session(run, welcome["conversation"])
+        assert [leg.provider for leg in session.legs] == ["faq", "agents", "disputes"]
+        assert session.legs[2].open_reason == "transferred by agent Dana"
+        await me.say("it's about a charge I don't recognise")
+        await user.expect("message", _bot("merchant"))
