@@ -100,7 +100,13 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "status": "ok",
-            "providers": {name: engine.healthy.get(name, True) for name in engine.providers},
+            "providers": {
+                name: {
+                    "healthy": engine.healthy.get(name, True),
+                    "circuit": engine.breakers.state(name),
+                }
+                for name in engine.providers
+            },
             "open_legs": dict(engine.open_legs),
         }
     )

@@ -119,6 +119,13 @@ class Route(_Strict):
     sticky: bool = False
 
 
+class Circuit(_Strict):
+    """When to stop sending conversations to a failing provider, and for how long."""
+
+    failures: int = Field(default=3, gt=0, description="consecutive failures that open it")
+    cooldown_s: float = Field(default=30.0, gt=0)
+
+
 class RoutingConfig(_Strict):
     min_confidence: float = Field(default=0.5, ge=0, le=1)
     # While the current provider waits for an answer (its last reply had
@@ -127,6 +134,7 @@ class RoutingConfig(_Strict):
     fallback: str
     default: str | None = None
     routes: dict[str, Route]
+    circuit: Circuit = Field(default_factory=Circuit)
 
 
 # --------------------------------------------------------------------------- the whole

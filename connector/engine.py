@@ -25,6 +25,7 @@ from connector.activity import (
     now,
 )
 from connector.auth import AuthCodes
+from connector.breaker import Breakers
 from connector.config import Config
 from connector.errors import MalformedPayload, ProviderError, SessionClosed
 from connector.handoff import Switcher
@@ -72,9 +73,10 @@ class Engine(ProviderSide):
         self.auth = AuthCodes(store, config.midtier.auth.code_ttl_s)
         self.open_legs: Counter[str] = Counter()
         self.healthy: dict[str, bool] = {}
-        self.router = Router(
-            config.routing, healthy=lambda p: self.healthy.get(p, True), open_legs=self.open_legs
+        self.breakers = Breakers(
+            failures=config.routing.circuit.failures, cooldown_s=config.routing.circuit.cooldown_s
         )
+        self.router = Router(config.routing, unavailable=self.unavailable, open_legs=self.open_legs)
         self.switcher = Switcher(self)
         self.token_url = token_url
         self.data_dir = Path("data")
@@ -97,7 +99,21 @@ class Engine(ProviderSide):
         return "agent" if self.router.is_sticky(provider) else "bot"
 
     def mark_failure(self, provider: str) -> None:
-        log.info("provider %s marked as failing", provider)
+        if self.breakers.failure(provider):
+            log.warning(
+                "circuit of %s opened for %.0fs after repeated failures",
+                provider,
+                self.breakers.cooldown_s,
+                extra={"event": "circuit_open", "provider": provider},
+            )
+
+    def unavailable(self, provider: str) -> str | None:
+        """Why ``provider`` cannot take conversations now (None: it can)."""
+        if not self.healthy.get(provider, True):
+            return "unhealthy (health check failed)"
+        if not self.breakers.allows(provider):
+            return f"circuit {self.breakers.state(provider)} after repeated failures"
+        return None
 
     def leg_opened(self, provider: str, closed: str | None) -> None:
         self.open_legs[provider] += 1
@@ -291,6 +307,8 @@ class Engine(ProviderSide):
         provider = self.providers[leg.provider]
         async with asyncio.timeout(self.timeout(leg.provider)):
             replies = await provider.deliver(leg, activity)
+        if activity.type == ActivityTypes.MESSAGE:  # answering users is what counts
+            self.breakers.success(leg.provider)
         for reply in replies:
             session = await self._emit(session, leg, reply, hops)
         if activity.type == ActivityTypes.MESSAGE and leg.is_open:

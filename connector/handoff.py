@@ -83,6 +83,10 @@ class Switcher:
                     "leg": old.id,
                     "conversation": old.provider_conversation_id,
                 }
+            if not engine.breakers.allows(target):
+                log.info("skipping %s: its circuit is open", target)
+                continue
+            engine.breakers.begin_trial(target)
             context = await self._context(session, target, reason, intent, confidence)
             try:
                 async with asyncio.timeout(engine.timeout(target)):

@@ -3,7 +3,8 @@
 The router keeps a conversation with its current provider while that provider serves the
 intent of the new message (or the message is too uncertain to justify a switch), and
 otherwise picks the first provider, in ``routing.yaml`` order, that serves the intent and
-whose conditions hold: minimum confidence, channel, capacity (open legs) and health.
+whose conditions hold: minimum confidence, channel, capacity (open legs), health and its
+circuit breaker.
 Out-of-scope messages of a new conversation go to the fallback provider. A *sticky*
 provider (a human agent) keeps the conversation until it hands it back.
 """
@@ -41,14 +42,14 @@ class Router:
         self,
         config: RoutingConfig,
         *,
-        healthy: Callable[[str], bool] = lambda _name: True,
+        unavailable: Callable[[str], str | None] = lambda _name: None,
         open_legs: Mapping[str, int] | None = None,
     ) -> None:
         self.config = config
         self._routes = [_CompiledRoute(n, r) for n, r in config.routes.items()]
         self._by_name = {r.name: r for r in self._routes}
         self._serving: dict[str, list[_CompiledRoute]] = {}
-        self._healthy = healthy
+        self._unavailable = unavailable
         self._open_legs: Mapping[str, int] = open_legs if open_legs is not None else {}
 
     def providers_for(self, intent: str) -> list[str]:
@@ -81,9 +82,7 @@ class Router:
             cap = route.route.max_open_legs
             if cap is not None and self._open_legs.get(provider, 0) >= cap:
                 return f"at capacity ({cap} open conversations)"
-        if not self._healthy(provider):
-            return "unhealthy"
-        return None
+        return self._unavailable(provider)
 
     def decide(self, session: MidTierSession, intent: IntentResult) -> RouteDecision:
         """The decision for one user message of ``session``."""

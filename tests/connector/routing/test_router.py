@@ -108,7 +108,11 @@ def test_unhealthy_and_full_providers_are_skipped() -> None:
         disputes_backup=Route(intents=["dispute_charge"], max_open_legs=3),
         agents=Route(intents=[], sticky=True),
     )
-    router = Router(config, healthy=lambda name: name != "disputes", open_legs=loads)
+    router = Router(
+        config,
+        unavailable=lambda name: "unhealthy" if name == "disputes" else None,
+        open_legs=loads,
+    )
     decision = router.decide(_session("faq"), _intent("dispute_charge"))
     assert decision.provider == "agents"
     reasons = {c.provider: c.reason for c in decision.alternatives}
