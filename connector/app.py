@@ -243,6 +243,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         start = getattr(adapter, "start", None)
         if start is not None:
             await start()
+    await engine.outbox.load_backlog()
     engine.outbox.start()
     tasks = [
         asyncio.create_task(_health_loop(engine), name="midtier-health"),

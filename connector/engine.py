@@ -46,7 +46,6 @@ from connector.sessions import Leg, MidTierSession, TranscriptEntry
 log = logging.getLogger("midtier.engine")
 
 NO_INTENT = IntentResult(name=None, confidence=0.0, out_of_scope=True)
-MAX_INTENTS = 20
 MAX_HOPS = 4  # handoff requests followed within one turn
 
 
@@ -126,6 +125,15 @@ class Engine(ProviderSide):
         for session in await self.store.list_sessions(status="active", limit=100_000):
             if session.current_provider:
                 self.open_legs[session.current_provider] += 1
+
+    async def intent_history(self, session_id: str, last: int = 10) -> list[dict[str, Any]]:
+        """The session's recent intents, oldest first, from its route decisions."""
+        found = [
+            {"name": d.intent, "confidence": round(d.confidence, 4), "at": d.at.isoformat()}
+            for d in await self.store.decisions(session_id)
+            if d.intent is not None
+        ]
+        return found[-last:]
 
     async def close_leg(self, leg: Leg, reason: str) -> None:
         provider = self.providers.get(leg.provider)
@@ -222,15 +230,6 @@ class Engine(ProviderSide):
         decision = self.router.decide(session, intent)
         decision.message_id = activity.id
         await self.store.append_decision(session.id, decision)
-        if intent.name is not None:
-            session.intents = [
-                *session.intents[-(MAX_INTENTS - 1) :],
-                {
-                    "name": intent.name,
-                    "confidence": round(intent.confidence, 4),
-                    "at": now().isoformat(),
-                },
-            ]
         log.info(
             "route %s -> %s (%s)",
             decision.action,
@@ -256,8 +255,6 @@ class Engine(ProviderSide):
                 # Nobody could take it: keep the old leg (if any) and say so plainly.
                 await self.notify(session, self.config.midtier.notices.unavailable)
             leg = session.current_leg
-        elif session.intents:
-            session = await self.store.save(session)
         if leg is None:
             return session
         return await self._deliver_guarded(session, leg, activity, intent)

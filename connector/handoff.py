@@ -154,7 +154,7 @@ class Switcher:
             from_provider=session.current_provider,
             intent=intent,
             confidence=confidence,
-            intents=session.intents[-10:],
+            intents=await engine.intent_history(session.id),
             slots=session.slots,
             transcript=transcript,
             auth_code=code,

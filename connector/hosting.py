@@ -57,6 +57,8 @@ class _Core(Protocol):
 
     def timeout(self, provider: str) -> float: ...
 
+    async def intent_history(self, session_id: str, last: int = 10) -> list[dict[str, Any]]: ...
+
     async def provider_status(self, leg: Leg, state: str, message: str | None = None) -> None: ...
 
 
@@ -217,6 +219,6 @@ class ProviderSide:
             "session_id": session.id,
             "user_id": session.user_id,
             "claims": session.claims,
-            "intents": session.intents[-10:],
+            "intents": await self.intent_history(session.id),
             "transcript": [e.model_dump(mode="json", exclude={"activity"}) for e in transcript],
         }

@@ -15,11 +15,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 
 from connector.activity import Activity, new_activity_id, now
 from connector.errors import ChannelError, ChannelUnavailable
 from connector.interfaces import ChannelAdapter, OutboxEntry, SessionStore
+from connector.locks import LocalLocks
 
 log = logging.getLogger("midtier.outbox")
 
@@ -37,7 +39,9 @@ class Outbox:
     def __init__(self, store: SessionStore, channels: Mapping[str, ChannelAdapter]) -> None:
         self._store = store
         self._channels = channels
-        self._draining: dict[tuple[str, str], asyncio.Lock] = {}
+        self._locks = LocalLocks()  # one drain at a time per conversation
+        # Conversations with entries that did not go out: new ones queue behind them.
+        self._backlog: set[tuple[str, str]] = set()
         self._task: asyncio.Task[None] | None = None
 
     async def send(
@@ -54,47 +58,62 @@ class Outbox:
             activity=activity.to_wire(),
         )
         await self._store.outbox_put(entry)
-        await self.flush(channel, conversation_id)
+        key = (channel, conversation_id)
+        if key in self._backlog:
+            await self.flush(channel, conversation_id)
+            return
+        async with self._lock(key):
+            if key in self._backlog:  # something failed while we waited: keep the order
+                await self._drain(channel, conversation_id)
+            else:  # nothing older is waiting: send this one straight away
+                await self._deliver(entry)
+
+    def _lock(self, key: tuple[str, str]) -> AbstractAsyncContextManager[None]:
+        return self._locks.hold(f"{key[0]}\x00{key[1]}")
+
+    async def load_backlog(self) -> None:
+        """Note which conversations have undelivered entries (start-up, after a crash)."""
+        for entry in await self._store.outbox_due(now() + timedelta(days=3650), limit=1_000_000):
+            self._backlog.add((entry.channel, entry.conversation_id))
 
     async def flush(self, channel: str, conversation_id: str) -> int:
         """Deliver the conversation's pending entries in order; return how many went out."""
-        key = (channel, conversation_id)
-        lock = self._draining.get(key)
-        if lock is None:
-            lock = self._draining[key] = asyncio.Lock()
-        try:
-            async with lock:
-                return await self._drain(channel, conversation_id)
-        finally:
-            if not lock.locked():
-                self._draining.pop(key, None)
+        async with self._lock((channel, conversation_id)):
+            return await self._drain(channel, conversation_id)
 
     async def _drain(self, channel: str, conversation_id: str) -> int:
-        adapter = self._channels.get(channel)
         sent = 0
         for entry in await self._store.outbox_pending(channel, conversation_id):
-            if adapter is None:
-                await self._store.outbox_retry(entry.id, now() + PARK, f"no channel {channel!r}")
-                break
-            try:
-                await adapter.send(Activity.from_wire(entry.activity))
-            except ChannelUnavailable as exc:
-                await self._store.outbox_retry(entry.id, now() + PARK, str(exc))
-                break
-            except ChannelError as exc:
-                delay = backoff(entry.attempts + 1)
-                log.warning(
-                    "channel %s refused an activity, retrying in %ss: %s",
-                    channel,
-                    delay.total_seconds(),
-                    exc,
-                    extra={"session": entry.session_id},
-                )
-                await self._store.outbox_retry(entry.id, now() + delay, str(exc))
-                break
-            await self._store.outbox_done(entry.id)
+            if not await self._deliver(entry):
+                return sent
             sent += 1
+        self._backlog.discard((channel, conversation_id))
         return sent
+
+    async def _deliver(self, entry: OutboxEntry) -> bool:
+        """Hand one entry to its channel; on failure schedule a retry and hold the rest back."""
+        adapter = self._channels.get(entry.channel)
+        try:
+            if adapter is None:
+                raise ChannelUnavailable(f"no channel {entry.channel!r}")
+            await adapter.send(Activity.from_wire(entry.activity))
+        except ChannelUnavailable as exc:
+            await self._store.outbox_retry(entry.id, now() + PARK, str(exc))
+        except ChannelError as exc:
+            delay = backoff(entry.attempts + 1)
+            log.warning(
+                "channel %s refused an activity, retrying in %ss: %s",
+                entry.channel,
+                delay.total_seconds(),
+                exc,
+                extra={"session": entry.session_id},
+            )
+            await self._store.outbox_retry(entry.id, now() + delay, str(exc))
+        else:
+            await self._store.outbox_done(entry.id)
+            return True
+        self._backlog.add((entry.channel, entry.conversation_id))
+        return False
 
     async def retry_due(self) -> int:
         """One pass over entries whose retry time has come; return how many went out."""

@@ -60,8 +60,6 @@ class MidTierSession(BaseModel):
     legs: list[Leg] = Field(default_factory=list)
     # The user's verified claims, handed to providers that redeem an authorization code.
     claims: dict[str, Any] = Field(default_factory=dict)
-    # Recent intents, newest last: {"name", "confidence", "at"}.
-    intents: list[dict[str, Any]] = Field(default_factory=list)
     # Conversation-scoped values providers may share (slots).
     slots: dict[str, Any] = Field(default_factory=dict)
     # Optimistic concurrency: bumped by every successful save.

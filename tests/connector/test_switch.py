@@ -41,6 +41,7 @@ async def test_switch_carries_transcript_intent_and_code(tmp_path: Path) -> None
     said = [e.text for e in context.transcript if e.speaker == "user"]
     assert said == ["hello", "my balance please", "I want to dispute a charge"]
     assert context.auth_code and context.token_url == "http://127.0.0.1:1/auth/token"
+    assert [i["name"] for i in context.intents] == ["greet", "check_balance", "dispute_charge"]
     # The target got the context event, then the user's message.
     delivered = providers["disputes"].delivered
     assert delivered[0][1].is_event(HandoffEventNames.CONTEXT)
@@ -289,3 +290,15 @@ async def test_replies_for_unknown_or_closed_provider_conversations_are_refused(
     with pytest.raises(NotFound):
         await engine.provider_activity("faq", "nope", Activity(type="message", text="who?"))
     assert len(channel.sent) == sent  # nothing reached the user
+
+
+async def test_a_new_reply_never_overtakes_waiting_ones(tmp_path: Path) -> None:
+    engine, _, channel = make_engine(tmp_path)
+    channel.down = True
+    await engine.receive("test", user_message("hello"))
+    channel.down = False  # back, but nobody has flushed yet
+    await engine.receive("test", user_message("my balance"))
+    assert channel.texts() == ["faq: hello", "faq: my balance"]
+    assert await engine.store.outbox_pending("test", "c1") == []
+    await engine.receive("test", user_message("hello again"))  # straight through now
+    assert channel.texts()[-1] == "faq: hello again"
