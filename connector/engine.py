@@ -79,9 +79,7 @@ class Engine(ProviderSide):
         self.switcher = Switcher(self)
         self.token_url = token_url
         self.data_dir = Path("data")
-        self._accounts = {
-            name: ChannelAccount(id=name, name=self.title(name), role="bot") for name in providers
-        }
+        self._accounts: dict[str, ChannelAccount] = {}
         self._system = ChannelAccount(id="midtier", name=config.midtier.title, role="bot")
 
     # ------------------------------------------------------------------ helpers
@@ -89,6 +87,15 @@ class Engine(ProviderSide):
     def title(self, provider: str) -> str:
         cfg = self.config.providers.get(provider)
         return (cfg.title if cfg else "") or provider
+
+    def _account(self, provider: str) -> ChannelAccount:
+        """How a provider appears to the user (built once per provider)."""
+        account = self._accounts.get(provider)
+        if account is None:
+            account = self._accounts[provider] = ChannelAccount(
+                id=provider, name=self.title(provider), role="bot"
+            )
+        return account
 
     def timeout(self, provider: str) -> float:
         cfg = self.config.providers.get(provider)
@@ -160,7 +167,7 @@ class Engine(ProviderSide):
         if provider is None:
             out.from_ = self._system
         elif out.from_ is None or out.from_.id == provider or not out.from_.name:
-            out.from_ = self._accounts.get(provider) or ChannelAccount(id=provider, role="bot")
+            out.from_ = self._account(provider)
         speaker = "system" if provider is None else self.speaker(provider)
         out.channel_data = {**(out.channel_data or {}), "midtier": {"speaker": speaker}}
         if out.type == ActivityTypes.MESSAGE:

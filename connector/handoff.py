@@ -146,6 +146,8 @@ class Switcher:
         transcript = await engine.store.transcript(
             session.id, last=engine.config.midtier.session.handoff_transcript
         )
+        for entry in transcript:  # the wire activities name the channel conversation: keep
+            entry.activity = {}  # that (a web chat's resume token) away from providers
         return HandoffContext(
             session_id=session.id,
             user_id=session.user_id,

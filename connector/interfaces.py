@@ -7,6 +7,7 @@ capabilities are separate protocols checked with ``isinstance`` (they are runtim
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -112,7 +113,13 @@ class Provider(Protocol):
 
 
 class ProviderHost(Protocol):
-    """What providers call back into: the core's entry points for provider-side events."""
+    """What providers call back into: the core's entry points for provider-side events.
+
+    Providers may also read the session map (``store``) and the other providers' names.
+    """
+
+    store: SessionStore
+    providers: Mapping[str, Provider]
 
     async def provider_activity(
         self, provider: str, provider_conversation_id: str, activity: Activity

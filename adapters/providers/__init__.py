@@ -10,6 +10,7 @@ from __future__ import annotations
 REGISTRY: dict[str, str] = {
     "botbuilder": "adapters.providers.botbuilder_inproc:BotbuilderProvider",
     "agent_desk": "adapters.providers.agent_desk:AgentDeskProvider",
+    "webhook": "adapters.providers.webhook:WebhookProvider",
 }
 
 __all__ = ["REGISTRY"]

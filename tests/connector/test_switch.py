@@ -39,6 +39,7 @@ async def test_switch_carries_transcript_intent_and_code(tmp_path: Path) -> None
     context = providers["disputes"].opened[0]
     assert context.intent == "dispute_charge" and context.from_provider == "faq"
     said = [e.text for e in context.transcript if e.speaker == "user"]
+    assert all(e.activity == {} for e in context.transcript)  # no channel conversation ids
     assert said == ["hello", "my balance please", "I want to dispute a charge"]
     assert context.auth_code and context.token_url == "http://127.0.0.1:1/auth/token"
     assert [i["name"] for i in context.intents] == ["greet", "check_balance", "dispute_charge"]
