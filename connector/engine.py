@@ -31,6 +31,7 @@ from connector.errors import MalformedPayload, ProviderError, SessionClosed
 from connector.handoff import Switcher
 from connector.hosting import ProviderSide
 from connector.interfaces import (
+    AsyncIntentClassifier,
     ChannelAdapter,
     IntentClassifier,
     IntentResult,
@@ -233,7 +234,7 @@ class Engine(ProviderSide):
                 activity=activity.to_wire(),
             ),
         )
-        intent = self.classifier.classify(activity.text) if activity.text else NO_INTENT
+        intent = await self._read_intent(activity.text) if activity.text else NO_INTENT
         decision = self.router.decide(session, intent)
         decision.message_id = activity.id
         await self.store.append_decision(session.id, decision)
@@ -265,6 +266,11 @@ class Engine(ProviderSide):
         if leg is None:
             return session
         return await self._deliver_guarded(session, leg, activity, intent)
+
+    async def _read_intent(self, text: str) -> IntentResult:
+        if isinstance(self.classifier, AsyncIntentClassifier):
+            return await self.classifier.aclassify(text)
+        return self.classifier.classify(text)
 
     async def _deliver_guarded(
         self, session: MidTierSession, leg: Leg, activity: Activity, intent: IntentResult

@@ -36,6 +36,15 @@ class IntentClassifier(Protocol):
     def classify(self, text: str) -> IntentResult: ...
 
 
+@runtime_checkable
+class AsyncIntentClassifier(Protocol):
+    """A classifier that may ask a service (e.g. a Rasa bot's ``/model/parse``) first."""
+
+    def classify(self, text: str) -> IntentResult: ...
+
+    async def aclassify(self, text: str) -> IntentResult: ...
+
+
 # --------------------------------------------------------------------------- channels
 
 

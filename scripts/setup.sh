@@ -24,6 +24,13 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
+if [ "$want_tests" = 1 ]; then
+  # Real Bot Framework bots and a real rasa-sdk action server for the provider tests,
+  # each in its own virtualenv so that their pins never move midtier's.
+  bash scripts/setup-bots.sh
+  bash scripts/setup-rasa.sh
+fi
+
 if [ "$want_tests" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
   echo "==> installing Debian's chromium for the browser tests"
   sudo_cmd=""

@@ -10,6 +10,8 @@ from __future__ import annotations
 REGISTRY: dict[str, str] = {
     "botbuilder": "adapters.providers.botbuilder_inproc:BotbuilderProvider",
     "agent_desk": "adapters.providers.agent_desk:AgentDeskProvider",
+    "botframework": "adapters.providers.botframework:BotFrameworkProvider",
+    "rasa": "adapters.providers.rasa:RasaProvider",
     "webhook": "adapters.providers.webhook:WebhookProvider",
 }
 

@@ -1,0 +1,317 @@
+"""midtier's Bot Connector API, token issuer endpoints and ordered hand-over of bot replies.
+
+One :class:`ConnectorHub` per midtier server serves every ``botframework`` provider: the
+Connector routes find the provider that owns a conversation id, check the caller (see
+:mod:`adapters.providers.bf_auth`), and hand what the bot sent to the core.
+
+**Why a queue.** The core holds the session's lock while it delivers to a bot, and
+``host.provider_activity`` takes that same lock. A botbuilder bot hosted on aiohttp posts its
+replies *during* midtier's POST, before answering it; awaiting the core inline would deadlock.
+So a Connector call is checked (auth, conversation, leg open, body), answered at once with a
+``ResourceResponse``, and its activity goes to a per-conversation FIFO drained by one task:
+replies reach the user in the order the bot sent them, after the delivery that caused them.
+
+Routes (``{cid}`` is percent-decoded by aiohttp):
+
+- ``POST /v3/conversations/{cid}/activities[/{id}]``: reply / send, 200 ``{"id"}``
+- ``PUT`` / ``DELETE .../activities/{id}``: forwarded as ``messageUpdate`` / ``messageDelete``
+- ``GET .../members``, ``.../members/{mid}``, ``.../activities/{id}/members``: user and bot
+- ``POST /v3/conversations`` (create), ``GET /v3/conversations``, ``.../activities/history``,
+  ``.../attachments``: 501 ``{"error": {"code": "NotSupported", "message"}}``
+- ``GET /v1/.well-known/openidconfiguration`` and ``/v1/.well-known/keys``: metadata + JWKS
+  for midtier -> bot tokens (also at ``/adfs/.well-known/openid-configuration``, where MSAL
+  looks for it when a bot's login URL is ``{midtier}/adfs``)
+- ``POST /adfs/oauth2/token``: client credentials for bot -> midtier tokens
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import logging
+import secrets
+import weakref
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from adapters.providers.bf_auth import CONNECTOR_AUDIENCE, KEY_FILE, TokenIssuer, load_or_create_key
+from connector.activity import Activity, ConversationAccount
+from connector.errors import (
+    AuthError,
+    Forbidden,
+    MalformedPayload,
+    MidtierError,
+    NotFound,
+    SessionClosed,
+)
+
+if TYPE_CHECKING:
+    from adapters.providers.botframework import BotFrameworkProvider
+
+log = logging.getLogger("midtier.botframework")
+
+METADATA_PATH = "/v1/.well-known/openidconfiguration"
+JWKS_PATH = "/v1/.well-known/keys"
+LOGIN_PATH = "/adfs"  # MSAL skips Microsoft's instance discovery for an ".../adfs" authority
+TOKEN_PATH = "/adfs/oauth2/token"
+_CONV = "/v3/conversations/{cid}"
+_DROPPED = frozenset({"trace", "delay", "invokeResponse"})
+
+_hubs: weakref.WeakKeyDictionary[Any, ConnectorHub] = weakref.WeakKeyDictionary()
+
+
+def hub_for(host: Any) -> ConnectorHub:
+    """The hub shared by every ``botframework`` provider of one host (engine)."""
+    hub = _hubs.get(host)
+    if hub is None:
+        hub = _hubs[host] = ConnectorHub(host)
+    return hub
+
+
+def not_supported(what: str) -> web.Response:
+    """501 in the Connector's ErrorResponse shape, for calls midtier deliberately lacks."""
+    message = f"midtier's Connector does not support {what}"
+    return web.json_response({"error": {"code": "NotSupported", "message": message}}, status=501)
+
+
+class ConnectorHub:
+    """Connector API + token issuer of one server; dispatches to the owning provider."""
+
+    def __init__(self, host: Any) -> None:
+        self.host = host
+        self.providers: dict[str, BotFrameworkProvider] = {}
+        self.issuer: TokenIssuer | None = None
+        self._app: web.Application | None = None
+        self._owners: dict[str, str] = {}  # conversation id -> provider (cache of the store)
+        self._pending: dict[tuple[str, str], deque[Activity]] = {}
+        self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
+
+    @property
+    def base_url(self) -> str:
+        """midtier's public base URL (the host's token URL without ``/auth/token``)."""
+        url = str(getattr(self.host, "token_url", "") or "http://127.0.0.1:3978/auth/token")
+        return url.removesuffix("/auth/token").rstrip("/")
+
+    def register(self, provider: BotFrameworkProvider) -> None:
+        self.providers[provider.name] = provider
+
+    def own(self, conversation_id: str, provider: str) -> None:
+        self._owners[conversation_id] = provider
+
+    def disown(self, conversation_id: str) -> None:
+        self._owners.pop(conversation_id, None)
+
+    async def start(self) -> TokenIssuer:
+        """Load (or make) the signing key once for all providers."""
+        if self.issuer is None:
+            path = self.host.data_dir / KEY_FILE
+            key = await asyncio.to_thread(load_or_create_key, path)
+            self.issuer = TokenIssuer(self.base_url, key)
+        return self.issuer
+
+    async def drain(self, provider: str, within: float) -> None:
+        """Let queued replies of ``provider`` reach the core, then cancel what is left."""
+        tasks = [t for (name, _), t in self._workers.items() if name == provider]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=within)
+            for task in late:
+                task.cancel()
+
+    def endorsements(self) -> list[str]:
+        """Channel ids our key is endorsed for: every channel and provider channel_id."""
+        ids = {"midtier", *getattr(self.host.config.midtier, "channels", {})}
+        ids.update(p.channel_id for p in self.providers.values() if p.channel_id)
+        return sorted(ids)
+
+    # ------------------------------------------------------------------ routes
+
+    def mount(self, app: web.Application) -> None:
+        """Add the routes once, whichever provider asks first."""
+        if self._app is app:
+            return
+        self._app = app
+        r = app.router
+        r.add_get(METADATA_PATH, self._metadata)
+        r.add_get("/.well-known/openid-configuration", self._metadata)
+        r.add_get(LOGIN_PATH + "/.well-known/openid-configuration", self._metadata)
+        r.add_get(JWKS_PATH, self._jwks)
+        r.add_post(TOKEN_PATH, self._token)
+        r.add_post("/v3/conversations", self._refuse)
+        r.add_get("/v3/conversations", self._refuse)
+        r.add_post(_CONV + "/activities", self._post_activity)
+        r.add_post(_CONV + "/activities/history", self._refuse)
+        r.add_post(_CONV + "/activities/{aid}", self._post_activity)
+        r.add_put(_CONV + "/activities/{aid}", self._put_activity)
+        r.add_delete(_CONV + "/activities/{aid}", self._delete_activity)
+        r.add_get(_CONV + "/activities/{aid}/members", self._members)
+        r.add_get(_CONV + "/members", self._members)
+        r.add_get(_CONV + "/members/{mid}", self._member)
+        r.add_post(_CONV + "/attachments", self._refuse)
+
+    async def _metadata(self, request: web.Request) -> web.Response:
+        issuer = self._issuer()
+        return web.json_response(
+            issuer.openid_metadata(self.base_url + JWKS_PATH, self.base_url + TOKEN_PATH)
+        )
+
+    async def _jwks(self, request: web.Request) -> web.Response:
+        return web.json_response(self._issuer().jwks(self.endorsements()))
+
+    async def _token(self, request: web.Request) -> web.Response:
+        """OAuth2 client credentials for registered auth-on bots (RFC 6749 errors)."""
+        form = dict(await request.post())
+        client_id, secret = str(form.get("client_id") or ""), str(form.get("client_secret") or "")
+        basic = request.headers.get("Authorization", "")
+        if basic.lower().startswith("basic "):
+            try:
+                client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
+            except ValueError:
+                return _oauth_error(400, "invalid_request", "malformed Basic credentials")
+        if form.get("grant_type") != "client_credentials":
+            return _oauth_error(400, "unsupported_grant_type", "only client_credentials")
+        bot = next((p for p in self.providers.values() if p.auth and p.app_id == client_id), None)
+        if bot is None or not hmac.compare_digest(secret.encode(), bot.app_password.encode()):
+            log.warning("token request refused for client %r", client_id)
+            return _oauth_error(401, "invalid_client", "unknown client or wrong secret")
+        scopes = str(form.get("scope") or "").split()
+        if scopes and CONNECTOR_AUDIENCE not in {s.removesuffix("/.default") for s in scopes}:
+            return _oauth_error(400, "invalid_scope", f"scope must be {CONNECTOR_AUDIENCE}")
+        grant = self._issuer().client_credentials(client_id)
+        return web.json_response(grant, headers={"Cache-Control": "no-store"})
+
+    async def _refuse(self, request: web.Request) -> web.Response:
+        what = f"{request.method} {request.match_info.route.resource.canonical}"  # type: ignore[union-attr]
+        return not_supported(what)
+
+    async def _post_activity(self, request: web.Request) -> web.Response:
+        provider, cid, _ = await self._authorize(request)
+        activity = await _read_activity(request)
+        activity_id = activity.id or secrets.token_hex(16)
+        if activity.type not in _DROPPED:
+            activity.id = activity_id
+            self._enqueue(provider, cid, activity)
+        return web.json_response({"id": activity_id})
+
+    async def _put_activity(self, request: web.Request) -> web.Response:
+        provider, cid, _ = await self._authorize(request)
+        activity = await _read_activity(request)
+        activity.type, activity.id = "messageUpdate", request.match_info["aid"]
+        self._enqueue(provider, cid, activity)
+        return web.json_response({"id": activity.id})
+
+    async def _delete_activity(self, request: web.Request) -> web.Response:
+        provider, cid, _ = await self._authorize(request)
+        self._enqueue(provider, cid, Activity(type="messageDelete", id=request.match_info["aid"]))
+        return web.Response(status=200)
+
+    async def _members(self, request: web.Request) -> web.Response:
+        provider, _, user = await self._authorize(request)
+        accounts = [user, provider.bot_account()]
+        return web.json_response([a.model_dump(mode="json", exclude_none=True) for a in accounts])
+
+    async def _member(self, request: web.Request) -> web.Response:
+        provider, cid, user = await self._authorize(request)
+        for account in (user, provider.bot_account()):
+            if account.id == request.match_info["mid"]:
+                return web.json_response(account.model_dump(mode="json", exclude_none=True))
+        raise NotFound(f"no member {request.match_info['mid']!r} in conversation {cid!r}")
+
+    # ------------------------------------------------------------------ checks
+
+    def _issuer(self) -> TokenIssuer:
+        if self.issuer is None:
+            raise NotFound("the Bot Framework token issuer has not started")
+        return self.issuer
+
+    async def _authorize(self, request: web.Request) -> tuple[BotFrameworkProvider, str, Any]:
+        """Caller, owner and open leg of a Connector call; touches no session.
+
+        A present ``Authorization`` header is always validated (401); an auth-on bot must
+        send one (401), for a conversation of its own (403). Unknown conversation 404, closed 409.
+        """
+        cid = request.match_info["cid"]
+        header = request.headers.get("Authorization")
+        caller = self._issuer().verify_connector_token(header) if header else None
+        provider = await self._owner(cid)
+        if provider.auth and caller is None:
+            raise AuthError(f"Connector calls of {provider.name!r} need a bearer token")
+        if caller is not None and caller != provider.app_id:
+            raise Forbidden(f"conversation {cid!r} does not belong to the caller's bot")
+        session = await self.host.store.by_provider(provider.name, cid)
+        leg = session.leg_for_provider(provider.name, cid) if session else None
+        if session is None or leg is None:
+            raise NotFound(f"no conversation {cid!r}")
+        if not leg.is_open or session.status != "active":
+            raise SessionClosed(f"conversation {cid!r} is closed")
+        return provider, cid, provider.user_account(leg, session.user_id)
+
+    async def _owner(self, cid: str) -> BotFrameworkProvider:
+        name = self._owners.get(cid)
+        if name is None:
+            for candidate in self.providers:
+                if await self.host.store.by_provider(candidate, cid) is not None:
+                    name = candidate
+                    break
+        provider = self.providers.get(name or "")
+        if provider is None:
+            raise NotFound(f"no conversation {cid!r}")
+        return provider
+
+    # ------------------------------------------------------------------ ordered hand-over
+
+    def _enqueue(self, provider: BotFrameworkProvider, cid: str, activity: Activity) -> None:
+        if activity.conversation is None:
+            activity.conversation = ConversationAccount(id=cid)
+        activity.conversation.id = cid
+        if activity.from_ is None:
+            activity.from_ = provider.bot_account()
+        key = (provider.name, cid)
+        self._pending.setdefault(key, deque()).append(activity)
+        if key not in self._workers:
+            self._workers[key] = asyncio.create_task(self._drain(key), name=f"bf-{cid}")
+
+    async def _drain(self, key: tuple[str, str]) -> None:
+        queue = self._pending[key]
+        try:
+            while queue:
+                activity = queue.popleft()
+                try:
+                    await self.host.provider_activity(key[0], key[1], activity)
+                except MidtierError as exc:
+                    log.warning("activity from %s not passed on: %s", key[0], exc)
+                except Exception:
+                    log.exception("activity from %s failed in the core", key[0])
+        finally:
+            # No await between the last check of ``queue`` and here: nothing can slip in.
+            del self._workers[key]
+            del self._pending[key]
+
+
+async def _read_activity(request: web.Request) -> Activity:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise MalformedPayload("body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise MalformedPayload("body must be a JSON object (an Activity)")
+    if not isinstance(body.get("type"), str) or not body["type"]:
+        raise MalformedPayload("activity has no type")
+    try:
+        return Activity.from_wire(body)
+    except ValidationError as exc:
+        raise MalformedPayload(f"not an Activity: {exc.errors()[0]['msg']}") from exc
+
+
+def _oauth_error(status: int, error: str, description: str) -> web.Response:
+    return web.json_response(
+        {"error": error, "error_description": description},
+        status=status,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+__all__ = ["JWKS_PATH", "LOGIN_PATH", "METADATA_PATH", "TOKEN_PATH", "ConnectorHub", "hub_for"]

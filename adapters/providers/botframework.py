@@ -1,0 +1,228 @@
+"""Remote Bot Framework bots as a midtier provider, kind ``botframework``.
+
+midtier plays the *channel* for a bot that runs elsewhere (botbuilder's ``CloudAdapter``, the
+Microsoft 365 Agents SDK, any Bot Framework REST bot): it POSTs Activities to the bot's
+messaging endpoint with ``serviceUrl`` pointing at midtier's own Connector API
+(:mod:`adapters.providers.bf_connector`), and the bot replies through that API.
+
+``providers.yaml``::
+
+    billing:
+      kind: botframework
+      title: the billing bot
+      timeout_s: 10
+      endpoint: http://127.0.0.1:3979/api/messages   # the bot's messaging endpoint
+      app_id: 00000000-0000-0000-0000-000000000001    # the bot's MicrosoftAppId ("" = no auth)
+      app_password: ${BILLING_BOT_PASSWORD}
+      auth: on                # default: on when app_id is set; off = Emulator mode
+      channel_id: webchat     # default: the leg's channel
+      service_url: https://midtier.example.com   # default: midtier's public URL
+      conversation_update: true                    # membersAdded before the first turn
+
+Auth on: every POST carries a JWT midtier signs (``bf_auth``); the bot must be configured to
+trust midtier as its channel's issuer, and its Connector calls must carry a token from
+midtier's token endpoint. Auth off (no ``app_id``, like botbuilder's Emulator mode): no token is
+sent, and Connector calls for this bot are accepted without one (a header that is present is
+still validated).
+
+``deliver`` returns ``[]``: replies come back through the Connector API. A bot answering
+an HTTP error, or not reachable, raises ``ProviderError``; too slow, ``ProviderTimeout``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from adapters.providers.bf_connector import hub_for
+from connector.activity import (
+    Activity,
+    ActivityTypes,
+    ChannelAccount,
+    HandoffEventNames,
+    new_activity_id,
+    now,
+)
+from connector.config import ProviderConfig
+from connector.errors import ConfigError, ProviderError, ProviderTimeout
+from connector.interfaces import HandoffContext
+from connector.logs import redactor
+from connector.sessions import Leg, MidTierSession
+
+log = logging.getLogger("midtier.botframework")
+
+_ON = {"on", "true", "yes", "1"}
+_OFF = {"off", "false", "no", "0"}
+FAILURES_UNHEALTHY = 3  # consecutive failed POSTs before health() says no
+
+
+def _flag(name: str, key: str, value: object, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _ON | _OFF:
+        return text in _ON
+    raise ConfigError(
+        "providers.yaml", f"providers.{name}.{key}", f"expected on/off, not {value!r}"
+    )
+
+
+def _account(account: ChannelAccount) -> dict[str, Any]:
+    return account.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class BotFrameworkProvider:
+    """A remote Bot Framework bot reached over its messaging endpoint."""
+
+    kind = "botframework"
+
+    def __init__(self, name: str, config: ProviderConfig, host: Any) -> None:
+        self.name = name
+        self.config = config
+        self._host = host
+        settings = config.settings
+        where = f"providers.{name}"
+        self.endpoint = str(settings.get("endpoint") or "")
+        if not self.endpoint.startswith(("http://", "https://")):
+            raise ConfigError(
+                "providers.yaml", f"{where}.endpoint", "required: the bot's messaging URL"
+            )
+        self.app_id = str(settings.get("app_id") or "")
+        self.app_password = str(settings.get("app_password") or "")
+        self.auth = _flag(name, "auth", settings.get("auth"), default=bool(self.app_id))
+        if self.auth and not (self.app_id and self.app_password):
+            raise ConfigError(
+                "providers.yaml", f"{where}.auth", "auth on needs app_id and app_password"
+            )
+        self.channel_id = str(settings.get("channel_id") or "")
+        self._service_url = str(settings.get("service_url") or "").rstrip("/")
+        self.conversation_update = _flag(
+            name, "conversation_update", settings.get("conversation_update"), default=True
+        )
+        self.title = config.title or name
+        self.hub = hub_for(host)
+        self.hub.register(self)
+        redactor.add(self.app_password)
+        self._http: aiohttp.ClientSession | None = None
+        self._failures = 0
+
+    @property
+    def service_url(self) -> str:
+        """The ``serviceUrl`` the bot replies to: the override, or midtier's public URL."""
+        return self._service_url or self.hub.base_url
+
+    def bot_account(self) -> ChannelAccount:
+        """The bot as the channel knows it: its app id (or provider name) and title."""
+        return ChannelAccount(id=self.app_id or self.name, name=self.title, role="bot")
+
+    def user_account(self, leg: Leg, user_id: str) -> ChannelAccount:
+        return ChannelAccount(id=str(leg.data.get("user_id") or user_id), role="user")
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def mount(self, app: web.Application, host: Any) -> None:
+        """The Connector API and issuer routes (shared by every botframework provider)."""
+        self.hub.mount(app)
+
+    async def start(self) -> None:
+        """Load the signing key (shared) and open this provider's HTTP client session."""
+        await self.hub.start()
+        self._http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.config.timeout_s)
+        )
+
+    async def stop(self) -> None:
+        """Pass on queued replies, then close the client session."""
+        await self.hub.drain(self.name, within=self.config.timeout_s)
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def health(self) -> bool:
+        """No standard health endpoint exists: healthy unless the last POSTs kept failing."""
+        return self._http is not None and self._failures < FAILURES_UNHEALTHY
+
+    # ------------------------------------------------------------------ Provider
+
+    async def open(self, session: MidTierSession, leg: Leg, context: HandoffContext) -> str:
+        """A new unguessable conversation id; the bot hears of it with the first activity."""
+        if self._http is None:
+            raise ProviderError(self.name, "not started")
+        leg.data["user_id"] = session.user_id  # persisted with the leg: close() needs it
+        conversation_id = f"bf_{secrets.token_urlsafe(18)}"
+        self.hub.own(conversation_id, self.name)
+        return conversation_id
+
+    async def deliver(self, leg: Leg, activity: Activity) -> list[Activity]:
+        """POST the activity to the bot; replies arrive through the Connector API."""
+        if self.conversation_update and activity.is_event(HandoffEventNames.CONTEXT):
+            # The leg is saved by now, so the bot's welcome can be routed back.
+            user = self.user_account(leg, "user")
+            members = [_account(user), _account(self.bot_account())]
+            update = Activity.from_wire(
+                {"type": ActivityTypes.CONVERSATION_UPDATE, "membersAdded": members}
+            )
+            await self._post(leg, update)
+        await self._post(leg, activity)
+        return []
+
+    async def close(self, leg: Leg, reason: str) -> None:
+        """Tell the bot with ``endOfConversation`` (text = reason)."""
+        self.hub.disown(leg.provider_conversation_id)
+        end = Activity(
+            type=ActivityTypes.END_OF_CONVERSATION,
+            code="completedSuccessfully",
+            text=reason,
+            value={"reason": reason},
+        )
+        await self._post(leg, end)
+
+    # ------------------------------------------------------------------ the wire
+
+    def wire(self, leg: Leg, activity: Activity) -> dict[str, Any]:
+        """The activity as the bot receives it: its conversation, itself as recipient."""
+        body = activity.to_wire()
+        body.setdefault("id", new_activity_id())
+        body.setdefault("timestamp", now().isoformat().replace("+00:00", "Z"))
+        body.setdefault("from", _account(self.user_account(leg, "user")))
+        body["channelId"] = self.channel_id or leg.channel
+        body["serviceUrl"] = self.service_url
+        body["conversation"] = {"id": leg.provider_conversation_id}
+        body["recipient"] = _account(self.bot_account())
+        return body
+
+    async def _post(self, leg: Leg, activity: Activity) -> None:
+        if self._http is None:
+            raise ProviderError(self.name, "not started")
+        headers = {}
+        if self.auth:
+            issuer = await self.hub.start()
+            token = issuer.token_for_bot(self.app_id, self.service_url)
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            async with self._http.post(
+                self.endpoint, json=self.wire(leg, activity), headers=headers
+            ) as response:
+                await response.read()
+                status = response.status
+        except TimeoutError as exc:
+            self._failures += 1
+            raise ProviderTimeout(
+                self.name, f"no answer within {self.config.timeout_s:g}s"
+            ) from exc
+        except aiohttp.ClientError as exc:
+            self._failures += 1
+            raise ProviderError(self.name, f"cannot reach the bot: {exc}") from exc
+        if status >= 300:
+            self._failures += 1
+            raise ProviderError(self.name, f"the bot answered HTTP {status}")
+        self._failures = 0
+
+
+__all__ = ["BotFrameworkProvider"]

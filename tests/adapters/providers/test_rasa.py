@@ -1,0 +1,206 @@
+"""The Rasa provider against a Rasa-compatible server on 127.0.0.1, and its payload mapping."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from support.doubles import KeywordClassifier
+from support.rasa_fake import FakeRasa
+
+from adapters.providers.rasa import RasaProvider
+from adapters.providers.rasa_mapping import CUSTOM_TYPE, intent_result, to_activities
+from adapters.providers.rasa_nlu import RasaNluClassifier
+from connector.activity import Activity, HandoffEventNames
+from connector.config import ProviderConfig
+from connector.errors import ConfigError, ProviderError, ProviderTimeout
+from connector.handoff import status_event
+from connector.interfaces import HandoffContext
+from connector.sessions import Leg, MidTierSession
+
+TOKEN = "rasa-token-0123456789"
+
+
+class Router:
+    """Routes track_order and check_balance only."""
+
+    def providers_for(self, intent: str) -> list[str]:
+        return ["orders"] if intent in ("track_order", "check_balance") else []
+
+
+class Host:
+    """The bits of ProviderHost the provider uses, recording what it is given."""
+
+    def __init__(self) -> None:
+        self.classifier: Any = KeywordClassifier({"balance": "check_balance"})
+        self.router = Router()
+        self.activities: list[tuple[str, str, Activity]] = []
+
+    async def provider_activity(self, provider: str, conversation: str, activity: Activity) -> None:
+        self.activities.append((provider, conversation, activity))
+
+    async def update_leg_data(self, provider: str, conversation: str, data: dict[str, Any]) -> None:
+        return None
+
+
+def _provider(host: Host, **settings: Any) -> RasaProvider:
+    config = ProviderConfig(kind="rasa", timeout_s=1, **settings)
+    return RasaProvider("orders", config, host)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def rasa() -> AsyncIterator[FakeRasa]:
+    async with FakeRasa(token=TOKEN).running() as fake:
+        yield fake
+
+
+async def _opened(provider: RasaProvider) -> tuple[MidTierSession, Leg]:
+    session = MidTierSession(user_id="user-1", channel="webchat", channel_conversation_id="c1")
+    leg = Leg(channel="webchat", channel_conversation_id="c1", provider="orders")
+    context = HandoffContext(
+        session_id=session.id, user_id="user-1", channel="webchat", reason="r", auth_code="code-1"
+    )
+    leg.provider_conversation_id = await provider.open(session, leg, context)
+    session.legs.append(leg)
+    return session, leg
+
+
+def test_bot_messages_become_activities() -> None:
+    handoff = {"midtier": {"handoff": {"provider": "agents", "reason": "why", "paused": True}}}
+    messages = [
+        {"recipient_id": "u", "text": "Pick one", "buttons": [{"title": "A", "payload": "/a"}]},
+        {"recipient_id": "u", "image": "https://x.org/p.gif"},
+        {"recipient_id": "u", "custom": {"card": 1}},
+        {"recipient_id": "u", "custom": handoff},
+        {"recipient_id": "u"},
+    ]
+    out, request = to_activities(messages)
+    buttons, image, custom, event = out
+    assert buttons.text == "Pick one\n1: A" and buttons.input_hint == "expectingInput"
+    assert buttons.suggested_actions == {
+        "actions": [{"type": "imBack", "title": "A", "value": "/a"}]
+    }
+    assert image.attachments is not None and image.attachments[0].content_type == "image/gif"
+    assert custom.attachments is not None and custom.attachments[0].content_type == CUSTOM_TYPE
+    assert event.is_event(HandoffEventNames.INITIATE)
+    assert event.value == {"provider": "agents", "reason": "why"}
+    assert request == handoff["midtier"]["handoff"]
+    plain, _ = to_activities(messages[:1], text_fallback=False)
+    assert plain[0].text == "Pick one"
+    with pytest.raises(ValueError):
+        to_activities({"text": "not a list"})
+
+
+def test_parse_answers_become_intent_results() -> None:
+    found = intent_result(
+        {"intent": {"name": "greet", "confidence": 0.9}, "intent_ranking": [{"name": "greet"}]}
+    )
+    assert (found.name, found.confidence, found.out_of_scope) == ("greet", 0.9, False)
+    assert found.ranking == [("greet", 0.0)]
+    unknown = intent_result({"intent": {"name": "nlu_fallback", "confidence": 0.3}})
+    assert unknown.name is None and unknown.out_of_scope
+
+
+@pytest.mark.parametrize(
+    ("settings", "key"),
+    [
+        ({}, "providers.orders.url"),
+        ({"url": "http://r", "channel": "socketio"}, "providers.orders.channel"),
+        ({"url": "http://r", "channel": "callback"}, "providers.orders.callback_secret"),
+    ],
+)
+def test_bad_settings_fail_with_their_key(settings: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _provider(Host(), **settings)
+    assert caught.value.key == key
+
+
+async def test_auth_code_goes_with_the_first_message_only(rasa: FakeRasa) -> None:
+    provider = _provider(Host(), url=rasa.base)
+    await provider.start()
+    try:
+        _, leg = await _opened(provider)
+        assert await provider.deliver(leg, Activity(type="event", name="midtier.handoff")) == []
+        first = await provider.deliver(leg, Activity(text="hi"))
+        await provider.deliver(leg, Activity(text="again"))
+        assert [a.text for a in first] == ["rasa heard: hi"]
+        meta = [r["metadata"]["midtier"] for r in rasa.received]
+        assert meta[0]["auth_code"] == "code-1" and "auth_code" not in meta[1]
+        assert [r["message"] for r in rasa.received] == ["hi", "again"]
+    finally:
+        await provider.stop()
+
+
+async def test_handoff_intent_tells_the_bot_at_once(rasa: FakeRasa) -> None:
+    provider = _provider(Host(), url=rasa.base, handoff_intent="midtier_handoff")
+    await provider.start()
+    try:
+        _, leg = await _opened(provider)
+        await provider.deliver(leg, Activity(type="event", name="midtier.handoff"))
+        assert rasa.received[0]["message"] == "/midtier_handoff"
+        assert rasa.received[0]["metadata"]["midtier"]["auth_code"] == "code-1"
+    finally:
+        await provider.stop()
+
+
+async def test_failed_handoff_resumes_and_close_restarts(rasa: FakeRasa) -> None:
+    provider = _provider(Host(), url=rasa.base, token=TOKEN, restart_on_close=True)
+    await provider.start()
+    try:
+        _, leg = await _opened(provider)
+        leg.data["rasa_paused"] = True
+        await provider.deliver(leg, status_event("accepted"))
+        assert rasa.events == []
+        await provider.deliver(leg, status_event("failed", "nobody"))
+        assert rasa.events == [(leg.provider_conversation_id, {"event": "resume"})]
+        assert leg.data["rasa_paused"] is False
+        await provider.close(leg, "done")
+        assert rasa.received[-1]["message"] == "/restart"
+    finally:
+        await provider.stop()
+
+
+async def test_errors_and_timeouts_are_provider_errors(rasa: FakeRasa) -> None:
+    provider = _provider(Host(), url=rasa.base)
+    assert await provider.health() is False  # not started
+    await provider.start()
+    try:
+        assert await provider.health() is True
+        _, leg = await _opened(provider)
+        rasa.fail_status = 503
+        with pytest.raises(ProviderError, match="HTTP 503"):
+            await provider.deliver(leg, Activity(text="hi"))
+        rasa.hang.set()
+        with pytest.raises(ProviderTimeout):
+            await provider.deliver(leg, Activity(text="hi"))
+    finally:
+        await provider.stop()
+    down = _provider(Host(), url="http://127.0.0.1:9")
+    await down.start()
+    try:
+        assert await down.health() is False
+    finally:
+        await down.stop()
+
+
+async def test_rasa_nlu_feeds_the_classifier(rasa: FakeRasa) -> None:
+    host = Host()
+    rasa.intents = {"parcel": ("track_order", 0.93), "yes": ("affirm", 0.99)}
+    provider = _provider(host, url=rasa.base, token=TOKEN, parse_intents=True)
+    await provider.start()
+    try:
+        classifier = host.classifier
+        assert isinstance(classifier, RasaNluClassifier)
+        found = await classifier.aclassify("where is my parcel")
+        assert (found.name, found.confidence) == ("track_order", 0.93)
+        assert classifier.classify("where is my parcel").out_of_scope  # sync: embedded only
+        kept = await classifier.aclassify("my balance")  # Rasa: nlu_fallback
+        assert kept.name == "check_balance"
+        assert (await classifier.aclassify("yes")).out_of_scope  # no route serves affirm
+        assert rasa.parsed == ["where is my parcel", "my balance", "yes"]
+        rasa.token = "rotated"  # Rasa now refuses our token: its answer is skipped
+        assert (await classifier.aclassify("parcel")).out_of_scope
+    finally:
+        await provider.stop()
+    assert host.classifier.sources == []

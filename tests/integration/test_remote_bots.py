@@ -1,0 +1,151 @@
+"""Remote Bot Framework bots as real processes: midtier is their channel and Connector.
+
+Each test starts a real midtier server and a real bot process (botbuilder's ``CloudAdapter``
+on aiohttp as in botbuilder's samples, or the Microsoft 365 Agents SDK) from ``.venv-bots``
+on 127.0.0.1, and talks to midtier as a web chat user. The bots' framework code is stock;
+auth on is configuration only (environment variables of the bot process).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.bots.deploy import APP_ID, APP_PASSWORD, deployment, secure_deployment
+from support.bots.launch import bots_venv_missing
+from support.server import AGENT_TOKEN, Chatter, Running, chat
+
+pytestmark = [
+    pytest.mark.slow,
+]
+
+
+@pytest.fixture(autouse=True)
+def _bots_venv() -> None:
+    missing = bots_venv_missing()
+    if missing is not None:  # scripts/test.sh installs it: a missing one is a broken setup
+        pytest.fail(missing)
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIDTIER_AGENT_TOKEN", AGENT_TOKEN)
+
+
+def bot_says(text: str) -> Any:
+    return lambda f: f["speaker"] == "bot" and f["text"] == text
+
+
+async def test_botbuilder_bot_auth_off_round_trip_in_order(tmp_path: Path) -> None:
+    async with deployment(tmp_path) as (run, bot), chat(run) as (user, welcome):
+        me = Chatter(user)
+        await me.say("hello there")
+        await user.expect("message", bot_says("welcome from the remote bot"))
+        await user.expect("message", bot_says("echo: hello there"))
+        await me.say("many")
+        texts = [
+            (await user.expect("message", lambda f: f["speaker"] == "bot"))["text"]
+            for _ in range(3)
+        ]
+        assert texts == ["one", "two", "three"]
+        session = await run.engine.store.by_channel("webchat", welcome["conversation"])
+        assert session is not None and session.current_provider == "remote"
+        handoff = await bot.turn(lambda e: e["activity"].get("name") == "midtier.handoff")
+        assert handoff["activity"]["value"]["auth_code"]
+        assert handoff["activity"]["serviceUrl"] == run.base
+        assert handoff["claims"] == {}  # auth off: anonymous, no token was sent
+
+
+async def _remote_leg(run: Running, conversation: str) -> tuple[str, Any]:
+    session = await run.engine.store.by_channel("webchat", conversation)
+    assert session is not None
+    [leg] = [leg for leg in session.legs if leg.provider == "remote"]
+    return leg.provider_conversation_id, session
+
+
+async def test_botbuilder_handoff_initiate_switches_and_members_answer(tmp_path: Path) -> None:
+    async with deployment(tmp_path) as (run, bot), chat(run) as (user, welcome):
+        me = Chatter(user)
+        await me.say("hello there")
+        await user.expect("message", bot_says("echo: hello there"))
+        await me.say("members")
+        members = await user.expect("message", lambda f: f["text"].startswith("members: "))
+        assert members["text"] == f"members: {welcome['user']},remote"
+        await me.say("handoff to faq")
+        notice = await user.expect("message", lambda f: f["speaker"] == "system")
+        assert "the Acme Pay assistant" in notice["text"]
+        cid, session = await _remote_leg(run, welcome["conversation"])
+        assert session.current_provider == "faq"
+        assert session.legs[0].close_reason == "the remote bot handed off"
+        end = await bot.turn(lambda e: e["activity"]["type"] == "endOfConversation")
+        assert end["activity"]["conversation"]["id"] == cid
+        status = await bot.turn(lambda e: e["activity"].get("name") == "handoff.status")
+        assert status["activity"]["value"] == {"state": "accepted"}
+
+
+async def test_botbuilder_failure_fails_over_and_tells_the_user(tmp_path: Path) -> None:
+    async with deployment(tmp_path) as (run, _bot), chat(run) as (user, welcome):
+        me = Chatter(user)
+        await me.say("hello there")
+        await user.expect("message", bot_says("echo: hello there"))
+        await me.say("fail")
+        notice = await user.expect("message", lambda f: f["speaker"] == "system")
+        assert (
+            notice["text"] == "Sorry, something went wrong on our side. Let me get you some help."
+        )
+        _, session = await _remote_leg(run, welcome["conversation"])
+        assert session.current_provider == "agents"
+        assert session.legs[0].close_reason == "remote failed to answer"
+
+
+async def test_botbuilder_bot_auth_on_both_ways(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REMOTE_BOT_PASSWORD", APP_PASSWORD)
+    async with secure_deployment(tmp_path) as (run, bot, public), chat(run) as (user, welcome):
+        me = Chatter(user)
+        await me.say("hello there")
+        await user.expect("message", bot_says("welcome from the remote bot"))
+        await user.expect("message", bot_says("echo: hello there"))
+        await me.say("many")
+        texts = [
+            (await user.expect("message", lambda f: f["speaker"] == "bot"))["text"]
+            for _ in range(3)
+        ]
+        assert texts == ["one", "two", "three"]
+        turn = await bot.turn(lambda e: e["activity"].get("text") == "many")
+        # the bot validated midtier's token: our issuer, its app id, our serviceUrl
+        assert turn["claims"]["iss"] == public and turn["claims"]["aud"] == APP_ID
+        assert turn["claims"]["serviceurl"] == public == turn["activity"]["serviceUrl"]
+        # ...and its replies came through the Connector, which demands its token (auth on)
+        _, session = await _remote_leg(run, welcome["conversation"])
+        assert session.current_provider == "remote"
+
+
+AGENT_AUTH_OFF = {"CONNECTIONS__SERVICE_CONNECTION__SETTINGS__ANONYMOUS_ALLOWED": "true"}
+
+
+async def test_agents_sdk_agent_auth_off_round_trip_and_handoff(tmp_path: Path) -> None:
+    async with (
+        deployment(tmp_path, "agents", bot_env=AGENT_AUTH_OFF) as (run, bot),
+        chat(run) as (user, welcome),
+    ):
+        me = Chatter(user)
+        await me.say("hello there")
+        await user.expect("message", bot_says("welcome from the agent"))
+        await user.expect("message", bot_says("echo: hello there"))
+        await me.say("many")
+        texts = [
+            (await user.expect("message", lambda f: f["speaker"] == "bot"))["text"]
+            for _ in range(3)
+        ]
+        assert texts == ["one", "two", "three"]
+        handoff = await bot.turn(lambda e: e["activity"].get("name") == "midtier.handoff")
+        assert handoff["activity"]["value"]["token_url"] == f"{run.base}/auth/token"
+        await me.say("handoff to faq")
+        notice = await user.expect("message", lambda f: f["speaker"] == "system")
+        assert "the Acme Pay assistant" in notice["text"]
+        _, session = await _remote_leg(run, welcome["conversation"])
+        assert session.current_provider == "faq"
+        assert session.legs[0].close_reason == "the agent handed off"
