@@ -162,23 +162,32 @@ class ProviderSide:
     async def hand_back(
         self: _Core, provider: str, provider_conversation_id: str, reason: str
     ) -> None:
-        """The provider is done: return the conversation to the bot that had it, or the default."""
+        """The provider is done: the conversation goes to ``routing.default`` (the home bot),
+        or, without one (or if it cannot take it), to the last bot that had it.
+
+        The bot that gets it and the bot that handed it off are told ``handoff.status``
+        ``completed``.
+        """
         session, _ = await self._locked_leg(provider, provider_conversation_id)
         async with self.locks.hold(session.id):
             with session_context(session.id):
-                session, _leg = await self._locked_leg(provider, provider_conversation_id)
+                session, leg = await self._locked_leg(provider, provider_conversation_id)
                 bots = [
                     old.provider
                     for old in reversed(session.legs[:-1])
                     if not self.router.is_sticky(old.provider)
                 ]
-                candidates = [*bots[:1], self.config.routing.default, *bots[1:]]
+                candidates = [self.config.routing.default, *bots]
+                origin = leg.data.get("handoff_from") or {}
                 session, new_leg = await self.switcher.switch(
                     session, candidates, reason=reason, notice=self.config.midtier.notices.hand_back
                 )
                 if new_leg is None:
                     raise NotFound("no bot could take the conversation back")
                 await self.provider_status(new_leg, "completed", reason)
+                handed_off = session.leg(str(origin.get("leg", "")))
+                if handed_off is not None and handed_off.provider != new_leg.provider:
+                    await self.provider_status(handed_off, "completed", reason)
 
     async def transfer(
         self: _Core, provider: str, provider_conversation_id: str, target: str, reason: str

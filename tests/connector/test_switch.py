@@ -303,3 +303,22 @@ async def test_a_new_reply_never_overtakes_waiting_ones(tmp_path: Path) -> None:
     assert await engine.store.outbox_pending("test", "c1") == []
     await engine.receive("test", user_message("hello again"))  # straight through now
     assert channel.texts()[-1] == "faq: hello again"
+
+
+async def test_resolve_returns_to_the_home_bot_and_tells_the_one_that_handed_off(
+    tmp_path: Path,
+) -> None:
+    engine, providers, _ = make_engine(tmp_path)
+    await engine.receive("test", user_message("hello"))  # faq, the default
+    await engine.receive("test", user_message("dispute"))  # disputes
+    providers["disputes"].answer = lambda a: [
+        Activity(type="event", name=HandoffEventNames.INITIATE, value={"provider": "agents"})
+    ]
+    session = await engine.receive("test", user_message("escalate please"))
+    assert session is not None and session.current_provider == "agents"
+    await engine.hand_back("agents", session.legs[-1].provider_conversation_id, "resolved")
+    session = await engine.store.get(session.id)
+    assert session is not None
+    assert [leg.provider for leg in session.legs] == ["faq", "disputes", "agents", "faq"]
+    assert providers["faq"].statuses() == ["completed"]
+    assert providers["disputes"].statuses() == ["completed"]
