@@ -56,8 +56,13 @@ class Switcher:
         confidence: float = 0.0,
         notice: str | None = None,
         exclude: Iterable[str] = (),
+        requested: bool = False,
     ) -> tuple[MidTierSession, Leg | None]:
-        """Switch to the first candidate that opens; return the saved session and new leg."""
+        """Switch to the first candidate that opens; return the saved session and new leg.
+
+        ``requested``: the current provider asked for this handoff (it expects the
+        conversation back when the target is done with it).
+        """
         engine = self._engine
         old = session.current_leg
         skip = set(exclude)
@@ -82,6 +87,7 @@ class Switcher:
                     "provider": old.provider,
                     "leg": old.id,
                     "conversation": old.provider_conversation_id,
+                    "requested": requested,
                 }
             if not engine.breakers.allows(target):
                 log.info("skipping %s: its circuit is open", target)

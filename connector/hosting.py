@@ -84,6 +84,7 @@ class ProviderSide:
             reason=reason,
             intent=wanted if isinstance(wanted, str) else None,
             notice=self.config.midtier.notices.switch,
+            requested=True,
         )
         if new_leg is None:
             await self.provider_status(leg, "failed", "no provider could take the conversation")
@@ -162,10 +163,11 @@ class ProviderSide:
     async def hand_back(
         self: _Core, provider: str, provider_conversation_id: str, reason: str
     ) -> None:
-        """The provider is done: the conversation goes to ``routing.default`` (the home bot),
-        or, without one (or if it cannot take it), to the last bot that had it.
+        """The provider (a person) is done: the conversation goes back to the bot that asked
+        for this handoff, if one did (it paused and waits for ``completed``); otherwise to
+        ``routing.default`` (the home bot), or the last bot that had it.
 
-        The bot that gets it and the bot that handed it off are told ``handoff.status``
+        The bot that gets it, and a bot that handed it off, are told ``handoff.status``
         ``completed``.
         """
         session, _ = await self._locked_leg(provider, provider_conversation_id)
@@ -177,8 +179,9 @@ class ProviderSide:
                     for old in reversed(session.legs[:-1])
                     if not self.router.is_sticky(old.provider)
                 ]
-                candidates = [self.config.routing.default, *bots]
                 origin = leg.data.get("handoff_from") or {}
+                asked = [origin["provider"]] if origin.get("requested") else []
+                candidates = [*asked, self.config.routing.default, *bots]
                 session, new_leg = await self.switcher.switch(
                     session, candidates, reason=reason, notice=self.config.midtier.notices.hand_back
                 )

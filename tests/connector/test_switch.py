@@ -305,9 +305,7 @@ async def test_a_new_reply_never_overtakes_waiting_ones(tmp_path: Path) -> None:
     assert channel.texts()[-1] == "faq: hello again"
 
 
-async def test_resolve_returns_to_the_home_bot_and_tells_the_one_that_handed_off(
-    tmp_path: Path,
-) -> None:
+async def test_resolve_returns_to_the_bot_that_asked_for_the_handoff(tmp_path: Path) -> None:
     engine, providers, _ = make_engine(tmp_path)
     await engine.receive("test", user_message("hello"))  # faq, the default
     await engine.receive("test", user_message("dispute"))  # disputes
@@ -319,6 +317,19 @@ async def test_resolve_returns_to_the_home_bot_and_tells_the_one_that_handed_off
     await engine.hand_back("agents", session.legs[-1].provider_conversation_id, "resolved")
     session = await engine.store.get(session.id)
     assert session is not None
-    assert [leg.provider for leg in session.legs] == ["faq", "disputes", "agents", "faq"]
-    assert providers["faq"].statuses() == ["completed"]
+    assert [leg.provider for leg in session.legs] == ["faq", "disputes", "agents", "disputes"]
     assert providers["disputes"].statuses() == ["completed"]
+    assert providers["faq"].statuses() == []
+
+
+async def test_resolve_of_a_routed_conversation_goes_to_the_home_bot(tmp_path: Path) -> None:
+    engine, providers, _ = make_engine(tmp_path)
+    await engine.receive("test", user_message("dispute"))  # disputes first
+    session = await engine.receive("test", user_message("fraud!"))  # routed to the desk
+    assert session is not None and session.current_provider == "agents"
+    await engine.hand_back("agents", session.legs[-1].provider_conversation_id, "resolved")
+    session = await engine.store.get(session.id)
+    assert session is not None
+    assert [leg.provider for leg in session.legs] == ["disputes", "agents", "faq"]
+    assert providers["faq"].statuses() == ["completed"]
+    assert providers["disputes"].statuses() == ["completed"]  # it had handed over, too

@@ -1,8 +1,11 @@
 """One mid-tier session across three kinds of provider, with real processes.
 
-bot A (a remote botbuilder bot, its own process) -> bot B (a Rasa bot: Rasa-compatible server
-plus the real rasa-sdk action server) -> a person at the agent desk -> back to bot A. The
-legs, their reasons and the transcript are then read with ``midtier sessions show``.
+bot A (a remote botbuilder bot, its own process, the home bot) hands off to bot B (a Rasa bot
+on a Rasa-compatible server) with ``handoff.initiate``; the user asks B for a person, so the
+router moves the conversation to the agent desk; the agent resolves it and it goes back to
+bot A. The legs, their reasons and the transcript are then read with ``midtier sessions show``.
+(A Rasa bot's own handoff through the real rasa-sdk action server, which returns to that bot,
+is in ``test_rasa_bots.py``.)
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from support.bots.deploy import write_config
 from support.bots.launch import run_bot
 from support.rasa_config import KIND as RASA_KIND
 from support.rasa_config import TRACK_ORDER
-from support.rasa_fake import HANDOFF_WORD, FakeRasa, action_server
+from support.rasa_fake import FakeRasa
 from support.server import AGENT_TOKEN, REPO, Chatter, agent, chat, serve
 
 pytestmark = pytest.mark.slow
@@ -29,12 +31,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(autouse=True)
 def _agent_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MIDTIER_AGENT_TOKEN", AGENT_TOKEN)
-
-
-@pytest.fixture(scope="module")
-def actions() -> Iterator[str]:
-    with action_server() as url:
-        yield url
 
 
 def _add_rasa_bot(config: Path, url: str) -> None:
@@ -57,11 +53,11 @@ def said_by(provider: str, text: str) -> Any:
 
 
 async def test_bot_a_to_rasa_bot_b_to_an_agent_and_back_to_bot_a(
-    tmp_path: Path, actions: str
+    tmp_path: Path,
 ) -> None:
     async with (
         run_bot("botbuilder", tmp_path) as bot,
-        FakeRasa(action_url=actions).running() as rasa,
+        FakeRasa().running() as rasa,
     ):
         config = write_config(tmp_path, {"endpoint": bot.endpoint})  # "remote" greets: bot A
         _add_rasa_bot(config, rasa.base)
@@ -77,14 +73,13 @@ async def test_bot_a_to_rasa_bot_b_to_an_agent_and_back_to_bot_a(
             await me.say("where is my parcel")
             await user.expect("message", said_by("orders", "rasa heard: where is my parcel"))
 
-            # B hands over to a person with the rasa-sdk handoff action.
-            rasa.slots = {"handoff_provider": "agents", "handoff_reason": "lost parcel claim"}
-            await me.say(f"qqq {HANDOFF_WORD}")
+            # The user wants a person: the router moves the conversation to the desk.
+            await me.say("I need to talk to a person")
             await user.expect("message", lambda f: "support agent" in f["text"])
             async with agent(run) as desk:
                 queued = await desk.expect("queue", lambda f: bool(f["conversations"]))
                 [item] = queued["conversations"]
-                assert (item["reason"], item["from_provider"]) == ("lost parcel claim", "orders")
+                assert item["intent"] == "talk_to_human" and item["from_provider"] == "orders"
                 said = [e["text"] for e in item["transcript"] if e["speaker"] == "user"]
                 assert said[:3] == ["hi", "handoff to orders", "where is my parcel"]
                 await desk.send(type="accept", conversation=item["conversation"])
@@ -118,7 +113,7 @@ async def test_bot_a_to_rasa_bot_b_to_an_agent_and_back_to_bot_a(
     assert [leg["provider"] for leg in legs] == ["remote", "orders", "agents", "remote"]
     assert [leg["close_reason"] for leg in legs] == [
         "the remote bot handed off",
-        "lost parcel claim",
+        "agents serves talk_to_human; orders does not",
         "resolved by agent Dana",
         None,
     ]
