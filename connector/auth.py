@@ -33,13 +33,13 @@ class AuthCodes:
     ) -> None:
         self._store = store
         self._ttl = timedelta(seconds=ttl_s)
-        self._clock = clock
+        self.clock = clock  # replaceable, e.g. to test expiry
 
     async def issue(self, session_id: str, provider: str) -> str:
         """A new code (256 bits) for ``provider`` to fetch ``session_id``'s auth context."""
         code = secrets.token_urlsafe(32)
         record = AuthCodeRecord(
-            session_id=session_id, provider=provider, expires_at=self._clock() + self._ttl
+            session_id=session_id, provider=provider, expires_at=self.clock() + self._ttl
         )
         await self._store.put_code(code_hash(code), record)
         return code
@@ -53,7 +53,7 @@ class AuthCodes:
             raise AuthCodeError("authorization code is unknown or was already used")
         if record.provider != provider:
             raise AuthCodeError("authorization code was issued to another provider")
-        if record.expires_at <= self._clock():
+        if record.expires_at <= self.clock():
             raise AuthCodeError("authorization code has expired")
         return record
 

@@ -8,13 +8,18 @@ auth on is configuration only (environment variables of the bot process).
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from support.bots.deploy import APP_ID, APP_PASSWORD, deployment, secure_deployment
 from support.bots.launch import bots_venv_missing
 from support.server import AGENT_TOKEN, Chatter, Running, chat
+
+from connector.activity import now
 
 pytestmark = [
     pytest.mark.slow,
@@ -149,3 +154,46 @@ async def test_agents_sdk_agent_auth_off_round_trip_and_handoff(tmp_path: Path) 
         _, session = await _remote_leg(run, welcome["conversation"])
         assert session.current_provider == "faq"
         assert session.legs[0].close_reason == "the agent handed off"
+
+
+async def test_remote_bot_redeems_its_code_once_and_nothing_leaks(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    credential = "remote-credential-0123456789"
+    remote = {"credential": credential}
+    async with deployment(tmp_path, remote=remote) as (run, bot), chat(run) as (user, _):
+        await Chatter(user).say("hello there")
+        await user.expect("message", bot_says("echo: hello there"))
+        handoff = await bot.turn(lambda e: e["activity"].get("name") == "midtier.handoff")
+        code = handoff["activity"]["value"]["auth_code"]
+        token_url = handoff["activity"]["value"]["token_url"]
+        form = {"grant_type": "authorization_code", "code": code, "client_id": "remote"}
+        async with aiohttp.ClientSession() as http:
+            async with http.post(token_url, data={**form, "client_secret": "wrong"}) as r:
+                assert r.status == 401
+            async with http.post(
+                token_url, data={**form, "client_id": "faq", "client_secret": credential}
+            ) as r:
+                assert r.status == 401  # faq has no credential: it cannot redeem anything
+            async with http.post(token_url, data={**form, "client_secret": credential}) as r:
+                assert r.status == 200
+                grant = await r.json()
+            assert [e["text"] for e in grant["transcript"] if e["speaker"] == "user"] == [
+                "hello there"
+            ]
+            async with http.post(token_url, data={**form, "client_secret": credential}) as r:
+                assert r.status == 400 and (await r.json())["error"] == "invalid_grant"
+            # a fresh code for this bot, presented after its lifetime
+            session = (await run.engine.store.list_sessions())[0]
+            late = await run.engine.auth.issue(session.id, "remote")
+            run.engine.auth.clock = lambda: now() + timedelta(hours=1)
+            async with http.post(
+                token_url, data={**form, "code": late, "client_secret": credential}
+            ) as r:
+                body = await r.json()
+                assert r.status == 400 and body["error_description"] == (
+                    "authorization code has expired"
+                )
+    logged = "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
+    assert code not in logged and late not in logged and credential not in logged
