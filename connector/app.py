@@ -245,6 +245,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             await start()
     await engine.outbox.load_backlog()
     engine.outbox.start()
+    await engine.inbox.resume()
     tasks = [
         asyncio.create_task(_health_loop(engine), name="midtier-health"),
         asyncio.create_task(_expiry_loop(engine), name="midtier-expiry"),
@@ -257,6 +258,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await engine.inbox.stop()
         await engine.outbox.stop()
         for adapter in reversed(adapters):
             stop = getattr(adapter, "stop", None)

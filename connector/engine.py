@@ -30,6 +30,7 @@ from connector.config import Config
 from connector.errors import MalformedPayload, ProviderError, SessionClosed
 from connector.handoff import Switcher
 from connector.hosting import ProviderSide
+from connector.inbox import ProviderInbox
 from connector.interfaces import (
     AsyncIntentClassifier,
     ChannelAdapter,
@@ -78,6 +79,7 @@ class Engine(ProviderSide):
         )
         self.router = Router(config.routing, unavailable=self.unavailable, open_legs=self.open_legs)
         self.switcher = Switcher(self)
+        self.inbox = ProviderInbox(self)
         self.token_url = token_url
         self.data_dir = Path("data")
         self._accounts: dict[str, ChannelAccount] = {}

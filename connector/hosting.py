@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from connector.auth import AuthCodes
     from connector.config import Config
     from connector.handoff import Switcher
+    from connector.inbox import ProviderInbox
     from connector.interfaces import Provider, SessionStore
     from connector.locks import LocalLocks
     from connector.routing.policy import Router
@@ -42,6 +43,7 @@ class _Core(Protocol):
     switcher: Switcher
     auth: AuthCodes
     open_legs: Counter[str]
+    inbox: ProviderInbox
 
     async def _locked_leg(
         self, provider: str, conversation_id: str
@@ -207,6 +209,25 @@ class ProviderSide:
                 )
                 if new_leg is None:
                     raise NotFound(f"{target} could not take the conversation")
+
+    async def accept(
+        self: _Core,
+        provider: str,
+        provider_conversation_id: str,
+        activities: list[Activity],
+        action: dict[str, Any] | None = None,
+    ) -> None:
+        """Keep a provider callback durably and apply it soon, in order (``ProviderInbox``)."""
+        await self.inbox.accept(provider, provider_conversation_id, activities, action)
+
+    async def tell_provider_failed(
+        self: _Core, provider: str, provider_conversation_id: str, message: str
+    ) -> None:
+        """Tell a provider that what it asked for (hand back, transfer) could not be done."""
+        session = await self.store.by_provider(provider, provider_conversation_id)
+        leg = session.leg_for_provider(provider, provider_conversation_id) if session else None
+        if leg is not None and leg.is_open:
+            await self.provider_status(leg, "failed", message)
 
     async def update_leg_data(
         self: _Core, provider: str, provider_conversation_id: str, data: dict[str, Any]

@@ -135,6 +135,20 @@ class ProviderHost(Protocol):
     ) -> None:
         """A provider sends an activity into a conversation (a reply, a handoff request...)."""
 
+    async def accept(
+        self,
+        provider: str,
+        provider_conversation_id: str,
+        activities: list[Activity],
+        action: dict[str, Any] | None = None,
+    ) -> None:
+        """Keep a callback (activities, then an optional ``{"action": "hand_back"|"transfer",
+        "target", "reason"}``) durably; the core applies it soon, in order per conversation.
+
+        For HTTP callbacks that must be answered before the core may take the session's lock
+        (the provider may be calling back during a delivery to it).
+        """
+
     async def hand_back(self, provider: str, provider_conversation_id: str, reason: str) -> None:
         """A provider is done (an agent resolved it): return the conversation to a bot."""
 
@@ -172,6 +186,18 @@ class OutboxEntry(BaseModel):
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=now)
     last_error: str | None = None
+
+
+class InboxEntry(BaseModel):
+    """What a provider sent outside a delivery (a callback), kept until the core applied it."""
+
+    id: str
+    provider: str
+    conversation: str  # the provider conversation id
+    activities: list[dict[str, Any]] = Field(default_factory=list)
+    # {"action": "hand_back"|"transfer", "target"?: str, "reason": str}
+    action: dict[str, Any] | None = None
+    created_at: datetime = Field(default_factory=now)
 
 
 class AuthCodeRecord(BaseModel):
@@ -273,6 +299,20 @@ class SessionStore(Protocol):
 
     async def outbox_retry(self, entry_id: str, next_attempt_at: datetime, error: str) -> None: ...
 
+    # provider inbox
+    async def inbox_put(self, entry: InboxEntry) -> None:
+        """Keep an accepted provider callback (an id already kept is ignored)."""
+
+    async def inbox_pending(self, provider: str, conversation: str) -> list[InboxEntry]:
+        """Callbacks of one provider conversation not yet applied, in the order they were put."""
+        ...
+
+    async def inbox_keys(self) -> list[tuple[str, str]]:
+        """Every (provider, conversation) with callbacks waiting (start-up after a crash)."""
+        ...
+
+    async def inbox_done(self, entry_id: str) -> None: ...
+
 
 class Lock(Protocol):
     """Per-session ordering: one holder at a time, waiters served in arrival order."""
@@ -284,6 +324,7 @@ __all__ = [
     "AuthCodeRecord",
     "ChannelAdapter",
     "HandoffContext",
+    "InboxEntry",
     "IntentClassifier",
     "IntentResult",
     "Lock",

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from connector.activity import now
 from connector.errors import ConflictError, NotFound
-from connector.interfaces import AuthCodeRecord, OutboxEntry
+from connector.interfaces import AuthCodeRecord, InboxEntry, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
 from connector.store.common import Clock, Stamper, as_utc, close_expired
@@ -40,6 +40,7 @@ class MemoryStore:
         self._codes: dict[str, AuthCodeRecord] = {}
         # Insertion order is put order; updates in place keep it.
         self._outbox: dict[str, OutboxEntry] = {}
+        self._inbox: dict[str, InboxEntry] = {}  # insertion order is put order
 
     async def start(self) -> None:
         """Nothing to open."""
@@ -261,3 +262,22 @@ class MemoryStore:
             entry.attempts += 1
             entry.next_attempt_at = next_attempt_at
             entry.last_error = error
+
+    # ------------------------------------------------------------------ provider inbox
+
+    async def inbox_put(self, entry: InboxEntry) -> None:
+        if entry.id not in self._inbox:
+            self._inbox[entry.id] = entry.model_copy(deep=True)
+
+    async def inbox_pending(self, provider: str, conversation: str) -> list[InboxEntry]:
+        return [
+            e.model_copy(deep=True)
+            for e in self._inbox.values()
+            if e.provider == provider and e.conversation == conversation
+        ]
+
+    async def inbox_keys(self) -> list[tuple[str, str]]:
+        return list(dict.fromkeys((e.provider, e.conversation) for e in self._inbox.values()))
+
+    async def inbox_done(self, entry_id: str) -> None:
+        self._inbox.pop(entry_id, None)

@@ -19,7 +19,7 @@ import aiosqlite
 
 from connector.activity import now
 from connector.errors import ConfigError, ConflictError, NotFound
-from connector.interfaces import AuthCodeRecord, OutboxEntry
+from connector.interfaces import AuthCodeRecord, InboxEntry, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
 from connector.store import sqlite_schema as sql
@@ -298,3 +298,20 @@ class SqliteStore:
     async def outbox_retry(self, entry_id: str, next_attempt_at: datetime, error: str) -> None:
         """Count a failed attempt and schedule the next (unknown ids are ignored)."""
         await self._db.execute(sql.OUTBOX_RETRY, (sql.to_us(next_attempt_at), error, entry_id))
+
+    # ------------------------------------------------------------------ provider inbox
+
+    async def inbox_put(self, entry: InboxEntry) -> None:
+        params = (entry.id, entry.provider, entry.conversation, entry.model_dump_json())
+        await self._db.execute(sql.INBOX_PUT, params)
+
+    async def inbox_pending(self, provider: str, conversation: str) -> list[InboxEntry]:
+        rows = await self._db.execute_fetchall(sql.INBOX_PENDING, (provider, conversation))
+        return [InboxEntry.model_validate_json(row[0]) for row in rows]
+
+    async def inbox_keys(self) -> list[tuple[str, str]]:
+        rows = await self._db.execute_fetchall(sql.INBOX_KEYS)
+        return [(str(row[0]), str(row[1])) for row in rows]
+
+    async def inbox_done(self, entry_id: str) -> None:
+        await self._db.execute(sql.INBOX_DONE, (entry_id,))

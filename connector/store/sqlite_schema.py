@@ -17,7 +17,7 @@ from connector.interfaces import OutboxEntry
 from connector.sessions import MidTierSession
 from connector.store.common import ONE_US, as_utc
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: provider inbox
 
 PRAGMAS = """
 PRAGMA journal_mode = WAL;
@@ -106,6 +106,14 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_conversation ON outbox(channel, conversation_id);
 CREATE INDEX IF NOT EXISTS outbox_next ON outbox(next_attempt_at);
+CREATE TABLE IF NOT EXISTS inbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    provider TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inbox_conversation ON inbox(provider, conversation);
 PRAGMA user_version = {SCHEMA_VERSION};
 COMMIT;
 """
@@ -205,6 +213,18 @@ OUTBOX_DONE = "DELETE FROM outbox WHERE id = ?"
 OUTBOX_RETRY = """
 UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?
 """
+
+# ---------------------------------------------------------------------------- inbox
+
+INBOX_PUT = """
+INSERT INTO inbox(id, provider, conversation, data) VALUES (?, ?, ?, ?)
+ON CONFLICT(id) DO NOTHING
+"""
+INBOX_PENDING = "SELECT data FROM inbox WHERE provider = ? AND conversation = ? ORDER BY seq"
+INBOX_KEYS = (
+    "SELECT provider, conversation FROM inbox GROUP BY provider, conversation ORDER BY MIN(seq)"
+)
+INBOX_DONE = "DELETE FROM inbox WHERE id = ?"
 
 # ---------------------------------------------------------------------------- rows
 

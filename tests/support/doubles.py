@@ -20,7 +20,7 @@ from connector.config import (
 )
 from connector.engine import Engine
 from connector.errors import ChannelUnavailable, ProviderError
-from connector.interfaces import HandoffContext, IntentResult
+from connector.interfaces import HandoffContext, IntentResult, SessionStore
 from connector.sessions import Leg, MidTierSession
 from connector.store.memory import MemoryStore
 
@@ -136,7 +136,9 @@ KEYWORDS = {
 }
 
 
-def make_engine(tmp: Path) -> tuple[Engine, dict[str, RecordingProvider], RecordingChannel]:
+def make_engine(
+    tmp: Path, store: SessionStore | None = None
+) -> tuple[Engine, dict[str, RecordingProvider], RecordingChannel]:
     routes = {
         "faq": Route(intents=["greet", "check_balance"]),
         "disputes": Route(intents=["dispute_charge"]),
@@ -147,7 +149,7 @@ def make_engine(tmp: Path) -> tuple[Engine, dict[str, RecordingProvider], Record
     channel = RecordingChannel()
     engine = Engine(
         config,
-        MemoryStore(),
+        store or MemoryStore(),
         KeywordClassifier(KEYWORDS),
         {"test": channel},
         dict(providers),

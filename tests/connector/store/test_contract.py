@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from connector.errors import ConflictError, NotFound
-from connector.interfaces import AuthCodeRecord, OutboxEntry, SessionStore
+from connector.interfaces import AuthCodeRecord, InboxEntry, OutboxEntry, SessionStore
 from connector.routing.decision import RouteDecision
 from connector.sessions import Leg, MidTierSession, TranscriptEntry, new_id
 from connector.store import MemoryStore, SqliteStore
@@ -483,3 +483,29 @@ async def test_session_ids_are_unguessable(store: SessionStore) -> None:
         assert prefix in ("mts", "leg")
         assert re.fullmatch(r"[A-Za-z0-9_-]+", token)
         assert len(token) * 6 >= 128  # base64url: 6 bits a character
+
+
+async def test_inbox_keeps_callbacks_in_put_order_until_done(store: SessionStore) -> None:
+    def entry(entry_id: str, conversation: str) -> InboxEntry:
+        return InboxEntry(
+            id=entry_id,
+            provider="remote",
+            conversation=conversation,
+            activities=[{"type": "message", "text": entry_id}],
+            action={"action": "hand_back", "reason": "done"} if entry_id == "i-3" else None,
+        )
+
+    for entry_id, conversation in [("i-2", "c-1"), ("i-1", "c-2"), ("i-3", "c-1")]:
+        await store.inbox_put(entry(entry_id, conversation))
+    await store.inbox_put(entry("i-2", "c-1"))  # again: ignored
+    pending = await store.inbox_pending("remote", "c-1")
+    assert [e.id for e in pending] == ["i-2", "i-3"]
+    assert pending[1].action == {"action": "hand_back", "reason": "done"}
+    assert pending[0].activities == [{"type": "message", "text": "i-2"}]
+    assert await store.inbox_pending("other", "c-1") == []
+    assert await store.inbox_keys() == [("remote", "c-1"), ("remote", "c-2")]
+    await store.inbox_done("i-2")
+    await store.inbox_done("nope")  # unknown ids are ignored
+    assert [e.id for e in await store.inbox_pending("remote", "c-1")] == ["i-3"]
+    await store.inbox_done("i-3")
+    assert await store.inbox_keys() == [("remote", "c-2")]
