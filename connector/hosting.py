@@ -226,8 +226,14 @@ class ProviderSide:
         """Tell a provider that what it asked for (hand back, transfer) could not be done."""
         session = await self.store.by_provider(provider, provider_conversation_id)
         leg = session.leg_for_provider(provider, provider_conversation_id) if session else None
-        if leg is not None and leg.is_open:
-            await self.provider_status(leg, "failed", message)
+        target = self.providers.get(provider)
+        if leg is None or not leg.is_open or target is None:
+            return
+        try:
+            async with asyncio.timeout(self.timeout(provider)):
+                await target.deliver(leg, status_event("failed", message))
+        except (ProviderError, TimeoutError) as exc:
+            log.warning("could not tell %s that its request failed: %s", provider, exc)
 
     async def update_leg_data(
         self: _Core, provider: str, provider_conversation_id: str, data: dict[str, Any]

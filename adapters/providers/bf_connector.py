@@ -1,15 +1,16 @@
-"""midtier's Bot Connector API, token issuer endpoints and ordered hand-over of bot replies.
+"""midtier's Bot Connector API and token issuer endpoints for remote Bot Framework bots.
 
 One :class:`ConnectorHub` per midtier server serves every ``botframework`` provider: the
 Connector routes find the provider that owns a conversation id, check the caller (see
 :mod:`adapters.providers.bf_auth`), and hand what the bot sent to the core.
 
-**Why a queue.** The core holds the session's lock while it delivers to a bot, and
+**Why the inbox.** The core holds the session's lock while it delivers to a bot, and
 ``host.provider_activity`` takes that same lock. A botbuilder bot hosted on aiohttp posts its
 replies *during* midtier's POST, before answering it; awaiting the core inline would deadlock.
-So a Connector call is checked (auth, conversation, leg open, body), answered at once with a
-``ResourceResponse``, and its activity goes to a per-conversation FIFO drained by one task:
-replies reach the user in the order the bot sent them, after the delivery that caused them.
+So a Connector call is checked (auth, conversation, leg open, body), its activity is stored in
+the core's provider inbox (``host.accept``), and the call is answered with a
+``ResourceResponse``: replies reach the user in the order the bot sent them, after the
+delivery that caused them, and survive a crash once acknowledged.
 
 Routes (``{cid}`` is percent-decoded by aiohttp):
 
@@ -32,7 +33,6 @@ import hmac
 import logging
 import secrets
 import weakref
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -44,7 +44,6 @@ from connector.errors import (
     AuthError,
     Forbidden,
     MalformedPayload,
-    MidtierError,
     NotFound,
     SessionClosed,
 )
@@ -87,8 +86,6 @@ class ConnectorHub:
         self.issuer: TokenIssuer | None = None
         self._app: web.Application | None = None
         self._owners: dict[str, str] = {}  # conversation id -> provider (cache of the store)
-        self._pending: dict[tuple[str, str], deque[Activity]] = {}
-        self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     @property
     def base_url(self) -> str:
@@ -112,14 +109,6 @@ class ConnectorHub:
             key = await asyncio.to_thread(load_or_create_key, path)
             self.issuer = TokenIssuer(self.base_url, key)
         return self.issuer
-
-    async def drain(self, provider: str, within: float) -> None:
-        """Let queued replies of ``provider`` reach the core, then cancel what is left."""
-        tasks = [t for (name, _), t in self._workers.items() if name == provider]
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=within)
-            for task in late:
-                task.cancel()
 
     def endorsements(self) -> list[str]:
         """Channel ids our key is endorsed for: every channel and provider channel_id."""
@@ -193,19 +182,21 @@ class ConnectorHub:
         activity_id = activity.id or secrets.token_hex(16)
         if activity.type not in _DROPPED:
             activity.id = activity_id
-            self._enqueue(provider, cid, activity)
+            await self._enqueue(provider, cid, activity)
         return web.json_response({"id": activity_id})
 
     async def _put_activity(self, request: web.Request) -> web.Response:
         provider, cid, _ = await self._authorize(request)
         activity = await _read_activity(request)
         activity.type, activity.id = "messageUpdate", request.match_info["aid"]
-        self._enqueue(provider, cid, activity)
+        await self._enqueue(provider, cid, activity)
         return web.json_response({"id": activity.id})
 
     async def _delete_activity(self, request: web.Request) -> web.Response:
         provider, cid, _ = await self._authorize(request)
-        self._enqueue(provider, cid, Activity(type="messageDelete", id=request.match_info["aid"]))
+        await self._enqueue(
+            provider, cid, Activity(type="messageDelete", id=request.match_info["aid"])
+        )
         return web.Response(status=200)
 
     async def _members(self, request: web.Request) -> web.Response:
@@ -261,34 +252,20 @@ class ConnectorHub:
             raise NotFound(f"no conversation {cid!r}")
         return provider
 
-    # ------------------------------------------------------------------ ordered hand-over
+    # ------------------------------------------------------------------ hand-over
 
-    def _enqueue(self, provider: BotFrameworkProvider, cid: str, activity: Activity) -> None:
+    async def _enqueue(self, provider: BotFrameworkProvider, cid: str, activity: Activity) -> None:
+        """Hand the bot's activity to the core's inbox: stored now, applied in order soon.
+
+        Bots post replies while midtier's POST to them is still open (and the session's lock
+        held), so the core applies them after the Connector call has been answered.
+        """
         if activity.conversation is None:
             activity.conversation = ConversationAccount(id=cid)
         activity.conversation.id = cid
         if activity.from_ is None:
             activity.from_ = provider.bot_account()
-        key = (provider.name, cid)
-        self._pending.setdefault(key, deque()).append(activity)
-        if key not in self._workers:
-            self._workers[key] = asyncio.create_task(self._drain(key), name=f"bf-{cid}")
-
-    async def _drain(self, key: tuple[str, str]) -> None:
-        queue = self._pending[key]
-        try:
-            while queue:
-                activity = queue.popleft()
-                try:
-                    await self.host.provider_activity(key[0], key[1], activity)
-                except MidtierError as exc:
-                    log.warning("activity from %s not passed on: %s", key[0], exc)
-                except Exception:
-                    log.exception("activity from %s failed in the core", key[0])
-        finally:
-            # No await between the last check of ``queue`` and here: nothing can slip in.
-            del self._workers[key]
-            del self._pending[key]
+        await self.host.accept(provider.name, cid, [activity])
 
 
 async def _read_activity(request: web.Request) -> Activity:

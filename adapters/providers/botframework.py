@@ -138,8 +138,7 @@ class BotFrameworkProvider:
         )
 
     async def stop(self) -> None:
-        """Pass on queued replies, then close the client session."""
-        await self.hub.drain(self.name, within=self.config.timeout_s)
+        """Close the client session (replies not yet applied wait in the core's inbox)."""
         if self._http is not None:
             await self._http.close()
             self._http = None

@@ -56,11 +56,9 @@ Config (``providers.yaml``): ``url`` (required), ``secret`` (required, >= 16 cha
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import uuid
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,13 +74,11 @@ from connector.errors import (
     AuthError,
     ConfigError,
     MalformedPayload,
-    MidtierError,
     NotFound,
     ProviderError,
     ProviderTimeout,
     SessionClosed,
 )
-from connector.handoff import status_event
 from connector.interfaces import HandoffContext
 from connector.logs import redactor
 from connector.sessions import Leg, MidTierSession, new_id
@@ -137,8 +133,6 @@ class WebhookProvider:
         self._http: aiohttp.ClientSession | None = None
         self._opening: dict[str, asyncio.Event] = {}  # set once the leg is saved
         self._greetings: dict[str, list[Activity]] = {}  # the answer to open, until then
-        self._queues: dict[str, deque[_Job]] = {}
-        self._workers: dict[str, asyncio.Task[None]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -148,12 +142,7 @@ class WebhookProvider:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
 
     async def stop(self) -> None:
-        """Let accepted callbacks finish (up to ``timeout_s``), then close the client."""
-        if self._workers:
-            _, late = await asyncio.wait(list(self._workers.values()), timeout=self._timeout)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+        """Close the client (accepted callbacks not yet applied wait in the core's inbox)."""
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -271,11 +260,11 @@ class WebhookProvider:
         replay_key = f"webhook:{self.name}:{request.headers[SIGNATURE_HEADER]}"
         if await self._host.store.seen(replay_key, REPLAY_TTL_S):
             return web.json_response({"status": "duplicate"})
-        self._queues.setdefault(conversation, deque()).append(job)
-        if conversation not in self._workers:
-            self._workers[conversation] = asyncio.create_task(
-                self._drain(conversation), name=f"webhook-{self.name}"
-            )
+        action = None
+        if job.action is not None:
+            action = {"action": job.action, "target": job.target, "reason": job.reason}
+        # Stored by the core before we answer, applied after any delivery in progress.
+        await self._host.accept(self.name, conversation, job.activities, action)
         return web.json_response({"status": "accepted"}, status=202)
 
     def _parse(self, body: bytes) -> tuple[str, _Job]:
@@ -327,53 +316,3 @@ class WebhookProvider:
         leg = session.leg_for_provider(self.name, conversation)
         if leg is None or not leg.is_open or session.status != "active":
             raise SessionClosed(f"conversation {conversation!r} of {self.name!r} is closed")
-
-    async def _drain(self, conversation: str) -> None:
-        """Apply accepted callbacks of one conversation in order (one task per conversation)."""
-        queue = self._queues[conversation]
-        try:
-            while queue:
-                await self._apply(conversation, queue.popleft())
-        finally:
-            del self._workers[conversation]
-            if not queue:
-                del self._queues[conversation]
-
-    async def _apply(self, conversation: str, job: _Job) -> None:
-        ready = self._opening.get(conversation)
-        if ready is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._timeout):
-                    await ready.wait()
-        host = self._host
-        try:
-            for activity in job.activities:
-                await host.provider_activity(self.name, conversation, activity)
-            if job.action == "hand_back":
-                await host.hand_back(self.name, conversation, job.reason)
-            elif job.action == "transfer":
-                await host.transfer(self.name, conversation, job.target, job.reason)
-        except SessionClosed as exc:
-            log.info("callback to a closed conversation of %s dropped: %s", self.name, exc)
-        except MidtierError as exc:
-            log.warning("callback to %s could not be applied: %s", self.name, exc)
-            if job.action is not None:
-                await self._report_failure(conversation, str(exc))
-        except Exception:  # keep the conversation's queue going
-            log.exception("callback to %s failed", self.name)
-
-    async def _report_failure(self, conversation: str, message: str) -> None:
-        """Tell the service its action failed: it keeps the conversation."""
-        wire = status_event("failed", message).to_wire()
-        wire["conversation"] = {"id": conversation}
-        envelope = {"type": "event", "conversation": conversation, "activity": wire}
-        try:
-            replies = await self._post(envelope)
-        except ProviderError as exc:
-            log.warning("could not tell %s that its action failed: %s", self.name, exc)
-            return
-        try:
-            for reply in replies:
-                await self._host.provider_activity(self.name, conversation, reply)
-        except MidtierError as exc:
-            log.info("reply of %s to a failed action dropped: %s", self.name, exc)
