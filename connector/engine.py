@@ -18,11 +18,7 @@ from typing import Any
 from connector.activity import (
     Activity,
     ActivityTypes,
-    ChannelAccount,
-    ConversationAccount,
     HandoffEventNames,
-    new_activity_id,
-    now,
 )
 from connector.auth import AuthCodes
 from connector.breaker import Breakers
@@ -43,7 +39,8 @@ from connector.locks import LocalLocks
 from connector.logs import session_context
 from connector.outbox import Outbox
 from connector.routing.policy import Router
-from connector.sessions import Leg, MidTierSession, TranscriptEntry
+from connector.sessions import Leg, MidTierSession, Speaker, TranscriptEntry
+from connector.to_user import ToUser
 
 log = logging.getLogger("midtier.engine")
 
@@ -82,8 +79,13 @@ class Engine(ProviderSide):
         self.inbox = ProviderInbox(self)
         self.token_url = token_url
         self.data_dir = Path("data")
-        self._accounts: dict[str, ChannelAccount] = {}
-        self._system = ChannelAccount(id="midtier", name=config.midtier.title, role="bot")
+        self.to_user = ToUser(
+            store,
+            self.outbox,
+            system_name=config.midtier.title,
+            title=self.title,
+            speaker=self.speaker,
+        )
 
     # ------------------------------------------------------------------ helpers
 
@@ -91,20 +93,11 @@ class Engine(ProviderSide):
         cfg = self.config.providers.get(provider)
         return (cfg.title if cfg else "") or provider
 
-    def _account(self, provider: str) -> ChannelAccount:
-        """How a provider appears to the user (built once per provider)."""
-        account = self._accounts.get(provider)
-        if account is None:
-            account = self._accounts[provider] = ChannelAccount(
-                id=provider, name=self.title(provider), role="bot"
-            )
-        return account
-
     def timeout(self, provider: str) -> float:
         cfg = self.config.providers.get(provider)
         return cfg.timeout_s if cfg else 10.0
 
-    def speaker(self, provider: str) -> str:
+    def speaker(self, provider: str) -> Speaker:
         return "agent" if self.router.is_sticky(provider) else "bot"
 
     def mark_failure(self, provider: str) -> None:
@@ -157,34 +150,7 @@ class Engine(ProviderSide):
 
     async def notify(self, session: MidTierSession, text: str) -> None:
         """Tell the user something in midtier's own voice."""
-        await self._to_user(session, None, Activity(type=ActivityTypes.MESSAGE, text=text))
-
-    async def _to_user(self, session: MidTierSession, leg: Leg | None, activity: Activity) -> None:
-        provider = leg.provider if leg else None
-        out = activity.model_copy()
-        out.id = new_activity_id()
-        out.timestamp = out.timestamp or now()
-        out.channel_id = session.channel
-        out.conversation = ConversationAccount(id=session.channel_conversation_id)
-        out.recipient = ChannelAccount(id=session.user_id, role="user")
-        if provider is None:
-            out.from_ = self._system
-        elif out.from_ is None or out.from_.id == provider or not out.from_.name:
-            out.from_ = self._account(provider)
-        speaker = "system" if provider is None else self.speaker(provider)
-        out.channel_data = {**(out.channel_data or {}), "midtier": {"speaker": speaker}}
-        if out.type == ActivityTypes.MESSAGE:
-            await self.store.append_transcript(
-                session.id,
-                TranscriptEntry(
-                    speaker=speaker,
-                    text=out.text,
-                    provider=provider,
-                    leg_id=leg.id if leg else None,
-                    activity=out.to_wire(),
-                ),
-            )
-        await self.outbox.send(session.id, session.channel, session.channel_conversation_id, out)
+        await self.to_user.notify(session, text)
 
     # ------------------------------------------------------------------ channel side
 
@@ -357,5 +323,5 @@ class Engine(ProviderSide):
         if not leg.is_open:
             log.info("activity from closed leg of %s dropped", leg.provider)
             return session
-        await self._to_user(session, leg, activity)
+        await self.to_user.send(session, leg, activity)
         return session
