@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from connector.config import Config, load_config
+from connector.config import load_config
 from connector.errors import ConfigError, ConfigErrors
 from connector.interfaces import SessionStore
 from connector.sessions import MidTierSession
@@ -213,4 +213,4 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-__all__ = ["Config", "main"]
+__all__ = ["main"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,9 @@ log = logging.getLogger("midtier.engine")
 
 NO_INTENT = IntentResult(name=None, confidence=0.0, out_of_scope=True)
 MAX_HOPS = 4  # handoff requests followed within one turn
+# How many handoff requests the current turn is inside (a bot handing over on the
+# midtier.handoff event it gets would otherwise bounce a conversation around for ever).
+handoff_depth: ContextVar[int] = ContextVar("midtier_handoff_depth", default=0)
 
 
 class Engine(ProviderSide):
@@ -279,7 +283,7 @@ class Engine(ProviderSide):
             return session
 
     async def deliver_and_emit(
-        self, session: MidTierSession, leg: Leg, activity: Activity, hops: int = 0
+        self, session: MidTierSession, leg: Leg, activity: Activity
     ) -> MidTierSession:
         """Deliver one activity to ``leg``'s provider and pass on what it answers inline."""
         provider = self.providers[leg.provider]
@@ -288,7 +292,7 @@ class Engine(ProviderSide):
         if activity.type == ActivityTypes.MESSAGE:  # answering users is what counts
             self.breakers.success(leg.provider)
         for reply in replies:
-            session = await self._emit(session, leg, reply, hops)
+            session = await self._emit(session, leg, reply)
         if activity.type == ActivityTypes.MESSAGE and leg.is_open:
             session = await self._note_expecting(session, leg, replies)
         return session
@@ -306,15 +310,17 @@ class Engine(ProviderSide):
             session = await self.store.save(session)
         return session
 
-    async def _emit(
-        self, session: MidTierSession, leg: Leg, activity: Activity, hops: int = 0
-    ) -> MidTierSession:
+    async def _emit(self, session: MidTierSession, leg: Leg, activity: Activity) -> MidTierSession:
         """Act on one activity a provider sent: pass it to the user or follow a request."""
         if activity.is_event(HandoffEventNames.INITIATE):
-            if hops >= MAX_HOPS:
-                log.warning("handoff request ignored: too many hops in one turn")
+            if handoff_depth.get() >= MAX_HOPS:
+                log.warning("handoff request ignored: too many handoffs in one turn")
                 return session
-            return await self._requested_handoff(session, leg, activity, hops)
+            token = handoff_depth.set(handoff_depth.get() + 1)
+            try:
+                return await self._requested_handoff(session, leg, activity)
+            finally:
+                handoff_depth.reset(token)
         if activity.is_event(HandoffEventNames.STATUS):
             await self._forward_status(leg, activity)
             return session

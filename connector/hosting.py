@@ -50,7 +50,7 @@ class _Core(Protocol):
     ) -> tuple[MidTierSession, Leg]: ...
 
     async def _emit(
-        self, session: MidTierSession, leg: Leg, activity: Activity, hops: int = 0
+        self, session: MidTierSession, leg: Leg, activity: Activity
     ) -> MidTierSession: ...
 
     async def close_leg(self, leg: Leg, reason: str) -> None: ...
@@ -68,7 +68,7 @@ class ProviderSide:
     """Mixed into :class:`connector.engine.Engine`."""
 
     async def _requested_handoff(
-        self: _Core, session: MidTierSession, leg: Leg, activity: Activity, hops: int
+        self: _Core, session: MidTierSession, leg: Leg, activity: Activity
     ) -> MidTierSession:
         value = activity.value if isinstance(activity.value, dict) else {}
         reason = str(value.get("reason") or f"{leg.provider} asked for a handoff")

@@ -9,7 +9,9 @@ import pytest
 from support.doubles import make_engine, user_message
 
 from connector.activity import Activity, HandoffEventNames
+from connector.engine import MAX_HOPS
 from connector.errors import AuthCodeError, NotFound, SessionClosed
+from connector.sessions import Leg
 
 
 async def test_first_message_opens_a_leg_with_the_routed_provider(tmp_path: Path) -> None:
@@ -333,3 +335,22 @@ async def test_resolve_of_a_routed_conversation_goes_to_the_home_bot(tmp_path: P
     assert [leg.provider for leg in session.legs] == ["disputes", "agents", "faq"]
     assert providers["faq"].statuses() == ["completed"]
     assert providers["disputes"].statuses() == ["completed"]  # it had handed over, too
+
+
+async def test_bots_handing_a_conversation_back_and_forth_are_stopped(tmp_path: Path) -> None:
+    engine, providers, _ = make_engine(tmp_path)
+    await engine.receive("test", user_message("hello"))
+
+    def bounce(to: str) -> object:
+        async def deliver(leg: Leg, activity: Activity) -> list[Activity]:
+            providers[leg.provider].delivered.append((leg.provider_conversation_id, activity))
+            return [Activity(type="event", name=HandoffEventNames.INITIATE, value={"provider": to})]
+
+        return deliver
+
+    providers["faq"].deliver = bounce("disputes")  # type: ignore[method-assign]
+    providers["disputes"].deliver = bounce("faq")  # type: ignore[method-assign]
+    session = await engine.receive("test", user_message("ping"))
+    assert session is not None
+    # the first request plus MAX_HOPS - 1 nested ones were followed, then no more
+    assert len(session.legs) == 1 + MAX_HOPS

@@ -16,21 +16,14 @@ from typing import Any
 import aiohttp
 import pytest
 from support.bots.deploy import APP_ID, APP_PASSWORD, deployment, secure_deployment
-from support.bots.launch import bots_venv_missing
 from support.server import AGENT_TOKEN, Chatter, Running, chat
 
 from connector.activity import now
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.usefixtures("bots_venv"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _bots_venv() -> None:
-    missing = bots_venv_missing()
-    if missing is not None:  # scripts/test.sh installs it: a missing one is a broken setup
-        pytest.fail(missing)
 
 
 @pytest.fixture(autouse=True)

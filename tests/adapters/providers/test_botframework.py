@@ -17,7 +17,6 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from support.bots.deploy import APP_ID, APP_PASSWORD, deployment, secure_deployment
-from support.bots.launch import bots_venv_missing
 from support.server import AGENT_TOKEN, Chatter, Running, chat
 
 from adapters.providers.bf_auth import CONNECTOR_AUDIENCE, KEY_FILE
@@ -25,17 +24,11 @@ from connector.sessions import MidTierSession
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.usefixtures("bots_venv"),
 ]
 OTHER_ID = "0b7d1e54-5c1f-4a0e-8f63-2d9c4b1a6e02"
 OTHER_PASSWORD = "other-bot-password-9876543210"
 KIND = "adapters.providers.botframework:BotFrameworkProvider"
-
-
-@pytest.fixture(autouse=True)
-def _bots_venv() -> None:
-    missing = bots_venv_missing()
-    if missing is not None:  # scripts/test.sh installs it: a missing one is a broken setup
-        pytest.fail(missing)
 
 
 @pytest.fixture(autouse=True)
