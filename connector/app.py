@@ -196,7 +196,9 @@ def create_app(
     app = web.Application(
         client_max_size=config.midtier.limits.max_body_bytes, middlewares=[error_middleware]
     )
-    store = open_store(store_url or str(data_dir / "midtier.db"))
+    store = open_store(
+        store_url or str(data_dir / "midtier.db"), synchronous=config.midtier.store.synchronous
+    )
     engine = Engine(
         config, store, _NotReady(), {}, {}, token_url=public_url.rstrip("/") + "/auth/token"
     )
@@ -246,6 +248,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await engine.outbox.load_backlog()
     engine.outbox.start()
     await engine.inbox.resume()
+    await engine.inbound.resume()  # what a crash left recorded but unanswered goes first
     tasks = [
         asyncio.create_task(_health_loop(engine), name="midtier-health"),
         asyncio.create_task(_expiry_loop(engine), name="midtier-expiry"),
@@ -258,6 +261,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await engine.inbound.stop()
         await engine.inbox.stop()
         await engine.outbox.stop()
         for adapter in reversed(adapters):

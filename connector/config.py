@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -70,6 +70,13 @@ class AuthSettings(_Strict):
     code_ttl_s: float = Field(default=120, gt=0, le=3600)
 
 
+class StoreSettings(_Strict):
+    """The embedded SQLite store. ``normal``: a commit survives the process being killed;
+    ``full``: also a power cut or an OS crash, at the cost of an fsync per commit."""
+
+    synchronous: Literal["normal", "full"] = "normal"
+
+
 class MidtierConfig(_Strict):
     title: str = "midtier"
     channels: dict[str, ChannelConfig] = Field(
@@ -79,6 +86,7 @@ class MidtierConfig(_Strict):
     session: SessionSettings = Field(default_factory=SessionSettings)
     limits: Limits = Field(default_factory=Limits)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
     # Packages whose ``channels.REGISTRY`` / ``providers.REGISTRY`` name the adapter kinds.
     adapter_packages: list[str] = Field(default_factory=lambda: ["adapters"])
 

@@ -1,8 +1,11 @@
 """The core pipeline: one user message in, replies out, switching when needed.
 
-``receive`` is the channel side: dedupe, find or create the mid-tier session, lock it, read
-the intent, route, switch if needed, deliver to the provider and send its replies through the
-outbox. The provider side (``ProviderHost``: ``provider_activity``, ``hand_back``,
+The channel side: ``submit`` records a user's activity (:mod:`connector.inbound`) and
+returns once it is recorded, which is when the channel may acknowledge it; a worker per
+channel conversation then processes the records in order, each as one unit of work
+(:mod:`connector.work`) under the session's lock: read the intent, route, switch if needed,
+deliver to the provider and queue its replies for the outbox, then commit all of it with the
+record. The provider side (``ProviderHost``: ``provider_activity``, ``hand_back``,
 ``transfer``, handoff requests and statuses) lives in :mod:`connector.hosting` and takes the
 same per-session lock, so provider events and user messages of one session never interleave.
 """
@@ -12,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -20,17 +25,20 @@ from connector.activity import (
     Activity,
     ActivityTypes,
     HandoffEventNames,
+    new_activity_id,
 )
 from connector.auth import AuthCodes
 from connector.breaker import Breakers
 from connector.config import Config
-from connector.errors import MalformedPayload, ProviderError, SessionClosed
+from connector.errors import ConflictError, MalformedPayload, NotFound, ProviderError
 from connector.handoff import Switcher
 from connector.hosting import ProviderSide
+from connector.inbound import UserInbound
 from connector.inbox import ProviderInbox
 from connector.interfaces import (
     AsyncIntentClassifier,
     ChannelAdapter,
+    InboundEntry,
     IntentClassifier,
     IntentResult,
     Provider,
@@ -39,9 +47,11 @@ from connector.interfaces import (
 from connector.locks import LocalLocks
 from connector.logs import session_context
 from connector.outbox import Outbox
+from connector.routing.decision import RouteDecision
 from connector.routing.policy import Router
 from connector.sessions import Leg, MidTierSession, Speaker, TranscriptEntry
 from connector.to_user import ToUser
+from connector.work import Turn, current_turn
 
 log = logging.getLogger("midtier.engine")
 
@@ -50,6 +60,7 @@ MAX_HOPS = 4  # handoff requests followed within one turn
 # How many handoff requests the current turn is inside (a bot handing over on the
 # midtier.handoff event it gets would otherwise bounce a conversation around for ever).
 handoff_depth: ContextVar[int] = ContextVar("midtier_handoff_depth", default=0)
+TYPING = Activity(type=ActivityTypes.TYPING)
 
 
 class Engine(ProviderSide):
@@ -80,11 +91,11 @@ class Engine(ProviderSide):
         )
         self.router = Router(config.routing, unavailable=self.unavailable, open_legs=self.open_legs)
         self.switcher = Switcher(self)
+        self.inbound = UserInbound(store, self._process, config.midtier.session.dedupe_ttl_s)
         self.inbox = ProviderInbox(self)
         self.token_url = token_url
         self.data_dir = Path("data")
         self.to_user = ToUser(
-            store,
             self.outbox,
             system_name=config.midtier.title,
             title=self.title,
@@ -133,11 +144,12 @@ class Engine(ProviderSide):
             if session.current_provider:
                 self.open_legs[session.current_provider] += 1
 
-    async def intent_history(self, session_id: str, last: int = 10) -> list[dict[str, Any]]:
-        """The session's recent intents, oldest first, from its route decisions."""
+    @staticmethod
+    def intent_history(decisions: list[RouteDecision], last: int = 10) -> list[dict[str, Any]]:
+        """The recent intents of a session's route decisions, oldest first."""
         found = [
             {"name": d.intent, "confidence": round(d.confidence, 4), "at": d.at.isoformat()}
-            for d in await self.store.decisions(session_id)
+            for d in decisions
             if d.intent is not None
         ]
         return found[-last:]
@@ -152,16 +164,43 @@ class Engine(ProviderSide):
         except (ProviderError, TimeoutError) as exc:
             log.warning("closing the %s leg failed: %s", leg.provider, exc or "timed out")
 
-    async def notify(self, session: MidTierSession, text: str) -> None:
+    def notify(self, turn: Turn, text: str) -> None:
         """Tell the user something in midtier's own voice."""
-        await self.to_user.notify(session, text)
+        self.to_user.notify(turn, text)
+
+    @asynccontextmanager
+    async def turn(self, session_id: str) -> AsyncIterator[Turn]:
+        """One unit of work on the session: its lock held, its state read fresh, everything
+        it wrote committed at the end of the block (nothing, if the block raises)."""
+        async with self.locks.hold(session_id):
+            with session_context(session_id):
+                session = await self.store.get(session_id)
+                if session is None:
+                    raise NotFound(f"no session {session_id!r}")
+                turn = Turn(self.store, session, self.outbox.dispatch)
+                token = current_turn.set(turn)
+                try:
+                    yield turn
+                    if not turn.finished:
+                        await turn.commit()
+                finally:
+                    current_turn.reset(token)
 
     # ------------------------------------------------------------------ channel side
 
-    async def receive(
-        self, channel: str, activity: Activity, *, claims: dict[str, Any] | None = None
-    ) -> MidTierSession | None:
-        """Handle one activity from a user. Returns the session (None for a duplicate)."""
+    def inbound_entry(
+        self,
+        channel: str,
+        activity: Activity,
+        *,
+        claims: dict[str, Any] | None = None,
+        ref: str | None = None,
+        channel_state: dict[str, Any] | None = None,
+    ) -> InboundEntry:
+        """Check a user's activity and give it midtier's own id (what providers see).
+
+        ``ref`` is the channel's id for it: the dedupe key, kept on the channel side.
+        """
         if activity.conversation is None or not activity.conversation.id:
             raise MalformedPayload("activity has no conversation.id")
         if activity.from_ is None or not activity.from_.id:
@@ -169,47 +208,128 @@ class Engine(ProviderSide):
         limit = self.config.midtier.limits.max_text_chars
         if activity.text is not None and len(activity.text) > limit:
             raise MalformedPayload(f"text longer than {limit} characters")
-        ttl = self.config.midtier.session.dedupe_ttl_s
-        if activity.id and await self.store.seen(f"in:{channel}:{activity.id}", ttl):
-            log.info("duplicate activity %s from %s ignored", activity.id, channel)
-            return None
-        session, created = await self.store.find_or_create(
-            channel, activity.conversation.id, activity.from_.id
+        conversation = activity.conversation.id
+        own = activity.model_copy()
+        own.id = new_activity_id()
+        return InboundEntry(
+            id=own.id,
+            channel=channel,
+            conversation=conversation,
+            user_id=activity.from_.id,
+            activity=own.to_wire(),
+            claims=claims,
+            ref=ref,
+            dedupe_key=f"in:{channel}:{conversation}:{ref}" if ref else None,
+            channel_state=channel_state or {},
         )
-        async with self.locks.hold(session.id):
-            with session_context(session.id):
-                fresh = await self.store.get(session.id)
-                if fresh is None or fresh.status != "active":
-                    raise SessionClosed(f"session {session.id} is closed")
-                if claims is not None and claims != fresh.claims:
-                    fresh.claims = claims
-                    fresh = await self.store.save(fresh)
-                if created:
-                    log.info(
-                        "session opened", extra={"event": "session_opened", "channel": channel}
-                    )
-                return await self._handle_user(fresh, activity)
 
-    async def _handle_user(self, session: MidTierSession, activity: Activity) -> MidTierSession:
+    async def submit(
+        self,
+        channel: str,
+        activity: Activity,
+        *,
+        claims: dict[str, Any] | None = None,
+        ref: str | None = None,
+        channel_state: dict[str, Any] | None = None,
+    ) -> InboundEntry | None:
+        """Record a user's activity; once this returns the channel may acknowledge it.
+
+        Returns the record (None: a repeat of ``ref``, already recorded). Raises
+        ``MalformedPayload`` for an activity midtier cannot take.
+        """
+        entry = self.inbound_entry(
+            channel, activity, claims=claims, ref=ref, channel_state=channel_state
+        )
+        return await self.inbound.record(entry)
+
+    async def receive(
+        self, channel: str, activity: Activity, *, claims: dict[str, Any] | None = None
+    ) -> MidTierSession | None:
+        """Record a user's activity (``activity.id`` is the channel's id) and wait until it
+        has been processed. Returns the session (None for a repeat)."""
+        entry = self.inbound_entry(channel, activity, claims=claims, ref=activity.id)
+        return await self.inbound.receive(entry)
+
+    async def set_channel_state(self, session_id: str, values: dict[str, Any]) -> None:
+        """Change channel-owned state of a session (e.g. a new resume secret's hash)."""
+        async with self.turn(session_id) as turn:
+            turn.session.channel_state.update(values)
+
+    async def signal_user(self, channel: str, conversation: str, activity: Activity) -> None:
+        """A passing signal from the user (``typing``): given to a person on the desk, not
+        recorded. Bots are not told."""
+        session = await self.store.by_channel(channel, conversation)
+        leg = session.current_leg if session is not None else None
+        if leg is None or session is None or session.status != "active":
+            return
+        if not self.router.is_sticky(leg.provider):
+            return
+        provider = self.providers.get(leg.provider)
+        if provider is None:
+            return
+        try:
+            async with asyncio.timeout(self.timeout(leg.provider)):
+                await provider.deliver(leg, activity)
+        except (ProviderError, TimeoutError) as exc:
+            log.info("typing signal to %s failed: %s", leg.provider, exc or "timed out")
+
+    async def _process(self, entry: InboundEntry) -> MidTierSession | None:
+        """Process one recorded user activity; it leaves the store with what it caused."""
+        for attempt in (1, 2):
+            try:
+                return await self._process_once(entry)
+            except ConflictError:  # the session changed under us: read it again, once
+                if attempt == 2:
+                    break
+            except Exception:
+                log.exception("a user message could not be processed")
+                break
+        # Not lost silently and not retried for ever: the user hears that it failed.
+        async with self.turn(entry.session_id) as turn:
+            turn.consumed_inbound(entry.id)
+            self.notify(turn, self.config.midtier.notices.provider_failed)
+        return None
+
+    async def _process_once(self, entry: InboundEntry) -> MidTierSession:
+        session_id = entry.session_id
+        current = await self.store.get(session_id)
+        if current is None or current.status != "active":
+            # Closed (expired) between recording and now: the message opens a new session.
+            current, _ = await self.store.find_or_create(
+                entry.channel, entry.conversation, entry.user_id
+            )
+            session_id = current.id
+        activity = Activity.from_wire(entry.activity)
+        async with self.turn(session_id) as turn:
+            if session_id != entry.session_id and activity.type == ActivityTypes.MESSAGE:
+                turn.record(
+                    TranscriptEntry(
+                        speaker="user", text=activity.text, activity=entry.activity, ref=entry.ref
+                    )
+                )
+            if entry.claims is not None and entry.claims != turn.session.claims:
+                turn.session.claims = entry.claims
+            if not turn.session.legs:
+                log.info(
+                    "session opened", extra={"event": "session_opened", "channel": entry.channel}
+                )
+            await self._handle_user(turn, activity)
+            turn.consumed_inbound(entry.id)
+        return turn.session
+
+    async def _handle_user(self, turn: Turn, activity: Activity) -> None:
+        session = turn.session
         leg = session.current_leg
         if activity.type != ActivityTypes.MESSAGE:
             if leg is not None:
-                session = await self._deliver_guarded(session, leg, activity, NO_INTENT)
-            return session
-        await self.store.append_transcript(
-            session.id,
-            TranscriptEntry(
-                speaker="user",
-                text=activity.text,
-                provider=leg.provider if leg else None,
-                leg_id=leg.id if leg else None,
-                activity=activity.to_wire(),
-            ),
-        )
+                await self._deliver_guarded(turn, leg, activity, NO_INTENT)
+            return
+        if leg is None or not self.router.is_sticky(leg.provider):
+            await self.to_user.signal(session, leg, TYPING)  # a bot is at work on it
         intent = await self._read_intent(activity.text) if activity.text else NO_INTENT
         decision = self.router.decide(session, intent)
         decision.message_id = activity.id
-        await self.store.append_decision(session.id, decision)
+        turn.decide(decision)
         log.info(
             "route %s -> %s (%s)",
             decision.action,
@@ -223,21 +343,21 @@ class Engine(ProviderSide):
         )
         if decision.provider is not None and decision.provider != session.current_provider:
             candidates = [decision.provider, decision.next_best, self.config.routing.fallback]
-            session, leg = await self.switcher.switch(
-                session,
+            switched = await self.switcher.switch(
+                turn,
                 candidates,
                 reason=decision.reason,
                 intent=intent.name,
                 confidence=intent.confidence,
                 notice=self.config.midtier.notices.switch,
             )
-            if leg is None:
+            if switched is None:
                 # Nobody could take it: keep the old leg (if any) and say so plainly.
-                await self.notify(session, self.config.midtier.notices.unavailable)
+                self.notify(turn, self.config.midtier.notices.unavailable)
             leg = session.current_leg
         if leg is None:
-            return session
-        return await self._deliver_guarded(session, leg, activity, intent)
+            return
+        await self._deliver_guarded(turn, leg, activity, intent)
 
     async def _read_intent(self, text: str) -> IntentResult:
         if isinstance(self.classifier, AsyncIntentClassifier):
@@ -245,8 +365,8 @@ class Engine(ProviderSide):
         return self.classifier.classify(text)
 
     async def _deliver_guarded(
-        self, session: MidTierSession, leg: Leg, activity: Activity, intent: IntentResult
-    ) -> MidTierSession:
+        self, turn: Turn, leg: Leg, activity: Activity, intent: IntentResult
+    ) -> None:
         """Deliver to the leg's provider; if it fails, move to the next candidate and retry."""
         inbound = activity.model_copy()
         inbound.channel_data = {
@@ -254,7 +374,8 @@ class Engine(ProviderSide):
             "midtier": {"intent": intent.name, "confidence": round(intent.confidence, 4)},
         }
         try:
-            return await self.deliver_and_emit(session, leg, inbound)
+            await self.deliver_and_emit(turn, leg, inbound)
+            return
         except (ProviderError, TimeoutError) as exc:
             failed = leg.provider
             log.warning("provider %s failed: %s", failed, exc or "timed out")
@@ -263,8 +384,8 @@ class Engine(ProviderSide):
         if intent.name:
             candidates += self.router.providers_for(intent.name)
         candidates.append(self.config.routing.fallback)
-        session, new_leg = await self.switcher.switch(
-            session,
+        new_leg = await self.switcher.switch(
+            turn,
             candidates,
             reason=f"{failed} failed to answer",
             intent=intent.name,
@@ -273,18 +394,15 @@ class Engine(ProviderSide):
             exclude={failed},
         )
         if new_leg is None:
-            await self.notify(session, self.config.midtier.notices.unavailable)
-            return session
+            self.notify(turn, self.config.midtier.notices.unavailable)
+            return
         try:
-            return await self.deliver_and_emit(session, new_leg, inbound)
+            await self.deliver_and_emit(turn, new_leg, inbound)
         except (ProviderError, TimeoutError) as exc:
             log.warning("provider %s failed too: %s", new_leg.provider, exc or "timed out")
-            await self.notify(session, self.config.midtier.notices.unavailable)
-            return session
+            self.notify(turn, self.config.midtier.notices.unavailable)
 
-    async def deliver_and_emit(
-        self, session: MidTierSession, leg: Leg, activity: Activity
-    ) -> MidTierSession:
+    async def deliver_and_emit(self, turn: Turn, leg: Leg, activity: Activity) -> None:
         """Deliver one activity to ``leg``'s provider and pass on what it answers inline."""
         provider = self.providers[leg.provider]
         async with asyncio.timeout(self.timeout(leg.provider)):
@@ -292,42 +410,39 @@ class Engine(ProviderSide):
         if activity.type == ActivityTypes.MESSAGE:  # answering users is what counts
             self.breakers.success(leg.provider)
         for reply in replies:
-            session = await self._emit(session, leg, reply)
+            await self._emit(turn, leg, reply)
         if activity.type == ActivityTypes.MESSAGE and leg.is_open:
-            session = await self._note_expecting(session, leg, replies)
-        return session
+            self._note_expecting(turn, leg, replies)
 
-    async def _note_expecting(
-        self, session: MidTierSession, leg: Leg, replies: list[Activity]
-    ) -> MidTierSession:
+    @staticmethod
+    def _note_expecting(turn: Turn, leg: Leg, replies: list[Activity]) -> None:
         """Remember whether the provider's last reply asked the user a question."""
-        expecting = any(r.input_hint == "expectingInput" for r in replies)
-        current = session.current_leg
+        current = turn.session.current_leg
         if current is None or current.id != leg.id:
-            return session
-        if bool(current.data.get("expecting_input")) != expecting:
-            current.data["expecting_input"] = expecting
-            session = await self.store.save(session)
-        return session
+            return
+        current.data["expecting_input"] = any(r.input_hint == "expectingInput" for r in replies)
 
-    async def _emit(self, session: MidTierSession, leg: Leg, activity: Activity) -> MidTierSession:
+    async def _emit(self, turn: Turn, leg: Leg, activity: Activity) -> None:
         """Act on one activity a provider sent: pass it to the user or follow a request."""
         if activity.is_event(HandoffEventNames.INITIATE):
             if handoff_depth.get() >= MAX_HOPS:
                 log.warning("handoff request ignored: too many handoffs in one turn")
-                return session
+                return
             token = handoff_depth.set(handoff_depth.get() + 1)
             try:
-                return await self._requested_handoff(session, leg, activity)
+                await self._requested_handoff(turn, leg, activity)
             finally:
                 handoff_depth.reset(token)
+            return
         if activity.is_event(HandoffEventNames.STATUS):
-            await self._forward_status(leg, activity)
-            return session
+            await self._forward_status(turn, leg, activity)
+            return
         if activity.type in (ActivityTypes.EVENT, ActivityTypes.HANDOFF):
-            return session  # provider-internal events do not reach the user
+            return  # provider-internal events do not reach the user
         if not leg.is_open:
             log.info("activity from closed leg of %s dropped", leg.provider)
-            return session
-        await self.to_user.send(session, leg, activity)
-        return session
+            return
+        if activity.type == ActivityTypes.TYPING:
+            await self.to_user.signal(turn.session, leg, activity)
+            return
+        self.to_user.send(turn, leg, activity)

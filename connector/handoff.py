@@ -3,9 +3,10 @@
 1. The caller holds the session's lock, so new user messages wait in arrival order.
 2. For each candidate in turn: issue an authorization code bound to (session, candidate),
    open a leg with the context (bounded transcript, intents, slots, code).
-3. On the first success: close the old leg with its reason, map the session to the new leg,
-   tell the user (configurable notice), and deliver the ``midtier.handoff`` event to the new
-   provider. If no candidate opens, the old leg stays and the caller tells the user plainly.
+3. On the first success: map the session to the new leg, tell the user (configurable
+   notice), commit that, close the old leg with its reason, and deliver the
+   ``midtier.handoff`` event to the new provider. If no candidate opens, the old leg stays
+   and the caller tells the user plainly.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import TYPE_CHECKING
 from connector.activity import Activity, ActivityTypes, HandoffEventNames, new_activity_id, now
 from connector.errors import ProviderError
 from connector.interfaces import HandoffContext
-from connector.sessions import Leg, MidTierSession, TranscriptEntry
+from connector.sessions import CHANNEL_ONLY, Leg, TranscriptEntry
 
 if TYPE_CHECKING:
     from connector.engine import Engine
+    from connector.work import Turn
 
 log = logging.getLogger("midtier.handoff")
 
@@ -48,7 +50,7 @@ class Switcher:
 
     async def switch(
         self,
-        session: MidTierSession,
+        turn: Turn,
         candidates: Iterable[str | None],
         *,
         reason: str,
@@ -57,13 +59,15 @@ class Switcher:
         notice: str | None = None,
         exclude: Iterable[str] = (),
         requested: bool = False,
-    ) -> tuple[MidTierSession, Leg | None]:
-        """Switch to the first candidate that opens; return the saved session and new leg.
+    ) -> Leg | None:
+        """Switch ``turn``'s session to the first candidate that opens; return the new leg.
 
         ``requested``: the current provider asked for this handoff (it expects the
-        conversation back when the target is done with it).
+        conversation back when the target is done with it). The new leg is committed
+        before the target hears of it (it may call back at once).
         """
         engine = self._engine
+        session = turn.session
         old = session.current_leg
         skip = set(exclude)
         if old is not None:
@@ -93,7 +97,7 @@ class Switcher:
                 log.info("skipping %s: its circuit is open", target)
                 continue
             engine.breakers.begin_trial(target)
-            context = await self._context(session, target, reason, intent, confidence)
+            context = await self._context(turn, target, reason, intent, confidence)
             try:
                 async with asyncio.timeout(engine.timeout(target)):
                     leg.provider_conversation_id = await provider.open(session, leg, context)
@@ -105,7 +109,6 @@ class Switcher:
                 old.closed_at = now()
                 old.close_reason = reason
             session.legs.append(leg)
-            session = await engine.store.save(session)
             engine.leg_opened(target, old.provider if old else None)
             log.info(
                 "switched %s -> %s: %s",
@@ -114,20 +117,21 @@ class Switcher:
                 reason,
                 extra={"event": "switch", "from": old.provider if old else None, "to": target},
             )
-            await engine.store.append_transcript(
-                session.id,
+            turn.record(
                 TranscriptEntry(
                     speaker="system",
                     provider=target,
                     leg_id=leg.id,
                     text=f"conversation moved from {old.provider if old else 'nobody'} "
                     f"to {target}: {reason}",
-                ),
+                )
             )
+            # The first leg of a conversation needs no notice, unless a person takes it.
+            if notice and (old is not None or engine.router.is_sticky(target)):
+                engine.notify(turn, notice.format(title=engine.title(target)))
+            await turn.checkpoint()
             if old is not None:
                 await engine.close_leg(old, reason)
-                if notice:
-                    await engine.notify(session, notice.format(title=engine.title(target)))
             event = Activity(
                 type=ActivityTypes.EVENT,
                 name=HandoffEventNames.CONTEXT,
@@ -135,25 +139,25 @@ class Switcher:
                 timestamp=now(),
                 value=context.model_dump(mode="json"),
             )
-            session = await engine.deliver_and_emit(session, leg, event)
-            return session, leg
-        return session, None
+            await engine.deliver_and_emit(turn, leg, event)
+            return leg
+        return None
 
     async def _context(
         self,
-        session: MidTierSession,
+        turn: Turn,
         target: str,
         reason: str,
         intent: str | None,
         confidence: float,
     ) -> HandoffContext:
         engine = self._engine
+        session = turn.session
         code = await engine.auth.issue(session.id, target)
-        transcript = await engine.store.transcript(
-            session.id, last=engine.config.midtier.session.handoff_transcript
-        )
-        for entry in transcript:  # the wire activities name the channel conversation: keep
-            entry.activity = {}  # that (a web chat's resume token) away from providers
+        transcript = [
+            TranscriptEntry.model_validate(e.model_dump(exclude=set(CHANNEL_ONLY)))
+            for e in await turn.transcript(last=engine.config.midtier.session.handoff_transcript)
+        ]
         return HandoffContext(
             session_id=session.id,
             user_id=session.user_id,
@@ -162,7 +166,7 @@ class Switcher:
             from_provider=session.current_provider,
             intent=intent,
             confidence=confidence,
-            intents=await engine.intent_history(session.id),
+            intents=engine.intent_history(await turn.decisions()),
             slots=session.slots,
             transcript=transcript,
             auth_code=code,

@@ -1,24 +1,29 @@
 """The provider side of the core (``ProviderHost``), and session expiry.
 
 Providers call these from outside a delivery (an agent typing, resolving or transferring, a
-bot sending proactively). Each finds the session by the provider conversation id and takes
-the same per-session lock as user messages, so the two never interleave.
+bot sending proactively, a callback from the inbox). Each finds the session by the provider
+conversation id and runs as one unit of work under the same per-session lock as user
+messages, so the two never interleave.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from connector.activity import Activity, now
 from connector.errors import NotFound, ProviderError, SessionClosed
 from connector.handoff import status_event
-from connector.logs import session_context
-from connector.sessions import Leg, MidTierSession
+from connector.sessions import CHANNEL_ONLY, Leg
+from connector.work import Turn, after_commit
 
 log = logging.getLogger("midtier.engine")
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -28,15 +33,15 @@ if TYPE_CHECKING:
     from connector.handoff import Switcher
     from connector.inbox import ProviderInbox
     from connector.interfaces import Provider, SessionStore
-    from connector.locks import LocalLocks
+    from connector.routing.decision import RouteDecision
     from connector.routing.policy import Router
+    from connector.to_user import ToUser
 
 
 class _Core(Protocol):
     """What these methods use of the engine they are mixed into."""
 
     store: SessionStore
-    locks: LocalLocks
     config: Config
     providers: dict[str, Provider]
     router: Router
@@ -44,22 +49,28 @@ class _Core(Protocol):
     auth: AuthCodes
     open_legs: Counter[str]
     inbox: ProviderInbox
+    to_user: ToUser
 
-    async def _locked_leg(
+    def turn(self, session_id: str) -> AbstractAsyncContextManager[Turn]: ...
+
+    def provider_turn(
         self, provider: str, conversation_id: str
-    ) -> tuple[MidTierSession, Leg]: ...
+    ) -> AbstractAsyncContextManager[tuple[Turn, Leg]]: ...
 
-    async def _emit(
-        self, session: MidTierSession, leg: Leg, activity: Activity
-    ) -> MidTierSession: ...
+    async def _emit(self, turn: Turn, leg: Leg, activity: Activity) -> None: ...
+
+    async def _hand_back(self, turn: Turn, leg: Leg, reason: str) -> None: ...
+
+    async def _transfer(self, turn: Turn, target: str, reason: str) -> None: ...
 
     async def close_leg(self, leg: Leg, reason: str) -> None: ...
 
-    async def notify(self, session: MidTierSession, text: str) -> None: ...
+    def notify(self, turn: Turn, text: str) -> None: ...
 
     def timeout(self, provider: str) -> float: ...
 
-    async def intent_history(self, session_id: str, last: int = 10) -> list[dict[str, Any]]: ...
+    @staticmethod
+    def intent_history(decisions: list[RouteDecision], last: int = 10) -> list[dict[str, Any]]: ...
 
     async def provider_status(self, leg: Leg, state: str, message: str | None = None) -> None: ...
 
@@ -67,9 +78,21 @@ class _Core(Protocol):
 class ProviderSide:
     """Mixed into :class:`connector.engine.Engine`."""
 
-    async def _requested_handoff(
-        self: _Core, session: MidTierSession, leg: Leg, activity: Activity
-    ) -> MidTierSession:
+    @asynccontextmanager
+    async def provider_turn(
+        self: _Core, provider: str, conversation_id: str
+    ) -> AsyncIterator[tuple[Turn, Leg]]:
+        """A unit of work on the session of ``provider``'s open conversation."""
+        found = await self.store.by_provider(provider, conversation_id)
+        if found is None:
+            raise NotFound(f"no conversation {conversation_id!r} for provider {provider!r}")
+        async with self.turn(found.id) as turn:
+            leg = turn.session.leg_for_provider(provider, conversation_id)
+            if leg is None or not leg.is_open or turn.session.status != "active":
+                raise SessionClosed(f"conversation {conversation_id!r} of {provider!r} is closed")
+            yield turn, leg
+
+    async def _requested_handoff(self: _Core, turn: Turn, leg: Leg, activity: Activity) -> None:
         value = activity.value if isinstance(activity.value, dict) else {}
         reason = str(value.get("reason") or f"{leg.provider} asked for a handoff")
         target = value.get("provider") or value.get("skill")
@@ -80,8 +103,8 @@ class ProviderSide:
         if isinstance(wanted, str):
             candidates += self.router.providers_for(wanted)
         candidates.append(self.config.routing.fallback)
-        session, new_leg = await self.switcher.switch(
-            session,
+        new_leg = await self.switcher.switch(
+            turn,
             candidates,
             reason=reason,
             intent=wanted if isinstance(wanted, str) else None,
@@ -90,10 +113,9 @@ class ProviderSide:
         )
         if new_leg is None:
             await self.provider_status(leg, "failed", "no provider could take the conversation")
-            await self.notify(session, self.config.midtier.notices.unavailable)
+            self.notify(turn, self.config.midtier.notices.unavailable)
         elif not self.router.is_sticky(new_leg.provider):
             await self.provider_status(leg, "accepted")
-        return session
 
     async def provider_status(
         self: _Core, leg: Leg, state: str, message: str | None = None
@@ -108,12 +130,11 @@ class ProviderSide:
         except (ProviderError, TimeoutError) as exc:
             log.warning("handoff.status to %s failed: %s", leg.provider, exc or "timed out")
 
-    async def _forward_status(self: _Core, leg: Leg, activity: Activity) -> None:
+    async def _forward_status(self: _Core, turn: Turn, leg: Leg, activity: Activity) -> None:
         origin = leg.data.get("handoff_from")
-        session = await self.store.by_provider(leg.provider, leg.provider_conversation_id)
-        if not origin or session is None:
+        if not origin:
             return
-        old = session.leg(origin["leg"])
+        old = turn.session.leg(origin["leg"])
         if old is not None:
             value = activity.value if isinstance(activity.value, dict) else {}
             await self.provider_status(old, str(value.get("state", "")), value.get("message"))
@@ -125,15 +146,16 @@ class ProviderSide:
         for stale in await self.store.list_sessions(status="active", limit=100_000):
             if stale.updated_at >= cutoff:
                 continue
-            async with self.locks.hold(stale.id):
-                session = await self.store.get(stale.id)
-                if session is None or session.status != "active" or session.updated_at >= cutoff:
+            async with self.turn(stale.id) as turn:
+                session = turn.session
+                if session.status != "active" or session.updated_at >= cutoff:
+                    turn.abandon()  # written to meanwhile: it is not idle
                     continue
                 leg = session.current_leg
                 if leg is not None:
                     leg.closed_at, leg.close_reason = now(), "expired"
                 session.status = "closed"
-                await self.store.save(session)
+                await turn.commit()
                 if leg is not None:
                     self.open_legs[leg.provider] = max(0, self.open_legs[leg.provider] - 1)
                     await self.close_leg(leg, "expired")
@@ -141,58 +163,57 @@ class ProviderSide:
         await self.store.expire(cutoff)  # also purges old dedupe keys and used codes
         return closed
 
-    async def _locked_leg(
-        self: _Core, provider: str, conversation_id: str
-    ) -> tuple[MidTierSession, Leg]:
-        session = await self.store.by_provider(provider, conversation_id)
-        if session is None:
-            raise NotFound(f"no conversation {conversation_id!r} for provider {provider!r}")
-        leg = session.leg_for_provider(provider, conversation_id)
-        if leg is None or not leg.is_open or session.status != "active":
-            raise SessionClosed(f"conversation {conversation_id!r} of {provider!r} is closed")
-        return session, leg
-
     async def provider_activity(
         self: _Core, provider: str, provider_conversation_id: str, activity: Activity
     ) -> None:
         """A provider sends an activity into a conversation outside a delivery."""
-        session, _ = await self._locked_leg(provider, provider_conversation_id)
-        async with self.locks.hold(session.id):
-            with session_context(session.id):
-                session, leg = await self._locked_leg(provider, provider_conversation_id)
-                await self._emit(session, leg, activity)
+        async with self.provider_turn(provider, provider_conversation_id) as (turn, leg):
+            await self._emit(turn, leg, activity)
+
+    async def proactive(
+        self: _Core,
+        provider: str,
+        provider_conversation_id: str,
+        run: Callable[[Leg], Awaitable[list[Activity]]],
+    ) -> None:
+        """A provider-side turn: ``run(leg)``'s leg changes and activities commit together."""
+        async with self.provider_turn(provider, provider_conversation_id) as (turn, leg):
+            for activity in await run(leg):
+                await self._emit(turn, leg, activity)
 
     async def hand_back(
         self: _Core, provider: str, provider_conversation_id: str, reason: str
     ) -> None:
-        """The provider (a person) is done: the conversation goes back to the bot that asked
-        for this handoff, if one did (it paused and waits for ``completed``); otherwise to
-        ``routing.default`` (the home bot), or the last bot that had it.
+        """The provider (a person) is done: see :meth:`_hand_back`."""
+        async with self.provider_turn(provider, provider_conversation_id) as (turn, leg):
+            await self._hand_back(turn, leg, reason)
+
+    async def _hand_back(self: _Core, turn: Turn, leg: Leg, reason: str) -> None:
+        """The conversation goes back to the bot that asked for this handoff, if one did
+        (it paused and waits for ``completed``); otherwise to ``routing.default`` (the home
+        bot), or the last bot that had it.
 
         The bot that gets it, and a bot that handed it off, are told ``handoff.status``
         ``completed``.
         """
-        session, _ = await self._locked_leg(provider, provider_conversation_id)
-        async with self.locks.hold(session.id):
-            with session_context(session.id):
-                session, leg = await self._locked_leg(provider, provider_conversation_id)
-                bots = [
-                    old.provider
-                    for old in reversed(session.legs[:-1])
-                    if not self.router.is_sticky(old.provider)
-                ]
-                origin = leg.data.get("handoff_from") or {}
-                asked = [origin["provider"]] if origin.get("requested") else []
-                candidates = [*asked, self.config.routing.default, *bots]
-                session, new_leg = await self.switcher.switch(
-                    session, candidates, reason=reason, notice=self.config.midtier.notices.hand_back
-                )
-                if new_leg is None:
-                    raise NotFound("no bot could take the conversation back")
-                await self.provider_status(new_leg, "completed", reason)
-                handed_off = session.leg(str(origin.get("leg", "")))
-                if handed_off is not None and handed_off.provider != new_leg.provider:
-                    await self.provider_status(handed_off, "completed", reason)
+        session = turn.session
+        bots = [
+            old.provider
+            for old in reversed(session.legs[:-1])
+            if not self.router.is_sticky(old.provider)
+        ]
+        origin = leg.data.get("handoff_from") or {}
+        asked = [origin["provider"]] if origin.get("requested") else []
+        candidates = [*asked, self.config.routing.default, *bots]
+        new_leg = await self.switcher.switch(
+            turn, candidates, reason=reason, notice=self.config.midtier.notices.hand_back
+        )
+        if new_leg is None:
+            raise NotFound("no bot could take the conversation back")
+        await self.provider_status(new_leg, "completed", reason)
+        handed_off = session.leg(str(origin.get("leg", "")))
+        if handed_off is not None and handed_off.provider != new_leg.provider:
+            await self.provider_status(handed_off, "completed", reason)
 
     async def transfer(
         self: _Core, provider: str, provider_conversation_id: str, target: str, reason: str
@@ -200,15 +221,17 @@ class ProviderSide:
         """The provider passes the conversation to ``target``."""
         if target not in self.providers:
             raise NotFound(f"no provider named {target!r}")
-        session, _ = await self._locked_leg(provider, provider_conversation_id)
-        async with self.locks.hold(session.id):
-            with session_context(session.id):
-                session, _leg = await self._locked_leg(provider, provider_conversation_id)
-                session, new_leg = await self.switcher.switch(
-                    session, [target], reason=reason, notice=self.config.midtier.notices.switch
-                )
-                if new_leg is None:
-                    raise NotFound(f"{target} could not take the conversation")
+        async with self.provider_turn(provider, provider_conversation_id) as (turn, _leg):
+            await self._transfer(turn, target, reason)
+
+    async def _transfer(self: _Core, turn: Turn, target: str, reason: str) -> None:
+        if target not in self.providers:
+            raise NotFound(f"no provider named {target!r}")
+        new_leg = await self.switcher.switch(
+            turn, [target], reason=reason, notice=self.config.midtier.notices.switch
+        )
+        if new_leg is None:
+            raise NotFound(f"{target} could not take the conversation")
 
     async def accept(
         self: _Core,
@@ -235,15 +258,38 @@ class ProviderSide:
         except (ProviderError, TimeoutError) as exc:
             log.warning("could not tell %s that its request failed: %s", provider, exc)
 
+    async def change_leg(
+        self: _Core,
+        provider: str,
+        provider_conversation_id: str,
+        change: Callable[[dict[str, Any]], T],
+    ) -> T:
+        """Run ``change`` on the open leg's data under the session's lock; persist it."""
+        async with self.provider_turn(provider, provider_conversation_id) as (_turn, leg):
+            return change(leg.data)
+
     async def update_leg_data(
         self: _Core, provider: str, provider_conversation_id: str, data: dict[str, Any]
     ) -> None:
         """Merge provider-owned state into the open leg (persisted with the session)."""
-        session, _ = await self._locked_leg(provider, provider_conversation_id)
-        async with self.locks.hold(session.id):
-            session, leg = await self._locked_leg(provider, provider_conversation_id)
+        async with self.provider_turn(provider, provider_conversation_id) as (_turn, leg):
             leg.data.update(data)
-            await self.store.save(session)
+
+    async def after_commit(self: _Core, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback`` once the current unit of work is committed (now if none is)."""
+        await after_commit(callback)
+
+    async def signal(
+        self: _Core, provider: str, provider_conversation_id: str, activity: Activity
+    ) -> None:
+        """A passing signal (``typing``) from the provider's open leg to the user."""
+        session = await self.store.by_provider(provider, provider_conversation_id)
+        leg = session.current_leg if session is not None else None
+        if session is None or leg is None or session.status != "active":
+            return
+        if (leg.provider, leg.provider_conversation_id) != (provider, provider_conversation_id):
+            return
+        await self.to_user.signal(session, leg, activity)
 
     async def redeem(self: _Core, code: str, provider: str) -> dict[str, Any]:
         """Exchange an authorization code for the user's claims and transcript."""
@@ -258,6 +304,8 @@ class ProviderSide:
             "session_id": session.id,
             "user_id": session.user_id,
             "claims": session.claims,
-            "intents": await self.intent_history(session.id),
-            "transcript": [e.model_dump(mode="json", exclude={"activity"}) for e in transcript],
+            "intents": self.intent_history(await self.store.decisions(session.id)),
+            "transcript": [
+                e.model_dump(mode="json", exclude=set(CHANNEL_ONLY)) for e in transcript
+            ],
         }

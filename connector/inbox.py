@@ -6,13 +6,13 @@ them and so holds the session's lock. Waiting for that lock before answering the
 call would deadlock; answering first and applying later from memory would lose what was
 acknowledged if the process died. So a callback is written to the store's inbox, answered,
 and applied by one worker per provider conversation, in the order it was put; an entry
-leaves the inbox only once applied. At start-up the workers pick up what a crash left.
+leaves the inbox in the same commit as what applying it wrote, so it is applied once. At
+start-up the workers pick up what a crash left.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from connector.activity import Activity, new_activity_id
 from connector.errors import MidtierError, NotFound, SessionClosed
 from connector.interfaces import InboxEntry
+from connector.workers import KeyedWorkers
 
 if TYPE_CHECKING:
     from connector.engine import Engine
@@ -35,8 +36,7 @@ class ProviderInbox:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._workers: dict[Key, asyncio.Task[None]] = {}
-        self._dirty: set[Key] = set()
+        self._workers: KeyedWorkers[Key] = KeyedWorkers(self._drain, "midtier-inbox")
 
     async def accept(
         self,
@@ -54,63 +54,57 @@ class ProviderInbox:
             action=action,
         )
         await self._engine.store.inbox_put(entry)
-        self._kick((provider, conversation))
+        self._workers.kick((provider, conversation))
 
     async def resume(self) -> None:
         """Start workers for whatever was waiting when the process last stopped."""
         for key in await self._engine.store.inbox_keys():
-            self._kick(key)
+            self._workers.kick(key)
 
     async def idle(self) -> None:
         """Wait until every accepted callback has been applied (tests, shutdown)."""
-        while self._workers:
-            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+        await self._workers.idle()
 
     async def stop(self) -> None:
         """Stop the workers; what they had not applied stays in the store."""
-        for task in list(self._workers.values()):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._workers.stop()
 
-    def _kick(self, key: Key) -> None:
-        self._dirty.add(key)
-        if key not in self._workers:
-            self._workers[key] = asyncio.create_task(self._work(key), name=f"inbox-{key[0]}")
-
-    async def _work(self, key: Key) -> None:
-        store = self._engine.store
-        try:
-            while key in self._dirty:
-                self._dirty.discard(key)
-                for entry in await store.inbox_pending(*key):
-                    await self._apply(entry)
-                    await store.inbox_done(entry.id)
-        finally:
-            # No await between the last look at ``_dirty`` and here: nothing slips through.
-            del self._workers[key]
+    async def _drain(self, key: Key) -> None:
+        for entry in await self._engine.store.inbox_pending(*key):
+            await self._apply(entry)
 
     async def _apply(self, entry: InboxEntry) -> None:
         engine, provider, conversation = self._engine, entry.provider, entry.conversation
+        failure: MidtierError | None = None
         try:
             await self._wait_for_leg(entry)
-            for wire in entry.activities:
-                await engine.provider_activity(provider, conversation, Activity.from_wire(wire))
-            action = entry.action or {}
-            reason = str(action.get("reason") or "")
-            if action.get("action") == "hand_back":
-                await engine.hand_back(provider, conversation, reason or "handed back")
-            elif action.get("action") == "transfer":
-                target = str(action.get("target") or "")
-                await engine.transfer(provider, conversation, target, reason or "transferred")
+            async with engine.provider_turn(provider, conversation) as (turn, leg):
+                turn.consumed_inbox(entry.id)
+                for wire in entry.activities:
+                    await engine._emit(turn, leg, Activity.from_wire(wire))
+                action = entry.action or {}
+                reason = str(action.get("reason") or "")
+                try:
+                    if action.get("action") == "hand_back":
+                        await engine._hand_back(turn, leg, reason or "handed back")
+                    elif action.get("action") == "transfer":
+                        target = str(action.get("target") or "")
+                        await engine._transfer(turn, target, reason or "transferred")
+                except MidtierError as exc:  # the activities stand; the action did not happen
+                    failure = exc
         except SessionClosed as exc:
             log.info("callback of %s for a closed conversation dropped: %s", provider, exc)
+            await engine.store.inbox_done(entry.id)
         except MidtierError as exc:
             log.warning("callback of %s could not be applied: %s", provider, exc)
-            if entry.action:
-                await engine.tell_provider_failed(provider, conversation, str(exc))
+            await engine.store.inbox_done(entry.id)
+            failure = exc if entry.action else None
         except Exception:  # one bad callback must not stop the conversation's queue
             log.exception("callback of %s failed in the core", provider)
+            await engine.store.inbox_done(entry.id)
+        if failure is not None:
+            log.warning("request of %s could not be done: %s", provider, failure)
+            await engine.tell_provider_failed(provider, conversation, str(failure))
 
     async def _wait_for_leg(self, entry: InboxEntry) -> None:
         """A provider may call back while its leg is still being opened (not yet saved)."""

@@ -7,16 +7,18 @@ capabilities are separate protocols checked with ``isinstance`` (they are runtim
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, Field
 
 from connector.activity import Activity, now
 from connector.routing.decision import RouteDecision
 from connector.sessions import Leg, MidTierSession, TranscriptEntry
+
+T = TypeVar("T")
 
 # --------------------------------------------------------------------------- NLU
 
@@ -162,6 +164,32 @@ class ProviderHost(Protocol):
     ) -> None:
         """Merge provider-owned state into the open leg, persisted with the session."""
 
+    async def change_leg(
+        self, provider: str, provider_conversation_id: str, change: Callable[[dict[str, Any]], T]
+    ) -> T:
+        """Run ``change`` on the open leg's data under the session's lock and persist what it
+        did; returns what ``change`` returned (check-and-set, e.g. an agent accepting)."""
+        ...
+
+    async def proactive(
+        self,
+        provider: str,
+        provider_conversation_id: str,
+        run: Callable[[Leg], Awaitable[list[Activity]]],
+    ) -> None:
+        """A provider-side turn on the open leg, e.g. a bot's proactive message: ``run(leg)``
+        may change the leg's data and returns activities to emit; all of it is committed as
+        one unit of work."""
+
+    async def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback`` once what the current unit of work wrote is committed (at once
+        when none is in progress): e.g. show an agent a message only once it is recorded."""
+
+    async def signal(
+        self, provider: str, provider_conversation_id: str, activity: Activity
+    ) -> None:
+        """Pass a passing signal (``typing``) to the user: not recorded, not retried."""
+
     async def redeem(self, code: str, provider: str) -> dict[str, Any]:
         """Redeem an authorization code for an in-process provider (trusted, no credential).
 
@@ -186,6 +214,39 @@ class OutboxEntry(BaseModel):
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=now)
     last_error: str | None = None
+
+
+class InboundEntry(BaseModel):
+    """A user's activity, recorded (with its dedupe key, in one transaction) before the
+    channel acknowledged it, and kept until the core has processed it."""
+
+    id: str  # midtier's id of the activity: what providers see, stable across retries
+    channel: str
+    conversation: str  # the channel conversation id
+    user_id: str
+    activity: dict[str, Any]  # wire form
+    # The user's verified claims, when the channel has them (None: keep the session's).
+    claims: dict[str, Any] | None = None
+    ref: str | None = None  # the channel's own id of the message (e.g. the page's client id)
+    # Key under which a repeat of this activity is recognised (None: never deduplicated).
+    dedupe_key: str | None = None
+    # Channel-owned state for a session this activity creates (``channel_state``).
+    channel_state: dict[str, Any] = Field(default_factory=dict)
+    session_id: str = ""  # set by the store: the session it was recorded into
+    created_at: datetime = Field(default_factory=now)
+
+
+class Changes(BaseModel):
+    """What one unit of work on a session writes; ``SessionStore.commit`` applies all of it
+    in one transaction, or none of it."""
+
+    session: MidTierSession
+    expected_version: int  # the version the unit of work read (0: a never-stored session)
+    transcript: list[TranscriptEntry] = Field(default_factory=list)
+    decisions: list[RouteDecision] = Field(default_factory=list)
+    outbox: list[OutboxEntry] = Field(default_factory=list)
+    inbound_done: list[str] = Field(default_factory=list)
+    inbox_done: list[str] = Field(default_factory=list)
 
 
 class InboxEntry(BaseModel):
@@ -263,14 +324,42 @@ class SessionStore(Protocol):
         ...
 
     async def transcript(
-        self, session_id: str, *, last: int | None = None
+        self, session_id: str, *, last: int | None = None, before: int | None = None
     ) -> list[TranscriptEntry]:
-        """Oldest first; ``last`` keeps only the newest entries."""
+        """Oldest first; ``last`` keeps only the newest entries; ``before`` only entries whose
+        ``seq`` is below it (a page of older history)."""
         ...
 
     async def append_decision(self, session_id: str, decision: RouteDecision) -> None: ...
 
     async def decisions(self, session_id: str) -> list[RouteDecision]: ...
+
+    # durable inbound
+    async def inbound_put(self, entry: InboundEntry, ttl_seconds: float) -> InboundEntry | None:
+        """Record a user's activity, in one transaction: its dedupe key (None if the key was
+        already recorded and has not expired: a duplicate, nothing written), the active
+        session of its channel conversation (created if missing, with the entry's
+        ``channel_state``), a transcript entry for a message, and the entry itself.
+
+        Returns the entry with ``session_id`` set.
+        """
+        ...
+
+    async def inbound_pending(self, channel: str, conversation: str) -> list[InboundEntry]:
+        """Recorded, unprocessed activities of one channel conversation, in record order."""
+        ...
+
+    async def inbound_keys(self) -> list[tuple[str, str]]:
+        """Every (channel, conversation) with activities waiting (start-up after a crash)."""
+        ...
+
+    # units of work
+    async def commit(self, changes: Changes) -> MidTierSession:
+        """Apply ``changes`` atomically: save the session if its stored version is still
+        ``expected_version`` (else ``ConflictError`` and nothing is written), append its
+        transcript entries and decisions, queue the outbox entries, drop the processed
+        inbound and inbox entries. Returns the saved session (version bumped)."""
+        ...
 
     # dedupe
     async def seen(self, key: str, ttl_seconds: float) -> bool:
@@ -322,8 +411,10 @@ class Lock(Protocol):
 
 __all__ = [
     "AuthCodeRecord",
+    "Changes",
     "ChannelAdapter",
     "HandoffContext",
+    "InboundEntry",
     "InboxEntry",
     "IntentClassifier",
     "IntentResult",

@@ -1,7 +1,8 @@
 """Durable outbound delivery.
 
-Every activity for a user is written to the store's outbox before its channel is asked to
-send it, and removed only once the channel accepted it. Per conversation, entries leave in
+Every activity for a user is written to the store's outbox (in the commit of the unit of
+work that produced it) before its channel is asked to send it, and removed only once the
+channel accepted it. Per conversation, entries leave in
 the order they were put: an entry that fails holds back the ones behind it, so a user never
 sees replies out of order. Failures are retried with exponential backoff; a channel with
 nobody listening (``ChannelUnavailable``, e.g. a closed web chat tab) is parked until the
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 
-from connector.activity import Activity, new_activity_id, now
+from connector.activity import Activity, now
 from connector.errors import ChannelError, ChannelUnavailable
 from connector.interfaces import ChannelAdapter, OutboxEntry, SessionStore
 from connector.locks import LocalLocks
@@ -44,29 +45,30 @@ class Outbox:
         self._backlog: set[tuple[str, str]] = set()
         self._task: asyncio.Task[None] | None = None
 
-    async def send(
-        self, session_id: str, channel: str, conversation_id: str, activity: Activity
-    ) -> None:
-        """Record ``activity`` for the conversation, then try to deliver what is pending."""
-        if not activity.id:
-            activity.id = new_activity_id()
-        entry = OutboxEntry(
-            id=activity.id,
-            session_id=session_id,
-            channel=channel,
-            conversation_id=conversation_id,
-            activity=activity.to_wire(),
-        )
-        await self._store.outbox_put(entry)
-        key = (channel, conversation_id)
-        if key in self._backlog:
-            await self.flush(channel, conversation_id)
+    async def dispatch(self, entries: list[OutboxEntry]) -> None:
+        """Send entries just committed, in order, behind anything older still waiting."""
+        groups: dict[tuple[str, str], list[OutboxEntry]] = {}
+        for entry in entries:
+            groups.setdefault((entry.channel, entry.conversation_id), []).append(entry)
+        for key, group in groups.items():
+            if key in self._backlog:
+                await self.flush(*key)
+                continue
+            async with self._lock(key):
+                if key in self._backlog:  # something failed while we waited: keep the order
+                    await self._drain(*key)
+                    continue
+                for entry in group:  # nothing older is waiting: send these straight away
+                    if not await self._deliver(entry):
+                        break  # the rest wait in the store behind it
+
+    async def send_now(self, channel: str, activity: Activity) -> None:
+        """Send a passing signal (``typing``) now, unrecorded; dropped if it cannot go."""
+        adapter = self._channels.get(channel)
+        if adapter is None:
             return
-        async with self._lock(key):
-            if key in self._backlog:  # something failed while we waited: keep the order
-                await self._drain(channel, conversation_id)
-            else:  # nothing older is waiting: send this one straight away
-                await self._deliver(entry)
+        with contextlib.suppress(ChannelError):  # a stale "typing" is worth nothing later
+            await adapter.send(activity)
 
     def _lock(self, key: tuple[str, str]) -> AbstractAsyncContextManager[None]:
         return self._locks.hold(f"{key[0]}\x00{key[1]}")

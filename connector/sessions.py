@@ -62,6 +62,9 @@ class MidTierSession(BaseModel):
     claims: dict[str, Any] = Field(default_factory=dict)
     # Conversation-scoped values providers may share (slots).
     slots: dict[str, Any] = Field(default_factory=dict)
+    # Channel-owned state (e.g. the hash of the web chat's resume secret); never shown to
+    # providers.
+    channel_state: dict[str, Any] = Field(default_factory=dict)
     # Optimistic concurrency: bumped by every successful save.
     version: int = 0
 
@@ -103,3 +106,11 @@ class TranscriptEntry(BaseModel):
     provider: str | None = None
     leg_id: str | None = None
     activity: dict[str, Any] = Field(default_factory=dict)  # the wire activity, as sent
+    # The channel's own id of a user message (the web chat page's client id), so a client
+    # can match its history to what it sent; channel-side only, never passed to providers.
+    ref: str | None = None
+
+
+# Fields of a transcript entry that stay on the channel side: the wire activity names the
+# channel conversation, and ``ref`` is the client's id. Providers get the rest.
+CHANNEL_ONLY = frozenset({"activity", "ref"})

@@ -2,7 +2,8 @@
 
 Every activity for the user is addressed to the session's channel conversation, shows who
 speaks (a bot or agent by its provider title, or midtier itself), is written to the
-transcript when it is a message, and leaves through the outbox.
+transcript when it is a message, and leaves through the outbox once the unit of work that
+produced it is committed. Passing signals (``typing``) go straight to the channel.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from connector.activity import (
     new_activity_id,
     now,
 )
-from connector.interfaces import SessionStore
+from connector.interfaces import OutboxEntry
 from connector.outbox import Outbox
 from connector.sessions import Leg, MidTierSession, Speaker, TranscriptEntry
+from connector.work import Turn
 
 
 class ToUser:
@@ -27,14 +29,12 @@ class ToUser:
 
     def __init__(
         self,
-        store: SessionStore,
         outbox: Outbox,
         *,
         system_name: str,
         title: Callable[[str], str],
         speaker: Callable[[str], Speaker],
     ) -> None:
-        self._store = store
         self._outbox = outbox
         self._title = title
         self._speaker = speaker
@@ -50,34 +50,62 @@ class ToUser:
             )
         return account
 
-    async def notify(self, session: MidTierSession, text: str) -> None:
+    def notify(self, turn: Turn, text: str) -> None:
         """Tell the user something in midtier's own voice."""
-        await self.send(session, None, Activity(type=ActivityTypes.MESSAGE, text=text))
+        self.send(turn, None, Activity(type=ActivityTypes.MESSAGE, text=text))
 
-    async def send(self, session: MidTierSession, leg: Leg | None, activity: Activity) -> None:
-        """Pass what ``leg``'s provider sent (or, without a leg, midtier's own words)."""
+    def _stamp(
+        self, session: MidTierSession, leg: Leg | None, activity: Activity
+    ) -> tuple[str, Activity, Speaker]:
         provider = leg.provider if leg else None
         out = activity.model_copy()
-        out.id = new_activity_id()
+        out_id = out.id = new_activity_id()
         out.timestamp = out.timestamp or now()
         out.channel_id = session.channel
         out.conversation = ConversationAccount(id=session.channel_conversation_id)
         out.recipient = ChannelAccount(id=session.user_id, role="user")
         if provider is None:
             out.from_ = self._system
-        elif out.from_ is None or out.from_.id == provider or not out.from_.name:
+        elif (
+            out.from_ is None
+            or not out.from_.name
+            or not out.from_.id.startswith(f"{provider}:")  # e.g. one agent of the desk
+        ):
+            # A provider speaks under the title midtier gives it; it cannot pose as someone
+            # else (the user, another provider).
             out.from_ = self._account(provider)
+        else:
+            out.from_ = ChannelAccount(id=out.from_.id, name=out.from_.name, role="bot")
         speaker: Speaker = "system" if provider is None else self._speaker(provider)
         out.channel_data = {**(out.channel_data or {}), "midtier": {"speaker": speaker}}
+        return out_id, out, speaker
+
+    def send(self, turn: Turn, leg: Leg | None, activity: Activity) -> None:
+        """Pass what ``leg``'s provider sent (or, without a leg, midtier's own words)."""
+        session = turn.session
+        out_id, out, speaker = self._stamp(session, leg, activity)
+        wire = out.to_wire()
         if out.type == ActivityTypes.MESSAGE:
-            await self._store.append_transcript(
-                session.id,
+            turn.record(
                 TranscriptEntry(
                     speaker=speaker,
                     text=out.text,
-                    provider=provider,
+                    provider=leg.provider if leg else None,
                     leg_id=leg.id if leg else None,
-                    activity=out.to_wire(),
-                ),
+                    activity=wire,
+                )
             )
-        await self._outbox.send(session.id, session.channel, session.channel_conversation_id, out)
+        turn.send(
+            OutboxEntry(
+                id=out_id,
+                session_id=session.id,
+                channel=session.channel,
+                conversation_id=session.channel_conversation_id,
+                activity=wire,
+            )
+        )
+
+    async def signal(self, session: MidTierSession, leg: Leg | None, activity: Activity) -> None:
+        """Show the user a passing signal now (``typing``); dropped if nobody listens."""
+        _, out, _ = self._stamp(session, leg, activity)
+        await self._outbox.send_now(session.channel, out)

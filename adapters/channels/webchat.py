@@ -3,34 +3,54 @@
 Protocol (``/webchat/ws``, JSON text frames; documented in README.md):
 
 client -> server
-    ``{"type": "hello", "conversation": id|null, "user": id|null}`` first, then
-    ``{"type": "message", "id": "<client id>", "text": "..."}``
+    ``{"type": "hello", "resume": token|null, "user": id|null}`` first, then
+    ``{"type": "message", "id": "<client id>", "text": "..."}``,
+    ``{"type": "typing"}``, ``{"type": "history", "before": seq}``, ``{"type": "rotate"}``
 server -> client
-    ``welcome`` (conversation, user, resumed, title, history), ``message`` (id, text, speaker,
-    from, timestamp), ``ack`` (id), ``error`` (code, reason)
+    ``welcome`` (conversation, resume, user, resumed, title, history, more), ``message`` (id,
+    text, speaker, from, timestamp, seq, client_id), ``ack`` (id), ``typing`` (speaker,
+    from), ``history`` (entries, more), ``resume`` (resume), ``error`` (code, reason)
 
-A conversation id is unguessable and is the channel conversation id of the mid-tier session,
-so a reload that says hello with it resumes the same session with its history. Replies for a
-conversation with no open socket stay in the outbox and go out when it reconnects.
+**Who may resume.** A new conversation gets a public id (``wc_...``, the channel
+conversation id) and a resume token ``<id>.<secret>``: 256 random bits that only the page
+holds. midtier stores only the secret's SHA-256 in the session's channel state, never logs
+it and never sends it to a provider; a ``rotate`` frame replaces it (other tabs then start
+over). Saying hello with a conversation id, or anything that left midtier, resumes nothing.
+
+**Acknowledgement.** A message is acknowledged once it is recorded (``ack``); replies come
+through the outbox, so a page that was away gets them, once, in order, when it says hello
+again. The ``user`` a page proposes is a label, not an identity: its claims carry
+``verified: false``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import re
+import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSCloseCode, web
 
 from adapters.pages import page_handler, parse_frame, send_error
-from connector.activity import Activity, ChannelAccount, ConversationAccount, now
+from connector.activity import Activity, ActivityTypes, ChannelAccount, ConversationAccount, now
 from connector.config import ChannelConfig
-from connector.errors import ChannelUnavailable, MalformedPayload, MidtierError, SessionClosed
-from connector.sessions import TranscriptEntry, new_id
+from connector.errors import ChannelUnavailable, MalformedPayload, MidtierError
+from connector.sessions import MidTierSession, TranscriptEntry, new_id
 
 log = logging.getLogger("midtier.webchat")
 
 _USER_ID = re.compile(r"^[A-Za-z0-9_\-]{8,64}$")
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+RESUME_KEY = "webchat_resume_sha256"
+HISTORY_PAGE = 50
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _frame(activity: dict[str, Any], speaker: str | None = None) -> dict[str, Any]:
@@ -50,7 +70,24 @@ def _history_frame(entry: TranscriptEntry) -> dict[str, Any]:
     frame = _frame(entry.activity, entry.speaker)
     frame["text"] = entry.text or frame["text"]
     frame["timestamp"] = frame["timestamp"] or entry.at.isoformat()
+    frame["seq"] = entry.seq
+    if entry.ref:
+        frame["client_id"] = entry.ref
     return frame
+
+
+def _shown(entry: TranscriptEntry) -> bool:
+    """Lines the user sees (midtier's own bookkeeping lines have no activity)."""
+    return entry.speaker != "system" or bool(entry.activity)
+
+
+@dataclass
+class _Chat:
+    """One socket's conversation, once it said hello."""
+
+    conversation: str
+    user: str
+    resume_sha256: str
 
 
 class WebChatChannel:
@@ -64,7 +101,6 @@ class WebChatChannel:
         self.page_path = str(extra.get("page_path", "/"))
         self.ws_path = str(extra.get("ws_path", "/webchat/ws"))
         self._sockets: dict[str, set[web.WebSocketResponse]] = {}
-        self._page = b""
 
     # ChannelAdapter: the web chat has no webhook; everything arrives over the WebSocket.
     async def verify(self, request: Any) -> None:
@@ -79,7 +115,12 @@ class WebChatChannel:
         sockets = self._sockets.get(conversation)
         if not sockets:
             raise ChannelUnavailable(f"no open web chat for {conversation}")
-        frame = _frame(activity.to_wire())
+        wire = activity.to_wire()
+        if activity.type == ActivityTypes.TYPING:
+            message = _frame(wire)
+            frame = {"type": "typing", "speaker": message["speaker"], "from": message["from"]}
+        else:
+            frame = _frame(wire)
         delivered = 0
         for ws in list(sockets):
             try:
@@ -103,12 +144,13 @@ class WebChatChannel:
         )
         app.router.add_get(self.ws_path, self._serve_ws)
 
+    # ------------------------------------------------------------------ the socket
+
     async def _serve_ws(self, request: web.Request) -> web.WebSocketResponse:
         limit = self._host.config.midtier.limits
         ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=limit.max_body_bytes)
         await ws.prepare(request)
-        conversation: str | None = None
-        user = ""
+        chat: _Chat | None = None
         try:
             async for msg in ws:
                 frame = parse_frame(msg)
@@ -117,74 +159,95 @@ class WebChatChannel:
                     continue
                 kind = frame["type"]
                 if kind == "hello":
-                    if conversation is not None:
-                        self._sockets.get(conversation, set()).discard(ws)
-                    conversation, user = await self._hello(ws, frame)
-                elif conversation is None:
+                    self._leave(chat, ws)
+                    chat = await self._hello(ws, frame)
+                elif chat is None:
                     await _error(ws, "not_ready", "say hello first")
                 elif kind == "message":
-                    await self._message(ws, conversation, user, frame, limit.max_text_chars)
+                    await self._message(ws, chat, frame, limit.max_text_chars)
+                elif kind == "typing":
+                    await self._typing(chat)
+                elif kind == "history":
+                    await self._history(ws, chat, frame)
+                elif kind == "rotate":
+                    await self._rotate(ws, chat)
                 else:
                     await _error(ws, "malformed_frame", f"unknown frame type {kind!r}")
         finally:
-            if conversation is not None:
-                sockets = self._sockets.get(conversation)
-                if sockets is not None:
-                    sockets.discard(ws)
-                    if not sockets:
-                        del self._sockets[conversation]
+            self._leave(chat, ws)
         return ws
 
-    async def _hello(
-        self, ws: web.WebSocketResponse, frame: dict[str, Any]
-    ) -> tuple[str | None, str]:
+    def _leave(self, chat: _Chat | None, ws: web.WebSocketResponse) -> None:
+        if chat is None:
+            return
+        sockets = self._sockets.get(chat.conversation)
+        if sockets is not None:
+            sockets.discard(ws)
+            if not sockets:
+                del self._sockets[chat.conversation]
+
+    async def _session(self, chat: _Chat) -> MidTierSession | None:
+        session: MidTierSession | None = await self._host.store.by_channel(
+            self.name, chat.conversation
+        )
+        return session
+
+    async def _hello(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> _Chat | None:
         store = self._host.store
-        wanted = frame.get("conversation")
+        wanted = frame.get("resume")
         history: list[dict[str, Any]] = []
+        more = False
         if wanted is not None:
+            token = wanted if isinstance(wanted, str) else ""
+            conversation, _, secret = token.partition(".")
             session = (
-                await store.by_channel(self.name, str(wanted)) if isinstance(wanted, str) else None
+                await store.by_channel(self.name, conversation) if conversation and secret else None
             )
-            if session is None:
+            known = session.channel_state.get(RESUME_KEY) if session is not None else None
+            if (
+                session is None
+                or not isinstance(known, str)
+                or not hmac.compare_digest(known, _digest(secret))
+            ):
                 await _error(ws, "unknown_conversation", "no such conversation; start a new one")
-                return None, ""
+                return None
             if session.status != "active":
                 await _error(ws, "session_closed", "this conversation has ended; start a new one")
-                return None, ""
-            conversation, user = session.channel_conversation_id, session.user_id
+                return None
+            chat = _Chat(conversation, session.user_id, known)
             pending = {e.id for e in await store.outbox_pending(self.name, conversation)}
+            entries = await store.transcript(session.id, last=HISTORY_PAGE)
             history = [
                 _history_frame(e)
-                for e in await store.transcript(session.id)
-                if e.speaker != "system" or e.activity
-                if e.activity.get("id") not in pending
+                for e in entries
+                if _shown(e) and e.activity.get("id") not in pending
             ]
+            more = bool(entries) and entries[0].seq > 1
         else:
-            conversation = new_id("wc")
             asked = frame.get("user")
             user = asked if isinstance(asked, str) and _USER_ID.match(asked) else new_id("u")
-        self._sockets.setdefault(conversation, set()).add(ws)
+            secret = secrets.token_urlsafe(32)
+            chat = _Chat(new_id("wc"), user, _digest(secret))
+            token = f"{chat.conversation}.{secret}"
+        self._sockets.setdefault(chat.conversation, set()).add(ws)
         await ws.send_json(
             {
                 "type": "welcome",
-                "conversation": conversation,
-                "user": user,
+                "conversation": chat.conversation,
+                "resume": token,
+                "user": chat.user,
                 "resumed": wanted is not None,
                 "title": self.title,
                 "history": history,
+                "more": more,
             }
         )
         if wanted is not None:
-            await self._host.outbox.flush(self.name, conversation)
-        return conversation, user
+            await self._host.outbox.flush(self.name, chat.conversation)
+        return chat
 
     async def _message(
-        self,
-        ws: web.WebSocketResponse,
-        conversation: str,
-        user: str,
-        frame: dict[str, Any],
-        max_chars: int,
+        self, ws: web.WebSocketResponse, chat: _Chat, frame: dict[str, Any], max_chars: int
     ) -> None:
         text, client_id = frame.get("text"), frame.get("id")
         if not isinstance(text, str) or not text.strip():
@@ -193,30 +256,74 @@ class WebChatChannel:
         if len(text) > max_chars:
             await _error(ws, "too_long", f"messages are limited to {max_chars} characters")
             return
-        if client_id is not None and not isinstance(client_id, str):
-            await _error(ws, "malformed_frame", "id must be a string")
+        if client_id is not None and not (
+            isinstance(client_id, str) and _CLIENT_ID.match(client_id)
+        ):
+            await _error(ws, "malformed_frame", "id must be 1-64 letters, digits, - or _")
             return
         activity = Activity(
             type="message",
-            id=f"{conversation}:{client_id}" if client_id else None,
             timestamp=now(),
             channel_id=self.name,
-            from_=ChannelAccount(id=user, role="user"),
+            from_=ChannelAccount(id=chat.user, role="user"),
             recipient=ChannelAccount(id="midtier", role="bot"),
-            conversation=ConversationAccount(id=conversation),
+            conversation=ConversationAccount(id=chat.conversation),
             text=text,
         )
-        claims = {"sub": user, "channel": self.name, "verified": False}
+        # A page's user id is whatever the page says: a label, not an identity.
+        claims = {"sub": chat.user, "channel": self.name, "verified": False}
         try:
-            await self._host.receive(self.name, activity, claims=claims)
-        except SessionClosed:
-            await _error(ws, "session_closed", "this conversation has ended; start a new one")
-            return
+            await self._host.submit(
+                self.name,
+                activity,
+                claims=claims,
+                ref=client_id,
+                channel_state={RESUME_KEY: chat.resume_sha256},
+            )
         except MidtierError as exc:
             log.warning("web chat message refused: %s", exc)
             await _error(ws, "refused", str(exc))
             return
+        # Recorded (or a repeat of one recorded): it will be answered, after a crash too.
         await ws.send_json({"type": "ack", "id": client_id})
+
+    async def _typing(self, chat: _Chat) -> None:
+        typing = Activity(
+            type=ActivityTypes.TYPING,
+            channel_id=self.name,
+            from_=ChannelAccount(id=chat.user, role="user"),
+            conversation=ConversationAccount(id=chat.conversation),
+        )
+        await self._host.signal_user(self.name, chat.conversation, typing)
+
+    async def _history(self, ws: web.WebSocketResponse, chat: _Chat, frame: dict[str, Any]) -> None:
+        before = frame.get("before")
+        if not isinstance(before, int) or isinstance(before, bool) or before < 1:
+            await _error(ws, "malformed_frame", "history needs before: a positive seq")
+            return
+        session = await self._session(chat)
+        entries = (
+            await self._host.store.transcript(session.id, last=HISTORY_PAGE, before=before)
+            if session is not None
+            else []
+        )
+        await ws.send_json(
+            {
+                "type": "history",
+                "entries": [_history_frame(e) for e in entries if _shown(e)],
+                "more": bool(entries) and entries[0].seq > 1,
+            }
+        )
+
+    async def _rotate(self, ws: web.WebSocketResponse, chat: _Chat) -> None:
+        """A new resume secret; the old one stops working (other tabs start over)."""
+        secret = secrets.token_urlsafe(32)
+        digest = _digest(secret)
+        session = await self._session(chat)
+        if session is not None and session.status == "active":
+            await self._host.set_channel_state(session.id, {RESUME_KEY: digest})
+        chat.resume_sha256 = digest
+        await ws.send_json({"type": "resume", "resume": f"{chat.conversation}.{secret}"})
 
 
 _error = send_error

@@ -10,7 +10,6 @@ legs (``leg.data["desk"]``), so it survives a restart.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import os
@@ -111,23 +110,21 @@ class AgentDeskProvider:
 
     async def deliver(self, leg: Leg, activity: Activity) -> list[Activity]:
         if activity.is_message:
-            await self._broadcast(
-                {
-                    "type": "message",
-                    "conversation": leg.provider_conversation_id,
-                    "speaker": "user",
-                    "text": activity.text or "",
-                    "at": now().isoformat(),
-                }
-            )
+            frame = {
+                "type": "message",
+                "conversation": leg.provider_conversation_id,
+                "speaker": "user",
+                "text": activity.text or "",
+                "at": now().isoformat(),
+            }
+            await self._host.after_commit(lambda: self._broadcast(frame))
         await self._snapshot_soon()
         return []
 
     async def close(self, leg: Leg, reason: str) -> None:
         self._tickets.pop(leg.provider_conversation_id, None)
-        await self._broadcast(
-            {"type": "closed", "conversation": leg.provider_conversation_id, "reason": reason}
-        )
+        frame = {"type": "closed", "conversation": leg.provider_conversation_id, "reason": reason}
+        await self._host.after_commit(lambda: self._broadcast(frame))
         await self._snapshot_soon()
 
     async def health(self) -> bool:
@@ -185,11 +182,9 @@ class AgentDeskProvider:
         return out
 
     async def _snapshot_soon(self) -> None:
-        # After the core has saved the leg and transcript of this turn.
+        # Agents see what is recorded: after the core has committed this turn.
         if self._agents:
-            asyncio.get_running_loop().call_soon(
-                lambda: asyncio.ensure_future(self._send_snapshot())
-            )
+            await self._host.after_commit(self._send_snapshot)
 
     async def _send_snapshot(self) -> None:
         await self._broadcast({"type": "queue", "conversations": await self.queue()})

@@ -16,9 +16,16 @@ driven by each class's ``_attribute_map`` (about 8 us each way, where msrest's
 ``serialize()`` / ``deserialize()`` take 120-160 us).
 
 What the bot sends during a turn comes back from ``deliver``; what it sends from
-``adapter.continue_conversation`` reaches ``ProviderHost.provider_activity`` after that turn.
-Each turn's ``turn_state["midtier.redeem"]`` is an async ``code -> grant`` callable with which
-a bot redeems the ``auth_code`` of the ``midtier.handoff`` event (``ProviderHost.redeem``).
+``adapter.continue_conversation`` runs as a provider turn of the core (``ProviderHost.
+proactive``). Each turn's ``turn_state["midtier.redeem"]`` is an async ``code -> grant``
+callable with which a bot redeems the ``auth_code`` of the ``midtier.handoff`` event
+(``ProviderHost.redeem``).
+
+**State.** A bot that keeps its ``ConversationState`` / ``UserState`` in
+:class:`LegStorage` (instead of ``MemoryStorage``) has it stored with the leg it serves, in
+the same commit as the replies of the turn that changed it: it survives restarts, and a turn
+that a crash interrupted leaves no trace in it, so a message processed again after a crash is,
+for the bot, a message it sees once. Values must be JSON (dicts, lists, strings, numbers).
 """
 
 from __future__ import annotations
@@ -26,12 +33,14 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import json
 import secrets
 from collections.abc import Awaitable, Callable
-from copy import copy
+from contextvars import ContextVar
+from copy import copy, deepcopy
 from typing import Any
 
-from botbuilder.core import BotAdapter, TurnContext
+from botbuilder.core import BotAdapter, Storage, TurnContext
 from botbuilder.core.conversation_reference_extension import get_continuation_activity
 from botbuilder.schema import Activity as BfActivity
 from botbuilder.schema import ChannelAccount as BfAccount
@@ -55,6 +64,47 @@ from connector.sessions import Leg, MidTierSession
 REDEEM_KEY = "midtier.redeem"
 _SENT_KEY = "midtier.botbuilder_inproc.sent"  # this turn's outgoing activities
 _NOT_FORWARDED = frozenset({"invokeResponse", "delay"})
+STATE_KEY = "botbuilder_state"  # where LegStorage keeps a bot's state in ``leg.data``
+
+# The leg whose turn the bot runs now (LegStorage reads and writes its data).
+_turn_leg: ContextVar[Leg | None] = ContextVar("midtier_botbuilder_leg", default=None)
+
+
+class LegStorage(Storage):  # type: ignore[misc]
+    """botbuilder ``Storage`` kept in the data of the leg the bot is serving.
+
+    It needs no configuration: ``ConversationState(LegStorage())``. Reads and writes apply
+    to the leg of the turn in progress, which the core saves with the turn.
+    """
+
+    @staticmethod
+    def _data() -> dict[str, Any]:
+        leg = _turn_leg.get()
+        if leg is None:
+            raise RuntimeError(
+                "LegStorage is used outside a turn that midtier runs; send proactive "
+                "messages through adapter.continue_conversation(reference, callback)"
+            )
+        stored: dict[str, Any] = leg.data.setdefault(STATE_KEY, {})
+        return stored
+
+    async def read(self, keys: list[str]) -> dict[str, Any]:
+        stored = self._data()
+        return {key: deepcopy(stored[key]) for key in keys if key in stored}
+
+    async def write(self, changes: dict[str, Any]) -> None:
+        stored = self._data()
+        for key, value in changes.items():
+            try:  # only JSON goes into the store; a copy, so later changes do not leak in
+                stored[key] = json.loads(json.dumps(value))
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"bot state under {key!r} is not JSON: {exc}") from exc
+
+    async def delete(self, keys: list[str]) -> None:
+        stored = self._data()
+        for key in keys:
+            stored.pop(key, None)
+
 
 # --------------------------------------------------------------------------- the adapter
 
@@ -166,12 +216,18 @@ class MidTierBotAdapter(BotAdapter):  # type: ignore[misc]
         claims_identity: Any = None,
         audience: str | None = None,
     ) -> None:
-        """Run a proactive turn; what it sends then goes to ``host.provider_activity``."""
-        sent = await self.run_turn(get_continuation_activity(reference), callback)
+        """Run a proactive turn as one unit of work of the core on the conversation's leg."""
         conversation_id = reference.conversation.id
-        for activity in sent:
-            reply = self.to_midtier(activity, conversation_id)
-            await self._host.provider_activity(self._provider, conversation_id, reply)
+
+        async def run(leg: Leg) -> list[Activity]:
+            token = _turn_leg.set(leg)
+            try:
+                sent = await self.run_turn(get_continuation_activity(reference), callback)
+            finally:
+                _turn_leg.reset(token)
+            return [self.to_midtier(activity, conversation_id) for activity in sent]
+
+        await self._host.proactive(self._provider, conversation_id, run)
 
 
 # --------------------------------------------------------------------------- the provider
@@ -282,6 +338,7 @@ class BotbuilderProvider:
         incoming.recipient = BfAccount(id=self.name, role="bot")
         incoming.channel_id = leg.channel
         deadline = asyncio.timeout(self.config.timeout_s)
+        token = _turn_leg.set(leg)
         try:
             async with deadline:
                 return await self.adapter.run_turn(incoming, bot.on_turn)
@@ -293,11 +350,15 @@ class BotbuilderProvider:
             raise ProviderError(self.name, f"the bot failed: {exc!r}") from exc
         except Exception as exc:
             raise ProviderError(self.name, f"the bot failed: {exc!r}") from exc
+        finally:
+            _turn_leg.reset(token)
 
 
 __all__ = [
     "REDEEM_KEY",
+    "STATE_KEY",
     "BotbuilderProvider",
+    "LegStorage",
     "MidTierBotAdapter",
     "from_botbuilder",
     "load_bot",

@@ -3,15 +3,17 @@
 ``providers.yaml`` names them as ``bots.faq:FaqBot`` and ``bots.disputes:DisputesBot`` (the
 core puts the config directory on ``sys.path``). :class:`AcmeBot` holds what both share: their
 conversation state, the ``midtier.handoff`` greeting (redeeming the authorization code it
-carries) and quiet handling of ``handoff.status`` events.
+carries) and quiet handling of ``handoff.status`` events. Their state lives in midtier's
+store (``LegStorage``), so a dispute half filed survives a restart.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from botbuilder.core import ActivityHandler, ConversationState, MemoryStorage, TurnContext
+from botbuilder.core import ActivityHandler, ConversationState, TurnContext
 
+from adapters.providers.botbuilder_inproc import LegStorage
 from connector.errors import AuthCodeError
 
 HANDOFF_EVENT = "midtier.handoff"
@@ -38,7 +40,8 @@ class AcmeBot(ActivityHandler):  # type: ignore[misc]
     topics: dict[str, str] = {}
 
     def __init__(self) -> None:
-        self.conversation_state = ConversationState(MemoryStorage())
+        # Kept with midtier's leg: a flow survives restarts and commits with each reply.
+        self.conversation_state = ConversationState(LegStorage())
         self._state = self.conversation_state.create_property("acme")
 
     async def state(self, turn_context: TurnContext) -> dict[str, Any]:

@@ -50,7 +50,7 @@ def parse_amount(text: str) -> Decimal | None:
 
 
 class DisputesBot(AcmeBot):
-    """A short multi-turn flow over ConversationState (MemoryStorage)."""
+    """A short multi-turn flow over ConversationState (kept with the leg, LegStorage)."""
 
     title = "the disputes assistant"
     topics = {

@@ -15,19 +15,23 @@ from __future__ import annotations
 
 from connector.interfaces import SessionStore
 from connector.store.memory import MemoryStore
-from connector.store.sqlite import SqliteStore
+from connector.store.sqlite import SqliteStore, Synchronous
 
 SQLITE_PREFIX = "sqlite:///"
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 PLANNED = ("redis://", "rediss://", "valkey://", "valkeys://")
 
 
-def open_store(url: str) -> SessionStore:
-    """The store ``url`` names (see the module docstring); ``ValueError`` if none does."""
+def open_store(url: str, *, synchronous: Synchronous = "normal") -> SessionStore:
+    """The store ``url`` names (see the module docstring); ``ValueError`` if none does.
+
+    ``synchronous`` is SQLite's: ``normal`` survives the process being killed, ``full``
+    also a power cut (an fsync per commit).
+    """
     if url == "memory://":
         return MemoryStore()
     if url.startswith(SQLITE_PREFIX) and len(url) > len(SQLITE_PREFIX):
-        return SqliteStore(url[len(SQLITE_PREFIX) :])
+        return SqliteStore(url[len(SQLITE_PREFIX) :], synchronous=synchronous)
     if url.startswith("sqlite:"):
         raise ValueError(
             f"store URL {url!r}: expected sqlite:///relative/path.db or sqlite:////absolute/path.db"
@@ -38,7 +42,7 @@ def open_store(url: str) -> SessionStore:
             " use memory:// or a SQLite file"
         )
     if "://" not in url and url.endswith(SQLITE_SUFFIXES):
-        return SqliteStore(url)
+        return SqliteStore(url, synchronous=synchronous)
     raise ValueError(
         f"store URL {url!r}: expected memory://, sqlite:///path.db or a path ending in"
         f" {', '.join(SQLITE_SUFFIXES)}"

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from connector.sessions import MidTierSession
+from connector.activity import ActivityTypes
+from connector.interfaces import InboundEntry
+from connector.sessions import MidTierSession, TranscriptEntry
 
 Clock = Callable[[], datetime]
 """Returns the current time, timezone-aware. Stores take one so tests can move time."""
@@ -47,3 +49,24 @@ def close_expired(session: MidTierSession, at: datetime) -> None:
         leg.closed_at = at
         leg.close_reason = EXPIRED
     session.status = "closed"
+
+
+def user_entry(entry: InboundEntry, session: MidTierSession) -> TranscriptEntry | None:
+    """The transcript entry recorded with a user's message (None for other activities).
+
+    Written in the same transaction as the inbound record, so the history a client sees
+    holds every message it was told had arrived, processed yet or not.
+    """
+    if entry.activity.get("type", ActivityTypes.MESSAGE) != ActivityTypes.MESSAGE:
+        return None
+    leg = session.current_leg
+    text = entry.activity.get("text")
+    return TranscriptEntry(
+        at=entry.created_at,
+        speaker="user",
+        text=text if isinstance(text, str) else None,
+        provider=leg.provider if leg else None,
+        leg_id=leg.id if leg else None,
+        activity=entry.activity,
+        ref=entry.ref,
+    )

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 
 from connector.activity import now
 from connector.errors import ConflictError, NotFound
-from connector.interfaces import AuthCodeRecord, InboxEntry, OutboxEntry
+from connector.interfaces import AuthCodeRecord, Changes, InboundEntry, InboxEntry, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
-from connector.store.common import Clock, Stamper, as_utc, close_expired
+from connector.store.common import Clock, Stamper, as_utc, close_expired, user_entry
 
 ChannelKey = tuple[str, str]
 
@@ -41,6 +41,7 @@ class MemoryStore:
         # Insertion order is put order; updates in place keep it.
         self._outbox: dict[str, OutboxEntry] = {}
         self._inbox: dict[str, InboxEntry] = {}  # insertion order is put order
+        self._inbound: dict[str, InboundEntry] = {}  # insertion order is record order
 
     async def start(self) -> None:
         """Nothing to open."""
@@ -119,11 +120,15 @@ class MemoryStore:
         Returns a copy with the version bumped and ``updated_at`` set; ``session`` itself is
         not changed.
         """
+        self._check_save(session, session.version)
+        return self._store_session(session, session.version).model_copy(deep=True)
+
+    def _check_save(self, session: MidTierSession, expected: int) -> None:
         stored = self._sessions.get(session.id)
         current = stored.version if stored is not None else 0
-        if current != session.version:
+        if current != expected:
             raise ConflictError(
-                f"session {session.id}: version {session.version} is not current"
+                f"session {session.id}: version {expected} is not current"
                 f" ({'never stored' if stored is None else current})"
             )
         if session.status == "active":
@@ -133,12 +138,14 @@ class MemoryStore:
                     f"session {session.id}: channel conversation already has active session"
                     f" {active.id}"
                 )
+
+    def _store_session(self, session: MidTierSession, expected: int) -> MidTierSession:
         saved = session.model_copy(
-            deep=True, update={"version": session.version + 1, "updated_at": self._stamp()}
+            deep=True, update={"version": expected + 1, "updated_at": self._stamp()}
         )
         self._sessions[saved.id] = saved
         self._index(saved)
-        return saved.model_copy(deep=True)
+        return saved
 
     async def list_sessions(
         self, *, status: str | None = None, provider: str | None = None, limit: int = 100
@@ -183,16 +190,16 @@ class MemoryStore:
     async def append_transcript(self, session_id: str, entry: TranscriptEntry) -> TranscriptEntry:
         """Append a copy of ``entry`` with the next ``seq``; return that copy."""
         self._require(session_id)
-        entries = self._transcripts.setdefault(session_id, [])
-        stored = entry.model_copy(deep=True, update={"seq": len(entries) + 1})
-        entries.append(stored)
-        return stored.model_copy(deep=True)
+        return self._append(session_id, entry).model_copy(deep=True)
 
     async def transcript(
-        self, session_id: str, *, last: int | None = None
+        self, session_id: str, *, last: int | None = None, before: int | None = None
     ) -> list[TranscriptEntry]:
-        """Oldest first; ``last`` keeps only the newest entries (``last <= 0``: none)."""
+        """Oldest first; ``last`` keeps only the newest entries (``last <= 0``: none);
+        ``before`` only those with a lower ``seq``."""
         entries = self._transcripts.get(session_id, [])
+        if before is not None:
+            entries = [e for e in entries if e.seq < before]
         if last is not None:
             entries = entries[-last:] if last > 0 else []
         return [e.model_copy(deep=True) for e in entries]
@@ -210,6 +217,9 @@ class MemoryStore:
 
     async def seen(self, key: str, ttl_seconds: float) -> bool:
         """Record ``key`` for ``ttl_seconds``; True if it was already recorded and unexpired."""
+        return self._seen_key(key, ttl_seconds)
+
+    def _seen_key(self, key: str, ttl_seconds: float) -> bool:
         current = as_utc(self._clock())
         expires_at = self._seen.get(key)
         if expires_at is not None and expires_at > current:
@@ -228,6 +238,67 @@ class MemoryStore:
         checks ``expires_at``.
         """
         return self._codes.pop(code_hash, None)
+
+    # ------------------------------------------------------------------ inbound, commit
+
+    async def inbound_put(self, entry: InboundEntry, ttl_seconds: float) -> InboundEntry | None:
+        """Record a user's activity with its dedupe key and session (None: a duplicate)."""
+        if entry.dedupe_key is not None and self._seen_key(entry.dedupe_key, ttl_seconds):
+            return None
+        found = self._active((entry.channel, entry.conversation))
+        if found is None:
+            at = self._stamp()
+            found = MidTierSession(
+                user_id=entry.user_id,
+                channel=entry.channel,
+                channel_conversation_id=entry.conversation,
+                channel_state=dict(entry.channel_state),
+                created_at=at,
+                updated_at=at,
+                version=1,
+            )
+            self._sessions[found.id] = found
+            self._index(found)
+        stored = entry.model_copy(deep=True, update={"session_id": found.id})
+        said = user_entry(stored, found)
+        if said is not None:
+            self._append(found.id, said)
+        self._inbound[stored.id] = stored
+        return stored.model_copy(deep=True)
+
+    async def inbound_pending(self, channel: str, conversation: str) -> list[InboundEntry]:
+        """Unprocessed activities of one channel conversation, in record order."""
+        return [
+            e.model_copy(deep=True)
+            for e in self._inbound.values()
+            if e.channel == channel and e.conversation == conversation
+        ]
+
+    async def inbound_keys(self) -> list[tuple[str, str]]:
+        """Every (channel, conversation) with activities waiting."""
+        return list(dict.fromkeys((e.channel, e.conversation) for e in self._inbound.values()))
+
+    async def commit(self, changes: Changes) -> MidTierSession:
+        """Apply a unit of work: everything, or (on a version conflict) nothing."""
+        self._check_save(changes.session, changes.expected_version)
+        saved = self._store_session(changes.session, changes.expected_version)
+        for entry in changes.transcript:
+            self._append(saved.id, entry)
+        decisions = self._decisions.setdefault(saved.id, [])
+        decisions.extend(d.model_copy(deep=True) for d in changes.decisions)
+        for out in changes.outbox:
+            self._outbox.setdefault(out.id, out.model_copy(deep=True))
+        for done in changes.inbound_done:
+            self._inbound.pop(done, None)
+        for done in changes.inbox_done:
+            self._inbox.pop(done, None)
+        return saved.model_copy(deep=True)
+
+    def _append(self, session_id: str, entry: TranscriptEntry) -> TranscriptEntry:
+        entries = self._transcripts.setdefault(session_id, [])
+        stored = entry.model_copy(deep=True, update={"seq": len(entries) + 1})
+        entries.append(stored)
+        return stored
 
     # ------------------------------------------------------------------ outbox
 

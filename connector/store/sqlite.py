@@ -1,31 +1,32 @@
 """The embedded default session store: one SQLite file.
 
-One aiosqlite connection runs every statement on its own worker thread, so the event loop
-never touches the disk. The connection is in autocommit mode and every operation that must
-be atomic is a single statement (see :mod:`connector.store.sqlite_schema`), which also keeps
-most calls to one thread round trip. WAL journaling lets a second process (``midtier
-sessions``) read while the server writes.
+One connection runs every statement on its own worker thread (:mod:`.sqlite_db`), so the
+event loop never touches the disk. Single operations are single statements in autocommit
+mode (see :mod:`connector.store.sqlite_schema`); a unit of work (``commit``) and the
+recording of a user's message (``inbound_put``) are one ``BEGIN IMMEDIATE`` transaction
+run whole on that thread, one round trip each. WAL journaling lets a second process
+(``midtier sessions``) read while the server writes. With ``synchronous = NORMAL`` (the
+default) a commit survives the process being killed; ``full`` also survives the machine
+losing power, at the price of an fsync per commit.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import aiosqlite
+from typing import Any, Literal
 
 from connector.activity import now
 from connector.errors import ConfigError, ConflictError, NotFound
-from connector.interfaces import AuthCodeRecord, InboxEntry, OutboxEntry
+from connector.interfaces import AuthCodeRecord, Changes, InboundEntry, InboxEntry, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
 from connector.store import sqlite_schema as sql
-from connector.store.common import Clock, Stamper, as_utc, close_expired
+from connector.store.common import Clock, Stamper, as_utc, close_expired, user_entry
+from connector.store.sqlite_db import Database
 
-IN_MEMORY = ":memory:"
+Synchronous = Literal["normal", "full"]
 
 
 class SqliteStore:
@@ -35,31 +36,33 @@ class SqliteStore:
     ``":memory:"``. ``clock`` supplies the current time; tests pass one they control.
     """
 
-    def __init__(self, path: str | Path, *, clock: Clock = now) -> None:
+    def __init__(
+        self, path: str | Path, *, clock: Clock = now, synchronous: Synchronous = "normal"
+    ) -> None:
         self.path = str(path)
         self._clock = clock
         self._stamp = Stamper(clock)
-        self._conn: aiosqlite.Connection | None = None
+        self._pragmas = sql.PRAGMAS + f"PRAGMA synchronous = {synchronous.upper()};\n"
+        self._conn: Database | None = None
 
     @property
-    def _db(self) -> aiosqlite.Connection:
+    def _db(self) -> Database:
         if self._conn is None:
             raise RuntimeError(f"SqliteStore({self.path!r}) is not started")
         return self._conn
 
     async def start(self) -> None:
-        """Open the file and create the schema if needed (idempotent).
+        """Open the file (created readable by its owner only) and create the schema if
+        needed (idempotent).
 
         Raises ``ConfigError`` when the file was written by a newer schema version.
         """
         if self._conn is not None:
             return
-        if self.path != IN_MEMORY:
-            await asyncio.to_thread(Path(self.path).parent.mkdir, parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        db = Database(self.path, self._pragmas)
+        await db.open()
         try:
-            await conn.executescript(sql.PRAGMAS)
-            [(version,)] = await conn.execute_fetchall("PRAGMA user_version")
+            [(version,)] = await db.fetchall("PRAGMA user_version")
             if version > sql.SCHEMA_VERSION:
                 raise ConfigError(
                     self.path,
@@ -67,17 +70,17 @@ class SqliteStore:
                     f"{version} was written by a newer midtier (this one knows"
                     f" {sql.SCHEMA_VERSION}); upgrade midtier or use another store file",
                 )
-            await conn.executescript(sql.SCHEMA)
+            await db.run(lambda conn: conn.executescript(sql.SCHEMA))
         except BaseException:
-            await conn.close()
+            await db.close()
             raise
-        self._conn = conn
+        self._conn = db
 
     async def close(self) -> None:
         """Close the connection; ``start`` may open it again."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await conn.close()
+        db, self._conn = self._conn, None
+        if db is not None:
+            await db.close()
 
     # ------------------------------------------------------------------ sessions
 
@@ -91,7 +94,7 @@ class SqliteStore:
         """
         key = (channel, channel_conversation_id)
         for _ in range(3):
-            rows = await self._db.execute_fetchall(sql.SELECT_ACTIVE, key)
+            rows = await self._db.fetchall(sql.SELECT_ACTIVE, key)
             if rows:
                 return sql.session_from(next(iter(rows))), False
             at = self._stamp()
@@ -103,13 +106,13 @@ class SqliteStore:
                 updated_at=at,
                 version=1,
             )
-            if await self._db.execute_fetchall(sql.INSERT_NEW, sql.insert_params(session)):
+            if await self._db.fetchall(sql.INSERT_NEW, sql.insert_params(session)):
                 return session, True
         # Only if the winner's session was closed again between our insert and read, thrice.
         raise ConflictError(f"could not find or create a session for {channel}:{key[1]}")
 
     async def _one(self, statement: str, params: tuple[Any, ...]) -> MidTierSession | None:
-        rows = await self._db.execute_fetchall(statement, params)
+        rows = await self._db.fetchall(statement, params)
         for row in rows:
             return sql.session_from(row)
         return None
@@ -131,8 +134,7 @@ class SqliteStore:
     async def by_user(self, user_id: str) -> list[MidTierSession]:
         """Every session of a user, most recently updated first."""
         return [
-            sql.session_from(r)
-            for r in await self._db.execute_fetchall(sql.SELECT_BY_USER, (user_id,))
+            sql.session_from(r) for r in await self._db.fetchall(sql.SELECT_BY_USER, (user_id,))
         ]
 
     async def save(self, session: MidTierSession) -> MidTierSession:
@@ -144,22 +146,7 @@ class SqliteStore:
         saved = session.model_copy(
             update={"version": session.version + 1, "updated_at": self._stamp()}
         )
-        try:
-            if session.version == 0:
-                cursor = await self._db.execute(sql.INSERT_SAVED, sql.insert_params(saved))
-            else:
-                cursor = await self._db.execute(
-                    sql.UPDATE_SAVED, sql.update_params(saved, session.version)
-                )
-        except sqlite3.IntegrityError as exc:
-            raise ConflictError(
-                f"session {session.id}: its channel conversation has another active session"
-            ) from exc
-        if cursor.rowcount != 1:
-            raise ConflictError(
-                f"session {session.id}: version {session.version} is not current"
-                " (changed since read, or never stored)"
-            )
+        await self._db.run(_save, saved, session.version)
         return saved
 
     async def list_sessions(
@@ -168,15 +155,13 @@ class SqliteStore:
         """Newest (``updated_at``) first. ``provider`` filters on the open leg's provider."""
         limit = max(limit, 0)
         if status is None and provider is None:
-            rows = await self._db.execute_fetchall(sql.LIST_ALL, (limit,))
+            rows = await self._db.fetchall(sql.LIST_ALL, (limit,))
         elif provider is None:
-            rows = await self._db.execute_fetchall(sql.LIST_BY_STATUS, (status, limit))
+            rows = await self._db.fetchall(sql.LIST_BY_STATUS, (status, limit))
         elif status is None:
-            rows = await self._db.execute_fetchall(sql.LIST_BY_PROVIDER, (provider, limit))
+            rows = await self._db.fetchall(sql.LIST_BY_PROVIDER, (provider, limit))
         else:
-            rows = await self._db.execute_fetchall(
-                sql.LIST_BY_STATUS_PROVIDER, (status, provider, limit)
-            )
+            rows = await self._db.fetchall(sql.LIST_BY_STATUS_PROVIDER, (status, provider, limit))
         return [sql.session_from(r) for r in rows]
 
     async def expire(self, idle_before: datetime) -> int:
@@ -186,7 +171,7 @@ class SqliteStore:
         a holder of an older copy gets ``ConflictError`` on save; a session saved meanwhile
         is left alone. Also drops expired dedupe keys and authorization codes.
         """
-        rows = await self._db.execute_fetchall(sql.SELECT_IDLE, (sql.to_us(idle_before),))
+        rows = await self._db.fetchall(sql.SELECT_IDLE, (sql.to_us(idle_before),))
         at = self._stamp()
         params = []
         for row in rows:
@@ -198,7 +183,7 @@ class SqliteStore:
             params.append(sql.update_params(session, expected))
         count = 0
         if params:
-            count = (await self._db.executemany(sql.UPDATE_SAVED, params)).rowcount
+            count = await self._db.executemany(sql.UPDATE_SAVED, params)
         current = sql.to_us(self._clock())
         await self._db.execute(sql.PURGE_DEDUPE, (current,))
         await self._db.execute(sql.PURGE_CODES, (current,))
@@ -212,7 +197,7 @@ class SqliteStore:
         Raises ``NotFound`` for an unknown session.
         """
         try:
-            [(seq,)] = await self._db.execute_fetchall(
+            [(seq,)] = await self._db.fetchall(
                 sql.INSERT_TRANSCRIPT, (session_id, entry.model_dump_json())
             )
         except sqlite3.IntegrityError as exc:
@@ -220,15 +205,17 @@ class SqliteStore:
         return entry.model_copy(update={"seq": seq})
 
     async def transcript(
-        self, session_id: str, *, last: int | None = None
+        self, session_id: str, *, last: int | None = None, before: int | None = None
     ) -> list[TranscriptEntry]:
-        """Oldest first; ``last`` keeps only the newest entries (``last <= 0``: none)."""
+        """Oldest first; ``last`` keeps only the newest entries (``last <= 0``: none);
+        ``before`` only those with a lower ``seq``."""
+        below = sql.NO_SEQ_LIMIT if before is None else before
         if last is None:
-            rows = await self._db.execute_fetchall(sql.SELECT_TRANSCRIPT, (session_id,))
+            rows = await self._db.fetchall(sql.SELECT_TRANSCRIPT, (session_id, below))
         elif last <= 0:
             return []
         else:
-            found = await self._db.execute_fetchall(sql.SELECT_TRANSCRIPT_LAST, (session_id, last))
+            found = await self._db.fetchall(sql.SELECT_TRANSCRIPT_LAST, (session_id, below, last))
             rows = list(found)[::-1]
         entries = []
         for seq, data in rows:
@@ -246,7 +233,7 @@ class SqliteStore:
 
     async def decisions(self, session_id: str) -> list[RouteDecision]:
         """The session's route decisions, oldest first."""
-        rows = await self._db.execute_fetchall(sql.SELECT_DECISIONS, (session_id,))
+        rows = await self._db.fetchall(sql.SELECT_DECISIONS, (session_id,))
         return [RouteDecision.model_validate_json(data) for (data,) in rows]
 
     # ------------------------------------------------------------------ dedupe, codes
@@ -255,8 +242,7 @@ class SqliteStore:
         """Record ``key`` for ``ttl_seconds``; True if it was already recorded and unexpired."""
         current = as_utc(self._clock())
         expires = sql.to_us(current + timedelta(seconds=ttl_seconds))
-        cursor = await self._db.execute(sql.SEEN, (key, expires, sql.to_us(current)))
-        return cursor.rowcount == 0
+        return await self._db.execute(sql.SEEN, (key, expires, sql.to_us(current))) == 0
 
     async def put_code(self, code_hash: str, record: AuthCodeRecord) -> None:
         """Store an authorization code's record under the code's hash."""
@@ -270,10 +256,48 @@ class SqliteStore:
         Expired records may still be returned (until ``expire`` drops them): the caller
         checks ``expires_at``.
         """
-        rows = await self._db.execute_fetchall(sql.TAKE_CODE, (code_hash,))
+        rows = await self._db.fetchall(sql.TAKE_CODE, (code_hash,))
         for (data,) in rows:
             return AuthCodeRecord.model_validate_json(data)
         return None
+
+    # ------------------------------------------------------------------ inbound, commit
+
+    async def inbound_put(self, entry: InboundEntry, ttl_seconds: float) -> InboundEntry | None:
+        """Record a user's activity with its dedupe key and session, in one transaction.
+
+        None for a duplicate (nothing written).
+        """
+        current = as_utc(self._clock())
+        seen = (sql.to_us(current + timedelta(seconds=ttl_seconds)), sql.to_us(current))
+        fresh = MidTierSession(  # used only if the conversation has no active session
+            user_id=entry.user_id,
+            channel=entry.channel,
+            channel_conversation_id=entry.conversation,
+            channel_state=dict(entry.channel_state),
+            created_at=current,
+            updated_at=self._stamp(),
+            version=1,
+        )
+        return await self._db.transaction(lambda conn: _inbound_put(conn, entry, seen, fresh))
+
+    async def inbound_pending(self, channel: str, conversation: str) -> list[InboundEntry]:
+        """Unprocessed activities of one channel conversation, in record order."""
+        rows = await self._db.fetchall(sql.INBOUND_PENDING, (channel, conversation))
+        return [InboundEntry.model_validate_json(data) for (data,) in rows]
+
+    async def inbound_keys(self) -> list[tuple[str, str]]:
+        """Every (channel, conversation) with activities waiting, oldest first."""
+        rows = await self._db.fetchall(sql.INBOUND_KEYS)
+        return [(str(channel), str(conversation)) for channel, conversation in rows]
+
+    async def commit(self, changes: Changes) -> MidTierSession:
+        """Apply a unit of work in one transaction: everything, or nothing."""
+        saved = changes.session.model_copy(
+            update={"version": changes.expected_version + 1, "updated_at": self._stamp()}
+        )
+        await self._db.transaction(lambda conn: _commit(conn, changes, saved))
+        return saved
 
     # ------------------------------------------------------------------ outbox
 
@@ -283,12 +307,12 @@ class SqliteStore:
 
     async def outbox_pending(self, channel: str, conversation_id: str) -> list[OutboxEntry]:
         """Entries not yet delivered for one conversation, in the order they were put."""
-        rows = await self._db.execute_fetchall(sql.OUTBOX_PENDING, (channel, conversation_id))
+        rows = await self._db.fetchall(sql.OUTBOX_PENDING, (channel, conversation_id))
         return [sql.outbox_from(r) for r in rows]
 
     async def outbox_due(self, before: datetime, limit: int = 100) -> list[OutboxEntry]:
         """Entries whose next attempt is at or before ``before``: earliest first, then put order."""
-        rows = await self._db.execute_fetchall(sql.OUTBOX_DUE, (sql.to_us(before), max(limit, 0)))
+        rows = await self._db.fetchall(sql.OUTBOX_DUE, (sql.to_us(before), max(limit, 0)))
         return [sql.outbox_from(r) for r in rows]
 
     async def outbox_done(self, entry_id: str) -> None:
@@ -302,16 +326,79 @@ class SqliteStore:
     # ------------------------------------------------------------------ provider inbox
 
     async def inbox_put(self, entry: InboxEntry) -> None:
+        """Keep an accepted provider callback (an id already kept is ignored)."""
         params = (entry.id, entry.provider, entry.conversation, entry.model_dump_json())
         await self._db.execute(sql.INBOX_PUT, params)
 
     async def inbox_pending(self, provider: str, conversation: str) -> list[InboxEntry]:
-        rows = await self._db.execute_fetchall(sql.INBOX_PENDING, (provider, conversation))
+        rows = await self._db.fetchall(sql.INBOX_PENDING, (provider, conversation))
         return [InboxEntry.model_validate_json(row[0]) for row in rows]
 
     async def inbox_keys(self) -> list[tuple[str, str]]:
-        rows = await self._db.execute_fetchall(sql.INBOX_KEYS)
+        rows = await self._db.fetchall(sql.INBOX_KEYS)
         return [(str(row[0]), str(row[1])) for row in rows]
 
     async def inbox_done(self, entry_id: str) -> None:
         await self._db.execute(sql.INBOX_DONE, (entry_id,))
+
+
+# ---------------------------------------------------------------------- on the db thread
+
+
+def _save(conn: sqlite3.Connection, saved: MidTierSession, expected: int) -> None:
+    """Write ``saved`` over the row at version ``expected`` (0: insert), or ConflictError."""
+    try:
+        if expected == 0:
+            cursor = conn.execute(sql.INSERT_SAVED, sql.insert_params(saved))
+        else:
+            cursor = conn.execute(sql.UPDATE_SAVED, sql.update_params(saved, expected))
+    except sqlite3.IntegrityError as exc:
+        raise ConflictError(
+            f"session {saved.id}: its channel conversation has another active session"
+        ) from exc
+    if cursor.rowcount != 1:
+        raise ConflictError(
+            f"session {saved.id}: version {expected} is not current"
+            " (changed since read, or never stored)"
+        )
+
+
+def _inbound_put(
+    conn: sqlite3.Connection,
+    entry: InboundEntry,
+    seen: tuple[int, int],
+    fresh: MidTierSession,
+) -> InboundEntry | None:
+    if entry.dedupe_key is not None:
+        expires, current = seen
+        if conn.execute(sql.SEEN, (entry.dedupe_key, expires, current)).rowcount == 0:
+            return None
+    key = (entry.channel, entry.conversation)
+    row = conn.execute(sql.SELECT_ACTIVE, key).fetchone()
+    if row is not None:
+        session = sql.session_from(row)
+    else:
+        conn.execute(sql.INSERT_NEW, sql.insert_params(fresh)).fetchall()
+        session = fresh
+    stored = entry.model_copy(update={"session_id": session.id})
+    said = user_entry(stored, session)
+    if said is not None:
+        conn.execute(sql.INSERT_TRANSCRIPT, (session.id, said.model_dump_json())).fetchall()
+    conn.execute(
+        sql.INBOUND_PUT, (stored.id, stored.channel, stored.conversation, stored.model_dump_json())
+    )
+    return stored
+
+
+def _commit(conn: sqlite3.Connection, changes: Changes, saved: MidTierSession) -> None:
+    _save(conn, saved, changes.expected_version)
+    for entry in changes.transcript:
+        conn.execute(sql.INSERT_TRANSCRIPT, (saved.id, entry.model_dump_json())).fetchall()
+    for decision in changes.decisions:
+        conn.execute(sql.INSERT_DECISION, (saved.id, decision.model_dump_json()))
+    if changes.outbox:
+        conn.executemany(sql.OUTBOX_PUT, [sql.outbox_params(e) for e in changes.outbox])
+    if changes.inbound_done:
+        conn.executemany(sql.INBOUND_DONE, [(i,) for i in changes.inbound_done])
+    if changes.inbox_done:
+        conn.executemany(sql.INBOX_DONE, [(i,) for i in changes.inbox_done])

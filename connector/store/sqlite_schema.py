@@ -17,11 +17,11 @@ from connector.interfaces import OutboxEntry
 from connector.sessions import MidTierSession
 from connector.store.common import ONE_US, as_utc
 
-SCHEMA_VERSION = 2  # 2: provider inbox
+SCHEMA_VERSION = 3  # 2: provider inbox; 3: durable inbound
 
+# The store adds ``PRAGMA synchronous`` (normal or full) after these.
 PRAGMAS = """
 PRAGMA journal_mode = WAL;
-PRAGMA synchronous = NORMAL;
 PRAGMA foreign_keys = ON;
 PRAGMA busy_timeout = 5000;
 """
@@ -114,6 +114,14 @@ CREATE TABLE IF NOT EXISTS inbox (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS inbox_conversation ON inbox(provider, conversation);
+CREATE TABLE IF NOT EXISTS inbound (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    channel TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inbound_conversation ON inbound(channel, conversation, seq);
 PRAGMA user_version = {SCHEMA_VERSION};
 COMMIT;
 """
@@ -170,9 +178,12 @@ INSERT INTO transcript(session_id, seq, data)
 SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2 FROM transcript WHERE session_id = ?1
 RETURNING seq
 """
-SELECT_TRANSCRIPT = "SELECT seq, data FROM transcript WHERE session_id = ? ORDER BY seq"
+NO_SEQ_LIMIT = 1 << 62  # ``before`` when the whole transcript is wanted
+SELECT_TRANSCRIPT = """
+SELECT seq, data FROM transcript WHERE session_id = ? AND seq < ? ORDER BY seq
+"""
 SELECT_TRANSCRIPT_LAST = """
-SELECT seq, data FROM transcript WHERE session_id = ? ORDER BY seq DESC LIMIT ?
+SELECT seq, data FROM transcript WHERE session_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?
 """
 INSERT_DECISION = """
 INSERT INTO decisions(session_id, n, data)
@@ -225,6 +236,17 @@ INBOX_KEYS = (
     "SELECT provider, conversation FROM inbox GROUP BY provider, conversation ORDER BY MIN(seq)"
 )
 INBOX_DONE = "DELETE FROM inbox WHERE id = ?"
+
+# ---------------------------------------------------------------------------- inbound
+
+INBOUND_PUT = "INSERT INTO inbound(id, channel, conversation, data) VALUES (?, ?, ?, ?)"
+INBOUND_PENDING = """
+SELECT data FROM inbound WHERE channel = ? AND conversation = ? ORDER BY seq
+"""
+INBOUND_KEYS = """
+SELECT channel, conversation FROM inbound GROUP BY channel, conversation ORDER BY MIN(seq)
+"""
+INBOUND_DONE = "DELETE FROM inbound WHERE id = ?"
 
 # ---------------------------------------------------------------------------- rows
 

@@ -31,9 +31,9 @@ async def test_malformed_frames_get_errors_and_the_chat_goes_on(tmp_path: Path) 
         assert (await client.expect("error"))["code"] == "malformed_frame"
         await ws.send_bytes(b"\x00\x01")
         assert (await client.expect("error"))["code"] == "malformed_frame"
-        await client.send(type="hello", conversation="wc_does-not-exist", user=None)
+        await client.send(type="hello", resume="wc_does-not-exist.secret", user=None)
         assert (await client.expect("error"))["code"] == "unknown_conversation"
-        await client.send(type="hello", conversation=None, user=None)
+        await client.send(type="hello", resume=None, user=None)
         welcome = await client.expect("welcome")
         await client.send(type="message", id="x", text="")
         assert (await client.expect("error"))["code"] == "malformed_frame"
@@ -51,6 +51,7 @@ async def test_resume_of_closed_session_says_session_closed(tmp_path: Path) -> N
     async with serve(data_dir=tmp_path) as run:
         async with chat(run) as (user, welcome):
             await Chatter(user).say("hi")
+            await user.expect("message", lambda f: f["speaker"] == "bot")
         session = await run.engine.store.by_channel("webchat", welcome["conversation"])
         assert session is not None
         session.status = "closed"
@@ -60,7 +61,7 @@ async def test_resume_of_closed_session_says_session_closed(tmp_path: Path) -> N
             http.ws_connect(f"{run.ws_base}/webchat/ws") as ws,
         ):
             client = Frames(ws)
-            await client.send(type="hello", conversation=welcome["conversation"], user=None)
+            await client.send(type="hello", resume=welcome["resume"], user=None)
             assert (await client.expect("error"))["code"] == "session_closed"
 
 

@@ -219,6 +219,12 @@ async def test_hand_back_then_transfer_and_a_failed_transfer(
             user, "You're back with the Acme Pay assistant. Anything else I can help with?"
         )
         assert said[-2] == "Glad I could help."
+        # The old leg is closed once the switch is committed, so it may come last.
+        await service.wait_for(
+            lambda r: (
+                r.envelope.get("type") == "close" and r.envelope["conversation"] == conversation
+            )
+        )
         closes = [e for e in service.of("close") if e["conversation"] == conversation]
         assert [e["reason"] for e in closes] == ["resolved"]
         session = await run.engine.store.by_channel("webchat", welcome["conversation"])
@@ -284,6 +290,7 @@ async def test_a_failing_service_loses_the_conversation_to_the_fallback(
         assert session is not None
         assert [leg.provider for leg in session.legs] == ["desk", "agents"]
         assert session.legs[0].close_reason == "desk failed to answer"
+        await service.wait_for(lambda r: r.envelope.get("type") == "close")
         closes = service.of("close")
         assert [e["conversation"] for e in closes] == [session.legs[0].provider_conversation_id]
 

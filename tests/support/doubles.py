@@ -98,6 +98,7 @@ class RecordingChannel:
     def __init__(self, name: str = "test") -> None:
         self.name = name
         self.sent: list[Activity] = []
+        self.signals: list[Activity] = []  # typing and the like, kept apart
         self.down = False
 
     async def verify(self, request: object) -> None:
@@ -109,7 +110,7 @@ class RecordingChannel:
     async def send(self, activity: Activity) -> str:
         if self.down:
             raise ChannelUnavailable("nobody listening")
-        self.sent.append(activity)
+        (self.signals if activity.type == ActivityTypes.TYPING else self.sent).append(activity)
         return activity.id or ""
 
     def texts(self) -> list[str]:

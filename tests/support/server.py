@@ -100,12 +100,13 @@ class Frames:
 
 @asynccontextmanager
 async def chat(
-    run: Running, conversation: str | None = None
+    run: Running, resume: str | None = None
 ) -> AsyncIterator[tuple[Frames, dict[str, Any]]]:
-    """A web chat client that said hello; yields it and the welcome frame."""
+    """A web chat client that said hello (resuming with ``resume``, a welcome's resume
+    token); yields it and the welcome frame."""
     async with aiohttp.ClientSession() as http, http.ws_connect(f"{run.ws_base}/webchat/ws") as ws:
         client = Frames(ws)
-        await client.send(type="hello", conversation=conversation, user=None)
+        await client.send(type="hello", resume=resume, user=None)
         welcome = await client.expect("welcome")
         yield client, welcome
 

@@ -6,6 +6,7 @@ import asyncio
 import re
 from datetime import datetime
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -43,6 +44,16 @@ class RecordingHost:
     def __init__(self) -> None:
         self.activities: list[tuple[str, str, Activity]] = []
         self.redeemed: list[tuple[str, str]] = []
+        self.legs: dict[str, Leg] = {}  # provider conversation id -> its open leg
+
+    async def proactive(
+        self,
+        provider: str,
+        conversation_id: str,
+        run: Callable[[Leg], Awaitable[list[Activity]]],
+    ) -> None:
+        for activity in await run(self.legs[conversation_id]):
+            self.activities.append((provider, conversation_id, activity))
 
     async def provider_activity(
         self, provider: str, conversation_id: str, activity: Activity
@@ -146,6 +157,7 @@ async def started(
     leg = Leg(channel="webchat", channel_conversation_id="chan-conv-1", provider=name)
     context = HandoffContext(session_id=session.id, user_id="u1", channel="webchat", reason="t")
     leg.provider_conversation_id = await provider.open(session, leg, context)
+    host.legs[leg.provider_conversation_id] = leg
     return provider, leg, host
 
 

@@ -165,10 +165,11 @@ async def test_connector_unknown_closed_and_malformed_without_auth(tmp_path: Pat
                 assert response.status == 200 and (await response.json())["id"] == "abc"
             async with http.get(f"{run.base}/v3/conversations/{cid}/members/nobody") as response:
                 assert response.status == 404
-            session.status = "closed"
-            leg = session.current_leg
-            assert leg is not None
-            await run.engine.store.save(session)
+            await run.engine.inbox.idle()  # the PUT above was applied: read the session anew
+            fresh = await run.engine.store.get(session.id)
+            assert fresh is not None and fresh.current_leg is not None
+            fresh.status = "closed"
+            await run.engine.store.save(fresh)
             async with http.post(url, json=_reply(cid, "late")) as response:
                 assert response.status == 409
             async with http.post(

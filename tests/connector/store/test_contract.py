@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from connector.errors import ConflictError, NotFound
-from connector.interfaces import AuthCodeRecord, InboxEntry, OutboxEntry, SessionStore
+from connector.interfaces import (
+    AuthCodeRecord,
+    Changes,
+    InboundEntry,
+    InboxEntry,
+    OutboxEntry,
+    SessionStore,
+)
 from connector.routing.decision import RouteDecision
 from connector.sessions import Leg, MidTierSession, TranscriptEntry, new_id
 from connector.store import MemoryStore, SqliteStore
@@ -509,3 +516,133 @@ async def test_inbox_keeps_callbacks_in_put_order_until_done(store: SessionStore
     assert [e.id for e in await store.inbox_pending("remote", "c-1")] == ["i-3"]
     await store.inbox_done("i-3")
     assert await store.inbox_keys() == [("remote", "c-2")]
+
+
+# ---------------------------------------------------------------------- durable inbound
+
+
+def arrival(
+    text: str, ref: str | None = None, conversation: str = "c-1", **fields: object
+) -> InboundEntry:
+    return InboundEntry(
+        id=new_id("in"),
+        channel="webchat",
+        conversation=conversation,
+        user_id="u-1",
+        activity={"type": "message", "text": text},
+        ref=ref,
+        dedupe_key=f"in:webchat:{conversation}:{ref}" if ref else None,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+async def test_inbound_put_records_the_message_its_session_and_its_transcript_line(
+    store: SessionStore,
+) -> None:
+    recorded = await store.inbound_put(
+        arrival("hi", "m1", channel_state={"resume": "hash"}), ttl_seconds=60
+    )
+    assert recorded is not None and recorded.session_id
+    session = await store.get(recorded.session_id)
+    assert session is not None and session.channel_conversation_id == "c-1"
+    assert session.user_id == "u-1" and session.channel_state == {"resume": "hash"}
+    [line] = await store.transcript(session.id)
+    assert (line.speaker, line.text, line.ref) == ("user", "hi", "m1")
+    assert [e.id for e in await store.inbound_pending("webchat", "c-1")] == [recorded.id]
+    again = await store.inbound_put(arrival("ho", "m2"), ttl_seconds=60)
+    assert again is not None and again.session_id == session.id  # the same active session
+    assert (await store.get(session.id)).channel_state == {"resume": "hash"}  # type: ignore[union-attr]
+
+
+async def test_inbound_put_of_a_repeated_key_writes_nothing(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    first = await store.inbound_put(arrival("hi", "m1"), ttl_seconds=60)
+    assert first is not None
+    assert await store.inbound_put(arrival("hi", "m1"), ttl_seconds=60) is None
+    assert [e.text for e in await store.transcript(first.session_id)] == ["hi"]
+    assert len(await store.inbound_pending("webchat", "c-1")) == 1
+    clock.advance(61)  # the key expired: the same id is a new message again
+    assert await store.inbound_put(arrival("hi", "m1"), ttl_seconds=60) is not None
+
+
+async def test_inbound_without_a_key_is_never_a_duplicate(store: SessionStore) -> None:
+    for _ in range(2):
+        assert await store.inbound_put(arrival("hi"), ttl_seconds=60) is not None
+    assert len(await store.inbound_pending("webchat", "c-1")) == 2
+
+
+async def test_inbound_pending_keeps_record_order_per_conversation(store: SessionStore) -> None:
+    for n in range(5):
+        await store.inbound_put(arrival(f"a{n}", f"a{n}", conversation="a"), ttl_seconds=60)
+        await store.inbound_put(arrival(f"b{n}", f"b{n}", conversation="b"), ttl_seconds=60)
+    pending = await store.inbound_pending("webchat", "a")
+    assert [e.activity["text"] for e in pending] == [f"a{n}" for n in range(5)]
+    assert await store.inbound_keys() == [("webchat", "a"), ("webchat", "b")]
+
+
+async def test_an_activity_that_is_not_a_message_gets_no_transcript_line(
+    store: SessionStore,
+) -> None:
+    entry = arrival("")
+    entry.activity = {"type": "conversationUpdate"}
+    recorded = await store.inbound_put(entry, ttl_seconds=60)
+    assert recorded is not None and await store.transcript(recorded.session_id) == []
+
+
+async def test_commit_applies_a_whole_unit_of_work(store: SessionStore) -> None:
+    recorded = await store.inbound_put(arrival("hi", "m1"), ttl_seconds=60)
+    assert recorded is not None
+    session = await store.get(recorded.session_id)
+    assert session is not None
+    session.legs.append(leg("faq", "faq-1"))
+    out = OutboxEntry(
+        id="o1", session_id=session.id, channel="webchat", conversation_id="c-1", activity={}
+    )
+    saved = await store.commit(
+        Changes(
+            session=session,
+            expected_version=session.version,
+            transcript=[TranscriptEntry(speaker="bot", text="hello")],
+            decisions=[RouteDecision(action="open", provider="faq", message_id=recorded.id)],
+            outbox=[out],
+            inbound_done=[recorded.id],
+        )
+    )
+    assert saved.version == session.version + 1 and saved.current_provider == "faq"
+    assert await store.get(session.id) == saved
+    assert [e.text for e in await store.transcript(session.id)] == ["hi", "hello"]
+    assert [d.message_id for d in await store.decisions(session.id)] == [recorded.id]
+    assert [e.id for e in await store.outbox_pending("webchat", "c-1")] == ["o1"]
+    assert await store.inbound_pending("webchat", "c-1") == []
+    assert (await store.by_provider("faq", "faq-1")) == saved
+
+
+async def test_commit_on_a_stale_version_writes_nothing(store: SessionStore) -> None:
+    recorded = await store.inbound_put(arrival("hi", "m1"), ttl_seconds=60)
+    assert recorded is not None
+    session = await store.get(recorded.session_id)
+    assert session is not None
+    await store.save(session)  # someone else moved it on
+    with pytest.raises(ConflictError):
+        await store.commit(
+            Changes(
+                session=session,
+                expected_version=session.version,
+                transcript=[TranscriptEntry(speaker="bot", text="hello")],
+                inbound_done=[recorded.id],
+            )
+        )
+    assert [e.text for e in await store.transcript(session.id)] == ["hi"]
+    assert len(await store.inbound_pending("webchat", "c-1")) == 1
+
+
+async def test_transcript_pages_go_back_from_a_seq(store: SessionStore) -> None:
+    session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    for n in range(1, 8):
+        await store.append_transcript(session.id, TranscriptEntry(speaker="user", text=f"t{n}"))
+    newest = await store.transcript(session.id, last=3)
+    assert [e.seq for e in newest] == [5, 6, 7]
+    older = await store.transcript(session.id, last=3, before=newest[0].seq)
+    assert [e.text for e in older] == ["t2", "t3", "t4"]
+    assert [e.seq for e in await store.transcript(session.id, before=3)] == [1, 2]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+import stat
 from datetime import timedelta
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from connector.activity import now
@@ -88,15 +89,42 @@ async def test_file_records_schema_version_and_uses_wal(tmp_path: Path) -> None:
     store = SqliteStore(path)
     await store.start()
     await store.close()
-    async with aiosqlite.connect(path) as db:
-        assert list(await db.execute_fetchall("PRAGMA user_version")) == [(SCHEMA_VERSION,)]
-        assert list(await db.execute_fetchall("PRAGMA journal_mode")) == [("wal",)]
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchall() == [(SCHEMA_VERSION,)]
+        assert db.execute("PRAGMA journal_mode").fetchall() == [("wal",)]
+    db.close()
+
+
+async def test_the_file_and_its_journal_are_readable_by_the_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "midtier.db"
+    store = SqliteStore(path)
+    await store.start()
+    try:
+        await store.find_or_create("webchat", "c1", "u1")  # writes: the WAL file exists now
+        files = [p for p in path.parent.iterdir() if p.name.startswith("midtier.db")]
+        assert {p.name for p in files} >= {"midtier.db", "midtier.db-wal"}
+        for file in files:
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600, file.name
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    finally:
+        await store.close()
+
+
+async def test_a_file_with_wider_permissions_is_narrowed(tmp_path: Path) -> None:
+    path = tmp_path / "midtier.db"
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    store = SqliteStore(path)
+    await store.start()
+    await store.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 async def test_file_from_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "midtier.db"
-    async with aiosqlite.connect(path) as db:
-        await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
     store = SqliteStore(path)
     with pytest.raises(ConfigError, match="newer midtier"):
         await store.start()

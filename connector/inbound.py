@@ -1,0 +1,80 @@
+"""Durable user messages in: recorded before anyone is told they arrived, processed from
+the record, in order, once.
+
+A channel hands a user's activity to :meth:`UserInbound.record`, which writes it to the
+store together with its dedupe key (and the transcript line, and the session if the
+conversation is new) in one transaction; only then does the channel acknowledge it (a 200,
+a WebSocket ``ack``). A repeat of an activity already recorded is acknowledged again and
+otherwise ignored. One worker per channel conversation processes the records in order; a
+record leaves the store in the same transaction as everything its processing wrote
+(:mod:`connector.work`). At start-up, whatever a crash left recorded but unprocessed is
+processed first, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from connector.interfaces import InboundEntry, SessionStore
+from connector.sessions import MidTierSession
+from connector.workers import KeyedWorkers
+
+log = logging.getLogger("midtier.inbound")
+
+Key = tuple[str, str]  # (channel, channel conversation id)
+Process = Callable[[InboundEntry], Awaitable[MidTierSession | None]]
+
+
+class UserInbound:
+    """Records user activities and feeds them, in order, to ``process``."""
+
+    def __init__(self, store: SessionStore, process: Process, dedupe_ttl_s: float) -> None:
+        self._store = store
+        self._process = process
+        self._ttl = dedupe_ttl_s
+        self._workers: KeyedWorkers[Key] = KeyedWorkers(self._drain, "midtier-inbound")
+        self._waiters: dict[str, asyncio.Future[MidTierSession | None]] = {}
+
+    async def record(self, entry: InboundEntry) -> InboundEntry | None:
+        """Record ``entry``; None if it repeats one already recorded. Once this returns,
+        the entry will be processed, after a crash too."""
+        recorded = await self._store.inbound_put(entry, self._ttl)
+        if recorded is not None:
+            self._workers.kick((recorded.channel, recorded.conversation))
+        return recorded
+
+    async def receive(self, entry: InboundEntry) -> MidTierSession | None:
+        """Record ``entry`` and wait until it has been processed; the session it went to
+        (None for a repeat)."""
+        waiter = self._waiters[entry.id] = asyncio.get_running_loop().create_future()
+        try:
+            if await self.record(entry) is None:
+                return None
+            session: MidTierSession | None = await waiter
+            return session
+        finally:
+            self._waiters.pop(entry.id, None)
+
+    async def resume(self) -> None:
+        """Start workers for what was recorded but not processed when the process stopped."""
+        keys = await self._store.inbound_keys()
+        if keys:
+            log.info("processing messages of %d conversation(s) left from before", len(keys))
+        for key in keys:
+            self._workers.kick(key)
+
+    async def idle(self) -> None:
+        """Wait until everything recorded so far has been processed."""
+        await self._workers.idle()
+
+    async def stop(self) -> None:
+        await self._workers.stop()
+
+    async def _drain(self, key: Key) -> None:
+        for entry in await self._store.inbound_pending(*key):
+            session = await self._process(entry)
+            waiter = self._waiters.get(entry.id)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(session)
