@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 
 from connector.activity import Activity, now
@@ -77,6 +77,17 @@ class Outbox:
         """Note which conversations have undelivered entries (start-up, after a crash)."""
         for entry in await self._store.outbox_due(now() + timedelta(days=3650), limit=1_000_000):
             self._backlog.add((entry.channel, entry.conversation_id))
+
+    @asynccontextmanager
+    async def paused(self, channel: str, conversation_id: str) -> AsyncIterator[None]:
+        """Hold the conversation's deliveries during the block, then send what is pending.
+
+        A client that connects gets its history and then what it missed: while it reads the
+        history nothing may reach it live, or a newer reply would come before older ones.
+        """
+        async with self._lock((channel, conversation_id)):
+            yield
+            await self._drain(channel, conversation_id)
 
     async def flush(self, channel: str, conversation_id: str) -> int:
         """Deliver the conversation's pending entries in order; return how many went out."""

@@ -195,8 +195,6 @@ class WebChatChannel:
     async def _hello(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> _Chat | None:
         store = self._host.store
         wanted = frame.get("resume")
-        history: list[dict[str, Any]] = []
-        more = False
         if wanted is not None:
             token = wanted if isinstance(wanted, str) else ""
             conversation, _, secret = token.partition(".")
@@ -215,36 +213,50 @@ class WebChatChannel:
                 await _error(ws, "session_closed", "this conversation has ended; start a new one")
                 return None
             chat = _Chat(conversation, session.user_id, known)
-            pending = {e.id for e in await store.outbox_pending(self.name, conversation)}
-            entries = await store.transcript(session.id, last=HISTORY_PAGE)
-            history = [
-                _history_frame(e)
-                for e in entries
-                if _shown(e) and e.activity.get("id") not in pending
-            ]
-            more = bool(entries) and entries[0].seq > 1
-        else:
-            asked = frame.get("user")
-            user = asked if isinstance(asked, str) and _USER_ID.match(asked) else new_id("u")
-            secret = secrets.token_urlsafe(32)
-            chat = _Chat(new_id("wc"), user, _digest(secret))
-            token = f"{chat.conversation}.{secret}"
-        self._sockets.setdefault(chat.conversation, set()).add(ws)
+            # Nothing reaches this socket before its history; what it missed comes after.
+            async with self._host.outbox.paused(self.name, conversation):
+                # Transcript first: a reply committed after it is still pending then, so
+                # it comes once, after the history (nothing is delivered while paused).
+                entries = await store.transcript(session.id, last=HISTORY_PAGE)
+                pending = {e.id for e in await store.outbox_pending(self.name, conversation)}
+                history = [
+                    _history_frame(e)
+                    for e in entries
+                    if _shown(e) and e.activity.get("id") not in pending
+                ]
+                more = bool(entries) and entries[0].seq > 1
+                await self._welcome(ws, chat, token, history, more, resumed=True)
+            return chat
+        asked = frame.get("user")
+        user = asked if isinstance(asked, str) and _USER_ID.match(asked) else new_id("u")
+        secret = secrets.token_urlsafe(32)
+        chat = _Chat(new_id("wc"), user, _digest(secret))
+        await self._welcome(ws, chat, f"{chat.conversation}.{secret}", [], False, resumed=False)
+        return chat
+
+    async def _welcome(
+        self,
+        ws: web.WebSocketResponse,
+        chat: _Chat,
+        token: str,
+        history: list[dict[str, Any]],
+        more: bool,
+        *,
+        resumed: bool,
+    ) -> None:
         await ws.send_json(
             {
                 "type": "welcome",
                 "conversation": chat.conversation,
                 "resume": token,
                 "user": chat.user,
-                "resumed": wanted is not None,
+                "resumed": resumed,
                 "title": self.title,
                 "history": history,
                 "more": more,
             }
         )
-        if wanted is not None:
-            await self._host.outbox.flush(self.name, chat.conversation)
-        return chat
+        self._sockets.setdefault(chat.conversation, set()).add(ws)
 
     async def _message(
         self, ws: web.WebSocketResponse, chat: _Chat, frame: dict[str, Any], max_chars: int

@@ -71,7 +71,8 @@ async def test_customer_and_agent_pages_hand_a_conversation_around(
         await _say(user, "someone used my card without my permission")
         await expect(system.last).to_contain_text("passing you to a support agent")
         await _shot(user, "1-customer-switched")
-        conversation = await user.evaluate("localStorage.getItem('midtier.webchat.conversation')")
+        resume = await user.evaluate("localStorage.getItem('midtier.webchat.resume')")
+        conversation = resume.split(".")[0]
         session = await run.engine.store.by_channel("webchat", conversation)
         assert session is not None and [leg.provider for leg in session.legs] == ["faq", "agents"]
 
@@ -105,10 +106,7 @@ async def test_customer_and_agent_pages_hand_a_conversation_around(
         await user.reload()
         await expect(user.get_by_test_id("chat-status")).to_have_text("Connected")
         await expect(user.get_by_test_id("chat-message")).to_have_count(shown)
-        assert (
-            await user.evaluate("localStorage.getItem('midtier.webchat.conversation')")
-            == conversation
-        )
+        assert await user.evaluate("localStorage.getItem('midtier.webchat.resume')") == resume
         await _shot(user, "4-customer-reloaded")
 
         await desk.get_by_test_id("resolve-button").click()
