@@ -30,8 +30,16 @@ class CountingEchoBot(ActivityHandler):  # type: ignore[misc]
         state: dict[str, Any] = await self._counter.get(turn_context, dict)
         text = turn_context.activity.text or ""
         if self._turns:
-            with open(self._turns, "a", encoding="utf-8") as log:
-                log.write(f"{turn_context.activity.conversation.id} {text}\n")
+            _append(self._turns, f"{turn_context.activity.conversation.id} {text}\n")
         got = state.setdefault("got", [])
         got.append(text)
         await turn_context.send_activity(f"echo {len(got)}: {text}")
+
+
+def _append(path: str, line: str) -> None:
+    """One small write per turn, straight to the file (a kill right after keeps it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
