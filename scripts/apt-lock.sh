@@ -11,7 +11,7 @@
 apt_lock_wait_s=${MIDTIER_APT_LOCK_WAIT_S:-600}
 apt_lock_poll_s=${MIDTIER_APT_LOCK_POLL_S:-5}
 apt_lock_files=${MIDTIER_APT_LOCKS:-/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock /var/cache/apt/archives/lock}
-apt_lock_waited=0
+apt_lock_since=$SECONDS  # waiting time counts from here, whoever does the waiting
 apt_lock_said=-1
 
 # Prints "<lock file> (process <pid>: <name>)" for the first held lock, if any. Reads
@@ -35,7 +35,7 @@ apt_lock_holder() {
 
 # One wait step: a progress line now and then; fails once the time is up.
 _apt_lock_wait_step() {
-  local why=$1
+  local why=$1 apt_lock_waited=$((SECONDS - apt_lock_since))
   if [ "$apt_lock_waited" -ge "$apt_lock_wait_s" ]; then
     echo "gave up after ${apt_lock_waited}s: $why" >&2
     return 1
@@ -45,7 +45,6 @@ _apt_lock_wait_step() {
     echo "==> waiting for another apt-get or dpkg to finish: $why (${apt_lock_waited}s of ${apt_lock_wait_s}s)"
   fi
   sleep "$apt_lock_poll_s"
-  apt_lock_waited=$((apt_lock_waited + apt_lock_poll_s))
 }
 
 apt_wait_for_locks() {
@@ -57,6 +56,8 @@ apt_wait_for_locks() {
 
 apt_run() {
   local err rc
+  apt_lock_since=$SECONDS
+  apt_lock_said=-1
   err=$(mktemp)
   while true; do
     apt_wait_for_locks || { rm -f "$err"; return 1; }
