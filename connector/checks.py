@@ -11,6 +11,7 @@ from typing import Any
 from connector.config import Config, load_config
 from connector.errors import ConfigError, ConfigErrors
 from connector.registry import build_adapters
+from connector.routing.policy import OUT_OF_SCOPE
 
 
 def _nlu_errors(config: Config) -> tuple[list[ConfigError], set[str]]:
@@ -35,10 +36,18 @@ def _routing_errors(config: Config, intents: set[str]) -> list[ConfigError]:
                         f"intent {pattern!r} matches nothing in the NLU data",
                     )
                 )
+    for intent in config.routing.labels:
+        if intent != OUT_OF_SCOPE and intent not in intents:
+            errors.append(
+                ConfigError(
+                    "routing.yaml", f"labels.{intent}", "no intent of this name in the NLU data"
+                )
+            )
     return errors
 
 
-async def _adapter_errors(adapters: list[Any]) -> list[ConfigError]:
+async def adapter_errors(adapters: list[Any]) -> list[ConfigError]:
+    """Run every adapter's optional ``check()`` (sync or async); collect what it raises."""
     errors: list[ConfigError] = []
     for adapter in adapters:
         check = getattr(adapter, "check", None)
@@ -65,7 +74,7 @@ def check_config(directory: Path) -> list[ConfigError]:
         return exc.errors
     errors: list[ConfigError] = []
     channels, providers = build_adapters(config, SimpleNamespace(config=config), errors)
-    errors.extend(asyncio.run(_adapter_errors([*channels.values(), *providers.values()])))
+    errors.extend(asyncio.run(adapter_errors([*channels.values(), *providers.values()])))
     nlu_errors, intents = _nlu_errors(config)
     errors.extend(nlu_errors)
     if intents:

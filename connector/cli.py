@@ -4,6 +4,7 @@ midtier run [--host H] [--port P] [--config DIR] [--data DIR]
 midtier check [--config DIR]
 midtier sessions list [--data DIR] [--status S] [--provider P] [--limit N] [--json]
 midtier sessions show ID [--data DIR] [--json]
+midtier --version
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ DEFAULT_DATA = "data"
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="midtier", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"midtier {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="start the server")
@@ -56,13 +61,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    """The installed distribution's version (the one ``pip`` and bug reports speak of)."""
+    try:
+        return version("midtier")
+    except PackageNotFoundError:  # a checkout on sys.path that was never installed
+        return "unknown (not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "run":
-        return _run(args)
-    if args.command == "check":
-        return _check(Path(args.config))
-    return asyncio.run(_sessions(args))
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "check":
+            return _check(Path(args.config))
+        return asyncio.run(_sessions(args))
+    except BrokenPipeError:
+        # The reader went away (``midtier sessions show ID --json | head -1``): that is the
+        # reader's choice, not an error worth a traceback. Point stdout at /dev/null so the
+        # interpreter's final flush cannot fail again, and exit as a SIGPIPE'd tool does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 128 + signal.SIGPIPE
 
 
 def _print_config_errors(errors: list[ConfigError]) -> None:
@@ -83,6 +105,10 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigErrors as exc:
         _print_config_errors(exc.errors)
         return 2
+    problems = _prestart_problems(app)
+    if problems:
+        _print_config_errors(problems)
+        return 2
     configure_logging(args.log_level)
     base = f"http://{args.host}:{args.port}"
     logging.getLogger("midtier").info(
@@ -96,6 +122,18 @@ def _run(args: argparse.Namespace) -> int:
         access_log_class=AccessLogger,
     )
     return 0
+
+
+def _prestart_problems(app: Any) -> list[ConfigError]:
+    """What each adapter's own ``check()`` finds (a bot path that does not import, a class
+    that fails to construct), before anything is opened or served: found at start-up
+    instead, it would surface as a traceback from inside the server's start."""
+    from connector.app import ENGINE
+    from connector.checks import adapter_errors
+
+    engine = app[ENGINE]
+    adapters = [*engine.channels.values(), *engine.providers.values()]
+    return asyncio.run(adapter_errors(adapters))
 
 
 def _check(directory: Path) -> int:
@@ -206,7 +244,8 @@ def _print_detail(session: MidTierSession, detail: dict[str, Any]) -> None:
     for d in detail["decisions"]:
         intent = f"{d['intent']} {d['confidence']:.2f}" if d.get("intent") else "-"
         target = d["provider"] or "-"
-        print(f"  {d['at'][11:19]}  {d['action']:<8} -> {target:<10} [{intent}] {d['reason']}")
+        why = d["reason"] if not d.get("summary") else f"{d['summary']} ({d['reason']})"
+        print(f"  {d['at'][11:19]}  {d['action']:<8} -> {target:<10} [{intent}] {why}")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,10 @@ if [ "$want_tests" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
   echo "==> installing Debian's chromium for the browser tests"
   sudo_cmd=""
   [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null
+  # Another apt-get or dpkg (unattended upgrades, a second checkout's setup) may hold the
+  # package locks: wait for it, with a progress line, instead of failing.
+  source scripts/apt-lock.sh
+  apt_run $sudo_cmd apt-get update -qq
+  apt_run $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    -o DPkg::Lock::Timeout="$apt_lock_wait_s" chromium >/dev/null
 fi

@@ -31,6 +31,9 @@ class RouteDecision(BaseModel):
     intent: str | None = None
     confidence: float = 0.0
     out_of_scope: bool = False
+    # For people (the desk's queue, ``sessions show``): "reported fraud", "asked for a person".
+    summary: str = ""
+    # For operators: the rule that decided, e.g. "agents serves report_fraud; faq does not".
     reason: str = ""
     # Next best action: the runner-up, if the chosen provider fails.
     next_best: str | None = None

@@ -7,6 +7,14 @@ whose conditions hold: minimum confidence, channel, capacity (open legs), health
 circuit breaker.
 Out-of-scope messages of a new conversation go to the fallback provider. A *sticky*
 provider (a human agent) keeps the conversation until it hands it back.
+
+A provider that asked a question (its last reply was ``expectingInput``) keeps the next
+message unless the route that would take it is sure enough to interrupt: the route's own
+``interrupt_confidence``, or the global one. What must reach a person (fraud, a lost card)
+sets a low one, so that "someone used my card" does not become the disputes bot's merchant.
+
+Every decision carries a short ``summary`` for people ("reported fraud", from the
+``labels`` of ``routing.yaml``) and the detailed ``reason`` behind it.
 """
 
 from __future__ import annotations
@@ -19,6 +27,11 @@ from connector.config import Route, RoutingConfig
 from connector.interfaces import IntentResult
 from connector.routing.decision import Candidate, RouteDecision
 from connector.sessions import MidTierSession
+
+# The ``labels`` key for messages no intent covers, and its default reading.
+OUT_OF_SCOPE = "out_of_scope"
+NOBODY_HELPED = "the assistant could not help with this"
+_SEPARATORS = re.compile(r"[\s._\-]+")
 
 
 class _CompiledRoute:
@@ -51,6 +64,7 @@ class Router:
         self._serving: dict[str, list[_CompiledRoute]] = {}
         self._unavailable = unavailable
         self._open_legs: Mapping[str, int] = open_legs if open_legs is not None else {}
+        self._labels: dict[str, str] = {}  # intent -> its reading, built on first use
 
     def providers_for(self, intent: str) -> list[str]:
         """Providers serving ``intent``, in configuration order."""
@@ -84,6 +98,23 @@ class Router:
                 return f"at capacity ({cap} open conversations)"
         return self._unavailable(provider)
 
+    def label(self, intent: str | None) -> str:
+        """How the intent reads to people: its configured label, or a default phrase."""
+        key = OUT_OF_SCOPE if intent is None else intent
+        found = self._labels.get(key)
+        if found is None:
+            found = self.config.labels.get(key)
+            if found is None:
+                found = NOBODY_HELPED if intent is None else f"asked about {_words(intent)}"
+            self._labels[key] = found
+        return found
+
+    def interrupt_needed(self, provider: str) -> float:
+        """The confidence ``provider``'s intents need to interrupt a waiting provider."""
+        route = self._by_name.get(provider)
+        own = route.route.interrupt_confidence if route is not None else None
+        return self.config.interrupt_confidence if own is None else own
+
     def decide(self, session: MidTierSession, intent: IntentResult) -> RouteDecision:
         """The decision for one user message of ``session``."""
         current = session.current_provider
@@ -94,16 +125,17 @@ class Router:
             "confidence": conf,
             "out_of_scope": intent.out_of_scope,
         }
+        confident = (
+            name is not None and not intent.out_of_scope and conf >= self.config.min_confidence
+        )
         if current is not None and self.is_sticky(current):
             return RouteDecision(
                 action="stay",
                 provider=current,
+                summary=self.label(name) if confident else f"carried on with {current}",
                 reason=f"{current} keeps the conversation until it hands it back",
                 **base,
             )
-        confident = (
-            name is not None and not intent.out_of_scope and conf >= self.config.min_confidence
-        )
         if not confident:
             why = (
                 "out of scope"
@@ -112,7 +144,11 @@ class Router:
             )
             if current is not None:
                 return RouteDecision(
-                    action="stay", provider=current, reason=f"{why}; staying with {current}", **base
+                    action="stay",
+                    provider=current,
+                    summary=f"carried on with {current}",
+                    reason=f"{why}; staying with {current}",
+                    **base,
                 )
             target = (
                 self.config.fallback
@@ -123,35 +159,39 @@ class Router:
             return RouteDecision(
                 action=action,
                 provider=target,
+                summary=self.label(None) if action == "fallback" else "started a conversation",
                 reason=f"{why}; new conversation",
                 next_best=self.config.fallback if target != self.config.fallback else None,
                 **base,
             )
         assert name is not None
-        leg = session.current_leg
-        if (
-            leg is not None
-            and leg.data.get("expecting_input")
-            and conf < self.config.interrupt_confidence
-        ):
-            return RouteDecision(
-                action="stay",
-                provider=current,
-                reason=f"{current} is waiting for an answer and {name} at {conf:.2f} "
-                f"is below {self.config.interrupt_confidence:.2f} to interrupt it",
-                **base,
-            )
+        label = self.label(name)
         if (
             current is not None
             and self.serves(current, name)
             and self.check(current, conf, session.channel) is None
         ):
             return RouteDecision(
-                action="stay", provider=current, reason=f"{current} serves {name}", **base
+                action="stay",
+                provider=current,
+                summary=label,
+                reason=f"{current} serves {name}",
+                **base,
             )
+        leg = session.current_leg
+        waiting = current is not None and leg is not None and bool(leg.data.get("expecting_input"))
         alternatives = []
+        held_back = False  # a route that could take it, but not from a provider mid-question
         for route in self._serving_routes(name):
             problem = self.check(route.name, conf, session.channel)
+            if problem is None and waiting:
+                needed = self.interrupt_needed(route.name)
+                if conf < needed:
+                    held_back = True
+                    problem = (
+                        f"confidence {conf:.2f} below {needed:.2f} to interrupt {current}, "
+                        "which is waiting for an answer"
+                    )
             alternatives.append(
                 Candidate(
                     provider=route.name,
@@ -166,8 +206,21 @@ class Router:
             return RouteDecision(
                 action="open" if current is None else "switch",
                 provider=chosen,
+                summary=label,
                 reason=f"{chosen} serves {name}" + (f"; {current} does not" if current else ""),
                 next_best=next((p for p in rest if p != chosen), None),
+                alternatives=alternatives,
+                **base,
+            )
+        if waiting and (held_back or conf < self.config.interrupt_confidence):
+            # Most likely the answer to the provider's question ("Coffee Corp"), not a new
+            # request: the provider gets it.
+            return RouteDecision(
+                action="stay",
+                provider=current,
+                summary=f"answered the question {current} asked",
+                reason=f"{current} is waiting for an answer and {name} at {conf:.2f} "
+                "is not enough to interrupt it",
                 alternatives=alternatives,
                 **base,
             )
@@ -177,7 +230,13 @@ class Router:
         return RouteDecision(
             action="fallback",
             provider=self.config.fallback,
+            summary=label,
             reason=f"no eligible provider for {name} ({why})",
             alternatives=alternatives,
             **base,
         )
+
+
+def _words(intent: str) -> str:
+    """``lost_or_stolen_card`` -> ``lost or stolen card``; ``card.lost`` -> ``card lost``."""
+    return " ".join(_SEPARATORS.split(intent)).strip() or intent

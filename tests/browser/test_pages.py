@@ -5,12 +5,14 @@ Screenshots of each step go to ``test-artifacts/browser/``.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
+from support.readme import quickstart_conversation
 from support.server import AGENT_TOKEN, REPO, serve
 
 pytestmark = pytest.mark.browser
@@ -131,3 +133,45 @@ async def test_agent_page_refuses_a_wrong_token(tmp_path: Path, browser: Browser
         await desk.get_by_test_id("agent-signin").click()
         await expect(desk.get_by_test_id("agent-error")).to_contain_text("Invalid or missing token")
         await _shot(desk, "7-agent-bad-token")
+
+
+async def test_the_readme_conversation_reaches_the_agent_desk(
+    tmp_path: Path, browser: Browser
+) -> None:
+    """What README.md's Quickstart tells a new user to try, typed into the page as written.
+
+    Only ``data-testid``s and visible text drive the pages.
+    """
+    balance, dispute, fraud = quickstart_conversation()
+    errors: list[str] = []
+    async with serve(data_dir=tmp_path) as run:
+        user = await browser.new_page(viewport={"width": 1280, "height": 800})
+        user.on("pageerror", lambda exc: errors.append(str(exc)))
+        await user.goto(f"{run.base}/")
+        await expect(user.get_by_test_id("chat-status")).to_have_text("Connected")
+        said = user.get_by_test_id("chat-message")
+
+        await _say(user, balance)
+        await expect(said.filter(has_text="Home tab")).to_have_count(1)
+        await _say(user, dispute)
+        await expect(said.filter(has_text="Which merchant is the charge from?")).to_have_count(1)
+        await _say(user, fraud)
+        await expect(said.filter(has_text="passing you to a support agent")).to_have_count(1)
+        await expect(said.filter(has_text="How much was the charge")).to_have_count(0)
+        await _shot(user, "8-readme-customer")
+
+        desk = await browser.new_page(viewport={"width": 1280, "height": 800})
+        desk.on("pageerror", lambda exc: errors.append(str(exc)))
+        await desk.goto(f"{run.base}/agent")
+        await desk.get_by_test_id("agent-token").fill(AGENT_TOKEN)
+        await desk.get_by_test_id("agent-name").fill("Dana")
+        await desk.get_by_test_id("agent-signin").click()
+        waiting = desk.get_by_test_id("queue-waiting").get_by_test_id("queue-item")
+        await expect(waiting).to_have_count(1)
+        # its reason: the decision's summary once the switch carries it, the router's detail
+        # until then
+        await expect(waiting).to_contain_text(
+            re.compile(r"reported fraud|agents serves report_fraud")
+        )
+        await _shot(desk, "9-readme-agent-queue")
+    assert errors == []

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from support.server import DEFAULT_CONFIG
+from support.server import DEFAULT_CONFIG, free_port
 
 from connector.cli import main
+from connector.routing.decision import RouteDecision
 from connector.sessions import Leg, TranscriptEntry
 from connector.store.sqlite import SqliteStore
 
@@ -48,6 +54,21 @@ def test_check_prints_every_error_with_file_and_key(
     )
 
 
+def test_check_names_labels_of_intents_that_do_not_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG, config)
+    routing = (config / "routing.yaml").read_text()
+    (config / "routing.yaml").write_text(
+        routing.replace("  report_fraud: reported", "  fraud: reported")
+    )
+    assert main(["check", "--config", str(config)]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "error: routing.yaml: labels.fraud: no intent of this name in the NLU data"
+    )
+
+
 def test_check_reports_invalid_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "config"
     shutil.copytree(DEFAULT_CONFIG, config)
@@ -71,6 +92,16 @@ async def _seed(path: Path) -> str:
     )
     await store.save(session)
     await store.append_transcript(session.id, TranscriptEntry(speaker="user", text="hello"))
+    decision = RouteDecision(
+        action="switch",
+        provider="agents",
+        previous="faq",
+        intent="report_fraud",
+        confidence=0.74,
+        summary="reported fraud",
+        reason="agents serves report_fraud; faq does not",
+    )
+    await store.append_decision(session.id, decision)
     await store.close()
     return session.id
 
@@ -83,6 +114,8 @@ def test_sessions_list_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["sessions", "show", session_id, "--data", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "provider  faq" in out and "faq serves greet" in out and "hello" in out
+    # a decision reads for people first, with the router's detail after it
+    assert "[report_fraud 0.74] reported fraud (agents serves report_fraud; faq does not)" in out
     assert main(["sessions", "show", "mts_nope", "--data", str(tmp_path)]) == 1
     assert "no session 'mts_nope'" in capsys.readouterr().err
     assert main(["sessions", "list", "--data", str(tmp_path / "empty")]) == 1
@@ -98,3 +131,95 @@ def test_run_refuses_an_invalid_config(tmp_path: Path, capsys: pytest.CaptureFix
         "error: routing.yaml: fallback: 'nobody' is not a provider in providers.yaml"
     )
     assert not (tmp_path / "data").exists()  # nothing was started or written
+
+
+# ------------------------------------------------------------ the real command, as a process
+
+MIDTIER = str(Path(sys.executable).with_name("midtier"))  # the installed console script
+
+
+def _midtier(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MIDTIER_AGENT_TOKEN": "test-agent-token-0123456789"}
+    return subprocess.run(
+        [MIDTIER, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+
+
+def test_version_comes_from_the_package_metadata() -> None:
+    done = _midtier("--version")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == f"midtier {version('midtier')}\n"
+
+
+async def _seed_long(path: Path) -> str:
+    """A session whose ``show`` output is far larger than any pipe buffer."""
+    session_id = await _seed(path)
+    store = SqliteStore(path)
+    await store.start()
+    for n in range(100):
+        entry = TranscriptEntry(speaker="bot", text=f"line {n} " + "x" * 20_000)
+        await store.append_transcript(session_id, entry)
+    await store.close()
+    return session_id
+
+
+@pytest.mark.parametrize("output", [["--json"], []], ids=["json", "text"])
+def test_output_to_a_closed_pipe_ends_quietly(tmp_path: Path, output: list[str]) -> None:
+    session_id = asyncio.run(_seed_long(tmp_path / "midtier.db"))
+    args = [MIDTIER, "sessions", "show", session_id, "--data", str(tmp_path), *output]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        first = proc.stdout.readline()  # what `| head -1` reads before it goes away
+        proc.stdout.close()
+        err = proc.stderr.read()
+        code = proc.wait(timeout=60)
+    assert first == (b"{\n" if output else f"session   {session_id}  (active)\n".encode())
+    assert err == b""  # no BrokenPipeError, no traceback
+    assert code == 128 + signal.SIGPIPE
+
+
+def _config_with_faq_bot(tmp_path: Path, bot: str) -> Path:
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG, config, ignore=shutil.ignore_patterns("__pycache__"))
+    providers = (config / "providers.yaml").read_text()
+    (config / "providers.yaml").write_text(providers.replace("bot: bots.faq:FaqBot", f"bot: {bot}"))
+    return config
+
+
+@pytest.mark.parametrize(
+    ("bot", "module", "error"),
+    [
+        (
+            "bots.nope:Missing",
+            None,
+            "error: providers.yaml: providers.faq.bot: cannot import 'bots.nope:Missing': "
+            "ModuleNotFoundError(\"No module named 'bots.nope'\")",
+        ),
+        (
+            "bots.broken:Broken",
+            "import no_such_dependency\n",
+            "error: providers.yaml: providers.faq.bot: cannot import 'bots.broken:Broken': "
+            "ModuleNotFoundError(\"No module named 'no_such_dependency'\")",
+        ),
+        (
+            "bots.broken:Broken",
+            "class Broken:\n    def __init__(self):\n        raise RuntimeError('no database')\n",
+            "error: providers.yaml: providers.faq.bot: 'bots.broken:Broken'() failed: "
+            "RuntimeError('no database')",
+        ),
+    ],
+    ids=["missing-module", "failing-import", "failing-constructor"],
+)
+def test_run_with_a_broken_bot_prints_one_error_and_exits(
+    tmp_path: Path, bot: str, module: str | None, error: str
+) -> None:
+    config = _config_with_faq_bot(tmp_path, bot)
+    if module is not None:
+        (config / "bots" / "broken.py").write_text(module)
+    data = tmp_path / "data"
+    port = str(free_port())
+    done = _midtier("run", "--config", str(config), "--data", str(data), "--port", port)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [error]  # one line, no traceback
+    assert done.stdout == ""
+    assert not data.exists()  # it stopped before opening the store or serving anything

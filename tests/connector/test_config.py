@@ -114,3 +114,34 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(ConfigErrors, match="config directory not found"):
         load_config(tmp_path / "nope")
+
+
+def test_routing_labels_and_interrupts_are_validated_with_their_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAQ_SECRET", "x")
+    routing = """
+min_confidence: 0.5
+fallback: agents
+routes:
+  faq: {intents: [greet], interrupt_confidence: 0.2}
+  agents: {intents: [talk_to_human], interrupt_confidence: 0.6}
+labels: {talk_to_human: "  ", greet: 3}
+"""
+    with pytest.raises(ConfigErrors) as info:
+        load_config(_write(tmp_path, routing_yaml=routing))
+    messages = _messages(info.value)
+    assert any(m.startswith("routing.yaml: labels.talk_to_human:") for m in messages)
+    assert any(m.startswith("routing.yaml: labels.greet:") for m in messages)
+    assert len(messages) == 2  # the interrupt check runs once the fields are valid
+    fixed = routing.replace('labels: {talk_to_human: "  ", greet: 3}', "")
+    with pytest.raises(ConfigErrors) as info:
+        load_config(_write(tmp_path, routing_yaml=fixed))
+    assert _messages(info.value) == [
+        "routing.yaml: routes.faq.interrupt_confidence: 0.2 is below the minimum confidence "
+        "0.5 this route needs anyway; use 0.5 to let any confident message interrupt"
+    ]
+    good = fixed.replace("interrupt_confidence: 0.2", "interrupt_confidence: 0.5")
+    config = load_config(_write(tmp_path, routing_yaml=good + "labels: {greet: said hello}\n"))
+    assert config.routing.routes["agents"].interrupt_confidence == 0.6
+    assert config.routing.labels == {"greet": "said hello"}

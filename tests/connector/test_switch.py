@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,9 @@ from support.doubles import make_engine, user_message
 from connector.activity import Activity, HandoffEventNames
 from connector.engine import MAX_HOPS
 from connector.errors import AuthCodeError, NotFound, SessionClosed
+from connector.interfaces import SessionStore
 from connector.sessions import Leg
+from connector.store import MemoryStore, SqliteStore
 
 
 async def test_first_message_opens_a_leg_with_the_routed_provider(tmp_path: Path) -> None:
@@ -79,26 +82,47 @@ async def test_redeem_returns_claims_and_transcript_once(tmp_path: Path) -> None
         await engine.redeem(code, "disputes")
 
 
-async def test_messages_typed_during_a_switch_arrive_in_order(tmp_path: Path) -> None:
-    engine, providers, channel = make_engine(tmp_path)
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SessionStore]:
+    """Each store backend (as in tests/connector/store/test_contract.py)."""
+    backend: SessionStore = (
+        MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "midtier.db")
+    )
+    await backend.start()
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+async def test_messages_typed_during_a_switch_arrive_in_order(
+    tmp_path: Path, store: SessionStore
+) -> None:
+    engine, providers, channel = make_engine(tmp_path, store)
     await engine.receive("test", user_message("hello"))
     gate = providers["disputes"].gate = asyncio.Event()
     switching = asyncio.create_task(engine.receive("test", user_message("dispute please")))
-    await asyncio.sleep(0)
+    async with asyncio.timeout(10):
+        await providers["disputes"].opening.wait()  # the switch is under way
     typed = [
         asyncio.create_task(engine.receive("test", user_message(f"more detail {n}")))
         for n in range(5)
     ]
-    for _ in range(5):
-        await asyncio.sleep(0)
+    # Another session is served from start to end meanwhile: sessions do not wait for each
+    # other, and the typed messages, which went into the same store first, have had every
+    # chance to overtake the switch by the time it is answered.
+    async with asyncio.timeout(10):
+        other = await engine.receive("test", user_message("hello", conversation="c2"))
+    assert other is not None and other.current_provider == "faq"
     assert providers["disputes"].messages() == []  # held while the switch is under way
+    assert providers["faq"].messages() == ["hello", "hello"]  # this session's, and c2's
     gate.set()
     await asyncio.gather(switching, *typed)
     assert providers["disputes"].messages() == [
         "dispute please",
         *[f"more detail {n}" for n in range(5)],
     ]
-    assert providers["faq"].messages() == ["hello"]
+    assert providers["faq"].messages() == ["hello", "hello"]
     answers = [t for t in channel.texts() if t.startswith("disputes:")]
     assert answers == [f"disputes: {m}" for m in providers["disputes"].messages()]
 

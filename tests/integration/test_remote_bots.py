@@ -121,6 +121,36 @@ async def test_botbuilder_bot_auth_on_both_ways(
         assert session.current_provider == "remote"
 
 
+RECORDING_WEBCHAT = {
+    "webchat": {"kind": "support.recording_webchat:RecordingWebChat", "title": "Acme Pay support"}
+}
+
+
+async def test_a_bots_delete_reaches_the_core_as_message_delete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botbuilder's own ``delete_activity`` (a Connector DELETE with the bot's token)."""
+    monkeypatch.setenv("REMOTE_BOT_PASSWORD", APP_PASSWORD)
+    async with (
+        secure_deployment(tmp_path, channels=RECORDING_WEBCHAT) as (run, _bot, _public),
+        chat(run) as (user, _welcome),
+    ):
+        channel = run.engine.channels["webchat"]
+        me = Chatter(user)
+        await me.say("hello there")
+        await user.expect("message", bot_says("echo: hello there"))
+        await me.say("say and delete")
+        deleted = await user.expect("message", lambda f: f["text"].startswith("deleted "))
+        gone_id = deleted["text"].removeprefix("deleted ")
+        assert gone_id  # midtier answered the POST with an id, and the DELETE of it succeeded
+        sent = [a for a in channel.sent if a.type != "typing"]
+        kinds = [(a.type, a.text) for a in sent]
+        soon = kinds.index(("message", "soon gone"))
+        assert kinds[soon + 1 :] == [("messageDelete", None), ("message", f"deleted {gone_id}")]
+        senders = {a.from_.id if a.from_ else None for a in sent[soon:]}
+        assert len(senders) == 1 and None not in senders  # all three from the remote bot
+
+
 AGENT_AUTH_OFF = {"CONNECTIONS__SERVICE_CONNECTION__SETTINGS__ANONYMOUS_ALLOWED": "true"}
 
 

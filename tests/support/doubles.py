@@ -50,12 +50,14 @@ class RecordingProvider:
         self.fail_open = False
         self.fail_deliver = False
         self.gate: asyncio.Event | None = None  # open() waits for it when set
+        self.opening = asyncio.Event()  # set once open() has been called
         self.hang: asyncio.Event | None = None  # deliver() of messages waits for it when set
         self.answer: Callable[[Activity], list[Activity]] | None = None
         self.healthy = True
         self._n = 0
 
     async def open(self, session: MidTierSession, leg: Leg, context: HandoffContext) -> str:
+        self.opening.set()
         if self.gate is not None:
             await self.gate.wait()
         if self.fail_open:

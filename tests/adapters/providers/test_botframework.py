@@ -8,6 +8,7 @@ conversations, unsupported calls. None of them may touch the session.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -20,7 +21,7 @@ from support.bots.deploy import APP_ID, APP_PASSWORD, deployment, secure_deploym
 from support.server import AGENT_TOKEN, Chatter, Running, chat
 
 from adapters.providers.bf_auth import CONNECTOR_AUDIENCE, KEY_FILE
-from connector.sessions import MidTierSession
+from connector.sessions import MidTierSession, TranscriptEntry
 
 pytestmark = [
     pytest.mark.slow,
@@ -58,6 +59,18 @@ async def _open(run: Running) -> tuple[str, MidTierSession, str]:
     session = await run.engine.store.by_channel("webchat", welcome["conversation"])
     assert session is not None and session.current_leg is not None
     return welcome["conversation"], session, session.current_leg.provider_conversation_id
+
+
+async def _transcript_until(
+    run: Running, session_id: str, text: str, within: float = 10
+) -> list[TranscriptEntry]:
+    """The session's transcript once an entry with ``text`` is in it (polled, with a deadline)."""
+    async with asyncio.timeout(within):
+        while True:
+            entries = await run.engine.store.transcript(session_id)
+            if any(e.text == text for e in entries):
+                return entries
+            await asyncio.sleep(0.02)
 
 
 def _reply(cid: str, text: str = "hi") -> dict[str, object]:
@@ -141,16 +154,21 @@ async def test_connector_checks_callers_and_touches_no_session(tmp_path: Path) -
                 assert (await response.json())["error"]["code"] == "NotSupported"
             async with http.post(f"{url}/history", json={}, headers=auth) as response:
                 assert response.status == 501
-            # nothing above reached the session
-            after = await run.engine.store.get(before.id)
-            assert after is not None and after.version == before.version
-            assert await run.engine.store.transcript(before.id) == transcript
-            # and the bot's own token works, for members too
+            # the bot's own token works, for members too
             async with http.get(f"{run.base}/v3/conversations/{cid}/members", headers=auth) as r:
                 assert r.status == 200
                 assert [m["id"] for m in await r.json()][1] == APP_ID
             async with http.post(url, json=_reply(cid, "proactive"), headers=auth) as response:
                 assert response.status == 200 and (await response.json())["id"]
+        # Callbacks of a conversation are applied in the order they came: once the accepted
+        # one shows, anything a refused call had let through would show before it.
+        after = await _transcript_until(run, before.id, "proactive")
+        assert after[: len(transcript)] == transcript
+        assert [(e.speaker, e.text) for e in after[len(transcript) :]] == [("bot", "proactive")]
+        session = await run.engine.store.get(before.id)
+        assert session is not None and [leg.id for leg in session.legs] == [
+            leg.id for leg in before.legs
+        ]
         assert public.startswith("https://")
 
 

@@ -9,7 +9,8 @@ environment, as in the samples' ``config.py``: ``MicrosoftAppId`` / ``MicrosoftA
 
 What it does with a message: ``fail`` raises (the adapter answers 500); ``many`` sends
 ``one``, ``two``, ``three``; ``handoff to NAME`` sends ``handoff.initiate`` for provider NAME;
-``members`` answers with the conversation's member ids (a Connector GET); anything else is
+``members`` answers with the conversation's member ids (a Connector GET); ``say and delete``
+sends ``soon gone``, deletes it (a Connector DELETE) and says ``deleted ID``; anything else is
 echoed as ``echo: TEXT``. New members are greeted. Every activity it receives is appended as
 one JSON line to ``$BOT_RECORD`` with the claims of the caller it authenticated.
 """
@@ -86,6 +87,12 @@ class EchoBot(ActivityHandler):
             target = text.removeprefix("handoff to ").strip()
             context = {"provider": target, "reason": "the remote bot handed off"}
             await turn_context.send_activity(create_handoff_initiation(turn_context, context))
+            return
+        if text == "say and delete":
+            # botbuilder's own calls: POST the reply, then DELETE it by the id midtier gave
+            sent = await turn_context.send_activity("soon gone")
+            await turn_context.delete_activity(sent.id)
+            await turn_context.send_activity(f"deleted {sent.id}")
             return
         if text == "members":
             connector = turn_context.turn_state[CloudAdapter.BOT_CONNECTOR_CLIENT_KEY]

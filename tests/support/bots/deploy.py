@@ -20,10 +20,22 @@ from support.server import DEFAULT_CONFIG, Running, free_port, serve
 KIND = "adapters.providers.botframework:BotFrameworkProvider"
 
 
-def write_config(tmp: Path, remote: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
-    """bot_configs/ with a ``remote`` botframework provider serving greetings (the default)."""
+def write_config(
+    tmp: Path,
+    remote: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+    channels: dict[str, Any] | None = None,
+) -> Path:
+    """bot_configs/ with a ``remote`` botframework provider serving greetings (the default).
+
+    ``extra``: more providers; ``channels``: replaces midtier.yaml's channels.
+    """
     config = tmp / "config"
     shutil.copytree(DEFAULT_CONFIG, config)
+    if channels is not None:
+        midtier = yaml.safe_load((config / "midtier.yaml").read_text())
+        midtier["channels"] = channels
+        (config / "midtier.yaml").write_text(yaml.safe_dump(midtier))
     providers = yaml.safe_load((config / "providers.yaml").read_text())
     providers["providers"]["remote"] = {
         "kind": KIND,
@@ -66,7 +78,10 @@ APP_PASSWORD = "remote-bot-password-0123456789"
 
 @asynccontextmanager
 async def secure_deployment(
-    tmp: Path, kind: str = "botbuilder", extra: dict[str, Any] | None = None
+    tmp: Path,
+    kind: str = "botbuilder",
+    extra: dict[str, Any] | None = None,
+    channels: dict[str, Any] | None = None,
 ) -> AsyncIterator[tuple[Running, BotProcess, str]]:
     """Auth on both ways: midtier's public side (for the bot) on HTTPS, web chat on HTTP.
 
@@ -80,6 +95,7 @@ async def secure_deployment(
             tmp,
             {"endpoint": bot.endpoint, "app_id": APP_ID, "app_password": "${REMOTE_BOT_PASSWORD}"},
             extra,
+            channels,
         )
         app = create_app(load_config(config), tmp / "data", public_url=public)
         runner = web.AppRunner(app)
