@@ -346,7 +346,8 @@ class Engine(ProviderSide):
             switched = await self.switcher.switch(
                 turn,
                 candidates,
-                reason=decision.reason,
+                reason=decision.summary or decision.reason,
+                detail=decision.reason,
                 intent=intent.name,
                 confidence=intent.confidence,
                 notice=self.config.midtier.notices.switch,

@@ -54,6 +54,7 @@ class Switcher:
         candidates: Iterable[str | None],
         *,
         reason: str,
+        detail: str = "",
         intent: str | None = None,
         confidence: float = 0.0,
         notice: str | None = None,
@@ -62,6 +63,9 @@ class Switcher:
     ) -> Leg | None:
         """Switch ``turn``'s session to the first candidate that opens; return the new leg.
 
+        ``reason`` is for people ("reported fraud"); ``detail`` is the rule behind it (the
+        router's reason), kept after it in the legs and the transcript.
+
         ``requested``: the current provider asked for this handoff (it expects the
         conversation back when the target is done with it). The new leg is committed
         before the target hears of it (it may call back at once).
@@ -69,6 +73,7 @@ class Switcher:
         engine = self._engine
         session = turn.session
         old = session.current_leg
+        why = f"{reason} ({detail})" if detail and detail != reason else reason
         skip = set(exclude)
         if old is not None:
             skip.add(old.provider)
@@ -84,7 +89,7 @@ class Switcher:
                 channel=session.channel,
                 channel_conversation_id=session.channel_conversation_id,
                 provider=target,
-                open_reason=reason,
+                open_reason=why,
             )
             if old is not None:
                 leg.data["handoff_from"] = {
@@ -98,6 +103,7 @@ class Switcher:
                 continue
             engine.breakers.begin_trial(target)
             context = await self._context(turn, target, reason, intent, confidence)
+            context.detail = detail
             try:
                 async with asyncio.timeout(engine.timeout(target)):
                     leg.provider_conversation_id = await provider.open(session, leg, context)
@@ -107,14 +113,14 @@ class Switcher:
                 continue
             if old is not None:
                 old.closed_at = now()
-                old.close_reason = reason
+                old.close_reason = why
             session.legs.append(leg)
             engine.leg_opened(target, old.provider if old else None)
             log.info(
                 "switched %s -> %s: %s",
                 old.provider if old else "(none)",
                 target,
-                reason,
+                why,
                 extra={"event": "switch", "from": old.provider if old else None, "to": target},
             )
             turn.record(
@@ -123,7 +129,7 @@ class Switcher:
                     provider=target,
                     leg_id=leg.id,
                     text=f"conversation moved from {old.provider if old else 'nobody'} "
-                    f"to {target}: {reason}",
+                    f"to {target}: {why}",
                 )
             )
             # The first leg of a conversation needs no notice, unless a person takes it.
@@ -131,7 +137,7 @@ class Switcher:
                 engine.notify(turn, notice.format(title=engine.title(target)))
             await turn.checkpoint()
             if old is not None:
-                await engine.close_leg(old, reason)
+                await engine.close_leg(old, why)
             event = Activity(
                 type=ActivityTypes.EVENT,
                 name=HandoffEventNames.CONTEXT,

@@ -86,7 +86,8 @@ class HandoffContext(BaseModel):
     session_id: str
     user_id: str
     channel: str
-    reason: str
+    reason: str  # for people: "reported fraud", "asked for a person"
+    detail: str = ""  # the rule behind it (the router's reason), for operators
     from_provider: str | None = None
     intent: str | None = None
     confidence: float = 0.0

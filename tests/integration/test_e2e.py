@@ -57,7 +57,9 @@ async def test_bot_switch_agent_and_back_in_one_session(tmp_path: Path) -> None:
         )
         session = await _session(run, conversation)
         assert [leg.provider for leg in session.legs] == ["faq", "agents"]
-        assert session.legs[0].close_reason == "agents serves report_fraud; faq does not"
+        assert session.legs[0].close_reason == (
+            "reported fraud (agents serves report_fraud; faq does not)"
+        )
         assert session.current_provider == "agents" and session.legs[1].is_open
 
         # 3. The agent sees it waiting, with transcript, intent and reason; the user keeps typing.
@@ -65,7 +67,7 @@ async def test_bot_switch_agent_and_back_in_one_session(tmp_path: Path) -> None:
             queued = await desk.expect("queue", lambda f: bool(f["conversations"]))
             [item] = queued["conversations"]
             assert item["status"] == "waiting" and item["intent"] == "report_fraud"
-            assert item["reason"] == "agents serves report_fraud; faq does not"
+            assert item["reason"] == "reported fraud"  # for people; the rule stays in the leg
             assert item["from_provider"] == "faq"
             assert item["user"]["claims"] == {
                 "sub": welcome["user"],

@@ -17,7 +17,7 @@ from support.server import AGENT_TOKEN, Chatter, agent, chat, serve
 
 # What the desk shows as the reason: the decision's summary once the switch carries it,
 # the router's detail until then.
-FRAUD_REASON = re.compile(r"reported fraud|agents serves report_fraud")
+FRAUD_REASON = re.compile(r"^reported fraud$")
 
 
 @pytest.fixture(autouse=True)

@@ -113,7 +113,7 @@ async def test_bot_a_to_rasa_bot_b_to_an_agent_and_back_to_bot_a(
     assert [leg["provider"] for leg in legs] == ["remote", "orders", "agents", "remote"]
     assert [leg["close_reason"] for leg in legs] == [
         "the remote bot handed off",
-        "agents serves talk_to_human; orders does not",
+        "asked for a person (agents serves talk_to_human; orders does not)",
         "resolved by agent Dana",
         None,
     ]
