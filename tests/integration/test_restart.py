@@ -1,63 +1,22 @@
-"""Sessions, transcripts, desk assignments and undelivered replies survive a restart.
+"""Sessions, transcripts, desk assignments, bot state and undelivered replies survive the
+server being killed.
 
-Runs the real ``midtier run`` command twice on the same SQLite data directory.
+Runs the real ``midtier run`` twice on the same SQLite data directory; the first one is
+stopped with SIGKILL, so nothing that only happens on a clean shutdown can save it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+from support.process import MIDTIER, midtier_process
 from support.server import AGENT_TOKEN, REPO, Chatter, Frames, free_port
-
-MIDTIER = [sys.executable, "-m", "connector.cli"]
-
-
-@asynccontextmanager
-async def midtier_run(data: Path, port: int) -> AsyncIterator[str]:
-    env = {**os.environ, "MIDTIER_AGENT_TOKEN": AGENT_TOKEN}
-    log = (data.parent / f"server-{port}.log").open("ab")
-    proc = await asyncio.create_subprocess_exec(
-        *MIDTIER,
-        "run",
-        "--port",
-        str(port),
-        "--data",
-        str(data),
-        "--config",
-        str(REPO / "bot_configs"),
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with asyncio.timeout(60), aiohttp.ClientSession() as http:
-            while True:  # poll until it answers (start-up trains or loads the NLU model)
-                try:
-                    async with http.get(f"{base}/healthz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                if proc.returncode is not None:
-                    raise AssertionError(f"midtier run exited with {proc.returncode}")
-                await asyncio.sleep(0.1)
-        yield base
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(30):
-            assert await proc.wait() == 0
-        log.close()
 
 
 @asynccontextmanager
@@ -76,12 +35,15 @@ async def _cli(*args: str) -> str:
     return out.decode()
 
 
-async def test_nothing_is_lost_across_a_restart(tmp_path: Path) -> None:
+def _messages(frames: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(f["speaker"], f["text"]) for f in frames if f.get("type") == "message"]
+
+
+async def test_nothing_is_lost_when_the_server_is_killed(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    port = free_port()
-    async with midtier_run(data, port) as base:
-        async with socket(base, "/webchat/ws") as user:
-            await user.send(type="hello", conversation=None, user=None)
+    async with midtier_process(data, free_port()) as server:
+        async with socket(server.base, "/webchat/ws") as user:
+            await user.send(type="hello", resume=None, user=None)
             welcome = await user.expect("welcome")
             me = Chatter(user)
             await me.say("hi")
@@ -89,7 +51,7 @@ async def test_nothing_is_lost_across_a_restart(tmp_path: Path) -> None:
             await me.say("someone used my card without my permission")
             await user.expect("message", lambda f: f["speaker"] == "system")
         # The user has closed the tab; the agent accepts and answers meanwhile.
-        async with socket(base, "/agent/ws") as desk:
+        async with socket(server.base, "/agent/ws") as desk:
             await desk.send(type="auth", token=AGENT_TOKEN, agent={"name": "Dana"})
             ready = await desk.expect("ready")
             queued = await desk.expect("queue", lambda f: bool(f["conversations"]))
@@ -103,33 +65,41 @@ async def test_nothing_is_lost_across_a_restart(tmp_path: Path) -> None:
                     e["text"] == "Card frozen." for e in f["conversations"][0]["transcript"]
                 ),
             )
+        await server.kill()  # no shutdown hook runs
     shown = json.loads(await _cli("sessions", "list", "--data", str(data), "--json"))
     [summary] = shown
     assert summary["current_provider"] == "agents" and summary["legs"] == 2
 
-    async with midtier_run(data, free_port()) as base, socket(base, "/webchat/ws") as user:
-        await user.send(type="hello", conversation=welcome["conversation"], user=None)
+    async with (
+        midtier_process(data, free_port()) as server,
+        socket(server.base, "/webchat/ws") as user,
+    ):
+        await user.send(type="hello", resume=welcome["resume"], user=None)
         resumed = await user.expect("welcome")
         assert resumed["resumed"] is True and resumed["user"] == welcome["user"]
         history = [(f["speaker"], f["text"]) for f in resumed["history"]]
         assert history[0] == ("user", "hi")
         assert ("user", "someone used my card without my permission") in history
-        # Replies the user missed come now, once, in order (they were in the outbox).
-        missed = [await user.expect("message"), await user.expect("message")]
-        assert [m["speaker"] for m in missed] == ["agent", "agent"]
-        assert "Dana" in missed[0]["text"] and missed[1]["text"] == "Card frozen."
-        assert all(m["text"] not in dict(history).values() for m in missed)
-        # The desk still knows the assignment, under the same agent id.
-        async with socket(base, "/agent/ws") as desk:
+        assert all(speaker != "agent" for speaker, _ in history)  # those were never shown
+        async with socket(server.base, "/agent/ws") as desk:
             await desk.send(type="auth", token=AGENT_TOKEN, agent=ready["agent"])
             await desk.expect("ready")
             queued = await desk.expect("queue", lambda f: bool(f["conversations"]))
             [item] = queued["conversations"]
+            # The desk still knows the assignment, under the same agent id.
             assert item["status"] == "assigned" and item["agent"] == ready["agent"]
             again = Chatter(user)
             again.n = me.n  # client ids must stay unique within a conversation
             await again.say("thanks, what now?")
             await desk.expect("message", lambda f: f["text"] == "thanks, what now?")
+        # Everything the user got between the welcome and the ack of that message: exactly
+        # the two replies it missed, once each, in order (a flush comes before any later
+        # frame on the socket, so a repeat would be among these).
+        got = _messages(user.seen[user.seen.index(resumed) + 1 :])
+        assert got == [
+            ("agent", "Hi, this is Dana from the support team. I'm reading your conversation now."),
+            ("agent", "Card frozen."),
+        ]
 
     detail = json.loads(
         await _cli("sessions", "show", summary["id"], "--data", str(data), "--json")
@@ -140,3 +110,29 @@ async def test_nothing_is_lost_across_a_restart(tmp_path: Path) -> None:
     assert [d["action"] for d in detail["decisions"]] == ["open", "switch", "stay"]
     text = await _cli("sessions", "show", summary["id"], "--data", str(data))
     assert "agents" in text and "resolved" not in text and "Card frozen." in text
+
+
+async def test_a_dispute_half_filed_goes_on_after_a_kill(tmp_path: Path) -> None:
+    """The disputes bot's flow state is committed with its replies (LegStorage)."""
+    data = tmp_path / "data"
+    async with midtier_process(data, free_port()) as server:
+        async with socket(server.base, "/webchat/ws") as user:
+            await user.send(type="hello", resume=None, user=None)
+            welcome = await user.expect("welcome")
+            me = Chatter(user)
+            await me.say("I want to dispute a charge")
+            await user.expect("message", lambda f: "Which merchant" in f["text"])
+            await me.say("Corner Coffee")
+            await user.expect("message", lambda f: "How much" in f["text"])
+        await server.kill()
+    async with (
+        midtier_process(data, free_port()) as server,
+        socket(server.base, "/webchat/ws") as user,
+    ):
+        await user.send(type="hello", resume=welcome["resume"], user=None)
+        await user.expect("welcome")
+        again = Chatter(user)
+        again.n = 2
+        await again.say("42.50")
+        filed = await user.expect("message", lambda f: f["speaker"] == "bot")
+        assert "$42.50 at Corner Coffee" in filed["text"], filed["text"]
