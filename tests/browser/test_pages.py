@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 from support.readme import quickstart_conversation
-from support.server import AGENT_TOKEN, REPO, serve
+from support.server import AGENT_TOKEN, REPO, Running, serve
+
+from adapters.channels.webchat import HISTORY_PAGE
+from connector.sessions import TranscriptEntry
 
 pytestmark = pytest.mark.browser
 
@@ -170,4 +173,60 @@ async def test_the_readme_conversation_reaches_the_agent_desk(
         # its reason, written for people (the router's rule stays in the leg)
         await expect(waiting).to_contain_text("reported fraud")
         await _shot(desk, "9-readme-agent-queue")
+    assert errors == []
+
+
+async def _long_conversation(run: Running, page: Page, entries: int) -> None:
+    """A conversation of ``entries`` more lines, written straight into the store."""
+    await page.goto(f"{run.base}/")
+    await expect(page.get_by_test_id("chat-status")).to_have_text("Connected")
+    await _say(page, "hi")
+    await expect(page.locator('[data-testid="chat-message"][data-speaker="bot"]')).to_have_count(1)
+    resume = await page.evaluate("localStorage.getItem('midtier.webchat.resume')")
+    session = await run.engine.store.by_channel("webchat", resume.split(".")[0])
+    assert session is not None
+    for n in range(1, entries + 1):
+        await run.engine.store.append_transcript(
+            session.id,
+            TranscriptEntry(
+                speaker="user" if n % 2 else "bot",
+                text=f"line {n}",
+                activity={"id": f"seeded-{n}", "from": {"name": "the Acme Pay assistant"}},
+            ),
+        )
+
+
+async def test_a_long_conversation_opens_on_its_last_page_and_pages_back(
+    tmp_path: Path, browser: Browser
+) -> None:
+    errors: list[str] = []
+    async with serve(data_dir=tmp_path) as run:
+        page = await browser.new_page(viewport={"width": 1000, "height": 800})
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await _long_conversation(run, page, 1000)
+        await page.reload()
+        await expect(page.get_by_test_id("chat-status")).to_have_text("Connected")
+        shown = page.get_by_test_id("chat-message")
+        await expect(shown).to_have_count(HISTORY_PAGE)
+        await expect(shown.last.locator(".bubble")).to_have_text("line 1000")
+        earlier = page.get_by_test_id("chat-earlier")
+        await expect(earlier).to_be_visible()
+        log = page.get_by_test_id("chat-log")
+        # Scrolling to the top loads the page before, above what the user was reading.
+        await expect(shown.first.locator(".bubble")).to_have_text(f"line {1000 - HISTORY_PAGE + 1}")
+        await log.evaluate("log => { log.scrollTop = 0; }")
+        await expect(shown).to_have_count(2 * HISTORY_PAGE)
+        await expect(shown.first.locator(".bubble")).to_have_text(
+            f"line {1000 - 2 * HISTORY_PAGE + 1}"
+        )
+        was_first = shown.nth(HISTORY_PAGE)
+        await expect(was_first.locator(".bubble")).to_have_text(f"line {1000 - HISTORY_PAGE + 1}")
+        view = await log.bounding_box()
+        box = await was_first.bounding_box()
+        assert view is not None and box is not None
+        assert view["y"] <= box["y"] < view["y"] + view["height"]  # still in sight
+        # The button does the same.
+        await earlier.click()
+        await expect(shown).to_have_count(3 * HISTORY_PAGE)
+        await _shot(page, "10-long-conversation")
     assert errors == []
