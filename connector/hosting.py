@@ -261,3 +261,45 @@ class ProviderSide:
             "intents": await self.intent_history(session.id),
             "transcript": [e.model_dump(mode="json", exclude={"activity"}) for e in transcript],
         }
+
+    async def signal(
+        self: Any, provider: str, provider_conversation_id: str, activity: Activity
+    ) -> None:
+        """Send a transient activity (an agent typing) straight to the user's channel.
+
+        Not recorded and not queued in the outbox: it is stale a few seconds later, so it
+        goes now or never. Dropped when the leg is closed or no longer the provider's current
+        one, and when the channel cannot send (nobody listening). Typed ``Any``: ``_Core``
+        does not list the channels this needs.
+        """
+        from connector.activity import ChannelAccount, ConversationAccount, new_activity_id
+        from connector.errors import ChannelError
+
+        session = await self.store.by_provider(provider, provider_conversation_id)
+        leg = session.current_leg if session is not None else None
+        if (
+            session is None
+            or session.status != "active"
+            or leg is None
+            or not leg.is_open
+            or leg.provider != provider
+            or leg.provider_conversation_id != provider_conversation_id
+        ):
+            return
+        channel = self.channels.get(session.channel)
+        if channel is None:
+            return
+        out = activity.model_copy()
+        out.id = new_activity_id()
+        out.timestamp = out.timestamp or now()
+        out.channel_id = session.channel
+        out.conversation = ConversationAccount(id=session.channel_conversation_id)
+        out.recipient = ChannelAccount(id=session.user_id, role="user")
+        if out.from_ is None or not out.from_.name:
+            out.from_ = ChannelAccount(id=provider, name=self.title(provider), role="bot")
+        speaker = self.speaker(provider)
+        out.channel_data = {**(out.channel_data or {}), "midtier": {"speaker": speaker}}
+        try:
+            await channel.send(out)
+        except ChannelError as exc:
+            log.debug("signal to %s dropped: %s", session.channel, exc)

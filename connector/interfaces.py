@@ -170,6 +170,12 @@ class ProviderHost(Protocol):
         """
         ...
 
+    async def signal(
+        self, provider: str, provider_conversation_id: str, activity: Activity
+    ) -> None:
+        """Pass a transient activity (``typing``) to the user now: not recorded, not queued;
+        dropped when the leg is not the provider's current one or nobody is listening."""
+
 
 # --------------------------------------------------------------------------- storage
 
