@@ -193,7 +193,7 @@ class DeskSignIn:
         return hmac.new(self._key, b"cred\0" + _bytes(credential), hashlib.sha256).hexdigest()[:32]
 
     def _mac(self, body: str) -> str:
-        return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
+        return _b64(hmac.new(self._key, _bytes(body), hashlib.sha256).digest())
 
     def _issue(self, agent_id: str, name: str, credential: str) -> AgentIdentity:
         expires = int(self.clock() + self._settings.sign_in.session_ttl_s)

@@ -292,7 +292,7 @@ class AgentDeskProvider:
             return
         if kind == "send":
             text = frame.get("text")
-            if not isinstance(text, str) or not text.strip():
+            if not isinstance(text, str) or not text.strip() or not _unicode(text):
                 await send_error(agent.ws, "malformed_frame", "a message needs text")
                 return
             await host.provider_activity(self.name, conversation, self._say(agent, text[:MAX_TEXT]))
@@ -329,3 +329,12 @@ class AgentDeskProvider:
 
     def _say(self, agent: _Agent, text: str) -> Activity:
         return Activity(type="message", text=text, timestamp=now(), from_=agent.account)
+
+
+def _unicode(text: str) -> bool:
+    """Whether ``text`` can be stored and sent (a lone surrogate cannot)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import stat
 import time
@@ -148,8 +149,9 @@ class Clock:
 
 
 async def test_a_personal_token_signs_in_as_that_agent_whatever_the_client_claims(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     config = desk_config(tmp_path, agents=PERSONAL, sign_in={"delay_s": 0})
     async with serve(config, data_dir=tmp_path / "d") as run:
         async with signed_in(
@@ -166,6 +168,9 @@ async def test_a_personal_token_signs_in_as_that_agent_whatever_the_client_claim
         for wrong in (DANA_TOKEN[:-1] + "X", DANA_TOKEN + "X", DANA_TOKEN[:16]):
             error, code = await refused(run, {"type": "auth", "token": wrong})
             assert (error["code"], code) == ("unauthorized", 4401)
+    logged = "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
+    assert DANA_TOKEN[:16] not in logged and LEE_TOKEN[:16] not in logged
+    assert ready["session"] not in logged
 
 
 async def test_the_shared_token_gives_each_sign_in_its_own_id_kept_by_its_session(
@@ -222,7 +227,16 @@ async def test_an_agent_id_cannot_be_claimed_by_another_token_or_a_forged_sessio
                 forged = f"{version}.{_b64(json.dumps({**claims, **edit}).encode())}.{mac}"
                 error, code = await refused(run, {"type": "auth", "session": forged})
                 assert (error["code"], code) == ("unauthorized", 4401)
-            for broken in (f"{version}.{payload}.{mac[:-2]}", "v1..", "v2.x.y", "x" * 5000, ""):
+            broken_sessions = (
+                f"{version}.{payload}.{mac[:-2]}",
+                f"{version}.{payload}\ud800.{mac}",
+                f"{version}.{payload}.\udfff",
+                "v1..",
+                "v2.x.y",
+                "x" * 5000,
+                "",
+            )
+            for broken in broken_sessions:
                 error, code = await refused(run, {"type": "auth", "session": broken})
                 assert (error["code"], code) == ("unauthorized", 4401)
         user_said = [f["text"] for f in user.of("message")]
@@ -454,6 +468,41 @@ async def test_accepting_twice_is_harmless_and_others_need_to_accept_first(tmp_p
             await bob.send(type="accept", conversation="desk_nope")
             assert (await bob.expect("error"))["code"] == "not_found"
         assert sum(GREETING in f["text"] for f in user.of("message")) == 1
+
+
+async def test_bad_frames_after_sign_in_get_errors_and_the_socket_stays_open(
+    tmp_path: Path,
+) -> None:
+    async with serve(data_dir=tmp_path) as run, chat(run) as (user, _):
+        await to_the_desk(run, user)
+        async with agent(run, "Ann") as ann:
+            conversation = (await ann.expect("queue", waiting))["conversations"][0]["conversation"]
+            await ann.send(type="accept", conversation=conversation)
+            await ann.expect("queue", assigned(conversation))
+            bad: list[tuple[dict[str, Any] | str, str]] = [
+                ({"type": "dance"}, "malformed_frame"),
+                ("{not json", "malformed_frame"),
+                ({"type": "accept", "conversation": 5}, "not_found"),
+                ({"type": "accept", "conversation": "\ud800"}, "not_found"),
+                (
+                    {"type": "send", "conversation": conversation, "text": "\ud800"},
+                    "malformed_frame",
+                ),
+                ({"type": "send", "conversation": conversation, "text": ["hi"]}, "malformed_frame"),
+                (
+                    {"type": "transfer", "conversation": conversation, "target": "\udfff"},
+                    "malformed_frame",
+                ),
+                (
+                    {"type": "transfer", "conversation": conversation, "target": "agents"},
+                    "malformed_frame",
+                ),
+            ]
+            for frame, code in bad:
+                await ann.ws.send_str(frame if isinstance(frame, str) else json.dumps(frame))
+                assert (await ann.expect("error"))["code"] == code
+            await ann.send(type="send", conversation=conversation, text="still here")
+            await user.expect("message", lambda f: f["text"] == "still here")
 
 
 # --------------------------------------------------------------------------- the user's side
