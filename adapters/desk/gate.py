@@ -58,7 +58,10 @@ async def sign_in(
 ) -> AgentIdentity | None:
     """The agent this socket signed in as, or None once the socket is closed."""
     try:
-        msg = await ws.receive(timeout=timeout_s)
+        # One deadline for the whole wait: ws.receive(timeout=...) restarts its clock at every
+        # ping, so a client that only pings would never be closed.
+        async with asyncio.timeout(timeout_s):
+            msg = await ws.receive()
     except TimeoutError:
         await ws.close(code=TIMED_OUT, message=b"no sign-in before the deadline")
         return None

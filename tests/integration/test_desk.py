@@ -314,9 +314,13 @@ async def test_the_generated_token_and_session_key_survive_a_restart(
 
 async def test_a_socket_that_does_not_sign_in_is_closed_at_the_deadline(tmp_path: Path) -> None:
     config = desk_config(tmp_path, sign_in={"timeout_s": 0.2})
-    async with serve(config, data_dir=tmp_path / "d") as run, socket(run) as ws:
-        assert await until_closed(ws) == []
-        assert ws.close_code == 4408
+    async with serve(config, data_dir=tmp_path / "d") as run:
+        async with socket(run) as ws:
+            assert await until_closed(ws) == []
+            assert ws.close_code == 4408
+        async with socket(run, heartbeat=0.05) as pinging:  # pings do not count as signing in
+            assert await until_closed(pinging) == []
+            assert pinging.close_code == 4408
 
 
 async def test_a_bad_first_frame_closes_the_socket(tmp_path: Path) -> None:
