@@ -4,11 +4,14 @@ headers, and the JSON-frame conventions of their WebSockets."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from connector.config import normalize_origin
+from connector.errors import Forbidden
 
 
 def page_handler(
@@ -48,3 +51,43 @@ def parse_frame(msg: Any) -> dict[str, Any] | None:
 async def send_error(ws: web.WebSocketResponse, code: str, reason: str) -> None:
     """The ``{"type": "error", "code", "reason"}`` frame both pages understand."""
     await ws.send_json({"type": "error", "code": code, "reason": reason})
+
+
+def check_origin(request: web.Request, allowed: Iterable[str]) -> None:
+    """Refuse a WebSocket upgrade started by a page of another site (``Forbidden``: 403).
+
+    Browsers attach cookies and reach loopback and intranet hosts on behalf of any page they
+    show, so a socket must not serve a page it did not come from. Allowed: no ``Origin``
+    header (not a browser), the request's own host (the page midtier served), and the
+    configured ``allowed_origins`` (normalized, or ``*``). Call it before ``ws.prepare``.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    wanted = normalize_origin(origin)
+    if wanted is not None:
+        allowed = list(allowed)
+        if "*" in allowed or wanted in allowed or _same_host(wanted, request.host):
+            return
+    raise Forbidden("this page's origin may not open the socket (see allowed_origins)")
+
+
+def _same_host(origin: str, host_header: str) -> bool:
+    """Whether ``origin`` names the host (and port) the request was sent to.
+
+    The scheme is not compared: behind a TLS-terminating proxy midtier sees ``http``
+    while the page is ``https``. A Host without a port means the scheme's default port.
+    """
+    scheme, _, authority = origin.partition("://")
+    default = "443" if scheme == "https" else "80"
+    host, port = _split_host(authority.lower(), default)
+    asked, asked_port = _split_host(host_header.strip().lower(), default)
+    return bool(host) and (host, port) == (asked, asked_port)
+
+
+def _split_host(authority: str, default_port: str) -> tuple[str, str]:
+    if authority.startswith("["):  # [v6]:port
+        host, _, rest = authority.partition("]")
+        return host + "]", rest[1:] if rest.startswith(":") else default_port
+    host, _, port = authority.partition(":")
+    return host, port or default_port

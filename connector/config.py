@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -28,6 +29,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -85,8 +87,34 @@ class StoreSettings(_Strict):
     synchronous: Literal["normal", "full"] = "normal"
 
 
+def normalize_origin(value: str) -> str | None:
+    """``scheme://host[:port]`` in lower case without a default port; None if not an origin.
+
+    Browsers send ``Origin`` in this form; config entries are normalized the same way so that
+    ``https://Desk.example.com:443/`` and ``https://desk.example.com`` compare equal.
+    """
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    default = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
 class MidtierConfig(_Strict):
     title: str = "midtier"
+    # Pages on other sites allowed to open midtier's WebSockets (web chat, agent desk), as
+    # origins (``https://www.example.com``) or ``*``. The page's own origin (the request's
+    # Host) is always allowed, and so is a client that sends no Origin (not a browser).
+    allowed_origins: list[str] = Field(default_factory=list)
     channels: dict[str, ChannelConfig] = Field(
         default_factory=lambda: {"webchat": ChannelConfig(kind="webchat")}
     )
@@ -97,6 +125,17 @@ class MidtierConfig(_Strict):
     store: StoreSettings = Field(default_factory=StoreSettings)
     # Packages whose ``channels.REGISTRY`` / ``providers.REGISTRY`` name the adapter kinds.
     adapter_packages: list[str] = Field(default_factory=lambda: ["adapters"])
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        out = []
+        for entry in value:
+            origin = "*" if entry.strip() == "*" else normalize_origin(entry)
+            if origin is None:
+                raise ValueError(f"{entry!r} is not an origin like https://www.example.com or *")
+            out.append(origin)
+        return out
 
 
 # --------------------------------------------------------------------------- providers.yaml

@@ -43,6 +43,7 @@ from connector.interfaces import (
     IntentResult,
     Provider,
     SessionStore,
+    SpeaksForMidtier,
 )
 from connector.locks import LocalLocks
 from connector.logs import session_context
@@ -100,6 +101,7 @@ class Engine(ProviderSide):
             system_name=config.midtier.title,
             title=self.title,
             speaker=self.speaker,
+            midtier_voice=self.speaks_for_midtier,
         )
 
     # ------------------------------------------------------------------ helpers
@@ -114,6 +116,10 @@ class Engine(ProviderSide):
 
     def speaker(self, provider: str) -> Speaker:
         return "agent" if self.router.is_sticky(provider) else "bot"
+
+    def speaks_for_midtier(self, provider: str) -> bool:
+        found = self.providers.get(provider)
+        return isinstance(found, SpeaksForMidtier) and found.speaks_for_midtier
 
     def mark_failure(self, provider: str) -> None:
         if self.breakers.failure(provider):

@@ -282,7 +282,12 @@ class ProviderSide:
     async def signal(
         self: _Core, provider: str, provider_conversation_id: str, activity: Activity
     ) -> None:
-        """A passing signal (``typing``) from the provider's open leg to the user."""
+        """Send a transient activity (an agent typing) straight to the user's channel.
+
+        Not recorded and not queued in the outbox: it is stale a few seconds later, so it
+        goes now or never. Dropped when the leg is closed or no longer the provider's current
+        one, and when the channel cannot send (nobody listening).
+        """
         session = await self.store.by_provider(provider, provider_conversation_id)
         leg = session.current_leg if session is not None else None
         if session is None or leg is None or session.status != "active":

@@ -71,6 +71,14 @@ class ChannelAdapter(Protocol):
 
 
 @runtime_checkable
+class SpeaksForMidtier(Protocol):
+    """A provider shipped with midtier whose activities marked ``channelData.midtier.notice``
+    reach the user in midtier's own voice. Remote providers never get this."""
+
+    speaks_for_midtier: bool
+
+
+@runtime_checkable
 class Mountable(Protocol):
     """An adapter that serves its own HTTP routes (pages, WebSockets, webhooks)."""
 
@@ -186,11 +194,6 @@ class ProviderHost(Protocol):
         """Run ``callback`` once what the current unit of work wrote is committed (at once
         when none is in progress): e.g. show an agent a message only once it is recorded."""
 
-    async def signal(
-        self, provider: str, provider_conversation_id: str, activity: Activity
-    ) -> None:
-        """Pass a passing signal (``typing``) to the user: not recorded, not retried."""
-
     async def redeem(self, code: str, provider: str) -> dict[str, Any]:
         """Redeem an authorization code for an in-process provider (trusted, no credential).
 
@@ -198,6 +201,12 @@ class ProviderHost(Protocol):
         ``AuthCodeError`` when the code is unknown, used, expired or bound to another provider.
         """
         ...
+
+    async def signal(
+        self, provider: str, provider_conversation_id: str, activity: Activity
+    ) -> None:
+        """Pass a transient activity (``typing``) to the user now: not recorded, not queued;
+        dropped when the leg is not the provider's current one or nobody is listening."""
 
 
 # --------------------------------------------------------------------------- storage
@@ -425,4 +434,5 @@ __all__ = [
     "Provider",
     "ProviderHost",
     "SessionStore",
+    "SpeaksForMidtier",
 ]

@@ -34,10 +34,12 @@ class ToUser:
         system_name: str,
         title: Callable[[str], str],
         speaker: Callable[[str], Speaker],
+        midtier_voice: Callable[[str], bool] = lambda _provider: False,
     ) -> None:
         self._outbox = outbox
         self._title = title
         self._speaker = speaker
+        self._midtier_voice = midtier_voice
         self._system = ChannelAccount(id="midtier", name=system_name, role="bot")
         self._accounts: dict[str, ChannelAccount] = {}
 
@@ -58,6 +60,10 @@ class ToUser:
         self, session: MidTierSession, leg: Leg | None, activity: Activity
     ) -> tuple[str, Activity, Speaker]:
         provider = leg.provider if leg else None
+        meta = (activity.channel_data or {}).get("midtier")
+        notice = isinstance(meta, dict) and meta.get("notice")
+        if provider is not None and notice and self._midtier_voice(provider):
+            provider = None  # one of midtier's own parts, telling the user where things are
         out = activity.model_copy()
         out_id = out.id = new_activity_id()
         out.timestamp = out.timestamp or now()

@@ -35,7 +35,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
-from adapters.pages import page_handler, parse_frame, send_error
+from adapters.pages import check_origin, page_handler, parse_frame, send_error
 from connector.activity import Activity, ActivityTypes, ChannelAccount, ConversationAccount, now
 from connector.config import ChannelConfig
 from connector.errors import ChannelUnavailable, MalformedPayload, MidtierError
@@ -148,6 +148,7 @@ class WebChatChannel:
 
     async def _serve_ws(self, request: web.Request) -> web.WebSocketResponse:
         limit = self._host.config.midtier.limits
+        check_origin(request, self._host.config.midtier.allowed_origins)  # 403 for other sites
         ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=limit.max_body_bytes)
         await ws.prepare(request)
         chat: _Chat | None = None

@@ -1,79 +1,99 @@
 """The live-agent desk: a provider whose answers come from people, on a page at ``/agent``.
 
-A conversation switched here waits in a queue (with its transcript, intent and the reason
-for the handoff) until an agent accepts it; the agent then chats, and either resolves it
-(midtier hands it back to a bot) or transfers it to another provider. The page talks over
-``/agent/ws``; its first frame must carry the desk token (``MIDTIER_AGENT_TOKEN``, or a
-token generated at start-up and written to ``<data>/agent-token``). Queue state lives in the
-legs (``leg.data["desk"]``), so it survives a restart.
+A conversation switched here waits in a queue (with its transcript, intent, the reason for
+the handoff and the customer's last message) until an agent accepts it; the agent then
+chats, and either resolves it (midtier hands it back to a bot) or transfers it to another
+provider. Queue state lives in the legs (``leg.data["desk"]``), so it survives a restart.
+
+Each agent signs in as themselves over ``/agent/ws`` (see :mod:`adapters.desk.signin` and
+:mod:`adapters.desk.gate`); the agent id that owns a conversation comes only from a personal
+token or a signed session. Accepting is atomic: of agents accepting one conversation at once,
+one wins and the others are told it was taken. Typing goes both ways without being recorded.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
-import os
-import re
-import secrets
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, web
 
-from adapters.pages import page_handler, parse_frame, send_error
-from connector.activity import Activity, ChannelAccount, now
-from connector.config import ProviderConfig
+from adapters.desk.assign import Assignments
+from adapters.desk.cards import queue_cards
+from adapters.desk.gate import send_error, sign_in
+from adapters.desk.settings import load_settings
+from adapters.desk.signin import AgentIdentity, DeskSignIn
+from adapters.desk.throttle import SignInThrottle
+from adapters.pages import check_origin, page_handler, parse_frame
+from connector.activity import Activity, ActivityTypes, ChannelAccount, HandoffEventNames, now
+from connector.config import Config, ProviderConfig
 from connector.errors import AuthCodeError, MidtierError
 from connector.handoff import status_event
-from connector.interfaces import HandoffContext
-from connector.logs import redactor
+from connector.interfaces import HandoffContext, ProviderHost
 from connector.sessions import Leg, MidTierSession, new_id
 
 log = logging.getLogger("midtier.agent_desk")
 
+ACTIONS = {"accept", "send", "resolve", "transfer", "typing"}
 
-_AGENT_ID = re.compile(r"^agent_[A-Za-z0-9_\-]{20,40}$")
+MAX_TEXT = 4000
+
+
+class DeskHost(ProviderHost, Protocol):
+    """What the desk uses of the core besides the provider entry points."""
+
+    data_dir: Path
+    config: Config
+
+    def title(self, provider: str) -> str: ...
 
 
 class _Agent:
-    __slots__ = ("id", "name", "ws")
+    __slots__ = ("account", "id", "name", "ws")
 
-    def __init__(self, ws: web.WebSocketResponse, name: str, agent_id: object = None) -> None:
-        # A reconnecting page sends its previous id back so it keeps its conversations.
-        known = isinstance(agent_id, str) and _AGENT_ID.match(agent_id)
-        self.id = agent_id if known and isinstance(agent_id, str) else new_id("agent")
-        self.name = name
+    def __init__(self, ws: web.WebSocketResponse, identity: AgentIdentity, provider: str) -> None:
+        self.id = identity.id
+        self.name = identity.name
         self.ws = ws
+        # How the agent appears to the user.
+        self.account = ChannelAccount(
+            id=f"{provider}:{identity.id}", name=identity.name, role="bot"
+        )
 
 
 class AgentDeskProvider:
     """Queue, assignment and chat for human agents."""
 
+    # Its notices ("no agent is signed in") are midtier's words, not an agent's.
+    speaks_for_midtier = True
+
     speaker = "agent"
 
-    def __init__(self, name: str, config: ProviderConfig, host: Any) -> None:
+    def __init__(self, name: str, config: ProviderConfig, host: DeskHost) -> None:
         self.name = name
         self._host = host
-        settings = config.settings
-        self._token = str(settings.get("token") or "")
-        self.page_path = str(settings.get("page_path", "/agent"))
-        self.ws_path = str(settings.get("ws_path", "/agent/ws"))
+        self.settings = load_settings(name, config)
+        self.page_path = self.settings.page_path
+        self.ws_path = self.settings.ws_path
+        self.signin = DeskSignIn(self.settings)
+        limits = self.settings.sign_in
+        self.throttle = SignInThrottle(
+            max_failures=limits.max_failures,
+            window_s=limits.window_s,
+            cooldown_s=limits.cooldown_s,
+            delay_s=limits.delay_s,
+        )
         self._agents: dict[web.WebSocketResponse, _Agent] = {}
         # provider conversation id -> session id, for the conversations on the desk
         self._tickets: dict[str, str] = {}
-        self._page = b""
+        self._assignments = Assignments(host, name)
+        self._origins: list[str] = []
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        if not self._token:
-            self._token = secrets.token_urlsafe(24)
-            path = self._host.data_dir / "agent-token"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(self._token + "\n")
-            log.info("agent desk token generated and written to %s", path)
-        redactor.add(self._token)
+        self.signin.start(self._host.data_dir)
         for session in await self._host.store.list_sessions(
             status="active", provider=self.name, limit=10_000
         ):
@@ -86,7 +106,8 @@ class AgentDeskProvider:
         for ws in list(self._agents):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
-    def mount(self, app: web.Application, host: Any) -> None:
+    def mount(self, app: web.Application, host: DeskHost) -> None:
+        self._origins = host.config.midtier.allowed_origins
         app.router.add_get(
             self.page_path, page_handler("adapters.providers", "agent.html", framable=False)
         )
@@ -109,16 +130,26 @@ class AgentDeskProvider:
         return conversation
 
     async def deliver(self, leg: Leg, activity: Activity) -> list[Activity]:
+        conversation = leg.provider_conversation_id
+        if activity.type == ActivityTypes.TYPING:
+            await self._broadcast(
+                {"type": "typing", "conversation": conversation, "speaker": "user"}
+            )
+            return []
         if activity.is_message:
             frame = {
                 "type": "message",
-                "conversation": leg.provider_conversation_id,
+                "conversation": conversation,
                 "speaker": "user",
                 "text": activity.text or "",
                 "at": now().isoformat(),
             }
+            # Agents see what is recorded: after the core has committed this turn.
             await self._host.after_commit(lambda: self._broadcast(frame))
         await self._snapshot_soon()
+        if activity.is_event(HandoffEventNames.CONTEXT) and not self._agents:
+            # Said right after the switch notice, so the user is not left waiting in silence.
+            return [self._no_agent_notice()]
         return []
 
     async def close(self, leg: Leg, reason: str) -> None:
@@ -142,44 +173,20 @@ class AgentDeskProvider:
         claims = grant.get("claims", {})
         return claims if isinstance(claims, dict) else {}
 
+    def _no_agent_notice(self) -> Activity:
+        # Not an agent speaking: said in midtier's own voice (see ``speaks_for_midtier``).
+        return Activity(
+            type=ActivityTypes.MESSAGE,
+            text=self.settings.no_agent_notice,
+            timestamp=now(),
+            channel_data={"midtier": {"notice": True}},
+        )
+
     # ------------------------------------------------------------------ queue views
 
     async def queue(self) -> list[dict[str, Any]]:
-        """Every conversation on the desk, waiting ones first, with its transcript."""
-        out = []
-        store = self._host.store
-        for conversation, session_id in list(self._tickets.items()):
-            session = await store.get(session_id)
-            leg = session.leg_for_provider(self.name, conversation) if session else None
-            if session is None or leg is None or not leg.is_open:
-                continue
-            desk = leg.data.get("desk", {})
-            transcript = await store.transcript(session.id, last=50)
-            out.append(
-                {
-                    "conversation": conversation,
-                    "status": desk.get("status", "waiting"),
-                    "agent": desk.get("agent"),
-                    "reason": desk.get("reason") or leg.open_reason,
-                    "intent": desk.get("intent"),
-                    "confidence": desk.get("confidence"),
-                    "from_provider": desk.get("from_provider"),
-                    "opened_at": leg.opened_at.isoformat(),
-                    "user": {"id": session.user_id, "claims": desk.get("claims", {})},
-                    "transcript": [
-                        {
-                            "speaker": e.speaker,
-                            "text": e.text,
-                            "at": e.at.isoformat(),
-                            "provider": e.provider,
-                        }
-                        for e in transcript
-                        if e.speaker != "system" or e.activity
-                    ],
-                }
-            )
-        out.sort(key=lambda c: (c["status"] != "waiting", c["opened_at"]))
-        return out
+        """Every conversation on the desk, waiting ones first (see ``queue_cards``)."""
+        return await queue_cards(self._host.store, self.name, self._tickets)
 
     async def _snapshot_soon(self) -> None:
         # Agents see what is recorded: after the core has committed this turn.
@@ -199,113 +206,133 @@ class AgentDeskProvider:
     # ------------------------------------------------------------------ HTTP
 
     async def _serve_ws(self, request: web.Request) -> web.WebSocketResponse:
+        check_origin(request, self._origins)
         ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=64 * 1024)
         await ws.prepare(request)
-        agent: _Agent | None = None
+        identity = await sign_in(
+            ws,
+            request.remote or "unknown",
+            self.signin,
+            self.throttle,
+            self.settings.sign_in.timeout_s,
+        )
+        if identity is None:
+            return ws
+        agent = _Agent(ws, identity, self.name)
+        self._agents[ws] = agent
         try:
+            await self._ready(agent, identity)
             async for msg in ws:
-                frame = _parse(msg)
+                frame = parse_frame(msg)
                 if frame is None:
-                    await _error(ws, "malformed_frame", "frames must be JSON objects with a type")
-                    continue
-                if agent is None:
-                    agent = await self._auth(ws, frame)
-                    if agent is None:
-                        break
+                    await send_error(
+                        ws, "malformed_frame", "frames must be JSON objects with a type"
+                    )
                     continue
                 try:
                     await self._act(agent, frame)
                 except MidtierError as exc:
-                    await _error(ws, "not_found", str(exc))
+                    await send_error(ws, "not_found", str(exc))
         finally:
             self._agents.pop(ws, None)
         return ws
 
-    async def _auth(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> _Agent | None:
-        token = frame.get("token")
-        if (
-            frame.get("type") != "auth"
-            or not isinstance(token, str)
-            or not hmac.compare_digest(token.encode(), self._token.encode())
-        ):
-            log.warning("agent desk sign-in refused")
-            await _error(ws, "unauthorized", "invalid or missing agent token")
-            await ws.close(code=4401, message=b"unauthorized")
-            return None
-        info = frame.get("agent")
-        info = info if isinstance(info, dict) else {}
-        agent = _Agent(ws, str(info.get("name") or "Agent")[:60], info.get("id"))
-        self._agents[ws] = agent
+    async def _ready(self, agent: _Agent, identity: AgentIdentity) -> None:
         targets = [
             {"name": n, "title": self._host.title(n)}
             for n in self._host.providers
             if n != self.name
         ]
-        await ws.send_json(
-            {"type": "ready", "agent": {"id": agent.id, "name": agent.name}, "targets": targets}
+        await agent.ws.send_json(
+            {
+                "type": "ready",
+                "agent": {"id": agent.id, "name": agent.name},
+                "session": identity.session,
+                "expires_at": identity.expires_at,
+                "typing": self.settings.agent_typing,
+                "targets": targets,
+            }
         )
-        await ws.send_json({"type": "queue", "conversations": await self.queue()})
-        return agent
+        await agent.ws.send_json({"type": "queue", "conversations": await self.queue()})
+
+    async def _open_leg(self, conversation: str) -> Leg | None:
+        """A fresh read of the desk's open leg of ``conversation``."""
+        session_id = self._tickets.get(conversation)
+        session = await self._host.store.get(session_id) if session_id else None
+        if session is None or session.status != "active":
+            return None
+        leg = session.leg_for_provider(self.name, conversation)
+        return leg if leg is not None and leg.is_open else None
 
     async def _act(self, agent: _Agent, frame: dict[str, Any]) -> None:
         kind, conversation = frame["type"], frame.get("conversation")
-        if not isinstance(conversation, str) or conversation not in self._tickets:
-            await _error(agent.ws, "not_found", "no such conversation on the desk")
+        if kind not in ACTIONS:
+            await send_error(agent.ws, "malformed_frame", f"unknown frame type {kind!r}")
             return
-        host, me = self._host, {"id": agent.id, "name": agent.name}
-        session = await host.store.get(self._tickets[conversation])
-        leg = session.leg_for_provider(self.name, conversation) if session else None
-        desk = leg.data.get("desk", {}) if leg else {}
-        assigned = desk.get("agent") or {}
+        leg = await self._open_leg(conversation) if isinstance(conversation, str) else None
+        if leg is None or not isinstance(conversation, str):
+            await send_error(agent.ws, "not_found", "no such conversation on the desk")
+            return
         if kind == "accept":
-            if desk.get("status") == "assigned":
-                await _error(agent.ws, "not_yours", "another agent already took this conversation")
-                return
-            await host.update_leg_data(
-                self.name, conversation, {"desk": {**desk, "status": "assigned", "agent": me}}
-            )
-            await host.provider_activity(self.name, conversation, status_event("accepted"))
-            await host.provider_activity(
-                self.name,
-                conversation,
-                self._say(
-                    agent,
-                    f"Hi, this is {agent.name} from the support team. "
-                    "I'm reading your conversation now.",
-                ),
-            )
-        elif assigned.get("id") != agent.id:
-            await _error(agent.ws, "not_yours", "accept the conversation first")
+            await self._accept(agent, conversation)
             return
-        elif kind == "send":
+        assigned = leg.data.get("desk", {}).get("agent") or {}
+        if assigned.get("id") != agent.id:
+            await send_error(
+                agent.ws, "not_yours", "accept the conversation first", conversation=conversation
+            )
+            return
+        host = self._host
+        if kind == "typing":
+            if self.settings.agent_typing:
+                typing = Activity(type=ActivityTypes.TYPING, from_=agent.account)
+                await host.signal(self.name, conversation, typing)
+            return
+        if kind == "send":
             text = frame.get("text")
-            if not isinstance(text, str) or not text.strip():
-                await _error(agent.ws, "malformed_frame", "a message needs text")
+            if not isinstance(text, str) or not text.strip() or not _unicode(text):
+                await send_error(agent.ws, "malformed_frame", "a message needs text")
                 return
-            await host.provider_activity(self.name, conversation, self._say(agent, text[:4000]))
+            await host.provider_activity(self.name, conversation, self._say(agent, text[:MAX_TEXT]))
         elif kind == "resolve":
             await host.hand_back(self.name, conversation, f"resolved by agent {agent.name}")
-        elif kind == "transfer":
+        else:
             target = frame.get("target")
             if not isinstance(target, str) or target not in host.providers or target == self.name:
-                await _error(agent.ws, "malformed_frame", "transfer needs a known target provider")
+                await send_error(
+                    agent.ws, "malformed_frame", "transfer needs a known target provider"
+                )
                 return
             await host.transfer(
                 self.name, conversation, target, f"transferred by agent {agent.name}"
             )
-        else:
-            await _error(agent.ws, "malformed_frame", f"unknown frame type {kind!r}")
+        await self._snapshot_soon()
+
+    async def _accept(self, agent: _Agent, conversation: str) -> None:
+        """Assign ``conversation`` to ``agent`` unless someone holds it; then greet the user."""
+        me = {"id": agent.id, "name": agent.name}
+        got, holder = await self._assignments.take(conversation, me)
+        if not got:
+            if holder.get("id") != agent.id:
+                who = holder.get("name") or "Another agent"
+                reason = f"{who} already took this conversation"
+                await send_error(agent.ws, "taken", reason, conversation=conversation)
             return
+        greeting = (
+            f"Hi, this is {agent.name} from the support team. I'm reading your conversation now."
+        )
+        await self._host.provider_activity(self.name, conversation, status_event("accepted"))
+        await self._host.provider_activity(self.name, conversation, self._say(agent, greeting))
         await self._snapshot_soon()
 
     def _say(self, agent: _Agent, text: str) -> Activity:
-        return Activity(
-            type="message",
-            text=text,
-            timestamp=now(),
-            from_=ChannelAccount(id=f"{self.name}:{agent.id}", name=agent.name, role="bot"),
-        )
+        return Activity(type="message", text=text, timestamp=now(), from_=agent.account)
 
 
-_error = send_error
-_parse = parse_frame
+def _unicode(text: str) -> bool:
+    """Whether ``text`` can be stored and sent (a lone surrogate cannot)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -5,14 +5,18 @@ Screenshots of each step go to ``test-artifacts/browser/``.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import yaml
 from playwright.async_api import Browser, Page, async_playwright, expect
 from support.readme import quickstart_conversation
-from support.server import AGENT_TOKEN, REPO, Running, serve
+from support.server import AGENT_TOKEN, DEFAULT_CONFIG, REPO, Chatter, Frames, Running, chat, serve
 
 from adapters.channels.webchat import HISTORY_PAGE
 from connector.sessions import TranscriptEntry
@@ -73,7 +77,8 @@ async def test_customer_and_agent_pages_hand_a_conversation_around(
         await _say(user, "hi")
         await expect(bot.last).to_contain_text("Acme Pay help assistant")
         await _say(user, "someone used my card without my permission")
-        await expect(system.last).to_contain_text("passing you to a support agent")
+        await expect(system.filter(has_text="passing you to a support agent")).to_have_count(1)
+        await expect(system.last).to_contain_text("No agent is signed in")
         await _shot(user, "1-customer-switched")
         resume = await user.evaluate("localStorage.getItem('midtier.webchat.resume')")
         conversation = resume.split(".")[0]
@@ -229,4 +234,129 @@ async def test_a_long_conversation_opens_on_its_last_page_and_pages_back(
         await earlier.click()
         await expect(shown).to_have_count(3 * HISTORY_PAGE)
         await _shot(page, "10-long-conversation")
+
+
+GREETING = "from the support team"
+
+
+async def _desk_page(browser: Browser, run: Running, name: str, errors: list[str]) -> Page:
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(f"{run.base}/agent")
+    await page.get_by_test_id("agent-token").fill(AGENT_TOKEN)
+    await page.get_by_test_id("agent-name").fill(name)
+    await page.get_by_test_id("agent-signin").click()
+    await expect(page.get_by_test_id("agent-status")).to_have_text("Connected")
+    return page
+
+
+async def _to_the_desk(user: Frames) -> Chatter:
+    me = Chatter(user)
+    await me.say("hi")
+    await user.expect("message", lambda f: f["speaker"] == "bot")
+    await me.say("I need to talk to a person")
+    await user.expect("message", lambda f: f["speaker"] == "system")
+    return me
+
+
+# Clicks Accept at the wall-clock time ``at`` (ms), so that two pages click together.
+_CLICK_ACCEPT_AT = """(at) => new Promise((resolve) => {
+  setTimeout(() => {
+    const button = document.querySelector('[data-testid="accept-button"]');
+    if (!button || button.disabled) { resolve(false); return; }
+    button.click();
+    resolve(true);
+  }, Math.max(0, at - Date.now()));
+})"""
+
+
+async def test_two_agents_accept_the_same_conversation_and_exactly_one_gets_it(
+    tmp_path: Path, browser: Browser
+) -> None:
+    errors: list[str] = []
+    async with serve(data_dir=tmp_path) as run:
+        pages = [await _desk_page(browser, run, name, errors) for name in ("Ann", "Bob")]
+        async with chat(run) as (user, _):
+            await _to_the_desk(user)
+            for page in pages:
+                card = page.locator('[data-testid="queue-item"][data-status="waiting"]')
+                await expect(card).to_have_count(1)
+                await expect(card.get_by_test_id("last-message")).to_have_text(
+                    "I need to talk to a person"
+                )
+                await expect(card.get_by_test_id("accept-button")).to_be_enabled()
+            # Both click Accept at the same moment, before either hears of the other.
+            at = time.time() * 1000 + 300
+            clicked = await asyncio.gather(*(page.evaluate(_CLICK_ACCEPT_AT, at) for page in pages))
+            assert clicked == [True, True]
+            for page in pages:
+                assigned = page.locator('[data-testid="queue-item"][data-status="assigned"]')
+                await expect(assigned).to_have_count(1)
+            mine = [
+                await page.get_by_test_id("my-conversations").get_by_test_id("queue-item").count()
+                for page in pages
+            ]
+            assert sorted(mine) == [0, 1]
+            (winner, winner_name), (loser, _) = sorted(
+                zip(pages, ("Ann", "Bob"), strict=True),
+                key=lambda p: -mine[pages.index(p[0])],
+            )
+            await expect(loser.get_by_test_id("agent-notice")).to_contain_text(
+                f"{winner_name} already took this conversation."
+            )
+            taken = loser.get_by_test_id("queue-others").get_by_test_id("queue-item")
+            await expect(taken).to_contain_text(f"With {winner_name}")
+            await expect(loser.get_by_test_id("accept-button")).to_have_count(0)
+            await _shot(loser, "8-agent-lost-the-race")
+            await _shot(winner, "9-agent-won-the-race")
+
+            await winner.get_by_test_id("agent-input").fill("How can I help?")
+            await winner.get_by_test_id("agent-send").click()
+            await user.expect("message", lambda f: f["text"] == "How can I help?")
+            greetings = [f for f in user.of("message") if GREETING in f["text"]]
+            assert len(greetings) == 1 and winner_name in greetings[0]["text"]
+            assert not any("No agent is signed in" in f["text"] for f in user.of("message"))
+    assert errors == []
+
+
+async def test_the_desk_shows_the_customer_typing_and_passes_the_agent_typing_on(
+    tmp_path: Path, browser: Browser
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG, config)
+    providers = yaml.safe_load((config / "providers.yaml").read_text())
+    providers["providers"]["agents"]["agent_typing"] = True
+    (config / "providers.yaml").write_text(yaml.safe_dump(providers))
+    errors: list[str] = []
+    async with serve(config, data_dir=tmp_path / "data") as run, chat(run) as (user, _):
+        me = await _to_the_desk(user)
+        desk = await _desk_page(browser, run, "Dana", errors)
+        card = desk.get_by_test_id("queue-item")
+        await card.get_by_test_id("accept-button").click()
+        await user.expect("message", lambda f: GREETING in f["text"])
+
+        # The customer types: the card and the open conversation say so, until they send.
+        indicator = desk.get_by_test_id("typing-indicator")
+        await expect(indicator).to_be_hidden()
+        await user.send(type="typing")  # what the page sends while the customer types
+        await expect(indicator).to_have_text("Customer is typing…")
+        await expect(card.locator('[data-role="typing"]')).to_be_visible()
+        await _shot(desk, "10-agent-sees-customer-typing")
+        await me.say("are you still there?")
+        await expect(indicator).to_be_hidden()
+        await expect(card.get_by_test_id("last-message")).to_have_text("are you still there?")
+
+        # The agent types: the customer's channel gets a typing activity from Dana.
+        await desk.get_by_test_id("agent-input").press_sequentially("Yes, one moment")
+        typing = await user.expect("typing", lambda f: f["speaker"] == "agent")
+        assert typing["from"]["name"] == "Dana"
+
+        # A reload signs back in with the session alone: same agent, same conversations.
+        stored = await desk.evaluate("JSON.stringify(Object.assign({}, sessionStorage))")
+        assert AGENT_TOKEN not in stored and "midtier.agent.session" in json.loads(stored)
+        await desk.reload()
+        await expect(desk.get_by_test_id("agent-status")).to_have_text("Connected")
+        await expect(
+            desk.get_by_test_id("my-conversations").get_by_test_id("queue-item")
+        ).to_have_count(1)
     assert errors == []

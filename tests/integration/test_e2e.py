@@ -55,6 +55,8 @@ async def test_bot_switch_agent_and_back_in_one_session(tmp_path: Path) -> None:
         assert (
             notice["text"] == "One moment, I'm passing you to a support agent. You can keep typing."
         )
+        nobody = await user.expect("message", lambda f: f["speaker"] == "system" and f != notice)
+        assert nobody["text"].startswith("No agent is signed in right now.")
         session = await _session(run, conversation)
         assert [leg.provider for leg in session.legs] == ["faq", "agents"]
         assert session.legs[0].close_reason == (

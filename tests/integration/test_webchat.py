@@ -126,3 +126,20 @@ async def test_an_acknowledged_message_is_recorded_before_it_is_answered(tmp_pat
                 assert [e.activity["text"] for e in pending] == ["what are your fees?"]
             await user.expect("message", lambda f: "free" in f["text"])
             assert await run.engine.store.inbound_pending("webchat", welcome["conversation"]) == []
+
+
+async def test_a_page_of_another_site_cannot_open_the_chat_socket(tmp_path: Path) -> None:
+    async with serve(data_dir=tmp_path) as run, aiohttp.ClientSession() as http:
+        url = f"{run.ws_base}/webchat/ws"
+        own = run.base  # the page midtier served
+        for origin, allowed in ((own, True), ("https://evil.example", False), (None, True)):
+            headers = {"Origin": origin} if origin else {}
+            try:
+                async with http.ws_connect(url, headers=headers) as ws:
+                    await ws.send_json({"type": "hello", "resume": None, "user": None})
+                    assert json.loads((await ws.receive()).data)["type"] == "welcome"
+                    opened = True
+            except aiohttp.WSServerHandshakeError as exc:
+                assert exc.status == 403
+                opened = False
+            assert opened is allowed, origin
