@@ -229,46 +229,50 @@ async def _going_away(app: web.Application) -> None:
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Start everything in order; stop what was started, in reverse, also when a later
+    step of the start-up fails (so a failed start exits instead of hanging on a thread)."""
     from connector.routing.nlu import train_or_load
 
     engine = app[ENGINE]
-    engine.data_dir.mkdir(parents=True, exist_ok=True)
-    await engine.store.start()
-    classifier, trained = await asyncio.to_thread(
-        train_or_load, engine.config.nlu_files, engine.data_dir / "nlu-cache"
-    )
-    engine.classifier = classifier
-    log.info("intent classifier %s", "trained" if trained else "loaded from cache")
-    await engine.load_counts()
-    adapters = [*engine.channels.values(), *engine.providers.values()]
-    for adapter in adapters:
-        start = getattr(adapter, "start", None)
-        if start is not None:
-            await start()
-    await engine.outbox.load_backlog()
-    engine.outbox.start()
-    await engine.inbox.resume()
-    await engine.inbound.resume()  # what a crash left recorded but unanswered goes first
-    tasks = [
-        asyncio.create_task(_health_loop(engine), name="midtier-health"),
-        asyncio.create_task(_expiry_loop(engine), name="midtier-expiry"),
-    ]
-    log.info("midtier started", extra={"providers": sorted(engine.providers)})
-    try:
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await engine.inbound.stop()
-        await engine.inbox.stop()
-        await engine.outbox.stop()
-        for adapter in reversed(adapters):
+    async with contextlib.AsyncExitStack() as started:
+        engine.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        await engine.store.start()
+        started.push_async_callback(engine.store.close)
+        classifier, trained = await asyncio.to_thread(
+            train_or_load, engine.config.nlu_files, engine.data_dir / "nlu-cache"
+        )
+        engine.classifier = classifier
+        log.info("intent classifier %s", "trained" if trained else "loaded from cache")
+        await engine.load_counts()
+        for adapter in [*engine.channels.values(), *engine.providers.values()]:
+            start = getattr(adapter, "start", None)
+            if start is not None:
+                await start()
             stop = getattr(adapter, "stop", None)
             if stop is not None:
-                try:
-                    await stop()
-                except Exception:
-                    log.exception("stopping %s failed", adapter)
-        await engine.store.close()
+                started.push_async_callback(_stop_quietly, adapter, stop)
+        await engine.outbox.load_backlog()
+        engine.outbox.start()
+        started.push_async_callback(engine.outbox.stop)
+        await engine.inbox.resume()
+        started.push_async_callback(engine.inbox.stop)
+        await engine.inbound.resume()  # what a crash left recorded but unanswered goes first
+        started.push_async_callback(engine.inbound.stop)
+        for loop, name in ((_health_loop, "midtier-health"), (_expiry_loop, "midtier-expiry")):
+            task = asyncio.create_task(loop(engine), name=name)
+            started.push_async_callback(_cancel, task)
+        log.info("midtier started", extra={"providers": sorted(engine.providers)})
+        yield
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _stop_quietly(adapter: object, stop: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await stop()
+    except Exception:  # the others must still stop
+        log.exception("stopping %s failed", adapter)

@@ -114,13 +114,20 @@ def _run(args: argparse.Namespace) -> int:
     logging.getLogger("midtier").info(
         "serving %s: web chat at %s/ , agent desk at %s/agent", config.dir, base, base
     )
-    web.run_app(
-        app,
-        host=args.host,
-        port=args.port,
-        print=None,
-        access_log_class=AccessLogger,
-    )
+    try:
+        web.run_app(
+            app,
+            host=args.host,
+            port=args.port,
+            print=None,
+            access_log_class=AccessLogger,
+        )
+    except ConfigError as exc:  # found while starting (e.g. a store of a newer version)
+        _print_config_errors([exc])
+        return 2
+    except OSError as exc:  # e.g. the port is taken, the data directory is not writable
+        print(f"error: cannot start: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -223,3 +223,34 @@ def test_run_with_a_broken_bot_prints_one_error_and_exits(
     assert done.stderr.splitlines() == [error]  # one line, no traceback
     assert done.stdout == ""
     assert not data.exists()  # it stopped before opening the store or serving anything
+
+
+def test_run_on_a_store_of_a_newer_version_prints_one_error_and_exits(tmp_path: Path) -> None:
+    import sqlite3
+
+    data = tmp_path / "data"
+    data.mkdir()
+    with sqlite3.connect(data / "midtier.db") as db:
+        db.execute("PRAGMA user_version = 999")
+    db.close()
+    done = _midtier("run", "--data", str(data), "--port", str(free_port()))
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: {data / 'midtier.db'}: schema version: 999 was written by a newer midtier"
+        " (this one knows 3); upgrade midtier or use another store file"
+    ]
+    assert "Traceback" not in done.stderr
+
+
+def test_run_on_a_port_in_use_says_so_and_exits(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _midtier("run", "--data", str(tmp_path / "data"), "--port", str(port))
+    assert done.returncode == 1
+    assert "error: cannot start:" in done.stderr and "address already in use" in done.stderr
+    assert "Traceback" not in done.stderr
