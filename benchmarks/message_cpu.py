@@ -66,7 +66,7 @@ async def _wait_ready(base: str) -> None:
 async def _conversation(base: str, n: int, latencies: list[float]) -> None:
     url = base.replace("http://", "ws://") + "/webchat/ws"
     async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
-        await ws.send_json({"type": "hello", "conversation": None, "user": None})
+        await ws.send_json({"type": "hello", "resume": None, "user": None})
         await ws.receive_json()
         for i in range(n):
             started = time.perf_counter()
