@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -160,15 +160,21 @@ class Engine(ProviderSide):
         ]
         return found[-last:]
 
+    async def quietly(
+        self, provider: str, call: Awaitable[object], what: str, level: int = logging.WARNING
+    ) -> None:
+        """Await a call to ``provider`` within its deadline; a failure is logged, not raised
+        (for what nobody waits on: a closing leg, a status, a typing signal)."""
+        try:
+            async with asyncio.timeout(self.timeout(provider)):
+                await call
+        except (ProviderError, TimeoutError) as exc:
+            log.log(level, "%s to %s failed: %s", what, provider, exc or "timed out")
+
     async def close_leg(self, leg: Leg, reason: str) -> None:
         provider = self.providers.get(leg.provider)
-        if provider is None:
-            return
-        try:
-            async with asyncio.timeout(self.timeout(leg.provider)):
-                await provider.close(leg, reason)
-        except (ProviderError, TimeoutError) as exc:
-            log.warning("closing the %s leg failed: %s", leg.provider, exc or "timed out")
+        if provider is not None:
+            await self.quietly(leg.provider, provider.close(leg, reason), "closing the leg")
 
     def notify(self, turn: Turn, text: str) -> None:
         """Tell the user something in midtier's own voice."""
@@ -271,13 +277,9 @@ class Engine(ProviderSide):
         if not self.router.is_sticky(leg.provider):
             return
         provider = self.providers.get(leg.provider)
-        if provider is None:
-            return
-        try:
-            async with asyncio.timeout(self.timeout(leg.provider)):
-                await provider.deliver(leg, activity)
-        except (ProviderError, TimeoutError) as exc:
-            log.info("typing signal to %s failed: %s", leg.provider, exc or "timed out")
+        if provider is not None:
+            typing = provider.deliver(leg, activity)
+            await self.quietly(leg.provider, typing, "a typing signal", logging.INFO)
 
     async def _process(self, entry: InboundEntry) -> MidTierSession | None:
         """Process one recorded user activity; it leaves the store with what it caused."""

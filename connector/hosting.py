@@ -8,7 +8,6 @@ messages, so the two never interleave.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -16,7 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from connector.activity import Activity, now
-from connector.errors import NotFound, ProviderError, SessionClosed
+from connector.errors import NotFound, SessionClosed
 from connector.handoff import status_event
 from connector.sessions import CHANNEL_ONLY, Leg
 from connector.work import Turn, after_commit
@@ -68,6 +67,10 @@ class _Core(Protocol):
     def notify(self, turn: Turn, text: str) -> None: ...
 
     def timeout(self, provider: str) -> float: ...
+
+    async def quietly(
+        self, provider: str, call: Awaitable[object], what: str, level: int = ...
+    ) -> None: ...
 
     @staticmethod
     def intent_history(decisions: list[RouteDecision], last: int = 10) -> list[dict[str, Any]]: ...
@@ -124,11 +127,8 @@ class ProviderSide:
         provider = self.providers.get(leg.provider)
         if provider is None or self.router.is_sticky(leg.provider):
             return
-        try:
-            async with asyncio.timeout(self.timeout(leg.provider)):
-                await provider.deliver(leg, status_event(state, message))
-        except (ProviderError, TimeoutError) as exc:
-            log.warning("handoff.status to %s failed: %s", leg.provider, exc or "timed out")
+        status = provider.deliver(leg, status_event(state, message))
+        await self.quietly(leg.provider, status, "handoff.status")
 
     async def _forward_status(self: _Core, turn: Turn, leg: Leg, activity: Activity) -> None:
         origin = leg.data.get("handoff_from")
@@ -252,11 +252,8 @@ class ProviderSide:
         target = self.providers.get(provider)
         if leg is None or not leg.is_open or target is None:
             return
-        try:
-            async with asyncio.timeout(self.timeout(provider)):
-                await target.deliver(leg, status_event("failed", message))
-        except (ProviderError, TimeoutError) as exc:
-            log.warning("could not tell %s that its request failed: %s", provider, exc)
+        failed = target.deliver(leg, status_event("failed", message))
+        await self.quietly(provider, failed, "telling that its request failed")
 
     async def change_leg(
         self: _Core,

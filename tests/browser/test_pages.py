@@ -56,6 +56,15 @@ async def _shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+async def _chat_page(browser: Browser, run: Running, errors: list[str]) -> Page:
+    """The web chat page, connected; its script errors go to ``errors``."""
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(f"{run.base}/")
+    await expect(page.get_by_test_id("chat-status")).to_have_text("Connected")
+    return page
+
+
 async def _say(page: Page, text: str) -> None:
     await page.get_by_test_id("chat-input").fill(text)
     await page.get_by_test_id("chat-input").press("Enter")
@@ -66,10 +75,7 @@ async def test_customer_and_agent_pages_hand_a_conversation_around(
 ) -> None:
     errors: list[str] = []
     async with serve(data_dir=tmp_path) as run:
-        user = await browser.new_page(viewport={"width": 1280, "height": 800})
-        user.on("pageerror", lambda exc: errors.append(str(exc)))
-        await user.goto(f"{run.base}/")
-        await expect(user.get_by_test_id("chat-status")).to_have_text("Connected")
+        user = await _chat_page(browser, run, errors)
         bot = user.locator('[data-testid="chat-message"][data-speaker="bot"]')
         system = user.locator('[data-testid="chat-message"][data-speaker="system"]')
         agent_said = user.locator('[data-testid="chat-message"][data-speaker="agent"]')
@@ -152,10 +158,7 @@ async def test_the_readme_conversation_reaches_the_agent_desk(
     balance, dispute, fraud = quickstart_conversation()
     errors: list[str] = []
     async with serve(data_dir=tmp_path) as run:
-        user = await browser.new_page(viewport={"width": 1280, "height": 800})
-        user.on("pageerror", lambda exc: errors.append(str(exc)))
-        await user.goto(f"{run.base}/")
-        await expect(user.get_by_test_id("chat-status")).to_have_text("Connected")
+        user = await _chat_page(browser, run, errors)
         said = user.get_by_test_id("chat-message")
 
         await _say(user, balance)
