@@ -3,12 +3,14 @@ headers, and the JSON-frame conventions of their WebSockets."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from connector.errors import MalformedPayload
+from connector.payloads import loads
 
 
 def page_handler(
@@ -33,12 +35,17 @@ def page_handler(
 
 
 def parse_frame(msg: Any) -> dict[str, Any] | None:
-    """A JSON text frame that is an object with a string ``type``; None for anything else."""
-    if msg.type != WSMsgType.TEXT:
+    """A JSON text frame that is an object with a string ``type``; None for anything else.
+
+    Parsed by :func:`connector.payloads.loads`: nesting is bounded and a lone surrogate in any
+    string makes the whole frame malformed, so handlers only ever see text they can store,
+    compare and encode.
+    """
+    if msg.type != WSMsgType.TEXT or not isinstance(msg.data, str):
         return None
     try:
-        frame = json.loads(msg.data)
-    except ValueError:
+        frame = loads(msg.data, what="frame")
+    except MalformedPayload:
         return None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         return None
