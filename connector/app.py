@@ -97,7 +97,7 @@ def status_for(exc: MidtierError) -> int:
 
 # Decoding failures of untrusted input that escaped connector.payloads: still the caller's
 # fault, so a 400 and one line, never a traceback (its text may quote what was sent).
-_DECODING_ERRORS = (UnicodeError, HttpProcessingError, RecursionError)
+_DECODING_ERRORS = (UnicodeError, HttpProcessingError, web.RequestPayloadError, RecursionError)
 
 
 @web.middleware
@@ -107,11 +107,15 @@ async def error_middleware(
     try:
         return await handler(request)
     except MidtierError as exc:
+        if request.writer.output_size > 0:
+            raise  # a WebSocket or stream already answered: no status to send any more
         status = status_for(exc)
         if status >= 500:
             log.exception("request failed: %s %s", request.method, request.path)
         return web.json_response({"error": type(exc).__name__, "reason": str(exc)}, status=status)
     except _DECODING_ERRORS as exc:
+        if request.writer.output_size > 0:
+            raise
         log.warning(
             "bad input on %s %s: %s",
             request.method,
@@ -162,8 +166,8 @@ async def read_body(request: web.Request) -> bytes:
     """The raw body, at most ``limits.max_body_bytes`` (413), also when sent chunked.
 
     A declared ``Content-Length`` over the limit is refused before anything is read; a
-    chunked body is counted as it arrives. Broken framing (bad chunks, bad compression) is
-    a 400.
+    chunked body is counted as it arrives. Broken framing (bad chunks, bad compression, a
+    body cut short) is a 400.
     """
     limit = request.app[ENGINE].config.midtier.limits.max_body_bytes
     length = request.content_length
@@ -173,8 +177,14 @@ async def read_body(request: web.Request) -> bytes:
         return await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise PayloadTooLarge(f"body is over the limit of {limit} bytes") from exc
-    except HttpProcessingError as exc:
-        raise MalformedPayload(f"the body is not framed correctly ({type(exc).__name__})") from exc
+    except (HttpProcessingError, web.RequestPayloadError) as exc:
+        # Bad chunk sizes, a Content-Encoding that does not decode, a length that lies.
+        cause = exc.__cause__ if isinstance(exc.__cause__, HttpProcessingError) else exc
+        raise MalformedPayload(f"the body could not be read ({type(cause).__name__})") from exc
+    except ConnectionResetError as exc:
+        # The client stopped sending (or hung up) before the body was complete; the answer
+        # will most likely find nobody, but the handler ends like any other bad request.
+        raise MalformedPayload("the body ended before it was complete") from exc
 
 
 def decode_json(request: web.Request, raw: bytes) -> Any:
