@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from connector.errors import MalformedPayload, UnsupportedMediaType
@@ -81,6 +81,86 @@ def test_nesting_up_to_the_limit_passes_and_brackets_in_strings_do_not_count() -
     text = '[["' + "[{" * 5_000 + '\\"' + "[" * 100 + '"]]'
     assert loads(text) == [["[{" * 5_000 + '"' + "[" * 100]]
     assert loads(json.dumps({"t": "\\" * 7 + "[" * 200})) == {"t": "\\" * 7 + "[" * 200}
+
+
+def _depth_outside_strings(text: str) -> int:
+    """The nesting of ``text`` the slow, obvious way: character by character."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+@given(st.text(alphabet='[]{}"\\a,:1', max_size=300), st.integers(min_value=0, max_value=6))
+def test_the_nesting_check_agrees_with_a_character_by_character_count(
+    text: str, limit: int
+) -> None:
+    try:
+        expected: Any = json.loads(text)
+    except (ValueError, RecursionError):
+        expected = None  # not JSON: only the depth verdict matters
+    deepest = _depth_outside_strings(text)
+    try:
+        got = loads(text, max_depth=limit)
+    except MalformedPayload as exc:
+        assert deepest > limit or expected is None, (str(exc), deepest)
+    else:
+        assert deepest <= limit and got == expected
+
+
+@given(
+    st.lists(
+        st.text(alphabet=["\\", "u", "d", "8", "c", "0", "a", "\ud800", "\udc00", "\U0001f600"]),
+        max_size=4,
+    ),
+    st.booleans(),
+)
+def test_a_lone_surrogate_is_found_however_it_is_escaped(
+    strings: list[str], ascii_only: bool
+) -> None:
+    try:
+        text = json.dumps(strings, ensure_ascii=ascii_only)
+        text.encode("utf-8")  # raw lone surrogates cannot come out of a strict decoder
+    except UnicodeEncodeError:
+        return
+    truth = json.loads(text)  # (a high and a low one next to each other become a pair)
+    lone = any(0xD800 <= ord(c) <= 0xDFFF for s in truth for c in s)
+    try:
+        assert loads(text) == truth and not lone
+    except MalformedPayload as exc:
+        assert lone, str(exc)
+
+
+@given(st.text(alphabet=["\\", "u", "d", "D", "8", "b", "c", "0", "f", "a"], max_size=40))
+@example(r"\\ud800\udc00")  # an escaped backslash, text, then a lone low surrogate
+@example(r"\\\ud800\udc00")  # an escaped backslash, then a valid pair
+@example(r"\ud800\ud800\udc00")  # a lone high surrogate, then a pair
+@example(r"\udc00\ud800")  # a pair the wrong way round
+def test_escapes_written_by_hand_are_judged_like_the_parser_reads_them(inner: str) -> None:
+    text = f'["{inner}"]'
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return  # not JSON
+    lone = any(0xD800 <= ord(c) <= 0xDFFF for c in value[0])
+    try:
+        assert loads(text) == value and not lone
+    except MalformedPayload as exc:
+        assert lone, str(exc)
 
 
 @given(st.binary(max_size=300))
