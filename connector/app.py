@@ -272,11 +272,9 @@ async def auth_token(request: web.Request) -> web.Response:
         header_value = authorization(request) or ""
         fields = _oauth_fields(body, ("grant_type", "client_id", "provider", "code"))
         secret = _oauth_fields(body, ("client_secret",)).get("client_secret")
-    except AuthError as exc:
-        return _oauth_error(401, "invalid_client", str(exc))
-    except MalformedPayload as exc:
-        status = 415 if isinstance(exc, UnsupportedMediaType) else 400
-        return _oauth_error(status, "invalid_request", str(exc))
+    except (AuthError, MalformedPayload) as exc:  # RFC 6749 errors, our statuses
+        error = "invalid_client" if isinstance(exc, AuthError) else "invalid_request"
+        return _oauth_error(status_for(exc), error, str(exc))
     if fields.get("grant_type", "authorization_code") != "authorization_code":
         return _oauth_error(400, "unsupported_grant_type", "only authorization_code is supported")
     provider = fields.get("client_id") or fields.get("provider") or ""

@@ -40,14 +40,13 @@ from pydantic import ValidationError
 
 from adapters.providers.bf_auth import CONNECTOR_AUDIENCE, KEY_FILE, TokenIssuer, load_or_create_key
 from connector.activity import Activity, ConversationAccount
-from connector.app import authorization, match_text, read_form, read_json_object
+from connector.app import authorization, match_text, read_form, read_json_object, status_for
 from connector.errors import (
     AuthError,
     Forbidden,
     MalformedPayload,
     NotFound,
     SessionClosed,
-    UnsupportedMediaType,
 )
 
 if TYPE_CHECKING:
@@ -157,12 +156,9 @@ class ConnectorHub:
         try:
             form = await read_form(request)
             basic = authorization(request) or ""
-        except AuthError as exc:
-            return _oauth_error(401, "invalid_client", str(exc))
-        except UnsupportedMediaType as exc:
-            return _oauth_error(415, "invalid_request", str(exc))
-        except MalformedPayload as exc:
-            return _oauth_error(400, "invalid_request", str(exc))
+        except (AuthError, MalformedPayload) as exc:  # RFC 6749 errors, the core's statuses
+            error = "invalid_client" if isinstance(exc, AuthError) else "invalid_request"
+            return _oauth_error(status_for(exc), error, str(exc))
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
         if basic.lower().startswith("basic "):
             try:
