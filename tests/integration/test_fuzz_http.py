@@ -208,6 +208,7 @@ async def test_the_inputs_of_the_issue_get_4xx(
                 (RawRequest(b"POST", b"/auth/token", bad_bearer, b""), 401, b"must be ASCII"),
                 (RawRequest(b"GET", connector[:-11] + b"/members", bad_bearer), 401, b"ASCII"),
                 (RawRequest(b"POST", b"/rasa/orders/callback", bad_bearer, b"{}"), 401, b"ASCII"),
+                (RawRequest(b"POST", b"/adfs/oauth2/token", bad_bearer, b""), 401, b"ASCII"),
                 (RawRequest(b"POST", b"/adfs/oauth2/token", (), b"\xff"), 415, b"expected"),
                 (RawRequest(b"POST", connector, json_type + bearer, deep), 400, b"nested deeper"),
                 (
