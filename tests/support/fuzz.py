@@ -670,7 +670,7 @@ def token_requests(
         draw_(fixed(target)),
         (*_header(b"Content-Type", ctype), *extra),
         body,
-        draw_(st.sampled_from(FRAMINGS)),
+        draw_(st.sampled_from(GOOD_FRAMINGS)),
     )
 
 
@@ -799,7 +799,7 @@ def routes(keys: Keys | None) -> dict[str, st.SearchStrategy[RawRequest]]:
             "auth/token, right credential": token_requests(
                 "/auth/token",
                 token_fields,
-                {"client_id": st.just("partner"), "code": _text},
+                {"client_id": st.just("partner"), "code": st.text(min_size=1, max_size=60)},
                 ((b"Authorization", PARTNER_BEARER),),
             ),
             "adfs/oauth2/token, right client": token_requests(
