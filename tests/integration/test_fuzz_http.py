@@ -1,6 +1,6 @@
 """Whatever arrives on any HTTP route, midtier answers with a status under 500.
 
-One real server (``support.fuzz``: bot_configs/ plus a remote Bot Framework bot, a webhook
+One real server (``support.fuzz_world``: bot_configs/ plus a remote Bot Framework bot, a webhook
 service and a Rasa bot, so that every route is mounted) gets hypothesis-generated requests on
 raw sockets: random bytes, invalid UTF-8, lone surrogates, deep nesting, wrong JSON types,
 huge values, odd and non-ASCII headers, broken chunked encoding, a lying Content-Length. The
@@ -23,19 +23,23 @@ import pytest
 import pytest_asyncio
 from aiohttp.http_exceptions import HttpProcessingError
 from support.fuzz import (
-    ENV,
     EXAMPLES,
-    Keys,
-    RawRequest,
-    Reply,
-    describe,
     draw,
+    routes,
+)
+from support.fuzz_world import (
+    ENV,
+    Keys,
     fakes,
     normal_chat_works,
     open_conversations,
-    routes,
-    send,
     write_config,
+)
+from support.raw import (
+    RawRequest,
+    Reply,
+    describe,
+    send,
 )
 from support.server import Running, serve
 

@@ -1,7 +1,7 @@
 """Whatever a client sends on the web chat or the agent desk socket, the server answers with an
 error frame or closes with a proper code, never an abnormal close (1006, 1011).
 
-Frames are written byte by byte (``support.fuzz.RawSocket``), so that text frames can carry
+Frames are written byte by byte (``support.raw.RawSocket``), so that text frames can carry
 invalid UTF-8 and frames can break RFC 6455 itself. Each example is one connection: maybe a
 valid ``hello`` or desk sign-in first, then the fuzzed frame, then a probe frame that must
 still get its error frame, then a clean close. After each kind of input the server must
@@ -22,20 +22,24 @@ import pytest
 import pytest_asyncio
 from hypothesis import strategies as st
 from support.fuzz import (
-    ENV,
     EXAMPLES,
     LONE_SURROGATES,
-    Outcome,
-    RawSocket,
     deep_json,
     draw,
-    exchange,
-    fakes,
     json_values,
     lone_surrogate_json,
+)
+from support.fuzz_world import (
+    ENV,
+    fakes,
     normal_chat_works,
-    proper,
     write_config,
+)
+from support.raw import (
+    Outcome,
+    RawSocket,
+    exchange,
+    proper,
 )
 from support.server import Running, serve
 

@@ -24,21 +24,25 @@ from pathlib import Path
 import aiohttp
 import pytest
 from support.fuzz import (
-    ENV,
     EXAMPLES,
-    SECRETS,
-    Keys,
-    RawSocket,
     draw,
-    exchange,
-    fakes,
-    normal_chat_works,
-    open_conversations,
     routes,
     secret_frames,
     secret_requests,
-    send,
+)
+from support.fuzz_world import (
+    ENV,
+    SECRETS,
+    Keys,
+    fakes,
+    normal_chat_works,
+    open_conversations,
     write_config,
+)
+from support.raw import (
+    RawSocket,
+    exchange,
+    send,
 )
 from support.server import REPO, Chatter, Frames, free_port
 
