@@ -1,9 +1,10 @@
 """Whatever arrives on any HTTP route, midtier answers with a status under 500.
 
-One real server (``support.fuzz_world``: bot_configs/ plus a remote Bot Framework bot, a webhook
-service and a Rasa bot, so that every route is mounted) gets hypothesis-generated requests on
-raw sockets: random bytes, invalid UTF-8, lone surrogates, deep nesting, wrong JSON types,
-huge values, odd and non-ASCII headers, broken chunked encoding, a lying Content-Length. The
+One real server (``support.fuzz_world``: bot_configs/ plus a remote Bot Framework bot, a
+webhook service and a Rasa bot, so that every route is mounted) gets hypothesis-generated
+requests on raw sockets: random bytes, invalid UTF-8, lone surrogates, deep nesting, wrong
+JSON types, huge values, odd and non-ASCII headers, broken chunked encoding, a lying
+Content-Length. The
 authenticated cases carry a valid Connector token for an open conversation of the remote
 bot, a correctly signed webhook callback, the right Rasa callback secret. After each route
 the server must still serve a normal chat, and no handler may have crashed.
