@@ -3,7 +3,7 @@ headers, and the JSON-frame conventions of their WebSockets."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
 from typing import Any
@@ -11,7 +11,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from connector.config import normalize_origin
-from connector.errors import Forbidden
+from connector.errors import Forbidden, MalformedPayload
+from connector.payloads import loads
 
 
 def page_handler(
@@ -36,21 +37,36 @@ def page_handler(
 
 
 def parse_frame(msg: Any) -> dict[str, Any] | None:
-    """A JSON text frame that is an object with a string ``type``; None for anything else."""
-    if msg.type != WSMsgType.TEXT:
+    """A JSON text frame that is an object with a string ``type``; None for anything else.
+
+    Parsed by :func:`connector.payloads.loads`: nesting is bounded and a lone surrogate in any
+    string makes the whole frame malformed, so handlers only ever see text they can store,
+    compare and encode.
+    """
+    if msg.type != WSMsgType.TEXT or not isinstance(msg.data, str):
         return None
     try:
-        frame = json.loads(msg.data)
-    except ValueError:
+        frame = loads(msg.data, what="frame")
+    except MalformedPayload:
         return None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         return None
     return frame
 
 
-async def send_error(ws: web.WebSocketResponse, code: str, reason: str) -> None:
-    """The ``{"type": "error", "code", "reason"}`` frame both pages understand."""
-    await ws.send_json({"type": "error", "code": code, "reason": reason})
+async def send_error(ws: web.WebSocketResponse, code: str, reason: str, **extra: Any) -> None:
+    """The ``{"type": "error", "code", "reason", ...}`` frame both pages understand; a socket
+    that is closing or went away is left alone."""
+    if ws.closed:
+        return
+    with contextlib.suppress(ConnectionResetError, RuntimeError):
+        await ws.send_json({"type": "error", "code": code, "reason": reason, **extra})
+
+
+def ended(msg: Any) -> bool:
+    """Whether a message from ``async for msg in ws`` says the socket failed (aiohttp has
+    closed it already with 1002, 1007 or 1009): nothing more can be said on it."""
+    return bool(msg.type == WSMsgType.ERROR)
 
 
 def check_origin(request: web.Request, allowed: Iterable[str]) -> None:

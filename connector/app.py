@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
 from connector.auth import check_credential
 from connector.config import Config
@@ -27,13 +28,23 @@ from connector.errors import (
     ConflictError,
     Forbidden,
     InputError,
+    MalformedPayload,
     MidtierError,
     NotFound,
     PayloadTooLarge,
     SessionClosed,
+    UnsupportedMediaType,
 )
 from connector.interfaces import IntentResult, Mountable
 from connector.logs import redactor
+from connector.payloads import (
+    ContentType,
+    checked_text,
+    header_text,
+    parse_content_type,
+    parse_form,
+    parse_json,
+)
 from connector.registry import build_adapters
 from connector.store import open_store
 
@@ -69,6 +80,8 @@ def status_for(exc: MidtierError) -> int:
     """The HTTP status of an error of ours (the only such mapping in midtier)."""
     if isinstance(exc, PayloadTooLarge):
         return 413
+    if isinstance(exc, UnsupportedMediaType):
+        return 415
     if isinstance(exc, Forbidden):
         return 403
     if isinstance(exc, AuthError):
@@ -82,6 +95,11 @@ def status_for(exc: MidtierError) -> int:
     return 500
 
 
+# Decoding failures of untrusted input that escaped connector.payloads: still the caller's
+# fault, so a 400 and one line, never a traceback (its text may quote what was sent).
+_DECODING_ERRORS = (UnicodeError, HttpProcessingError, web.RequestPayloadError, RecursionError)
+
+
 @web.middleware
 async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -89,10 +107,140 @@ async def error_middleware(
     try:
         return await handler(request)
     except MidtierError as exc:
+        if request.writer.output_size > 0:
+            raise  # a WebSocket or stream already answered: no status to send any more
         status = status_for(exc)
         if status >= 500:
             log.exception("request failed: %s %s", request.method, request.path)
         return web.json_response({"error": type(exc).__name__, "reason": str(exc)}, status=status)
+    except _DECODING_ERRORS as exc:
+        if request.writer.output_size > 0:
+            raise
+        log.warning(
+            "bad input on %s %s: %s",
+            request.method,
+            request.path,
+            type(exc).__name__,
+            extra={"event": "bad_input"},
+        )
+        reason = "the request could not be decoded"
+        return web.json_response({"error": "MalformedPayload", "reason": reason}, status=400)
+
+
+# ---------------------------------------------------------------------- reading requests
+#
+# Every route reads its input through these, so that the size limit, the media type, the
+# charset and the decoding rules of connector.payloads hold everywhere.
+
+
+def header(request: web.Request, name: str) -> str | None:
+    """A request header midtier reads; a non-ASCII value is a 400."""
+    return header_text(request.headers.get(name), name)
+
+
+def authorization(request: web.Request) -> str | None:
+    """The ``Authorization`` header; one that is not ASCII fails authentication (401)."""
+    try:
+        return header(request, "Authorization")
+    except MalformedPayload as exc:
+        raise AuthError(str(exc)) from exc
+
+
+def match_text(request: web.Request, key: str) -> str:
+    """A path parameter as valid text (aiohttp percent-decodes it)."""
+    return checked_text(request.match_info[key], f"the path parameter {key}")
+
+
+def query_text(request: web.Request, key: str) -> str | None:
+    """A query parameter as valid text, or None."""
+    value = request.query.get(key)
+    return None if value is None else checked_text(value, f"the query parameter {key}")
+
+
+def content_type(request: web.Request) -> ContentType:
+    """The request's parsed ``Content-Type`` (empty when absent)."""
+    return parse_content_type(header(request, "Content-Type"))
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw body, at most ``limits.max_body_bytes`` (413), also when sent chunked.
+
+    A declared ``Content-Length`` over the limit is refused before anything is read; a
+    chunked body is counted as it arrives. Broken framing (bad chunks, bad compression, a
+    body cut short) is a 400.
+    """
+    limit = request.app[ENGINE].config.midtier.limits.max_body_bytes
+    length = request.content_length
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise PayloadTooLarge(f"body is over the limit of {limit} bytes") from exc
+    except (HttpProcessingError, web.RequestPayloadError) as exc:
+        # Bad chunk sizes, a Content-Encoding that does not decode, a length that lies.
+        cause = exc.__cause__ if isinstance(exc.__cause__, HttpProcessingError) else exc
+        raise MalformedPayload(f"the body could not be read ({type(cause).__name__})") from exc
+    except ConnectionResetError as exc:
+        # The client stopped sending (or hung up) before the body was complete; the answer
+        # will most likely find nobody, but the handler ends like any other bad request.
+        raise MalformedPayload("the body ended before it was complete") from exc
+
+
+def decode_json(request: web.Request, raw: bytes) -> Any:
+    """``raw`` (the body of ``request``) as JSON, in the charset the request declares.
+
+    Any ``Content-Type`` is read as JSON (bots and services differ in what they declare),
+    except a form or multipart one, which says the body is something else.
+    """
+    ctype = content_type(request)
+    if ctype.is_form or ctype.media_type.startswith("multipart/"):
+        raise UnsupportedMediaType(f"expected a JSON body, not {ctype.media_type}")
+    return parse_json(raw, ctype.charset)
+
+
+def decode_form(request: web.Request, raw: bytes) -> dict[str, str]:
+    """``raw`` as an ``application/x-www-form-urlencoded`` form (an empty body is none)."""
+    ctype = content_type(request)
+    if not ctype.is_form and (ctype.media_type or raw.strip()):
+        raise UnsupportedMediaType(
+            f"expected application/x-www-form-urlencoded, not {ctype.media_type or 'no type'}"
+        )
+    return parse_form(raw, ctype.charset)
+
+
+async def read_json(request: web.Request) -> Any:
+    """The body as a JSON value (bounded nesting, no lone surrogates, finite numbers)."""
+    return decode_json(request, await read_body(request))
+
+
+async def read_json_object(request: web.Request, what: str = "body") -> dict[str, Any]:
+    """The body as a JSON object."""
+    value = await read_json(request)
+    if not isinstance(value, dict):
+        raise MalformedPayload(f"{what} must be a JSON object")
+    return value
+
+
+async def read_form(request: web.Request) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body (or none), decoded strictly."""
+    return decode_form(request, await read_body(request))
+
+
+async def read_fields(request: web.Request) -> dict[str, Any]:
+    """A JSON object or a urlencoded form, as the ``Content-Type`` says (form by default)."""
+    raw = await read_body(request)  # the size limit first, whatever the type
+    ctype = content_type(request)
+    if ctype.is_json:
+        value = decode_json(request, raw)
+        if not isinstance(value, dict):
+            raise MalformedPayload("body must be a JSON object")
+        return value
+    if ctype.is_form or not ctype.media_type:
+        return dict(decode_form(request, raw))
+    raise UnsupportedMediaType(
+        f"expected application/x-www-form-urlencoded or application/json, not {ctype.media_type}"
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -119,38 +267,47 @@ async def auth_token(request: web.Request) -> web.Response:
     provider name); the provider credential as ``client_secret`` or ``Authorization: Bearer``.
     """
     engine = request.app[ENGINE]
-    await request.read()  # over the size limit: 413 before anything else
-    if request.content_type == "application/json":
-        try:
-            body: Any = await request.json()
-        except ValueError:
-            return _oauth_error(400, "invalid_request", "body is not valid JSON")
-        if not isinstance(body, dict):
-            return _oauth_error(400, "invalid_request", "body must be a JSON object")
-    else:
-        body = dict(await request.post())
-    if body.get("grant_type", "authorization_code") != "authorization_code":
+    try:
+        body = await read_fields(request)  # over the size limit: 413 before anything else
+        header_value = authorization(request) or ""
+        fields = _oauth_fields(body, ("grant_type", "client_id", "provider", "code"))
+        secret = _oauth_fields(body, ("client_secret",)).get("client_secret")
+    except (AuthError, MalformedPayload) as exc:  # RFC 6749 errors, our statuses
+        error = "invalid_client" if isinstance(exc, AuthError) else "invalid_request"
+        return _oauth_error(status_for(exc), error, str(exc))
+    if fields.get("grant_type", "authorization_code") != "authorization_code":
         return _oauth_error(400, "unsupported_grant_type", "only authorization_code is supported")
-    provider = str(body.get("client_id") or body.get("provider") or "")
-    code = str(body.get("code") or "")
-    secret = body.get("client_secret")
-    header = request.headers.get("Authorization", "")
-    if not secret and header.startswith("Bearer "):
-        secret = header[7:]
+    provider = fields.get("client_id") or fields.get("provider") or ""
+    code = fields.get("code") or ""
+    if not secret and header_value.startswith("Bearer "):
+        secret = header_value[7:]
     cfg = engine.config.providers.get(provider)
     try:
-        check_credential(cfg.credential if cfg else "", str(secret) if secret else None)
+        check_credential(cfg.credential if cfg else "", secret or None)
     except AuthError as exc:
-        log.warning("token request refused for client %r: %s", provider, exc)
+        log.warning("token request refused for client %r: %s", provider[:64], exc)
         return _oauth_error(401, "invalid_client", str(exc))
     if not code:
         return _oauth_error(400, "invalid_request", "code is missing")
     try:
         grant = await engine.redeem(code, provider)
     except (AuthCodeError, NotFound) as exc:
-        log.warning("token request refused for client %r: %s", provider, exc)
+        log.warning("token request refused for client %r: %s", provider[:64], exc)
         return _oauth_error(400, "invalid_grant", str(exc))
     return web.json_response(grant, headers={"Cache-Control": "no-store"})
+
+
+def _oauth_fields(body: dict[str, Any], names: tuple[str, ...]) -> dict[str, str]:
+    """The named fields of a token request; each must be a string when present."""
+    out: dict[str, str] = {}
+    for name in names:
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise MalformedPayload(f"{name} must be a string")
+        out[name] = value
+    return out
 
 
 def _oauth_error(status: int, error: str, description: str) -> web.Response:

@@ -98,6 +98,8 @@ def _run(args: argparse.Namespace) -> int:
     from connector.app import AccessLogger, create_app
     from connector.logs import configure_logging
 
+    # First: whatever building the app logs, warns or raises goes out redacted, as JSON.
+    configure_logging(args.log_level)
     try:
         config = load_config(args.config)
         public = args.public_url or f"http://{args.host}:{args.port}"
@@ -109,7 +111,6 @@ def _run(args: argparse.Namespace) -> int:
     if problems:
         _print_config_errors(problems)
         return 2
-    configure_logging(args.log_level)
     base = f"http://{args.host}:{args.port}"
     logging.getLogger("midtier").info(
         "serving %s: web chat at %s/ , agent desk at %s/agent", config.dir, base, base

@@ -7,6 +7,7 @@ layer (``connector.app``) maps these to status codes::
     ├── ConfigError                 bad bot_configs: carries file and key        (start-up)
     ├── InputError                  a request we cannot accept                   -> 400
     │   ├── MalformedPayload        body is not what the protocol says           -> 400
+    │   │   └── UnsupportedMediaType  a Content-Type or charset we do not read   -> 415
     │   └── PayloadTooLarge         body over the size limit                     -> 413
     ├── AuthError                   caller not authenticated                     -> 401
     │   └── Forbidden               authenticated but not allowed                -> 403
@@ -54,6 +55,10 @@ class InputError(MidtierError):
 
 class MalformedPayload(InputError):
     """The body is not what the protocol expects."""
+
+
+class UnsupportedMediaType(MalformedPayload):
+    """The body comes in a media type or charset midtier does not read."""
 
 
 class PayloadTooLarge(InputError):

@@ -35,7 +35,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
-from adapters.pages import check_origin, page_handler, parse_frame, send_error
+from adapters.pages import check_origin, ended, page_handler, parse_frame, send_error
 from connector.activity import Activity, ActivityTypes, ChannelAccount, ConversationAccount, now
 from connector.config import ChannelConfig
 from connector.errors import ChannelUnavailable, MalformedPayload, MidtierError
@@ -154,6 +154,8 @@ class WebChatChannel:
         chat: _Chat | None = None
         try:
             async for msg in ws:
+                if ended(msg):
+                    break
                 frame = parse_frame(msg)
                 if frame is None:
                     await _error(ws, "malformed_frame", "frames must be JSON objects with a type")

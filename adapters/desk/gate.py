@@ -12,7 +12,6 @@ Close codes (each after an ``error`` frame saying why, except the deadline):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from typing import Any
@@ -27,19 +26,13 @@ from adapters.desk.signin import (
     SignInRefused,
 )
 from adapters.desk.throttle import SignInThrottle
-from adapters.pages import parse_frame
+from adapters.pages import parse_frame, send_error
 
 log = logging.getLogger("midtier.agent_desk")
 
 UNAUTHORIZED = 4401
 TIMED_OUT = 4408
 TOO_MANY = 4429
-
-
-async def send_error(ws: web.WebSocketResponse, code: str, reason: str, **extra: Any) -> None:
-    """``{"type": "error", "code", "reason", ...}``; a socket that just went away is ignored."""
-    with contextlib.suppress(ConnectionResetError, RuntimeError):
-        await ws.send_json({"type": "error", "code": code, "reason": reason, **extra})
 
 
 async def _refuse(

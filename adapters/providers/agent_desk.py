@@ -21,11 +21,11 @@ from aiohttp import WSCloseCode, web
 
 from adapters.desk.assign import Assignments
 from adapters.desk.cards import queue_cards
-from adapters.desk.gate import send_error, sign_in
+from adapters.desk.gate import sign_in
 from adapters.desk.settings import load_settings
 from adapters.desk.signin import AgentIdentity, DeskSignIn
 from adapters.desk.throttle import SignInThrottle
-from adapters.pages import check_origin, page_handler, parse_frame
+from adapters.pages import check_origin, ended, page_handler, parse_frame, send_error
 from connector.activity import Activity, ActivityTypes, ChannelAccount, HandoffEventNames, now
 from connector.config import Config, ProviderConfig
 from connector.errors import AuthCodeError, MidtierError
@@ -223,6 +223,8 @@ class AgentDeskProvider:
         try:
             await self._ready(agent, identity)
             async for msg in ws:
+                if ended(msg):
+                    break
                 frame = parse_frame(msg)
                 if frame is None:
                     await send_error(

@@ -32,7 +32,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from connector.errors import AuthError
+from connector.errors import AuthError, MalformedPayload
+from connector.payloads import loads
 
 # What a bot asks for at the token endpoint (botbuilder's default scope, with /.default).
 CONNECTOR_AUDIENCE = "https://api.botframework.com"
@@ -154,6 +155,7 @@ class TokenIssuer:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthError("Authorization must be 'Bearer <token>'")
+        _check_jose_header(token.strip())
         try:
             if jwt.get_unverified_header(token).get("kid") != self.kid:
                 raise AuthError("token not signed with midtier's key")
@@ -172,6 +174,23 @@ class TokenIssuer:
         if not isinstance(app_id, str) or not app_id:
             raise AuthError("token has no appid")
         return app_id
+
+
+def _check_jose_header(token: str) -> None:
+    """Refuse a token whose header segment is not a shallow JSON object, before PyJWT reads it.
+
+    PyJWT parses the header of an unverified token with ``json.loads``; a header of
+    ``[[[[...`` would recurse until ``RecursionError``. The payload is parsed only after the
+    signature checked out, so it needs no such guard.
+    """
+    segment = token.split(".", 1)[0]
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        header = loads(raw.decode("utf-8"), max_depth=8, what="the token header")
+    except (ValueError, MalformedPayload) as exc:  # base64, UTF-8 and JSON errors
+        raise AuthError("invalid token: malformed header") from exc
+    if not isinstance(header, dict):
+        raise AuthError("invalid token: malformed header")
 
 
 __all__ = ["CONNECTOR_AUDIENCE", "KEY_FILE", "TokenIssuer", "load_or_create_key"]

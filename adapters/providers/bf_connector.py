@@ -40,6 +40,7 @@ from pydantic import ValidationError
 
 from adapters.providers.bf_auth import CONNECTOR_AUDIENCE, KEY_FILE, TokenIssuer, load_or_create_key
 from connector.activity import Activity, ConversationAccount
+from connector.app import authorization, match_text, read_form, read_json_object, status_for
 from connector.errors import (
     AuthError,
     Forbidden,
@@ -152,9 +153,13 @@ class ConnectorHub:
 
     async def _token(self, request: web.Request) -> web.Response:
         """OAuth2 client credentials for registered auth-on bots (RFC 6749 errors)."""
-        form = dict(await request.post())
-        client_id, secret = str(form.get("client_id") or ""), str(form.get("client_secret") or "")
-        basic = request.headers.get("Authorization", "")
+        try:
+            form = await read_form(request)
+            basic = authorization(request) or ""
+        except (AuthError, MalformedPayload) as exc:  # RFC 6749 errors, the core's statuses
+            error = "invalid_client" if isinstance(exc, AuthError) else "invalid_request"
+            return _oauth_error(status_for(exc), error, str(exc))
+        client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
         if basic.lower().startswith("basic "):
             try:
                 client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
@@ -164,9 +169,9 @@ class ConnectorHub:
             return _oauth_error(400, "unsupported_grant_type", "only client_credentials")
         bot = next((p for p in self.providers.values() if p.auth and p.app_id == client_id), None)
         if bot is None or not hmac.compare_digest(secret.encode(), bot.app_password.encode()):
-            log.warning("token request refused for client %r", client_id)
+            log.warning("token request refused for client %r", client_id[:64])
             return _oauth_error(401, "invalid_client", "unknown client or wrong secret")
-        scopes = str(form.get("scope") or "").split()
+        scopes = form.get("scope", "").split()
         if scopes and CONNECTOR_AUDIENCE not in {s.removesuffix("/.default") for s in scopes}:
             return _oauth_error(400, "invalid_scope", f"scope must be {CONNECTOR_AUDIENCE}")
         grant = self._issuer().client_credentials(client_id)
@@ -188,14 +193,14 @@ class ConnectorHub:
     async def _put_activity(self, request: web.Request) -> web.Response:
         provider, cid, _ = await self._authorize(request)
         activity = await _read_activity(request)
-        activity.type, activity.id = "messageUpdate", request.match_info["aid"]
+        activity.type, activity.id = "messageUpdate", match_text(request, "aid")
         await self._enqueue(provider, cid, activity)
         return web.json_response({"id": activity.id})
 
     async def _delete_activity(self, request: web.Request) -> web.Response:
         provider, cid, _ = await self._authorize(request)
         await self._enqueue(
-            provider, cid, Activity(type="messageDelete", id=request.match_info["aid"])
+            provider, cid, Activity(type="messageDelete", id=match_text(request, "aid"))
         )
         return web.Response(status=200)
 
@@ -206,10 +211,11 @@ class ConnectorHub:
 
     async def _member(self, request: web.Request) -> web.Response:
         provider, cid, user = await self._authorize(request)
+        member = match_text(request, "mid")
         for account in (user, provider.bot_account()):
-            if account.id == request.match_info["mid"]:
+            if account.id == member:
                 return web.json_response(account.model_dump(mode="json", exclude_none=True))
-        raise NotFound(f"no member {request.match_info['mid']!r} in conversation {cid!r}")
+        raise NotFound(f"no member {member[:64]!r} in conversation {cid[:64]!r}")
 
     # ------------------------------------------------------------------ checks
 
@@ -224,8 +230,8 @@ class ConnectorHub:
         A present ``Authorization`` header is always validated (401); an auth-on bot must
         send one (401), for a conversation of its own (403). Unknown conversation 404, closed 409.
         """
-        cid = request.match_info["cid"]
-        header = request.headers.get("Authorization")
+        cid = match_text(request, "cid")
+        header = authorization(request)
         caller = self._issuer().verify_connector_token(header) if header else None
         provider = await self._owner(cid)
         if provider.auth and caller is None:
@@ -269,12 +275,7 @@ class ConnectorHub:
 
 
 async def _read_activity(request: web.Request) -> Activity:
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise MalformedPayload("body is not valid JSON") from exc
-    if not isinstance(body, dict):
-        raise MalformedPayload("body must be a JSON object (an Activity)")
+    body = await read_json_object(request, "body (an Activity)")
     if not isinstance(body.get("type"), str) or not body["type"]:
         raise MalformedPayload("activity has no type")
     try:

@@ -48,7 +48,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import logging
 from typing import Any
 from urllib.parse import quote
@@ -59,6 +58,7 @@ from aiohttp import web
 from adapters.providers.rasa_mapping import intent_result, to_activities
 from adapters.providers.rasa_nlu import install_classifier, remove_classifier
 from connector.activity import Activity, HandoffEventNames
+from connector.app import authorization, query_text, read_json_object
 from connector.config import ProviderConfig
 from connector.errors import (
     AuthError,
@@ -70,6 +70,7 @@ from connector.errors import (
 )
 from connector.interfaces import HandoffContext, IntentResult, ProviderHost
 from connector.logs import redactor
+from connector.payloads import parse_json
 from connector.sessions import Leg, MidTierSession
 
 log = logging.getLogger("midtier.rasa")
@@ -120,13 +121,13 @@ class RasaProvider:
         self._pending: dict[str, dict[str, Any]] = {}  # sender -> handoff context, once
         self._inflight: dict[str, list[dict[str, Any]]] = {}  # sender -> callbacks collected
         self._params = {"token": self._token} if self._token else {}
+        redactor.add(self._token)
+        redactor.add(self._secret)
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Open the shared HTTP client; hook the bot's NLU into the classifier if asked."""
-        redactor.add(self._token)
-        redactor.add(self._secret)
         self._http = aiohttp.ClientSession()
         if self.parse_intents:
             install_classifier(self._host, self)
@@ -275,15 +276,15 @@ class RasaProvider:
         if path == "/webhooks/callback/webhook":
             return raw.decode(errors="replace")
         try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise ProviderError(self.name, f"{path} answered something not JSON") from exc
+            return parse_json(raw)
+        except MalformedPayload as exc:
+            raise ProviderError(self.name, f"{path} answered something not JSON: {exc}") from exc
 
     # ------------------------------------------------------------------ callbacks
 
     def _check_secret(self, request: web.Request) -> None:
-        header = request.headers.get("Authorization", "")
-        given = header[7:] if header.startswith("Bearer ") else request.query.get("secret", "")
+        header = authorization(request) or ""
+        given = header[7:] if header.startswith("Bearer ") else query_text(request, "secret") or ""
         if not given:
             raise AuthError("the callback carries no secret")
         if not hmac.compare_digest(given.encode(), self._secret.encode()):
@@ -293,18 +294,18 @@ class RasaProvider:
     async def _callback(self, request: web.Request) -> web.Response:
         """One bot message from Rasa's callback channel."""
         self._check_secret(request)
-        try:
-            message = json.loads(await request.read())
-        except ValueError as exc:
-            raise MalformedPayload("the callback body is not JSON") from exc
-        if not isinstance(message, dict) or not isinstance(message.get("recipient_id"), str):
+        message = await read_json_object(request, "the callback body")
+        if not isinstance(message.get("recipient_id"), str):
             raise MalformedPayload("the callback body needs a recipient_id")
         sender: str = message["recipient_id"]
+        try:
+            replies, handoff = to_activities([message], text_fallback=self.text_fallback)
+        except ValueError as exc:
+            raise MalformedPayload(f"the callback body is not a Rasa bot message: {exc}") from exc
         collecting = self._inflight.get(sender)
         if collecting is not None:
             collecting.append(message)
             return web.Response(text="success")
-        replies, handoff = to_activities([message], text_fallback=self.text_fallback)
         if handoff is not None and handoff.get("paused", True) is not False:
             await self._host.update_leg_data(self.name, sender, {"rasa_paused": True})
         if not replies:  # nothing for the user, but the conversation must exist

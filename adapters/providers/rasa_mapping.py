@@ -108,15 +108,42 @@ def to_activity(message: dict[str, Any], *, text_fallback: bool = True) -> Activ
     return out
 
 
+_STRINGS = ("recipient_id", "text", "image")
+
+
+def check_message(message: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the field when a bot message has a field of the wrong type.
+
+    Rasa's own output channels assume these shapes; a bot message that breaks them (a
+    ``"buttons": 1``) is refused whole instead of being half shown.
+    """
+    for key in _STRINGS:
+        if message.get(key) is not None and not isinstance(message[key], str):
+            raise ValueError(f"'{key}' must be a string")
+    buttons = message.get("buttons")
+    if buttons is not None and (
+        not isinstance(buttons, list) or not all(isinstance(b, dict) for b in buttons)
+    ):
+        raise ValueError("'buttons' must be a list of objects")
+    for button in buttons or []:
+        for key in ("title", "payload"):
+            value = button.get(key)
+            if value is not None and not isinstance(value, str | int | float):
+                raise ValueError(f"a button's '{key}' must be a string")
+
+
 def to_activities(
     messages: object, *, text_fallback: bool = True
 ) -> tuple[list[Activity], dict[str, Any] | None]:
     """A list of Rasa bot messages as Activities, and the handoff request among them if any.
 
-    Raises ``ValueError`` when ``messages`` is not a list of JSON objects.
+    Raises ``ValueError`` when ``messages`` is not a list of JSON objects, or when one of
+    them has a field of the wrong type (:func:`check_message`).
     """
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
         raise ValueError("expected a JSON array of bot messages")
+    for message in messages:
+        check_message(message)
     out: list[Activity] = []
     handoff: dict[str, Any] | None = None
     for message in messages:
@@ -159,6 +186,7 @@ __all__ = [
     "CUSTOM_TYPE",
     "ELEMENTS_TYPE",
     "OUT_OF_SCOPE_INTENTS",
+    "check_message",
     "handoff_event",
     "handoff_request",
     "intent_result",

@@ -69,6 +69,7 @@ from yarl import URL
 
 from adapters.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, sign, verify
 from connector.activity import Activity, HandoffEventNames
+from connector.app import decode_json, read_body
 from connector.config import ProviderConfig
 from connector.errors import (
     AuthError,
@@ -81,6 +82,7 @@ from connector.errors import (
 )
 from connector.interfaces import HandoffContext
 from connector.logs import redactor
+from connector.payloads import parse_json
 from connector.sessions import Leg, MidTierSession, new_id
 
 log = logging.getLogger("midtier.webhook")
@@ -128,6 +130,8 @@ class WebhookProvider:
             )
         previous = str(settings.get("previous_secret") or "")
         self._secrets = [self._secret, *([previous] if previous else [])]
+        for secret in self._secrets:
+            redactor.add(secret)
         self._timeout = config.timeout_s
         self.callback_path = f"/webhooks/providers/{name}"
         self._http: aiohttp.ClientSession | None = None
@@ -137,8 +141,6 @@ class WebhookProvider:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        for secret in self._secrets:
-            redactor.add(secret)
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
 
     async def stop(self) -> None:
@@ -239,23 +241,23 @@ class WebhookProvider:
         if not raw.strip():
             return []
         try:
-            data = json.loads(raw)
+            data = parse_json(raw)
             items = data.get("activities", []) if isinstance(data, dict) else None
             if not isinstance(items, list) or not all(isinstance(a, dict) for a in items):
                 raise ProviderError(self.name, f"answer to {kind} has no activities list")
             return [Activity.from_wire(item) for item in items]
-        except (ValueError, ValidationError) as exc:  # JSON and pydantic errors
+        except (MalformedPayload, ValidationError) as exc:  # JSON and pydantic errors
             raise ProviderError(self.name, f"answer to {kind} is not valid: {exc}") from exc
 
     # ------------------------------------------------------------------ service -> midtier
 
     async def _callback(self, request: web.Request) -> web.Response:
-        body = await request.read()
+        body = await read_body(request)
         try:
             verify(self._secrets, body, request.headers)
         except SignatureError as exc:
             raise AuthError(f"callback to {self.name}: {exc}") from exc
-        conversation, job = self._parse(body)
+        conversation, job = self._parse(decode_json(request, body))
         await self._check(conversation, job)
         replay_key = f"webhook:{self.name}:{request.headers[SIGNATURE_HEADER]}"
         if await self._host.store.seen(replay_key, REPLAY_TTL_S):
@@ -267,11 +269,7 @@ class WebhookProvider:
         await self._host.accept(self.name, conversation, job.activities, action)
         return web.json_response({"status": "accepted"}, status=202)
 
-    def _parse(self, body: bytes) -> tuple[str, _Job]:
-        try:
-            data = json.loads(body)
-        except ValueError as exc:
-            raise MalformedPayload("body is not valid JSON") from exc
+    def _parse(self, data: Any) -> tuple[str, _Job]:
         if not isinstance(data, dict):
             raise MalformedPayload("body must be a JSON object")
         conversation = data.get("conversation")

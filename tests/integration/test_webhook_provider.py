@@ -179,7 +179,8 @@ async def test_refused_callbacks_change_nothing(
         reasons = [body["reason"] for _, (_, body) in refused]
         assert "outside the 300 s window" in reasons[1] and "missing" in reasons[3]
         assert reasons[4:8] == [
-            "body is not valid JSON",
+            "body is not valid JSON (Expecting property name enclosed in double quotes"
+            " at line 1 column 2)",
             "expected activities or an action",
             "action must be 'hand_back' or 'transfer'",
             "transfer needs a target provider name",

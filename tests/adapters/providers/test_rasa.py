@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -90,6 +91,26 @@ def test_bot_messages_become_activities() -> None:
     assert plain[0].text == "Pick one"
     with pytest.raises(ValueError):
         to_activities({"text": "not a list"})
+
+
+@pytest.mark.parametrize(
+    ("message", "field"),
+    [
+        ({"recipient_id": 7}, "'recipient_id' must be a string"),
+        ({"text": ["hi"]}, "'text' must be a string"),
+        ({"image": {"url": "x"}}, "'image' must be a string"),
+        ({"buttons": 1}, "'buttons' must be a list of objects"),
+        ({"buttons": "Yes"}, "'buttons' must be a list of objects"),
+        ({"buttons": [{"title": "Yes"}, "No"]}, "'buttons' must be a list of objects"),
+        ({"buttons": [{"title": ["Yes"]}]}, "a button's 'title' must be a string"),
+        ({"buttons": [{"payload": {"intent": "x"}}]}, "a button's 'payload' must be a string"),
+    ],
+)
+def test_bot_messages_with_fields_of_the_wrong_type_are_refused_whole(
+    message: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(field)):
+        to_activities([{"recipient_id": "u", "text": "fine", **message}])
 
 
 def test_parse_answers_become_intent_results() -> None:

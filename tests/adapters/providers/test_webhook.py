@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 from support.server import free_port
 from support.webhook_service import SECRET, FakeService, fake_service, reply
 
@@ -64,6 +66,16 @@ def test_verify_refuses_timestamps_outside_five_minutes(skew: int) -> None:
     assert verify(SECRET, b"{}", headers, now=1_700_000_000 + 300)
     with pytest.raises(SignatureError, match="window"):
         verify(SECRET, b"{}", headers, now=1_700_000_000 - skew)
+
+
+@given(
+    st.text(max_size=20) | st.sampled_from(["1700000000", "\udcff", "\u0663" * 3]),
+    st.text(max_size=80) | st.sampled_from(["v1=\udcff", "v1=" + "é" * 64]),
+)
+def test_verify_refuses_any_header_text_with_a_signature_error(timestamp: str, given_: str) -> None:
+    """Header values come from strangers (aiohttp hands bytes over 0x7f on as surrogates)."""
+    with pytest.raises(SignatureError):
+        verify(SECRET, b"{}", {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: given_})
 
 
 def test_verify_refuses_another_secret() -> None:
