@@ -589,9 +589,7 @@ def secret_frames() -> st.SearchStrategy[tuple[str, bytes]]:
         st.one_of(
             secret.map(lambda s: json.dumps({"type": "auth", "token": s + "x"}).encode()),
             secret.map(lambda s: b'{"type": "auth", "token": "' + s.encode() + b'\xff"}'),
-            secret.map(
-                lambda s: b'{"type": "hello", "conversation": "' + s.encode() + b'\\ud800"}'
-            ),
+            secret.map(lambda s: b'{"type": "hello", "resume": "' + s.encode() + b'\\ud800"}'),
             secret.map(lambda s: ("[" * 100 + s).encode()),
         ),
     )

@@ -174,7 +174,7 @@ async def say_once(ws_base: str, text: str) -> None:
     """One web chat conversation that says ``text`` (and is acknowledged)."""
     async with aiohttp.ClientSession() as http, http.ws_connect(f"{ws_base}/webchat/ws") as ws:
         client = Frames(ws)
-        await client.send(type="hello", conversation=None, user=None)
+        await client.send(type="hello", resume=None, user=None)
         await client.expect("welcome")
         await Chatter(client).say(text)
 
@@ -219,7 +219,7 @@ async def normal_chat_works(ws_base: str) -> None:
     """A new web chat conversation gets a bot's answer (the server still serves)."""
     async with aiohttp.ClientSession() as http, http.ws_connect(f"{ws_base}/webchat/ws") as ws:
         client = Frames(ws)
-        await client.send(type="hello", conversation=None, user=None)
+        await client.send(type="hello", resume=None, user=None)
         await client.expect("welcome")
         await Chatter(client).say("how do I reset my password?")
         await client.expect("message", lambda f: f["speaker"] == "bot")
