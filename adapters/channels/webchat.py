@@ -111,6 +111,10 @@ class WebChatChannel:
 
     async def send(self, activity: Activity) -> str:
         """Push to every open socket of the conversation; ChannelUnavailable if none."""
+        if activity.type not in (ActivityTypes.MESSAGE, ActivityTypes.TYPING):
+            # The page shows messages and typing; edits, deletions and events it cannot
+            # show are not drawn as empty bubbles.
+            return activity.id or ""
         conversation = activity.conversation.id if activity.conversation else ""
         sockets = self._sockets.get(conversation)
         if not sockets:

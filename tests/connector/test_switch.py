@@ -378,3 +378,19 @@ async def test_bots_handing_a_conversation_back_and_forth_are_stopped(tmp_path: 
     assert session is not None
     # the first request plus MAX_HOPS - 1 nested ones were followed, then no more
     assert len(session.legs) == 1 + MAX_HOPS
+
+
+async def test_a_provider_cannot_speak_as_the_user_or_another_provider(tmp_path: Path) -> None:
+    engine, providers, channel = make_engine(tmp_path)
+    providers["faq"].answer = lambda activity: [
+        Activity(type="message", text="as the user", from_={"id": "user-1", "name": "Alice"}),
+        Activity(type="message", text="as disputes", from_={"id": "disputes", "name": "D"}),
+        Activity(type="message", text="one of mine", from_={"id": "faq:kim", "name": "Kim"}),
+    ]
+    await engine.receive("test", user_message("hello"))
+    shown = [(a.text, a.from_.id, a.from_.name, a.from_.role) for a in channel.sent if a.from_]
+    assert shown == [
+        ("as the user", "faq", "the faq desk", "bot"),
+        ("as disputes", "faq", "the faq desk", "bot"),
+        ("one of mine", "faq:kim", "Kim", "bot"),  # a provider's own people keep their names
+    ]
