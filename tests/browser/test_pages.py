@@ -363,3 +363,34 @@ async def test_the_desk_shows_the_customer_typing_and_passes_the_agent_typing_on
             desk.get_by_test_id("my-conversations").get_by_test_id("queue-item")
         ).to_have_count(1)
     assert errors == []
+
+
+async def test_both_pages_show_that_the_other_side_is_typing(
+    tmp_path: Path, browser: Browser
+) -> None:
+    errors: list[str] = []
+    async with serve(data_dir=tmp_path) as run:
+        user = await _chat_page(browser, run, errors)
+        await _say(user, "I need to talk to a person")
+        await expect(user.get_by_test_id("chat-message").last).to_contain_text("No agent")
+        desk = await _desk_page(browser, run, "Dana", errors)
+        await desk.get_by_test_id("queue-item").get_by_test_id("accept-button").click()
+        await expect(user.get_by_test_id("chat-message").last).to_contain_text(GREETING)
+
+        # The agent types: the customer's page says who is typing, until the message comes.
+        typing = user.get_by_test_id("chat-typing")
+        await expect(typing).to_be_hidden()
+        await desk.get_by_test_id("agent-input").press_sequentially("Let me check")
+        await expect(typing).to_be_visible()
+        await expect(typing).to_have_text("Dana is typing")
+        await _shot(user, "11-customer-sees-agent-typing")
+        await desk.get_by_test_id("agent-input").press("Enter")
+        await expect(user.get_by_test_id("chat-message").last).to_contain_text("Let me check")
+        await expect(typing).to_be_hidden()
+
+        # The customer types: the desk says so.
+        indicator = desk.get_by_test_id("typing-indicator")
+        await expect(indicator).to_be_hidden()
+        await user.get_by_test_id("chat-input").press_sequentially("my card ends in")
+        await expect(indicator).to_have_text("Customer is typing…")
+    assert errors == []
