@@ -299,30 +299,33 @@ class Engine(ProviderSide):
         return None
 
     async def _process_once(self, entry: InboundEntry) -> MidTierSession:
-        session_id = entry.session_id
-        current = await self.store.get(session_id)
-        if current is None or current.status != "active":
-            # Closed (expired) between recording and now: the message opens a new session.
-            current, _ = await self.store.find_or_create(
-                entry.channel, entry.conversation, entry.user_id
-            )
-            session_id = current.id
         activity = Activity.from_wire(entry.activity)
-        async with self.turn(session_id) as turn:
-            if session_id != entry.session_id and activity.type == ActivityTypes.MESSAGE:
+        async with self.turn(entry.session_id) as turn:
+            if turn.session.status == "active":
+                return await self._process_in(turn, entry, activity)
+            turn.abandon()
+        # Closed (expired) between recording and now: the message opens a new session,
+        # which gets its transcript line here.
+        fresh, _ = await self.store.find_or_create(entry.channel, entry.conversation, entry.user_id)
+        async with self.turn(fresh.id) as turn:
+            if activity.type == ActivityTypes.MESSAGE:
                 turn.record(
                     TranscriptEntry(
                         speaker="user", text=activity.text, activity=entry.activity, ref=entry.ref
                     )
                 )
-            if entry.claims is not None and entry.claims != turn.session.claims:
-                turn.session.claims = entry.claims
-            if not turn.session.legs:
-                log.info(
-                    "session opened", extra={"event": "session_opened", "channel": entry.channel}
-                )
-            await self._handle_user(turn, activity)
-            turn.consumed_inbound(entry.id)
+            return await self._process_in(turn, entry, activity)
+
+    async def _process_in(
+        self, turn: Turn, entry: InboundEntry, activity: Activity
+    ) -> MidTierSession:
+        """Process ``entry`` in ``turn``; the record leaves with the turn's commit."""
+        if entry.claims is not None and entry.claims != turn.session.claims:
+            turn.session.claims = entry.claims
+        if not turn.session.legs:
+            log.info("session opened", extra={"event": "session_opened", "channel": entry.channel})
+        await self._handle_user(turn, activity)
+        turn.consumed_inbound(entry.id)
         return turn.session
 
     async def _handle_user(self, turn: Turn, activity: Activity) -> None:

@@ -68,6 +68,10 @@ class _Core(Protocol):
 
     def timeout(self, provider: str) -> float: ...
 
+    async def change_leg(
+        self, provider: str, provider_conversation_id: str, change: Callable[[dict[str, Any]], T]
+    ) -> T: ...
+
     async def quietly(
         self, provider: str, call: Awaitable[object], what: str, level: int = ...
     ) -> None: ...
@@ -269,8 +273,9 @@ class ProviderSide:
         self: _Core, provider: str, provider_conversation_id: str, data: dict[str, Any]
     ) -> None:
         """Merge provider-owned state into the open leg (persisted with the session)."""
-        async with self.provider_turn(provider, provider_conversation_id) as (_turn, leg):
-            leg.data.update(data)
+        await self.change_leg(
+            provider, provider_conversation_id, lambda leg_data: leg_data.update(data)
+        )
 
     async def after_commit(self: _Core, callback: Callable[[], Awaitable[None]]) -> None:
         """Run ``callback`` once the current unit of work is committed (now if none is)."""
