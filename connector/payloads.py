@@ -172,6 +172,8 @@ def _check_depth(data: bytes, max_depth: int) -> None:
     # Valid JSON nests properly: each pass takes out the innermost pairs. (A mismatched
     # pair is invalid JSON, which the parser refuses before it nests any deeper.)
     too_deep = b"[" * (max_depth + 1)
+    if not brackets:
+        return  # every bracket was inside a string
     for _ in range(max_depth):
         if too_deep in brackets:
             break
