@@ -250,12 +250,12 @@ async def healthz(request: web.Request) -> web.Response:
             "status": "ok",
             "providers": {
                 name: {
-                    "healthy": engine.healthy.get(name, True),
-                    "circuit": engine.breakers.state(name),
+                    "healthy": engine.pool.healthy.get(name, True),
+                    "circuit": engine.pool.breakers.state(name),
                 }
                 for name in engine.providers
             },
-            "open_legs": dict(engine.open_legs),
+            "open_legs": dict(engine.pool.open_legs),
         }
     )
 
@@ -333,11 +333,11 @@ async def _health_loop(engine: Engine) -> None:
     while True:
         for name, provider in engine.providers.items():
             try:
-                async with asyncio.timeout(engine.timeout(name)):
-                    engine.healthy[name] = await provider.health()
+                async with asyncio.timeout(engine.pool.timeout(name)):
+                    engine.pool.healthy[name] = await provider.health()
             except Exception as exc:  # a health probe must never stop the loop
                 log.warning("health check of %s failed: %s", name, exc)
-                engine.healthy[name] = False
+                engine.pool.healthy[name] = False
         await asyncio.sleep(HEALTH_INTERVAL_S)
 
 
@@ -400,7 +400,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         )
         engine.classifier = classifier
         log.info("intent classifier %s", "trained" if trained else "loaded from cache")
-        await engine.load_counts()
+        await engine.pool.load_counts(engine.store)
         for adapter in [*engine.channels.values(), *engine.providers.values()]:
             start = getattr(adapter, "start", None)
             if start is not None:

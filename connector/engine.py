@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -28,7 +27,6 @@ from connector.activity import (
     new_activity_id,
 )
 from connector.auth import AuthCodes
-from connector.breaker import Breakers
 from connector.config import Config
 from connector.errors import ConflictError, MalformedPayload, NotFound, ProviderError
 from connector.handoff import Switcher
@@ -43,11 +41,11 @@ from connector.interfaces import (
     IntentResult,
     Provider,
     SessionStore,
-    SpeaksForMidtier,
 )
 from connector.locks import LocalLocks
 from connector.logs import session_context
 from connector.outbox import Outbox
+from connector.pool import ProviderPool
 from connector.routing.decision import RouteDecision
 from connector.routing.policy import Router
 from connector.sessions import Leg, MidTierSession, Speaker, TranscriptEntry
@@ -85,12 +83,10 @@ class Engine(ProviderSide):
         self.locks = LocalLocks()
         self.outbox = Outbox(store, channels)
         self.auth = AuthCodes(store, config.midtier.auth.code_ttl_s)
-        self.open_legs: Counter[str] = Counter()
-        self.healthy: dict[str, bool] = {}
-        self.breakers = Breakers(
-            failures=config.routing.circuit.failures, cooldown_s=config.routing.circuit.cooldown_s
+        self.pool = ProviderPool(config, providers)
+        self.router = Router(
+            config.routing, unavailable=self.pool.unavailable, open_legs=self.pool.open_legs
         )
-        self.router = Router(config.routing, unavailable=self.unavailable, open_legs=self.open_legs)
         self.switcher = Switcher(self)
         self.inbound = UserInbound(store, self._process, config.midtier.session.dedupe_ttl_s)
         self.inbox = ProviderInbox(self)
@@ -99,56 +95,19 @@ class Engine(ProviderSide):
         self.to_user = ToUser(
             self.outbox,
             system_name=config.midtier.title,
-            title=self.title,
+            title=self.pool.title,
             speaker=self.speaker,
-            midtier_voice=self.speaks_for_midtier,
+            midtier_voice=self.pool.speaks_for_midtier,
         )
 
     # ------------------------------------------------------------------ helpers
 
     def title(self, provider: str) -> str:
-        cfg = self.config.providers.get(provider)
-        return (cfg.title if cfg else "") or provider
-
-    def timeout(self, provider: str) -> float:
-        cfg = self.config.providers.get(provider)
-        return cfg.timeout_s if cfg else 10.0
+        """How a provider is called to the user (for providers that show others' names)."""
+        return self.pool.title(provider)
 
     def speaker(self, provider: str) -> Speaker:
         return "agent" if self.router.is_sticky(provider) else "bot"
-
-    def speaks_for_midtier(self, provider: str) -> bool:
-        found = self.providers.get(provider)
-        return isinstance(found, SpeaksForMidtier) and found.speaks_for_midtier
-
-    def mark_failure(self, provider: str) -> None:
-        if self.breakers.failure(provider):
-            log.warning(
-                "circuit of %s opened for %.0fs after repeated failures",
-                provider,
-                self.breakers.cooldown_s,
-                extra={"event": "circuit_open", "provider": provider},
-            )
-
-    def unavailable(self, provider: str) -> str | None:
-        """Why ``provider`` cannot take conversations now (None: it can)."""
-        if not self.healthy.get(provider, True):
-            return "unhealthy (health check failed)"
-        if not self.breakers.allows(provider):
-            return f"circuit {self.breakers.state(provider)} after repeated failures"
-        return None
-
-    def leg_opened(self, provider: str, closed: str | None) -> None:
-        self.open_legs[provider] += 1
-        if closed is not None and self.open_legs[closed] > 0:
-            self.open_legs[closed] -= 1
-
-    async def load_counts(self) -> None:
-        """Count open legs per provider from the store (start-up)."""
-        self.open_legs.clear()
-        for session in await self.store.list_sessions(status="active", limit=100_000):
-            if session.current_provider:
-                self.open_legs[session.current_provider] += 1
 
     @staticmethod
     def intent_history(decisions: list[RouteDecision], last: int = 10) -> list[dict[str, Any]]:
@@ -159,22 +118,6 @@ class Engine(ProviderSide):
             if d.intent is not None
         ]
         return found[-last:]
-
-    async def quietly(
-        self, provider: str, call: Awaitable[object], what: str, level: int = logging.WARNING
-    ) -> None:
-        """Await a call to ``provider`` within its deadline; a failure is logged, not raised
-        (for what nobody waits on: a closing leg, a status, a typing signal)."""
-        try:
-            async with asyncio.timeout(self.timeout(provider)):
-                await call
-        except (ProviderError, TimeoutError) as exc:
-            log.log(level, "%s to %s failed: %s", what, provider, exc or "timed out")
-
-    async def close_leg(self, leg: Leg, reason: str) -> None:
-        provider = self.providers.get(leg.provider)
-        if provider is not None:
-            await self.quietly(leg.provider, provider.close(leg, reason), "closing the leg")
 
     def notify(self, turn: Turn, text: str) -> None:
         """Tell the user something in midtier's own voice."""
@@ -279,7 +222,7 @@ class Engine(ProviderSide):
         provider = self.providers.get(leg.provider)
         if provider is not None:
             typing = provider.deliver(leg, activity)
-            await self.quietly(leg.provider, typing, "a typing signal", logging.INFO)
+            await self.pool.quietly(leg.provider, typing, "a typing signal", logging.INFO)
 
     async def _process(self, entry: InboundEntry) -> MidTierSession | None:
         """Process one recorded user activity; it leaves the store with what it caused."""
@@ -391,7 +334,7 @@ class Engine(ProviderSide):
         except (ProviderError, TimeoutError) as exc:
             failed = leg.provider
             log.warning("provider %s failed: %s", failed, exc or "timed out")
-            self.mark_failure(failed)
+            self.pool.mark_failure(failed)
         candidates: list[str | None] = []
         if intent.name:
             candidates += self.router.providers_for(intent.name)
@@ -417,10 +360,10 @@ class Engine(ProviderSide):
     async def deliver_and_emit(self, turn: Turn, leg: Leg, activity: Activity) -> None:
         """Deliver one activity to ``leg``'s provider and pass on what it answers inline."""
         provider = self.providers[leg.provider]
-        async with asyncio.timeout(self.timeout(leg.provider)):
+        async with asyncio.timeout(self.pool.timeout(leg.provider)):
             replies = await provider.deliver(leg, activity)
         if activity.type == ActivityTypes.MESSAGE:  # answering users is what counts
-            self.breakers.success(leg.provider)
+            self.pool.breakers.success(leg.provider)
         for reply in replies:
             await self._emit(turn, leg, reply)
         if activity.type == ActivityTypes.MESSAGE and leg.is_open:

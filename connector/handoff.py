@@ -98,24 +98,24 @@ class Switcher:
                     "conversation": old.provider_conversation_id,
                     "requested": requested,
                 }
-            if not engine.breakers.allows(target):
+            if not engine.pool.breakers.allows(target):
                 log.info("skipping %s: its circuit is open", target)
                 continue
-            engine.breakers.begin_trial(target)
+            engine.pool.breakers.begin_trial(target)
             context = await self._context(turn, target, reason, intent, confidence)
             context.detail = detail
             try:
-                async with asyncio.timeout(engine.timeout(target)):
+                async with asyncio.timeout(engine.pool.timeout(target)):
                     leg.provider_conversation_id = await provider.open(session, leg, context)
             except (ProviderError, TimeoutError) as exc:
                 log.warning("could not open %s: %s", target, exc or "timed out")
-                engine.mark_failure(target)
+                engine.pool.mark_failure(target)
                 continue
             if old is not None:
                 old.closed_at = now()
                 old.close_reason = why
             session.legs.append(leg)
-            engine.leg_opened(target, old.provider if old else None)
+            engine.pool.leg_opened(target, old.provider if old else None)
             log.info(
                 "switched %s -> %s: %s",
                 old.provider if old else "(none)",
@@ -134,10 +134,10 @@ class Switcher:
             )
             # The first leg of a conversation needs no notice, unless a person takes it.
             if notice and (old is not None or engine.router.is_sticky(target)):
-                engine.notify(turn, notice.format(title=engine.title(target)))
+                engine.notify(turn, notice.format(title=engine.pool.title(target)))
             await turn.checkpoint()
             if old is not None:
-                await engine.close_leg(old, why)
+                await engine.pool.close_leg(old, why)
             event = Activity(
                 type=ActivityTypes.EVENT,
                 name=HandoffEventNames.CONTEXT,

@@ -25,13 +25,12 @@ log = logging.getLogger("midtier.engine")
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from collections import Counter
-
     from connector.auth import AuthCodes
     from connector.config import Config
     from connector.handoff import Switcher
     from connector.inbox import ProviderInbox
     from connector.interfaces import Provider, SessionStore
+    from connector.pool import ProviderPool
     from connector.routing.decision import RouteDecision
     from connector.routing.policy import Router
     from connector.to_user import ToUser
@@ -46,7 +45,7 @@ class _Core(Protocol):
     router: Router
     switcher: Switcher
     auth: AuthCodes
-    open_legs: Counter[str]
+    pool: ProviderPool
     inbox: ProviderInbox
     to_user: ToUser
 
@@ -62,19 +61,11 @@ class _Core(Protocol):
 
     async def _transfer(self, turn: Turn, target: str, reason: str) -> None: ...
 
-    async def close_leg(self, leg: Leg, reason: str) -> None: ...
-
     def notify(self, turn: Turn, text: str) -> None: ...
-
-    def timeout(self, provider: str) -> float: ...
 
     async def change_leg(
         self, provider: str, provider_conversation_id: str, change: Callable[[dict[str, Any]], T]
     ) -> T: ...
-
-    async def quietly(
-        self, provider: str, call: Awaitable[object], what: str, level: int = ...
-    ) -> None: ...
 
     @staticmethod
     def intent_history(decisions: list[RouteDecision], last: int = 10) -> list[dict[str, Any]]: ...
@@ -132,7 +123,7 @@ class ProviderSide:
         if provider is None or self.router.is_sticky(leg.provider):
             return
         status = provider.deliver(leg, status_event(state, message))
-        await self.quietly(leg.provider, status, "handoff.status")
+        await self.pool.quietly(leg.provider, status, "handoff.status")
 
     async def _forward_status(self: _Core, turn: Turn, leg: Leg, activity: Activity) -> None:
         origin = leg.data.get("handoff_from")
@@ -161,8 +152,8 @@ class ProviderSide:
                 session.status = "closed"
                 await turn.commit()
                 if leg is not None:
-                    self.open_legs[leg.provider] = max(0, self.open_legs[leg.provider] - 1)
-                    await self.close_leg(leg, "expired")
+                    self.pool.leg_closed(leg.provider)
+                    await self.pool.close_leg(leg, "expired")
                 closed += 1
         await self.store.expire(cutoff)  # also purges old dedupe keys and used codes
         return closed
@@ -257,7 +248,7 @@ class ProviderSide:
         if leg is None or not leg.is_open or target is None:
             return
         failed = target.deliver(leg, status_event("failed", message))
-        await self.quietly(provider, failed, "telling that its request failed")
+        await self.pool.quietly(provider, failed, "telling that its request failed")
 
     async def change_leg(
         self: _Core,

@@ -108,7 +108,7 @@ class ProviderInbox:
 
     async def _wait_for_leg(self, entry: InboxEntry) -> None:
         """A provider may call back while its leg is still being opened (not yet saved)."""
-        deadline = time.monotonic() + self._engine.timeout(entry.provider)
+        deadline = time.monotonic() + self._engine.pool.timeout(entry.provider)
         while await self._engine.store.by_provider(entry.provider, entry.conversation) is None:
             if time.monotonic() > deadline:
                 raise NotFound(f"no conversation {entry.conversation!r} of {entry.provider!r}")

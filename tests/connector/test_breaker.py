@@ -45,7 +45,7 @@ async def test_router_skips_a_provider_whose_circuit_is_open(tmp_path: Path) -> 
     for n in range(3):  # three conversations, each failing over to the fallback
         session = await engine.receive("test", user_message("hello", conversation=f"c{n}"))
         assert session is not None and session.current_provider == "agents"
-    assert engine.breakers.state("faq") == "open"
+    assert engine.pool.breakers.state("faq") == "open"
     opened = len(providers["faq"].opened)
     session = await engine.receive("test", user_message("hello", conversation="c9"))
     assert session is not None and session.current_provider == "agents"
