@@ -24,14 +24,13 @@ from connector.activity import (
     Activity,
     ActivityTypes,
     HandoffEventNames,
-    new_activity_id,
 )
 from connector.auth import AuthCodes
 from connector.config import Config
-from connector.errors import ConflictError, MalformedPayload, NotFound, ProviderError
+from connector.errors import ConflictError, NotFound, ProviderError
 from connector.handoff import Switcher
 from connector.hosting import ProviderSide
-from connector.inbound import UserInbound
+from connector.inbound import UserInbound, inbound_entry
 from connector.inbox import ProviderInbox
 from connector.interfaces import (
     AsyncIntentClassifier,
@@ -46,7 +45,6 @@ from connector.locks import LocalLocks
 from connector.logs import session_context
 from connector.outbox import Outbox
 from connector.pool import ProviderPool
-from connector.routing.decision import RouteDecision
 from connector.routing.policy import Router
 from connector.sessions import Leg, MidTierSession, Speaker, TranscriptEntry
 from connector.to_user import ToUser
@@ -109,16 +107,6 @@ class Engine(ProviderSide):
     def speaker(self, provider: str) -> Speaker:
         return "agent" if self.router.is_sticky(provider) else "bot"
 
-    @staticmethod
-    def intent_history(decisions: list[RouteDecision], last: int = 10) -> list[dict[str, Any]]:
-        """The recent intents of a session's route decisions, oldest first."""
-        found = [
-            {"name": d.intent, "confidence": round(d.confidence, 4), "at": d.at.isoformat()}
-            for d in decisions
-            if d.intent is not None
-        ]
-        return found[-last:]
-
     def notify(self, turn: Turn, text: str) -> None:
         """Tell the user something in midtier's own voice."""
         self.to_user.notify(turn, text)
@@ -143,41 +131,6 @@ class Engine(ProviderSide):
 
     # ------------------------------------------------------------------ channel side
 
-    def inbound_entry(
-        self,
-        channel: str,
-        activity: Activity,
-        *,
-        claims: dict[str, Any] | None = None,
-        ref: str | None = None,
-        channel_state: dict[str, Any] | None = None,
-    ) -> InboundEntry:
-        """Check a user's activity and give it midtier's own id (what providers see).
-
-        ``ref`` is the channel's id for it: the dedupe key, kept on the channel side.
-        """
-        if activity.conversation is None or not activity.conversation.id:
-            raise MalformedPayload("activity has no conversation.id")
-        if activity.from_ is None or not activity.from_.id:
-            raise MalformedPayload("activity has no from.id")
-        limit = self.config.midtier.limits.max_text_chars
-        if activity.text is not None and len(activity.text) > limit:
-            raise MalformedPayload(f"text longer than {limit} characters")
-        conversation = activity.conversation.id
-        own = activity.model_copy()
-        own.id = new_activity_id()
-        return InboundEntry(
-            id=own.id,
-            channel=channel,
-            conversation=conversation,
-            user_id=activity.from_.id,
-            activity=own.to_wire(),
-            claims=claims,
-            ref=ref,
-            dedupe_key=f"in:{channel}:{conversation}:{ref}" if ref else None,
-            channel_state=channel_state or {},
-        )
-
     async def submit(
         self,
         channel: str,
@@ -192,8 +145,9 @@ class Engine(ProviderSide):
         Returns the record (None: a repeat of ``ref``, already recorded). Raises
         ``MalformedPayload`` for an activity midtier cannot take.
         """
-        entry = self.inbound_entry(
-            channel, activity, claims=claims, ref=ref, channel_state=channel_state
+        limit = self.config.midtier.limits.max_text_chars
+        entry = inbound_entry(
+            channel, activity, limit, claims=claims, ref=ref, channel_state=channel_state
         )
         return await self.inbound.record(entry)
 
@@ -202,7 +156,8 @@ class Engine(ProviderSide):
     ) -> MidTierSession | None:
         """Record a user's activity (``activity.id`` is the channel's id) and wait until it
         has been processed. Returns the session (None for a repeat)."""
-        entry = self.inbound_entry(channel, activity, claims=claims, ref=activity.id)
+        limit = self.config.midtier.limits.max_text_chars
+        entry = inbound_entry(channel, activity, limit, claims=claims, ref=activity.id)
         return await self.inbound.receive(entry)
 
     async def set_channel_state(self, session_id: str, values: dict[str, Any]) -> None:

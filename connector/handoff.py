@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from connector.activity import Activity, ActivityTypes, HandoffEventNames, new_activity_id, now
 from connector.errors import ProviderError
 from connector.interfaces import HandoffContext
+from connector.routing.decision import intent_history
 from connector.sessions import CHANNEL_ONLY, Leg, TranscriptEntry
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ class Switcher:
             from_provider=session.current_provider,
             intent=intent,
             confidence=confidence,
-            intents=engine.intent_history(await turn.decisions()),
+            intents=intent_history(await turn.decisions()),
             slots=session.slots,
             transcript=transcript,
             auth_code=code,

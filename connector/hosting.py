@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from connector.activity import Activity, now
 from connector.errors import NotFound, SessionClosed
 from connector.handoff import status_event
+from connector.routing.decision import intent_history
 from connector.sessions import CHANNEL_ONLY, Leg
 from connector.work import Turn, after_commit
 
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from connector.inbox import ProviderInbox
     from connector.interfaces import Provider, SessionStore
     from connector.pool import ProviderPool
-    from connector.routing.decision import RouteDecision
     from connector.routing.policy import Router
     from connector.to_user import ToUser
 
@@ -66,9 +66,6 @@ class _Core(Protocol):
     async def change_leg(
         self, provider: str, provider_conversation_id: str, change: Callable[[dict[str, Any]], T]
     ) -> T: ...
-
-    @staticmethod
-    def intent_history(decisions: list[RouteDecision], last: int = 10) -> list[dict[str, Any]]: ...
 
     async def provider_status(self, leg: Leg, state: str, message: str | None = None) -> None: ...
 
@@ -302,7 +299,7 @@ class ProviderSide:
             "session_id": session.id,
             "user_id": session.user_id,
             "claims": session.claims,
-            "intents": self.intent_history(await self.store.decisions(session.id)),
+            "intents": intent_history(await self.store.decisions(session.id)),
             "transcript": [
                 e.model_dump(mode="json", exclude=set(CHANNEL_ONLY)) for e in transcript
             ],

@@ -16,7 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+from connector.activity import Activity, new_activity_id
+from connector.errors import MalformedPayload
 from connector.interfaces import InboundEntry, SessionStore
 from connector.sessions import MidTierSession
 from connector.workers import KeyedWorkers
@@ -25,6 +28,41 @@ log = logging.getLogger("midtier.inbound")
 
 Key = tuple[str, str]  # (channel, channel conversation id)
 Process = Callable[[InboundEntry], Awaitable[MidTierSession | None]]
+
+
+def inbound_entry(
+    channel: str,
+    activity: Activity,
+    max_text_chars: int,
+    *,
+    claims: dict[str, Any] | None = None,
+    ref: str | None = None,
+    channel_state: dict[str, Any] | None = None,
+) -> InboundEntry:
+    """Check a user's activity and give it midtier's own id (what providers see).
+
+    ``ref`` is the channel's id for it: the dedupe key, kept on the channel side.
+    """
+    if activity.conversation is None or not activity.conversation.id:
+        raise MalformedPayload("activity has no conversation.id")
+    if activity.from_ is None or not activity.from_.id:
+        raise MalformedPayload("activity has no from.id")
+    if activity.text is not None and len(activity.text) > max_text_chars:
+        raise MalformedPayload(f"text longer than {max_text_chars} characters")
+    conversation = activity.conversation.id
+    own = activity.model_copy()
+    own.id = new_activity_id()
+    return InboundEntry(
+        id=own.id,
+        channel=channel,
+        conversation=conversation,
+        user_id=activity.from_.id,
+        activity=own.to_wire(),
+        claims=claims,
+        ref=ref,
+        dedupe_key=f"in:{channel}:{conversation}:{ref}" if ref else None,
+        channel_state=channel_state or {},
+    )
 
 
 class UserInbound:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -39,3 +39,13 @@ class RouteDecision(BaseModel):
     next_best: str | None = None
     alternatives: list[Candidate] = Field(default_factory=list)
     message_id: str | None = None
+
+
+def intent_history(decisions: list[RouteDecision], last: int = 10) -> list[dict[str, Any]]:
+    """The recent intents of a session's route decisions, oldest first (for handoffs)."""
+    found = [
+        {"name": d.intent, "confidence": round(d.confidence, 4), "at": d.at.isoformat()}
+        for d in decisions
+        if d.intent is not None
+    ]
+    return found[-last:]
