@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 
 from connector.activity import now
 from connector.errors import AuthCodeError, AuthError
-from connector.interfaces import AuthCodeRecord, SessionStore
+from connector.interfaces import SessionStore
+from connector.records import AuthCodeRecord
 
 
 def code_hash(code: str) -> str:

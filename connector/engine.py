@@ -35,7 +35,6 @@ from connector.inbox import ProviderInbox
 from connector.interfaces import (
     AsyncIntentClassifier,
     ChannelAdapter,
-    InboundEntry,
     IntentClassifier,
     IntentResult,
     Provider,
@@ -45,6 +44,7 @@ from connector.locks import LocalLocks
 from connector.logs import session_context
 from connector.outbox import Outbox
 from connector.pool import ProviderPool
+from connector.records import InboundEntry
 from connector.routing.policy import Router
 from connector.sessions import Leg, MidTierSession, Speaker, TranscriptEntry
 from connector.to_user import ToUser

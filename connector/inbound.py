@@ -20,7 +20,8 @@ from typing import Any
 
 from connector.activity import Activity, new_activity_id
 from connector.errors import MalformedPayload
-from connector.interfaces import InboundEntry, SessionStore
+from connector.interfaces import SessionStore
+from connector.records import InboundEntry
 from connector.sessions import MidTierSession
 from connector.workers import KeyedWorkers
 

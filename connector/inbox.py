@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector.activity import Activity, new_activity_id
 from connector.errors import MidtierError, NotFound, SessionClosed
-from connector.interfaces import InboxEntry
+from connector.records import InboxEntry
 from connector.workers import KeyedWorkers
 
 if TYPE_CHECKING:

@@ -3,6 +3,7 @@
 Each is a small ``typing.Protocol``: a channel adapter, a provider, a session store, an intent
 classifier, a per-session lock, and the host that providers call back into. Optional
 capabilities are separate protocols checked with ``isinstance`` (they are runtime-checkable).
+The records the store keeps besides sessions are in :mod:`connector.records` (re-exported).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from connector.activity import Activity, now
+from connector.activity import Activity
+from connector.records import AuthCodeRecord, Changes, InboundEntry, InboxEntry, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import Leg, MidTierSession, TranscriptEntry
 
@@ -210,74 +212,6 @@ class ProviderHost(Protocol):
 
 
 # --------------------------------------------------------------------------- storage
-
-
-class OutboxEntry(BaseModel):
-    """An outbound activity waiting for its channel to accept it."""
-
-    id: str
-    session_id: str
-    channel: str
-    conversation_id: str
-    activity: dict[str, Any]
-    created_at: datetime = Field(default_factory=now)
-    attempts: int = 0
-    next_attempt_at: datetime = Field(default_factory=now)
-    last_error: str | None = None
-
-
-class InboundEntry(BaseModel):
-    """A user's activity, recorded (with its dedupe key, in one transaction) before the
-    channel acknowledged it, and kept until the core has processed it."""
-
-    id: str  # midtier's id of the activity: what providers see, stable across retries
-    channel: str
-    conversation: str  # the channel conversation id
-    user_id: str
-    activity: dict[str, Any]  # wire form
-    # The user's verified claims, when the channel has them (None: keep the session's).
-    claims: dict[str, Any] | None = None
-    ref: str | None = None  # the channel's own id of the message (e.g. the page's client id)
-    # Key under which a repeat of this activity is recognised (None: never deduplicated).
-    dedupe_key: str | None = None
-    # Channel-owned state for a session this activity creates (``channel_state``).
-    channel_state: dict[str, Any] = Field(default_factory=dict)
-    session_id: str = ""  # set by the store: the session it was recorded into
-    created_at: datetime = Field(default_factory=now)
-
-
-class Changes(BaseModel):
-    """What one unit of work on a session writes; ``SessionStore.commit`` applies all of it
-    in one transaction, or none of it."""
-
-    session: MidTierSession
-    expected_version: int  # the version the unit of work read (0: a never-stored session)
-    transcript: list[TranscriptEntry] = Field(default_factory=list)
-    decisions: list[RouteDecision] = Field(default_factory=list)
-    outbox: list[OutboxEntry] = Field(default_factory=list)
-    inbound_done: list[str] = Field(default_factory=list)
-    inbox_done: list[str] = Field(default_factory=list)
-
-
-class InboxEntry(BaseModel):
-    """What a provider sent outside a delivery (a callback), kept until the core applied it."""
-
-    id: str
-    provider: str
-    conversation: str  # the provider conversation id
-    activities: list[dict[str, Any]] = Field(default_factory=list)
-    # {"action": "hand_back"|"transfer", "target"?: str, "reason": str}
-    action: dict[str, Any] | None = None
-    created_at: datetime = Field(default_factory=now)
-
-
-class AuthCodeRecord(BaseModel):
-    """What an authorization code is bound to. Stored under the code's hash, never the code."""
-
-    session_id: str
-    provider: str
-    expires_at: datetime
-    scope: dict[str, Any] = Field(default_factory=dict)
 
 
 class SessionStore(Protocol):

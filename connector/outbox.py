@@ -21,8 +21,9 @@ from datetime import timedelta
 
 from connector.activity import Activity, now
 from connector.errors import ChannelError, ChannelUnavailable
-from connector.interfaces import ChannelAdapter, OutboxEntry, SessionStore
+from connector.interfaces import ChannelAdapter, SessionStore
 from connector.locks import LocalLocks
+from connector.records import OutboxEntry
 
 log = logging.getLogger("midtier.outbox")
 

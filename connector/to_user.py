@@ -18,8 +18,8 @@ from connector.activity import (
     new_activity_id,
     now,
 )
-from connector.interfaces import OutboxEntry
 from connector.outbox import Outbox
+from connector.records import OutboxEntry
 from connector.sessions import Leg, MidTierSession, Speaker, TranscriptEntry
 from connector.work import Turn
 

@@ -19,7 +19,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 
-from connector.interfaces import Changes, OutboxEntry, SessionStore
+from connector.interfaces import SessionStore
+from connector.records import Changes, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
 

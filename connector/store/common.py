@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from connector.activity import ActivityTypes
-from connector.interfaces import InboundEntry
+from connector.records import InboundEntry
 from connector.sessions import MidTierSession, TranscriptEntry
 
 Clock = Callable[[], datetime]

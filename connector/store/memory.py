@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from connector.activity import now
 from connector.errors import ConflictError, NotFound
-from connector.interfaces import AuthCodeRecord, Changes, InboundEntry, InboxEntry, OutboxEntry
+from connector.records import AuthCodeRecord, Changes, InboundEntry, InboxEntry, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
 from connector.store.common import Clock, Stamper, as_utc, close_expired, user_entry

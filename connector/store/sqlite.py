@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from connector.activity import now
 from connector.errors import ConfigError, ConflictError, NotFound
-from connector.interfaces import AuthCodeRecord, Changes, InboundEntry, InboxEntry, OutboxEntry
+from connector.records import AuthCodeRecord, Changes, InboundEntry, InboxEntry, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
 from connector.store import sqlite_schema as sql

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connector.interfaces import OutboxEntry
+from connector.records import OutboxEntry
 from connector.sessions import MidTierSession
 from connector.store.common import ONE_US, as_utc
 

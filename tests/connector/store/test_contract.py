@@ -11,14 +11,8 @@ from pathlib import Path
 import pytest
 
 from connector.errors import ConflictError, NotFound
-from connector.interfaces import (
-    AuthCodeRecord,
-    Changes,
-    InboundEntry,
-    InboxEntry,
-    OutboxEntry,
-    SessionStore,
-)
+from connector.interfaces import SessionStore
+from connector.records import AuthCodeRecord, Changes, InboundEntry, InboxEntry, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import Leg, MidTierSession, TranscriptEntry, new_id
 from connector.store import MemoryStore, SqliteStore

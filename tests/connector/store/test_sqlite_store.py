@@ -11,7 +11,7 @@ import pytest
 
 from connector.activity import now
 from connector.errors import ConfigError
-from connector.interfaces import AuthCodeRecord, OutboxEntry
+from connector.records import AuthCodeRecord, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import Leg, TranscriptEntry
 from connector.store import SqliteStore
