@@ -23,7 +23,8 @@ from connector.records import AuthCodeRecord, Changes, InboundEntry, InboxEntry,
 from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
 from connector.store import sqlite_schema as sql
-from connector.store.common import Clock, Stamper, as_utc, close_expired, user_entry
+from connector.store import sqlite_tx as tx
+from connector.store.common import Clock, Stamper, as_utc, close_expired
 from connector.store.sqlite_db import Database
 
 Synchronous = Literal["normal", "full"]
@@ -146,7 +147,7 @@ class SqliteStore:
         saved = session.model_copy(
             update={"version": session.version + 1, "updated_at": self._stamp()}
         )
-        await self._db.run(_save, saved, session.version)
+        await self._db.run(tx.save, saved, session.version)
         return saved
 
     async def list_sessions(
@@ -279,7 +280,7 @@ class SqliteStore:
             updated_at=self._stamp(),
             version=1,
         )
-        return await self._db.transaction(lambda conn: _inbound_put(conn, entry, seen, fresh))
+        return await self._db.transaction(lambda conn: tx.inbound_put(conn, entry, seen, fresh))
 
     async def inbound_pending(self, channel: str, conversation: str) -> list[InboundEntry]:
         """Unprocessed activities of one channel conversation, in record order."""
@@ -296,7 +297,7 @@ class SqliteStore:
         saved = changes.session.model_copy(
             update={"version": changes.expected_version + 1, "updated_at": self._stamp()}
         )
-        await self._db.transaction(lambda conn: _commit(conn, changes, saved))
+        await self._db.transaction(lambda conn: tx.commit(conn, changes, saved))
         return saved
 
     # ------------------------------------------------------------------ outbox
@@ -340,65 +341,3 @@ class SqliteStore:
 
     async def inbox_done(self, entry_id: str) -> None:
         await self._db.execute(sql.INBOX_DONE, (entry_id,))
-
-
-# ---------------------------------------------------------------------- on the db thread
-
-
-def _save(conn: sqlite3.Connection, saved: MidTierSession, expected: int) -> None:
-    """Write ``saved`` over the row at version ``expected`` (0: insert), or ConflictError."""
-    try:
-        if expected == 0:
-            cursor = conn.execute(sql.INSERT_SAVED, sql.insert_params(saved))
-        else:
-            cursor = conn.execute(sql.UPDATE_SAVED, sql.update_params(saved, expected))
-    except sqlite3.IntegrityError as exc:
-        raise ConflictError(
-            f"session {saved.id}: its channel conversation has another active session"
-        ) from exc
-    if cursor.rowcount != 1:
-        raise ConflictError(
-            f"session {saved.id}: version {expected} is not current"
-            " (changed since read, or never stored)"
-        )
-
-
-def _inbound_put(
-    conn: sqlite3.Connection,
-    entry: InboundEntry,
-    seen: tuple[int, int],
-    fresh: MidTierSession,
-) -> InboundEntry | None:
-    if entry.dedupe_key is not None:
-        expires, current = seen
-        if conn.execute(sql.SEEN, (entry.dedupe_key, expires, current)).rowcount == 0:
-            return None
-    key = (entry.channel, entry.conversation)
-    row = conn.execute(sql.SELECT_ACTIVE, key).fetchone()
-    if row is not None:
-        session = sql.session_from(row)
-    else:
-        conn.execute(sql.INSERT_NEW, sql.insert_params(fresh)).fetchall()
-        session = fresh
-    stored = entry.model_copy(update={"session_id": session.id})
-    said = user_entry(stored, session)
-    if said is not None:
-        conn.execute(sql.INSERT_TRANSCRIPT, (session.id, said.model_dump_json())).fetchall()
-    conn.execute(
-        sql.INBOUND_PUT, (stored.id, stored.channel, stored.conversation, stored.model_dump_json())
-    )
-    return stored
-
-
-def _commit(conn: sqlite3.Connection, changes: Changes, saved: MidTierSession) -> None:
-    _save(conn, saved, changes.expected_version)
-    for entry in changes.transcript:
-        conn.execute(sql.INSERT_TRANSCRIPT, (saved.id, entry.model_dump_json())).fetchall()
-    for decision in changes.decisions:
-        conn.execute(sql.INSERT_DECISION, (saved.id, decision.model_dump_json()))
-    if changes.outbox:
-        conn.executemany(sql.OUTBOX_PUT, [sql.outbox_params(e) for e in changes.outbox])
-    if changes.inbound_done:
-        conn.executemany(sql.INBOUND_DONE, [(i,) for i in changes.inbound_done])
-    if changes.inbox_done:
-        conn.executemany(sql.INBOX_DONE, [(i,) for i in changes.inbox_done])

@@ -1,0 +1,74 @@
+"""The SQLite store's transactions: functions run whole on the connection's thread.
+
+Each takes the ``sqlite3`` connection; :class:`~connector.store.sqlite_db.Database` runs
+``inbound_put`` and ``commit`` inside one ``BEGIN IMMEDIATE`` (all or nothing).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from connector.errors import ConflictError
+from connector.records import Changes, InboundEntry
+from connector.sessions import MidTierSession
+from connector.store import sqlite_schema as sql
+from connector.store.common import user_entry
+
+
+def save(conn: sqlite3.Connection, saved: MidTierSession, expected: int) -> None:
+    """Write ``saved`` over the row at version ``expected`` (0: insert), or ConflictError."""
+    try:
+        if expected == 0:
+            cursor = conn.execute(sql.INSERT_SAVED, sql.insert_params(saved))
+        else:
+            cursor = conn.execute(sql.UPDATE_SAVED, sql.update_params(saved, expected))
+    except sqlite3.IntegrityError as exc:
+        raise ConflictError(
+            f"session {saved.id}: its channel conversation has another active session"
+        ) from exc
+    if cursor.rowcount != 1:
+        raise ConflictError(
+            f"session {saved.id}: version {expected} is not current"
+            " (changed since read, or never stored)"
+        )
+
+
+def inbound_put(
+    conn: sqlite3.Connection,
+    entry: InboundEntry,
+    seen: tuple[int, int],
+    fresh: MidTierSession,
+) -> InboundEntry | None:
+    if entry.dedupe_key is not None:
+        expires, current = seen
+        if conn.execute(sql.SEEN, (entry.dedupe_key, expires, current)).rowcount == 0:
+            return None
+    key = (entry.channel, entry.conversation)
+    row = conn.execute(sql.SELECT_ACTIVE, key).fetchone()
+    if row is not None:
+        session = sql.session_from(row)
+    else:
+        conn.execute(sql.INSERT_NEW, sql.insert_params(fresh)).fetchall()
+        session = fresh
+    stored = entry.model_copy(update={"session_id": session.id})
+    said = user_entry(stored, session)
+    if said is not None:
+        conn.execute(sql.INSERT_TRANSCRIPT, (session.id, said.model_dump_json())).fetchall()
+    conn.execute(
+        sql.INBOUND_PUT, (stored.id, stored.channel, stored.conversation, stored.model_dump_json())
+    )
+    return stored
+
+
+def commit(conn: sqlite3.Connection, changes: Changes, saved: MidTierSession) -> None:
+    save(conn, saved, changes.expected_version)
+    for entry in changes.transcript:
+        conn.execute(sql.INSERT_TRANSCRIPT, (saved.id, entry.model_dump_json())).fetchall()
+    for decision in changes.decisions:
+        conn.execute(sql.INSERT_DECISION, (saved.id, decision.model_dump_json()))
+    if changes.outbox:
+        conn.executemany(sql.OUTBOX_PUT, [sql.outbox_params(e) for e in changes.outbox])
+    if changes.inbound_done:
+        conn.executemany(sql.INBOUND_DONE, [(i,) for i in changes.inbound_done])
+    if changes.inbox_done:
+        conn.executemany(sql.INBOX_DONE, [(i,) for i in changes.inbox_done])
