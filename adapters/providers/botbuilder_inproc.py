@@ -21,11 +21,8 @@ proactive``). Each turn's ``turn_state["midtier.redeem"]`` is an async ``code ->
 callable with which a bot redeems the ``auth_code`` of the ``midtier.handoff`` event
 (``ProviderHost.redeem``).
 
-**State.** A bot that keeps its ``ConversationState`` / ``UserState`` in
-:class:`LegStorage` (instead of ``MemoryStorage``) has it stored with the leg it serves, in
-the same commit as the replies of the turn that changed it: it survives restarts, and a turn
-that a crash interrupted leaves no trace in it, so a message processed again after a crash is,
-for the bot, a message it sees once. Values must be JSON (dicts, lists, strings, numbers).
+**State.** A bot that keeps its state in ``LegStorage``
+(:mod:`adapters.providers.botbuilder_state`) has it committed with its leg and its replies.
 """
 
 from __future__ import annotations
@@ -33,14 +30,12 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-import json
 import secrets
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
-from copy import copy, deepcopy
+from copy import copy
 from typing import Any
 
-from botbuilder.core import BotAdapter, Storage, TurnContext
+from botbuilder.core import BotAdapter, TurnContext
 from botbuilder.core.conversation_reference_extension import get_continuation_activity
 from botbuilder.schema import Activity as BfActivity
 from botbuilder.schema import ChannelAccount as BfAccount
@@ -49,6 +44,7 @@ from botbuilder.schema import ResourceResponse
 from pydantic import ValidationError
 
 from adapters.providers.botbuilder_schema import from_botbuilder, plain, to_botbuilder
+from adapters.providers.botbuilder_state import STATE_KEY, LegStorage, serving
 from connector.activity import (
     Activity,
     ChannelAccount,
@@ -64,47 +60,6 @@ from connector.sessions import Leg, MidTierSession
 REDEEM_KEY = "midtier.redeem"
 _SENT_KEY = "midtier.botbuilder_inproc.sent"  # this turn's outgoing activities
 _NOT_FORWARDED = frozenset({"invokeResponse", "delay"})
-STATE_KEY = "botbuilder_state"  # where LegStorage keeps a bot's state in ``leg.data``
-
-# The leg whose turn the bot runs now (LegStorage reads and writes its data).
-_turn_leg: ContextVar[Leg | None] = ContextVar("midtier_botbuilder_leg", default=None)
-
-
-class LegStorage(Storage):  # type: ignore[misc]
-    """botbuilder ``Storage`` kept in the data of the leg the bot is serving.
-
-    It needs no configuration: ``ConversationState(LegStorage())``. Reads and writes apply
-    to the leg of the turn in progress, which the core saves with the turn.
-    """
-
-    @staticmethod
-    def _data() -> dict[str, Any]:
-        leg = _turn_leg.get()
-        if leg is None:
-            raise RuntimeError(
-                "LegStorage is used outside a turn that midtier runs; send proactive "
-                "messages through adapter.continue_conversation(reference, callback)"
-            )
-        stored: dict[str, Any] = leg.data.setdefault(STATE_KEY, {})
-        return stored
-
-    async def read(self, keys: list[str]) -> dict[str, Any]:
-        stored = self._data()
-        return {key: deepcopy(stored[key]) for key in keys if key in stored}
-
-    async def write(self, changes: dict[str, Any]) -> None:
-        stored = self._data()
-        for key, value in changes.items():
-            try:  # only JSON goes into the store; a copy, so later changes do not leak in
-                stored[key] = json.loads(json.dumps(value))
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"bot state under {key!r} is not JSON: {exc}") from exc
-
-    async def delete(self, keys: list[str]) -> None:
-        stored = self._data()
-        for key in keys:
-            stored.pop(key, None)
-
 
 # --------------------------------------------------------------------------- the adapter
 
@@ -220,11 +175,8 @@ class MidTierBotAdapter(BotAdapter):  # type: ignore[misc]
         conversation_id = reference.conversation.id
 
         async def run(leg: Leg) -> list[Activity]:
-            token = _turn_leg.set(leg)
-            try:
+            with serving(leg):
                 sent = await self.run_turn(get_continuation_activity(reference), callback)
-            finally:
-                _turn_leg.reset(token)
             return [self.to_midtier(activity, conversation_id) for activity in sent]
 
         await self._host.proactive(self._provider, conversation_id, run)
@@ -338,10 +290,10 @@ class BotbuilderProvider:
         incoming.recipient = BfAccount(id=self.name, role="bot")
         incoming.channel_id = leg.channel
         deadline = asyncio.timeout(self.config.timeout_s)
-        token = _turn_leg.set(leg)
         try:
             async with deadline:
-                return await self.adapter.run_turn(incoming, bot.on_turn)
+                with serving(leg):
+                    return await self.adapter.run_turn(incoming, bot.on_turn)
         except TimeoutError as exc:
             if deadline.expired():
                 raise ProviderTimeout(
@@ -350,8 +302,6 @@ class BotbuilderProvider:
             raise ProviderError(self.name, f"the bot failed: {exc!r}") from exc
         except Exception as exc:
             raise ProviderError(self.name, f"the bot failed: {exc!r}") from exc
-        finally:
-            _turn_leg.reset(token)
 
 
 __all__ = [

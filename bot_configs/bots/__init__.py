@@ -13,7 +13,7 @@ from typing import Any
 
 from botbuilder.core import ActivityHandler, ConversationState, TurnContext
 
-from adapters.providers.botbuilder_inproc import LegStorage
+from adapters.providers.botbuilder_state import LegStorage
 from connector.errors import AuthCodeError
 
 HANDOFF_EVENT = "midtier.handoff"

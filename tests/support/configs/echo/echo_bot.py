@@ -13,7 +13,7 @@ from typing import Any
 
 from botbuilder.core import ActivityHandler, ConversationState, TurnContext
 
-from adapters.providers.botbuilder_inproc import LegStorage
+from adapters.providers.botbuilder_state import LegStorage
 
 
 class CountingEchoBot(ActivityHandler):  # type: ignore[misc]
