@@ -25,7 +25,6 @@ again. The ``user`` a page proposes is a label, not an identity: its claims carr
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import re
@@ -35,50 +34,24 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
+from adapters.channels.webchat_frames import (
+    HISTORY_PAGE,
+    RESUME_KEY,
+    history_frame,
+    message_frame,
+    resume_digest,
+    shown,
+)
 from adapters.pages import check_origin, ended, page_handler, parse_frame, send_error
 from connector.activity import Activity, ActivityTypes, ChannelAccount, ConversationAccount, now
 from connector.config import ChannelConfig
 from connector.errors import ChannelUnavailable, MalformedPayload, MidtierError
-from connector.sessions import MidTierSession, TranscriptEntry, new_id
+from connector.sessions import MidTierSession, new_id
 
 log = logging.getLogger("midtier.webchat")
 
 _USER_ID = re.compile(r"^[A-Za-z0-9_\-]{8,64}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
-RESUME_KEY = "webchat_resume_sha256"
-HISTORY_PAGE = 50
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _frame(activity: dict[str, Any], speaker: str | None = None) -> dict[str, Any]:
-    sender = activity.get("from") or {}
-    meta = (activity.get("channelData") or {}).get("midtier") or {}
-    return {
-        "type": "message",
-        "id": activity.get("id"),
-        "text": activity.get("text") or "",
-        "speaker": speaker or meta.get("speaker") or "bot",
-        "from": {"id": sender.get("id"), "name": sender.get("name")},
-        "timestamp": activity.get("timestamp"),
-    }
-
-
-def _history_frame(entry: TranscriptEntry) -> dict[str, Any]:
-    frame = _frame(entry.activity, entry.speaker)
-    frame["text"] = entry.text or frame["text"]
-    frame["timestamp"] = frame["timestamp"] or entry.at.isoformat()
-    frame["seq"] = entry.seq
-    if entry.ref:
-        frame["client_id"] = entry.ref
-    return frame
-
-
-def _shown(entry: TranscriptEntry) -> bool:
-    """Lines the user sees (midtier's own bookkeeping lines have no activity)."""
-    return entry.speaker != "system" or bool(entry.activity)
 
 
 @dataclass
@@ -121,10 +94,10 @@ class WebChatChannel:
             raise ChannelUnavailable(f"no open web chat for {conversation}")
         wire = activity.to_wire()
         if activity.type == ActivityTypes.TYPING:
-            message = _frame(wire)
+            message = message_frame(wire)
             frame = {"type": "typing", "speaker": message["speaker"], "from": message["from"]}
         else:
-            frame = _frame(wire)
+            frame = message_frame(wire)
         delivered = 0
         for ws in list(sockets):
             try:
@@ -212,7 +185,7 @@ class WebChatChannel:
             if (
                 session is None
                 or not isinstance(known, str)
-                or not hmac.compare_digest(known, _digest(secret))
+                or not hmac.compare_digest(known, resume_digest(secret))
             ):
                 await _error(ws, "unknown_conversation", "no such conversation; start a new one")
                 return None
@@ -227,9 +200,9 @@ class WebChatChannel:
                 entries = await store.transcript(session.id, last=HISTORY_PAGE)
                 pending = {e.id for e in await store.outbox_pending(self.name, conversation)}
                 history = [
-                    _history_frame(e)
+                    history_frame(e)
                     for e in entries
-                    if _shown(e) and e.activity.get("id") not in pending
+                    if shown(e) and e.activity.get("id") not in pending
                 ]
                 more = bool(entries) and entries[0].seq > 1
                 await self._welcome(ws, chat, token, history, more, resumed=True)
@@ -237,7 +210,7 @@ class WebChatChannel:
         asked = frame.get("user")
         user = asked if isinstance(asked, str) and _USER_ID.match(asked) else new_id("u")
         secret = secrets.token_urlsafe(32)
-        chat = _Chat(new_id("wc"), user, _digest(secret))
+        chat = _Chat(new_id("wc"), user, resume_digest(secret))
         await self._welcome(ws, chat, f"{chat.conversation}.{secret}", [], False, resumed=False)
         return chat
 
@@ -329,7 +302,7 @@ class WebChatChannel:
         await ws.send_json(
             {
                 "type": "history",
-                "entries": [_history_frame(e) for e in entries if _shown(e)],
+                "entries": [history_frame(e) for e in entries if shown(e)],
                 "more": bool(entries) and entries[0].seq > 1,
             }
         )
@@ -337,7 +310,7 @@ class WebChatChannel:
     async def _rotate(self, ws: web.WebSocketResponse, chat: _Chat) -> None:
         """A new resume secret; the old one stops working (other tabs start over)."""
         secret = secrets.token_urlsafe(32)
-        digest = _digest(secret)
+        digest = resume_digest(secret)
         session = await self._session(chat)
         if session is not None and session.status == "active":
             await self._host.set_channel_state(session.id, {RESUME_KEY: digest})

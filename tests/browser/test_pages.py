@@ -18,7 +18,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from support.readme import quickstart_conversation
 from support.server import AGENT_TOKEN, DEFAULT_CONFIG, REPO, Chatter, Frames, Running, chat, serve
 
-from adapters.channels.webchat import HISTORY_PAGE
+from adapters.channels.webchat_frames import HISTORY_PAGE
 from connector.sessions import TranscriptEntry
 
 pytestmark = pytest.mark.browser

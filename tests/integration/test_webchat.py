@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from support.server import AGENT_TOKEN, Chatter, Running, chat, serve
 
-from adapters.channels.webchat import HISTORY_PAGE
+from adapters.channels.webchat_frames import HISTORY_PAGE
 from connector.sessions import TranscriptEntry
 
 

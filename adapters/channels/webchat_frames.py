@@ -1,0 +1,46 @@
+"""The web chat's frames and what it stores of a resume secret (see :mod:`.webchat`)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from connector.sessions import TranscriptEntry
+
+RESUME_KEY = "webchat_resume_sha256"  # in the session's channel state
+HISTORY_PAGE = 50  # transcript lines per welcome or history frame
+
+
+def resume_digest(secret: str) -> str:
+    """What is stored of a resume secret: its SHA-256 (the secret is 256 random bits)."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def message_frame(activity: dict[str, Any], speaker: str | None = None) -> dict[str, Any]:
+    """The ``message`` frame of a wire activity."""
+    sender = activity.get("from") or {}
+    meta = (activity.get("channelData") or {}).get("midtier") or {}
+    return {
+        "type": "message",
+        "id": activity.get("id"),
+        "text": activity.get("text") or "",
+        "speaker": speaker or meta.get("speaker") or "bot",
+        "from": {"id": sender.get("id"), "name": sender.get("name")},
+        "timestamp": activity.get("timestamp"),
+    }
+
+
+def history_frame(entry: TranscriptEntry) -> dict[str, Any]:
+    """A transcript line as a ``message`` frame, with its ``seq`` and the client's id."""
+    frame = message_frame(entry.activity, entry.speaker)
+    frame["text"] = entry.text or frame["text"]
+    frame["timestamp"] = frame["timestamp"] or entry.at.isoformat()
+    frame["seq"] = entry.seq
+    if entry.ref:
+        frame["client_id"] = entry.ref
+    return frame
+
+
+def shown(entry: TranscriptEntry) -> bool:
+    """Lines the user sees (midtier's own bookkeeping lines have no activity)."""
+    return entry.speaker != "system" or bool(entry.activity)
