@@ -40,7 +40,8 @@ from pydantic import ValidationError
 
 from adapters.providers.bf_auth import CONNECTOR_AUDIENCE, KEY_FILE, TokenIssuer, load_or_create_key
 from connector.activity import Activity, ConversationAccount
-from connector.app import authorization, match_text, read_form, read_json_object, status_for
+from connector.app import status_for
+from connector.app.requests import authorization, match_text, read_form, read_json_object
 from connector.errors import (
     AuthError,
     Forbidden,

@@ -58,7 +58,7 @@ from aiohttp import web
 from adapters.providers.rasa_mapping import intent_result, to_activities
 from adapters.providers.rasa_nlu import install_classifier, remove_classifier
 from connector.activity import Activity, HandoffEventNames
-from connector.app import authorization, query_text, read_json_object
+from connector.app.requests import authorization, query_text, read_json_object
 from connector.config import ProviderConfig
 from connector.errors import (
     AuthError,

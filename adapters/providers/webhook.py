@@ -69,7 +69,7 @@ from yarl import URL
 
 from adapters.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, sign, verify
 from connector.activity import Activity, HandoffEventNames
-from connector.app import decode_json, read_body
+from connector.app.requests import decode_json, read_body
 from connector.config import ProviderConfig
 from connector.errors import (
     AuthError,
