@@ -25,19 +25,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from playwright.async_api import async_playwright  # noqa: E402
+from support.chromium import CHROMIUM_ARGS, executable  # noqa: E402
 from support.server import AGENT_TOKEN, Chatter, chat, serve  # noqa: E402
 
 from connector.sessions import TranscriptEntry  # noqa: E402
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SHOWN = """(text) => new Promise((done) => {
   const seen = () => [...document.querySelectorAll('[data-testid="chat-message"] .bubble')]
     .some((b) => b.textContent === text);
@@ -76,7 +68,7 @@ async def main() -> None:
             older: list[float] = []
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(
-                    executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                    executable_path=executable(),
                     args=CHROMIUM_ARGS,
                 )
                 for _ in range(args.rounds):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from playwright.async_api import Browser, Page, async_playwright, expect
+from support.chromium import CHROMIUM_ARGS, executable
 from support.readme import quickstart_conversation
 from support.server import AGENT_TOKEN, DEFAULT_CONFIG, REPO, Chatter, Frames, Running, chat, serve
 
@@ -24,15 +25,6 @@ from connector.sessions import TranscriptEntry
 pytestmark = pytest.mark.browser
 
 SHOTS = REPO / "test-artifacts" / "browser"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(autouse=True)
@@ -42,9 +34,8 @@ def _agent_token(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    executable = shutil.which("chromium") or "/usr/bin/chromium"
     async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        launched = await pw.chromium.launch(executable_path=executable(), args=CHROMIUM_ARGS)
         try:
             yield launched
         finally:

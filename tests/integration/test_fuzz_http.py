@@ -31,7 +31,9 @@ from support.fuzz import (
 from support.fuzz_world import (
     ENV,
     Keys,
+    Records,
     fakes,
+    fuzzed_deployment,
     normal_chat_works,
     open_conversations,
     write_config,
@@ -47,44 +49,19 @@ from support.server import Running, serve
 ROUTES = list(routes(Keys("c", "w", "r", "t")))
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @dataclass
 class World:
     run: Running
     keys: Keys
     port: int
-    log: _Records
+    log: Records
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    tmp = tmp_path_factory.mktemp("fuzz-http")
-    records = _Records()
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(records)
-    root.setLevel(logging.INFO)
-    try:
-        with pytest.MonkeyPatch.context() as env:
-            for name, value in ENV.items():
-                env.setenv(name, value)
-            async with fakes() as fake:
-                config = write_config(tmp, fake.base)
-                async with serve(config, data_dir=tmp / "data") as run:
-                    keys = await open_conversations(run.base, fake)
-                    port = int(run.base.rsplit(":", 1)[1])
-                    yield World(run, keys, port, records)
-    finally:
-        root.removeHandler(records)
-        root.setLevel(old_level)
+    async with fuzzed_deployment(tmp_path_factory.mktemp("fuzz-http")) as (run, fake, records):
+        keys = await open_conversations(run.base, fake)
+        yield World(run, keys, int(run.base.rsplit(":", 1)[1]), records)
 
 
 def _crashes(records: list[logging.LogRecord]) -> list[str]:

@@ -13,7 +13,6 @@ still serve a normal chat.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,19 +28,14 @@ from support.fuzz import (
     json_values,
     lone_surrogate_json,
 )
-from support.fuzz_world import (
-    ENV,
-    fakes,
-    normal_chat_works,
-    write_config,
-)
+from support.fuzz_world import ENV, Records, fuzzed_deployment, normal_chat_works
 from support.raw import (
     Outcome,
     RawSocket,
     exchange,
     proper,
 )
-from support.server import Running, serve
+from support.server import Running
 
 from connector.errors import MalformedPayload
 from connector.payloads import loads
@@ -221,41 +215,17 @@ CASES: dict[str, tuple[Socket, st.SearchStrategy[Frame]]] = {
 }
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @dataclass
 class World:
     run: Running
     port: int
-    log: _Records
+    log: Records
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    tmp = tmp_path_factory.mktemp("fuzz-ws")
-    records = _Records()
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(records)
-    root.setLevel(logging.INFO)
-    try:
-        with pytest.MonkeyPatch.context() as env:
-            for name, value in ENV.items():
-                env.setenv(name, value)
-            async with fakes() as fake:
-                config = write_config(tmp, fake.base)
-                async with serve(config, data_dir=tmp / "data") as run:
-                    yield World(run, int(run.base.rsplit(":", 1)[1]), records)
-    finally:
-        root.removeHandler(records)
-        root.setLevel(old_level)
+    async with fuzzed_deployment(tmp_path_factory.mktemp("fuzz-ws")) as (run, _fake, records):
+        yield World(run, int(run.base.rsplit(":", 1)[1]), records)
 
 
 async def _one_connection(port: int, socket: Socket, frame: Frame) -> list[Outcome]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,7 +23,7 @@ import yaml
 from aiohttp import web
 
 from support.rasa_config import TRACK_ORDER
-from support.server import DEFAULT_CONFIG, Chatter, Frames, free_port
+from support.server import DEFAULT_CONFIG, Chatter, Frames, Running, free_port, serve
 
 APP_ID = "0d9e5c1a-7b2f-4e8a-9c3d-5f6a7b8c9d0e"
 
@@ -223,3 +224,37 @@ async def normal_chat_works(ws_base: str) -> None:
         await client.expect("welcome")
         await Chatter(client).say("how do I reset my password?")
         await client.expect("message", lambda f: f["speaker"] == "bot")
+
+
+class Records(logging.Handler):
+    """Keeps every log record, to look for crashes afterwards."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@asynccontextmanager
+async def fuzzed_deployment(tmp: Path) -> AsyncIterator[tuple[Running, Fakes, Records]]:
+    """The fuzz deployment served with its fakes and secrets, its log recorded."""
+    import pytest
+
+    records = Records()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(records)
+    root.setLevel(logging.INFO)
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            for name, value in ENV.items():
+                env.setenv(name, value)
+            async with fakes() as fake:
+                config = write_config(tmp, fake.base)
+                async with serve(config, data_dir=tmp / "data") as run:
+                    yield run, fake, records
+    finally:
+        root.removeHandler(records)
+        root.setLevel(old_level)
