@@ -61,7 +61,7 @@ async def _bodies_with_the_marker(base: str, keys: Keys) -> None:
         http.ws_connect(base.replace("http://", "ws://") + "/webchat/ws") as ws,
     ):
         client = Frames(ws)
-        await client.send(type="hello", conversation=None, user=None)
+        await client.send(type="hello", resume=None, user=None)
         await client.expect("welcome")
         await Chatter(client).say(f"hello {MARKER}")
     async with aiohttp.ClientSession() as http:
