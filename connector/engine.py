@@ -26,6 +26,7 @@ from connector.activity import (
     HandoffEventNames,
 )
 from connector.auth import AuthCodes
+from connector.choices import OFFER, answer
 from connector.config import Config
 from connector.errors import ConflictError, NotFound, ProviderError
 from connector.handoff import Switcher
@@ -47,7 +48,7 @@ from connector.pool import ProviderPool
 from connector.records import InboundEntry
 from connector.routing.policy import Router
 from connector.sessions import Leg, MidTierSession, Speaker, TranscriptEntry
-from connector.to_user import ToUser
+from connector.to_user import ADDRESS, ToUser
 from connector.work import Turn, current_turn
 
 log = logging.getLogger("midtier.engine")
@@ -58,6 +59,16 @@ MAX_HOPS = 4  # handoff requests followed within one turn
 # midtier.handoff event it gets would otherwise bounce a conversation around for ever).
 handoff_depth: ContextVar[int] = ContextVar("midtier_handoff_depth", default=0)
 TYPING = Activity(type=ActivityTypes.TYPING)
+
+
+def _chosen(session: MidTierSession, activity: Activity) -> Activity:
+    """A reply of just a number, to a message that offered choices, as that choice's value
+    (channels without buttons show choices as a numbered list)."""
+    offer = session.channel_state.pop(OFFER, None)
+    if not isinstance(offer, list) or not activity.text:
+        return activity
+    value = answer(activity.text, offer)
+    return activity if value is None else activity.model_copy(update={"text": value})
 
 
 class Engine(ProviderSide):
@@ -89,6 +100,7 @@ class Engine(ProviderSide):
         self.inbound = UserInbound(store, self._process, config.midtier.session.dedupe_ttl_s)
         self.inbox = ProviderInbox(self)
         self.token_url = token_url
+        self.public_url = token_url.removesuffix("/auth/token")
         self.data_dir = Path("data")
         self.to_user = ToUser(
             self.outbox,
@@ -139,15 +151,23 @@ class Engine(ProviderSide):
         claims: dict[str, Any] | None = None,
         ref: str | None = None,
         channel_state: dict[str, Any] | None = None,
+        address: dict[str, Any] | None = None,
     ) -> InboundEntry | None:
         """Record a user's activity; once this returns the channel may acknowledge it.
 
         Returns the record (None: a repeat of ``ref``, already recorded). Raises
-        ``MalformedPayload`` for an activity midtier cannot take.
+        ``MalformedPayload`` for an activity midtier cannot take. ``address`` is what a
+        reply needs besides the conversation id; the newest one is kept on the session.
         """
         limit = self.config.midtier.limits.max_text_chars
         entry = inbound_entry(
-            channel, activity, limit, claims=claims, ref=ref, channel_state=channel_state
+            channel,
+            activity,
+            limit,
+            claims=claims,
+            ref=ref,
+            channel_state=channel_state,
+            address=address,
         )
         return await self.inbound.record(entry)
 
@@ -220,6 +240,8 @@ class Engine(ProviderSide):
         """Process ``entry`` in ``turn``; the record leaves with the turn's commit."""
         if entry.claims is not None and entry.claims != turn.session.claims:
             turn.session.claims = entry.claims
+        if entry.address is not None:
+            turn.session.channel_state[ADDRESS] = entry.address
         if not turn.session.legs:
             log.info("session opened", extra={"event": "session_opened", "channel": entry.channel})
         await self._handle_user(turn, activity)
@@ -235,6 +257,7 @@ class Engine(ProviderSide):
             return
         if leg is None or not self.router.is_sticky(leg.provider):
             await self.to_user.signal(session, leg, TYPING)  # a bot is at work on it
+        activity = _chosen(session, activity)
         intent = await self._read_intent(activity.text) if activity.text else NO_INTENT
         decision = self.router.decide(session, intent)
         decision.message_id = activity.id

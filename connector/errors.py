@@ -18,8 +18,10 @@ layer (``connector.app``) maps these to status codes::
     │                               bound to someone else)              -> 400 invalid_grant
     ├── ProviderError               a provider failed to open / deliver / close  -> fallback
     │   └── ProviderTimeout         ... within its time limit
-    ├── ChannelError                a channel could not send                     -> outbox retry
-    │   └── ChannelUnavailable      nobody is listening right now (retry later)
+    ├── ChannelError                a channel could not send (429, 5xx, timeout) -> outbox retry
+    │   ├── ChannelUnavailable      nobody is listening right now (retry later)
+    │   └── DeliveryRejected        the platform refused for good (blocked, outside
+    │                               its messaging window): recorded, not retried
     └── NoProviderAvailable         no candidate could take the conversation     -> plain notice
 """
 
@@ -102,11 +104,25 @@ class ProviderTimeout(ProviderError):
 
 
 class ChannelError(MidtierError):
-    """A channel could not send an activity."""
+    """A channel could not send an activity now; the outbox tries again later.
+
+    ``retry_after`` is the wait the platform asked for (``Retry-After``, Telegram's
+    ``retry_after``), in seconds; None lets the outbox choose its backoff.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
 class ChannelUnavailable(ChannelError):
     """Nobody is connected on the channel side right now; the outbox retries later."""
+
+
+class DeliveryRejected(ChannelError):
+    """The platform refused the activity in a way that cannot succeed later (the user
+    blocked the bot, the messaging window closed, the recipient does not exist): the outbox
+    records the failure on the session at once instead of retrying."""
 
 
 class NoProviderAvailable(MidtierError):

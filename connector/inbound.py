@@ -39,6 +39,7 @@ def inbound_entry(
     claims: dict[str, Any] | None = None,
     ref: str | None = None,
     channel_state: dict[str, Any] | None = None,
+    address: dict[str, Any] | None = None,
 ) -> InboundEntry:
     """Check a user's activity and give it midtier's own id (what providers see).
 
@@ -63,6 +64,7 @@ def inbound_entry(
         ref=ref,
         dedupe_key=f"in:{channel}:{conversation}:{ref}" if ref else None,
         channel_state=channel_state or {},
+        address=address,
     )
 
 

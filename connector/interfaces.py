@@ -16,6 +16,8 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel, Field
 
 from connector.activity import Activity
+from connector.channels import ChannelRequest, ChannelResponse
+from connector.config import Config
 from connector.records import AuthCodeRecord, Changes, InboundEntry, InboxEntry, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import Leg, MidTierSession, TranscriptEntry
@@ -53,23 +55,114 @@ class AsyncIntentClassifier(Protocol):
 
 
 class ChannelAdapter(Protocol):
-    """A messaging app's interface: verify and parse its webhooks, send to it."""
+    """A messaging app's interface: at least a way to send to it.
+
+    Built as ``Kind(context: ChannelContext[Kind.Settings])`` (:mod:`connector.context`).
+    A channel whose platform posts webhooks is also a :class:`WebhookChannel`; one whose
+    clients hold a socket (the web chat, Direct Line) is ``Mountable`` and records what they
+    send through its :class:`ChannelHost`.
+    """
 
     name: str
-
-    async def verify(self, request: Any) -> None:
-        """Check the platform's signature; raise ``AuthError``/``Forbidden`` otherwise."""
-
-    async def parse(self, request: Any) -> list[Activity]:
-        """Turn a verified request into activities; raise ``MalformedPayload`` otherwise."""
-        ...
 
     async def send(self, activity: Activity) -> str:
         """Send to the platform; return the platform's message id.
 
-        Raise ``ChannelUnavailable`` when nobody can receive it now (the outbox keeps it).
+        Raise ``ChannelError`` (with ``retry_after`` when the platform says) for what may
+        succeed later (429, 5xx, timeouts), ``DeliveryRejected`` for what cannot (blocked,
+        outside a messaging window), ``ChannelUnavailable`` when nobody can receive it now.
         """
         ...
+
+
+@runtime_checkable
+class WebhookChannel(ChannelAdapter, Protocol):
+    """A channel whose platform posts webhooks to ``/channels/{name}``.
+
+    The core owns that route: for a POST it reads the body (size limit), calls ``verify``,
+    then ``handshake`` if the adapter has one, then ``parse``, and records every activity
+    (deduplicated by ``activity.id``, the platform's message id) before it answers. A GET
+    goes to ``handshake`` alone (``Handshakes``), or is a 405.
+    """
+
+    async def verify(self, request: ChannelRequest) -> None:
+        """Check the platform's signature over the raw body; raise ``AuthError`` (401) or
+        ``Forbidden`` (403) otherwise. Nothing is read or written before it passes."""
+
+    async def parse(self, request: ChannelRequest) -> list[Activity]:
+        """Every user event of a verified request as an activity, in the platform's order.
+
+        Each has ``id`` (the platform's message or event id: the dedupe key),
+        ``conversation.id`` (the channel conversation, holding what a reply needs to be
+        addressed), ``from.id`` (the user). ``channelData.address``, if set, is what else a
+        reply needs (e.g. a ``serviceUrl``): kept on the session, never shown to providers,
+        and given back on every outbound activity as ``channelData.midtier.address``.
+        Echoes, receipts and unsupported kinds are left out (an empty list is a 200).
+        Raise ``MalformedPayload`` (400) for a body that is not the platform's protocol.
+        """
+        ...
+
+
+@runtime_checkable
+class Handshakes(Protocol):
+    """A channel with a verification handshake (Meta's ``hub.challenge`` GET, Slack's
+    signed ``url_verification`` POST): an answer for a handshake request, else None."""
+
+    async def handshake(self, request: ChannelRequest) -> ChannelResponse | None: ...
+
+
+@runtime_checkable
+class Acknowledges(Protocol):
+    """A channel whose platform wants a particular answer once its events are recorded
+    (Twilio's empty TwiML, Bot Framework's 201); without it the answer is ``200 {}``."""
+
+    async def acknowledge(
+        self, request: ChannelRequest, activities: list[Activity]
+    ) -> ChannelResponse: ...
+
+
+class DeliveryQueue(Protocol):
+    """The outbox as a socket channel sees it."""
+
+    def paused(self, channel: str, conversation_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold the conversation's deliveries during the block, then send what is pending."""
+        ...
+
+    async def flush(self, channel: str, conversation_id: str) -> int:
+        """Deliver the conversation's pending entries in order; return how many went out."""
+        ...
+
+
+class ChannelHost(Protocol):
+    """What a channel calls into: the core's channel side.
+
+    Webhook channels need none of it (the core records what ``parse`` returns); socket
+    channels (the web chat, Direct Line) record what their clients send with ``submit``.
+    """
+
+    config: Config
+    store: SessionStore
+    outbox: DeliveryQueue
+
+    async def submit(
+        self,
+        channel: str,
+        activity: Activity,
+        *,
+        claims: dict[str, Any] | None = None,
+        ref: str | None = None,
+        channel_state: dict[str, Any] | None = None,
+        address: dict[str, Any] | None = None,
+    ) -> InboundEntry | None:
+        """Record a user's activity; once this returns it may be acknowledged. None: a
+        repeat of ``ref`` already recorded. ``MalformedPayload`` for what midtier cannot take."""
+        ...
+
+    async def signal_user(self, channel: str, conversation: str, activity: Activity) -> None:
+        """A passing signal from the user (``typing``): not recorded."""
+
+    async def set_channel_state(self, session_id: str, values: dict[str, Any]) -> None:
+        """Change channel-owned state of a session (e.g. a new resume secret's hash)."""
 
 
 @runtime_checkable
@@ -82,9 +175,10 @@ class SpeaksForMidtier(Protocol):
 
 @runtime_checkable
 class Mountable(Protocol):
-    """An adapter that serves its own HTTP routes (pages, WebSockets, webhooks)."""
+    """An adapter that serves its own HTTP routes besides the core's webhook route (pages,
+    WebSockets, Direct Line's REST API). ``app`` is the ``aiohttp.web.Application``."""
 
-    def mount(self, app: Any, host: Any) -> None: ...
+    def mount(self, app: Any) -> None: ...
 
 
 # --------------------------------------------------------------------------- providers
@@ -354,10 +448,14 @@ class Lock(Protocol):
 
 
 __all__ = [
+    "Acknowledges",
     "AuthCodeRecord",
     "Changes",
     "ChannelAdapter",
+    "ChannelHost",
+    "DeliveryQueue",
     "HandoffContext",
+    "Handshakes",
     "InboundEntry",
     "InboxEntry",
     "IntentClassifier",
@@ -369,4 +467,5 @@ __all__ = [
     "ProviderHost",
     "SessionStore",
     "SpeaksForMidtier",
+    "WebhookChannel",
 ]

@@ -46,6 +46,9 @@ class InboundEntry(BaseModel):
     dedupe_key: str | None = None
     # Channel-owned state for a session this activity creates (``channel_state``).
     channel_state: dict[str, Any] = Field(default_factory=dict)
+    # What else a reply needs besides the conversation id (e.g. a Bot Framework
+    # ``serviceUrl``): becomes the session's ``channel_state["address"]``.
+    address: dict[str, Any] | None = None
     session_id: str = ""  # set by the store: the session it was recorded into
     created_at: datetime = Field(default_factory=now)
 

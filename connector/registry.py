@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.config import Config
+from connector.context import ChannelContext, SharedHttp, settings_of
 from connector.errors import ConfigError, ConfigErrors
 
 
@@ -65,13 +66,21 @@ def add_config_dir_to_path(config: Config) -> None:
 
 
 def build_adapters(
-    config: Config, host: Any, errors: list[ConfigError] | None = None
+    config: Config,
+    host: Any,
+    errors: list[ConfigError] | None = None,
+    *,
+    data_dir: Path = Path("data"),
+    public_url: str = "http://127.0.0.1:3978",
+    http: SharedHttp | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Construct every configured channel and provider.
 
-    Problems raise ConfigErrors listing all of them, or, when an ``errors`` list is given,
-    are appended to it and the adapters that could be built are returned.
+    A channel is built from a :class:`ChannelContext` whose settings its ``Settings`` model
+    validated. Problems raise ConfigErrors listing all of them, or, when an ``errors`` list
+    is given, are appended to it and the adapters that could be built are returned.
     """
+    shared = http if http is not None else SharedHttp()
     add_config_dir_to_path(config)
     packages = config.midtier.adapter_packages
     collect = errors is not None
@@ -80,8 +89,20 @@ def build_adapters(
     providers: dict[str, Any] = {}
     for name, ccfg in config.midtier.channels.items():
         try:
-            cls = resolve(ccfg.kind, "channels", packages, "midtier.yaml", f"channels.{name}.kind")
-            channels[name] = cls(name, ccfg, host)
+            key = f"channels.{name}"
+            cls = resolve(ccfg.kind, "channels", packages, "midtier.yaml", f"{key}.kind")
+            settings = settings_of(cls, dict(ccfg.model_extra or {}), "midtier.yaml", key)
+            context = ChannelContext(
+                name=name,
+                settings=settings,
+                data_dir=data_dir,
+                public_url=public_url.rstrip("/"),
+                http=shared,
+                file="midtier.yaml",
+                key=key,
+                host=host,
+            )
+            channels[name] = cls(context)
         except ConfigError as exc:
             errors.append(exc)
         except ConfigErrors as exc:

@@ -9,6 +9,7 @@ produced it is committed. Passing signals (``typing``) go straight to the channe
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from connector.activity import (
     Activity,
@@ -18,10 +19,14 @@ from connector.activity import (
     new_activity_id,
     now,
 )
+from connector.choices import OFFER, offered
 from connector.outbox import Outbox
 from connector.records import OutboxEntry
 from connector.sessions import Leg, MidTierSession, Speaker, TranscriptEntry
 from connector.work import Turn
+
+# The session's ``channel_state`` key of what a reply needs besides the conversation id.
+ADDRESS = "address"
 
 
 class ToUser:
@@ -83,7 +88,11 @@ class ToUser:
         else:
             out.from_ = ChannelAccount(id=out.from_.id, name=out.from_.name, role="bot")
         speaker: Speaker = "system" if provider is None else self._speaker(provider)
-        out.channel_data = {**(out.channel_data or {}), "midtier": {"speaker": speaker}}
+        stamp: dict[str, Any] = {"speaker": speaker}
+        address = session.channel_state.get(ADDRESS)
+        if address:
+            stamp["address"] = address
+        out.channel_data = {**(out.channel_data or {}), "midtier": stamp}
         return out_id, out, speaker
 
     def send(self, turn: Turn, leg: Leg | None, activity: Activity) -> None:
@@ -92,6 +101,11 @@ class ToUser:
         out_id, out, speaker = self._stamp(session, leg, activity)
         wire = out.to_wire()
         if out.type == ActivityTypes.MESSAGE:
+            values = [value for _, value in offered(out)]
+            if values:
+                session.channel_state[OFFER] = values  # a reply "2" means the second
+            else:
+                session.channel_state.pop(OFFER, None)
             turn.record(
                 TranscriptEntry(
                     speaker=speaker,

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSCloseCode, web
+from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.channels.webchat_frames import (
     HISTORY_PAGE,
@@ -44,8 +45,8 @@ from adapters.channels.webchat_frames import (
 )
 from adapters.pages import check_origin, ended, page_handler, parse_frame, send_error
 from connector.activity import Activity, ActivityTypes, ChannelAccount, ConversationAccount, now
-from connector.config import ChannelConfig
-from connector.errors import ChannelUnavailable, MalformedPayload, MidtierError
+from connector.context import ChannelContext
+from connector.errors import ChannelUnavailable, MidtierError
 from connector.sessions import MidTierSession, new_id
 
 log = logging.getLogger("midtier.webchat")
@@ -63,24 +64,28 @@ class _Chat:
     resume_sha256: str
 
 
+class WebChatSettings(BaseModel):
+    """``channels.<name>`` of ``kind: webchat`` in midtier.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(default=None, description="shown on the page; midtier's title")
+    page_path: str = Field(default="/", pattern=r"^/")
+    ws_path: str = Field(default="/webchat/ws", pattern=r"^/")
+
+
 class WebChatChannel:
     """Serves the chat page and its WebSocket; sends replies to every open tab."""
 
-    def __init__(self, name: str, config: ChannelConfig, host: Any) -> None:
-        self.name = name
-        self._host = host
-        extra = config.model_extra or {}
-        self.title = str(extra.get("title") or host.config.midtier.title)
-        self.page_path = str(extra.get("page_path", "/"))
-        self.ws_path = str(extra.get("ws_path", "/webchat/ws"))
+    Settings = WebChatSettings
+
+    def __init__(self, context: ChannelContext[WebChatSettings]) -> None:
+        self.name = context.name
+        self._host = context.host
+        settings = context.settings
+        self.title = settings.title or self._host.config.midtier.title
+        self.page_path = settings.page_path
+        self.ws_path = settings.ws_path
         self._sockets: dict[str, set[web.WebSocketResponse]] = {}
-
-    # ChannelAdapter: the web chat has no webhook; everything arrives over the WebSocket.
-    async def verify(self, request: Any) -> None:
-        return None
-
-    async def parse(self, request: Any) -> list[Activity]:
-        raise MalformedPayload("the web chat channel takes messages over its WebSocket only")
 
     async def send(self, activity: Activity) -> str:
         """Push to every open socket of the conversation; ChannelUnavailable if none."""
@@ -115,7 +120,7 @@ class WebChatChannel:
             for ws in list(sockets):
                 await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
-    def mount(self, app: web.Application, host: Any) -> None:
+    def mount(self, app: web.Application) -> None:
         app.router.add_get(
             self.page_path, page_handler("adapters.channels", "webchat.html", framable=True)
         )

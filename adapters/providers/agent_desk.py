@@ -106,8 +106,8 @@ class AgentDeskProvider:
         for ws in list(self._agents):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
-    def mount(self, app: web.Application, host: DeskHost) -> None:
-        self._origins = host.config.midtier.allowed_origins
+    def mount(self, app: web.Application) -> None:
+        self._origins = self._host.config.midtier.allowed_origins
         app.router.add_get(
             self.page_path, page_handler("adapters.providers", "agent.html", framable=False)
         )

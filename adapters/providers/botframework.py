@@ -126,7 +126,7 @@ class BotFrameworkProvider:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def mount(self, app: web.Application, host: Any) -> None:
+    def mount(self, app: web.Application) -> None:
         """The Connector API and issuer routes (shared by every botframework provider)."""
         self.hub.mount(app)
 

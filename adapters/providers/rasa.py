@@ -139,7 +139,7 @@ class RasaProvider:
             await self._http.close()
             self._http = None
 
-    def mount(self, app: web.Application, host: Any) -> None:
+    def mount(self, app: web.Application) -> None:
         """The callback route, for ``channel: callback``."""
         if self.channel == "callback":
             app.router.add_post(self.callback_path, self._callback)

@@ -149,7 +149,7 @@ class WebhookProvider:
             await self._http.close()
             self._http = None
 
-    def mount(self, app: web.Application, host: Any) -> None:
+    def mount(self, app: web.Application) -> None:
         app.router.add_post(self.callback_path, self._callback)
 
     # ------------------------------------------------------------------ Provider

@@ -16,13 +16,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
-from connector.app.requests import BODY_LIMIT, authorization, read_fields
+from connector.app.requests import BODY_LIMIT, ENGINE, authorization, read_fields
+from connector.app.webhooks import mount_webhooks
 from connector.auth import check_credential
 from connector.config import Config
+from connector.context import SharedHttp
 from connector.engine import Engine
 from connector.errors import (
     AuthCodeError,
@@ -42,9 +45,11 @@ from connector.logs import redactor
 from connector.registry import build_adapters
 from connector.store import open_store
 
+__all__ = ["ENGINE", "HTTP", "AccessLogger", "create_app", "status_for"]
+
 log = logging.getLogger("midtier.app")
 
-ENGINE = web.AppKey("engine", Engine)
+HTTP = web.AppKey("http", SharedHttp)
 HEALTH_INTERVAL_S = 15.0
 EXPIRY_INTERVAL_S = 60.0
 
@@ -238,16 +243,22 @@ def create_app(
         config, store, _NotReady(), {}, {}, token_url=public_url.rstrip("/") + "/auth/token"
     )
     engine.data_dir = data_dir
-    channels, providers = build_adapters(config, engine)
+    engine.public_url = public_url.rstrip("/")
+    http = SharedHttp()
+    channels, providers = build_adapters(
+        config, engine, data_dir=data_dir, public_url=public_url, http=http
+    )
     engine.channels.update(channels)
     engine.providers.update(providers)
     app[ENGINE] = engine
+    app[HTTP] = http
     app[BODY_LIMIT] = config.midtier.limits.max_body_bytes
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/auth/token", auth_token)
+    mount_webhooks(app, channels, public_url)
     for adapter in [*channels.values(), *providers.values()]:
         if isinstance(adapter, Mountable):
-            adapter.mount(app, engine)
+            adapter.mount(app)
     for pcfg in config.providers.values():
         redactor.add(pcfg.credential)
     app.cleanup_ctx.append(_lifecycle)
@@ -280,6 +291,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         engine.classifier = classifier
         log.info("intent classifier %s", "trained" if trained else "loaded from cache")
         await engine.pool.load_counts(engine.store)
+        shared = app[HTTP]
+        # One client for every adapter's platform calls; each call sets its own deadline.
+        shared.open(aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)))
+        started.push_async_callback(shared.close)
         for adapter in [*engine.channels.values(), *engine.providers.values()]:
             start = getattr(adapter, "start", None)
             if start is not None:

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from connector.engine import Engine
 from connector.errors import AuthError, MalformedPayload, PayloadTooLarge, UnsupportedMediaType
 from connector.payloads import (
     ContentType,
@@ -21,6 +22,7 @@ from connector.payloads import (
 )
 
 BODY_LIMIT = web.AppKey("body_limit", int)  # limits.max_body_bytes, set by create_app
+ENGINE = web.AppKey("engine", Engine)
 
 
 def header(request: web.Request, name: str) -> str | None:

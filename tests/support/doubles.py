@@ -103,12 +103,6 @@ class RecordingChannel:
         self.signals: list[Activity] = []  # typing and the like, kept apart
         self.down = False
 
-    async def verify(self, request: object) -> None:
-        return None
-
-    async def parse(self, request: object) -> list[Activity]:
-        return []
-
     async def send(self, activity: Activity) -> str:
         if self.down:
             raise ChannelUnavailable("nobody listening")

@@ -1,0 +1,108 @@
+"""The webhook route every channel shares: ``/channels/{name}``.
+
+The core, not the adapter, owns it, so that each channel is one file: the size limit (413
+before the body is read whole), the method (405), verification before anything is parsed
+(401/403, nothing touched), parsing (400 with a reason), recording each event with its
+dedupe key before the platform is answered (so a crash after the 200 loses nothing and a
+retry, even one that arrives while the first delivery is still being processed, is
+recorded once), and the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from connector.activity import Activity
+from connector.app.requests import ENGINE, header, match_text, read_body
+from connector.channels import OK, ChannelRequest, ChannelResponse
+from connector.engine import Engine
+from connector.errors import MalformedPayload, NotFound
+from connector.interfaces import Acknowledges, Handshakes, WebhookChannel
+
+log = logging.getLogger("midtier.webhooks")
+
+WEBHOOKS = web.AppKey("webhooks", dict[str, WebhookChannel])
+PUBLIC_URL = web.AppKey("public_url", str)
+ALLOWED = "GET, POST"
+
+
+async def channel_webhook(request: web.Request) -> web.StreamResponse:
+    name = match_text(request, "name")
+    adapter = request.app[WEBHOOKS].get(name)
+    if adapter is None:
+        raise NotFound(f"no webhook channel named {name!r}")
+    if request.method not in ("GET", "POST"):
+        return _method_not_allowed(request.method)
+    incoming = ChannelRequest(
+        method=request.method,
+        url=request.app[PUBLIC_URL] + request.raw_path,
+        path=request.path,
+        headers=request.headers,
+        query=request.query,
+        body=await read_body(request),  # the size limit before anything else
+        content_type=header(request, "Content-Type") or "",
+    )
+    if request.method == "GET":
+        answer = await adapter.handshake(incoming) if isinstance(adapter, Handshakes) else None
+        return _response(answer) if answer is not None else _method_not_allowed("GET")
+    await adapter.verify(incoming)
+    if isinstance(adapter, Handshakes):
+        answer = await adapter.handshake(incoming)
+        if answer is not None:
+            return _response(answer)
+    activities = await adapter.parse(incoming)
+    engine = request.app[ENGINE]
+    for activity in activities:
+        await _record(engine, name, activity)
+    if isinstance(adapter, Acknowledges):
+        return _response(await adapter.acknowledge(incoming, activities))
+    return _response(OK)
+
+
+async def _record(engine: Engine, name: str, activity: Activity) -> None:
+    address = None
+    if activity.channel_data and "address" in activity.channel_data:
+        data = dict(activity.channel_data)
+        found = data.pop("address")
+        address = found if isinstance(found, dict) else None
+        activity = activity.model_copy(update={"channel_data": data or None})
+    user = activity.from_.id if activity.from_ is not None else ""
+    # The platform vouched for who sent it (its signature checked out).
+    claims = {"sub": user, "channel": name, "verified": True}
+    try:
+        await engine.submit(name, activity, claims=claims, ref=activity.id, address=address)
+    except MalformedPayload as exc:
+        # One event midtier cannot take (text over the limit...): a 400 would make the
+        # platform retry the whole batch for ever, so it is left out, loudly.
+        log.warning(
+            "channel %s: an event was refused: %s",
+            name,
+            exc,
+            extra={"event": "refused_event", "channel": name},
+        )
+
+
+def _response(answer: ChannelResponse) -> web.Response:
+    return web.Response(
+        status=answer.status,
+        body=answer.body,
+        headers={"Content-Type": answer.content_type, **answer.headers},
+    )
+
+
+def _method_not_allowed(method: str) -> web.Response:
+    return web.json_response(
+        {"error": "MethodNotAllowed", "reason": f"{method} is not allowed here"},
+        status=405,
+        headers={"Allow": ALLOWED},
+    )
+
+
+def mount_webhooks(app: web.Application, channels: dict[str, Any], public_url: str) -> None:
+    """The one webhook route, for every channel that takes webhooks."""
+    app[WEBHOOKS] = {n: c for n, c in channels.items() if isinstance(c, WebhookChannel)}
+    app[PUBLIC_URL] = public_url.rstrip("/")
+    app.router.add_route("*", "/channels/{name}", channel_webhook)
