@@ -275,7 +275,11 @@ def cut_utf16(text: str, limit: int) -> str:
 
 
 def _classify(status: int, body: Any) -> ChannelError | None:
-    """Telegram's ``{"ok": false, "error_code", "description", "parameters"}``."""
+    """Telegram's ``{"ok": false, "error_code", "description", "parameters"}``.
+
+    The default mapping already rejects for good what Telegram refuses with a 403 (the
+    user blocked the bot, it was removed from the group) or a 400 ("chat not found").
+    """
     if not isinstance(body, dict):
         return None
     description = body.get("description")
@@ -287,10 +291,6 @@ def _classify(status: int, body: Any) -> ChannelError | None:
         if isinstance(wait, bool) or not isinstance(wait, int | float):
             return ChannelError(reason)
         return ChannelError(reason, retry_after=max(0.0, float(wait)))
-    if status == 403:  # the user blocked the bot, or it was removed from the group
-        return DeliveryRejected(reason)
-    if status == 400 and "chat not found" in reason.lower():
-        return DeliveryRejected(reason)
     if status in (401, 404):
         # The token was refused: midtier's configuration, not the user, so it is retried
         # (after the token is fixed the replies still go out, in order).

@@ -14,10 +14,10 @@ from itertools import count
 from typing import Any
 
 import telegram
-from support.channel_kits import Reply, WebhookCall
-from support.fake_platform import Call, FakePlatform
 
 from adapters.channels.telegram import HEADER
+from support.channel_kits import Reply, WebhookCall
+from support.fake_platform import Call, FakePlatform
 
 BOT_TOKEN = "123456:AAH-offline-test-token_0123456789ab"
 SECRET = "kit-secret_0123456789-abcdefghij"
