@@ -98,7 +98,34 @@ class TelegramKit:
         return data
 
     def message(self, url: str, text: str, *, user: str, message_id: str) -> WebhookCall:
-        body = json.dumps(self.update(text, user=user, message_id=message_id)).encode()
+        return self.signed(self.update(text, user=user, message_id=message_id))
+
+    def button(self, data: str, *, user: str, update_id: str) -> WebhookCall:
+        """The user pressing an inline keyboard button that carries ``data``."""
+        uid = number(user)
+        sender = telegram.User(id=uid, is_bot=False, first_name="Test", last_name=user)
+        chat = telegram.Chat(id=uid, type=telegram.constants.ChatType.PRIVATE, first_name="Test")
+        keyboard = telegram.Message(
+            message_id=number(update_id) + 1,
+            date=datetime.now(UTC).replace(microsecond=0),
+            chat=chat,
+            from_user=telegram.User(**BOT),
+            text="Choose one",
+        )
+        query = telegram.CallbackQuery(
+            id=f"cb-{update_id}",
+            from_user=sender,
+            chat_instance="-4436525618427632131",
+            message=keyboard,
+            data=data,
+        )
+        return self.signed(
+            telegram.Update(update_id=number(update_id), callback_query=query).to_dict()
+        )
+
+    def signed(self, update: dict[str, Any]) -> WebhookCall:
+        """An update as Telegram posts it: JSON with the secret header."""
+        body = json.dumps(update).encode()
         return WebhookCall(body=body, headers={"Content-Type": "application/json", HEADER: SECRET})
 
     def forged(self, call: WebhookCall) -> WebhookCall:
