@@ -21,7 +21,12 @@ from support.fake_platform import Call, FakePlatform
 
 BOT_TOKEN = "123456:AAH-offline-test-token_0123456789ab"
 SECRET = "kit-secret_0123456789-abcdefghij"
-BOT = {"id": 123456, "is_bot": True, "first_name": "Acme Pay", "username": "acmepay_bot"}
+BOT: dict[str, Any] = {
+    "id": 123456,
+    "is_bot": True,
+    "first_name": "Acme Pay",
+    "username": "acmepay_bot",
+}
 SENDS = ("sendMessage", "sendPhoto")
 
 
@@ -109,7 +114,7 @@ class TelegramKit:
             message_id=number(update_id) + 1,
             date=datetime.now(UTC).replace(microsecond=0),
             chat=chat,
-            from_user=telegram.User(**BOT),
+            from_user=telegram.User(BOT["id"], BOT["first_name"], True, username=BOT["username"]),
             text="Choose one",
         )
         query = telegram.CallbackQuery(
