@@ -69,12 +69,13 @@ async def _user_lines(world: World) -> list[str | None]:
 
 
 async def test_a_signed_message_is_recorded_and_answered(world: World) -> None:
-    status, _, _ = await world.post(world.message("hi", user="u-100"))
+    # A user label of digits: some platforms' user ids are numbers (Telegram's).
+    status, _, _ = await world.post(world.message("hi", user="100"))
     assert 200 <= status < 300
-    user = world.user("u-100")
+    user = world.user("100")
     reply = await user.expect(lambda t: "Acme Pay help assistant" in t)
     [session] = await world.sessions()
-    assert session.user_id.endswith("u-100") or "u-100" in session.channel_conversation_id
+    assert session.user_id.endswith("100") or "100" in session.channel_conversation_id
     assert session.claims["verified"] is True and session.claims["channel"] == world.name
     assert reply.text
 
@@ -150,7 +151,12 @@ async def test_a_platform_that_fails_gets_its_replies_later(world: World) -> Non
     reply = await world.user("u-300").expect(lambda t: "help assistant" in t, within=20)
     assert reply.text
     await world.run.engine.inbound.idle()
-    assert await world.run.engine.store.outbox_due(datetime.max.replace(tzinfo=UTC)) == []
+    # The platform has the reply before midtier has its answer and marks the entry done.
+    ever = datetime.max.replace(tzinfo=UTC)
+    async with asyncio.timeout(10):
+        # No event marks an entry done: poll, within the deadline.
+        while await world.run.engine.store.outbox_due(ever):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
 
 
 def test_unknown_settings_and_missing_secrets_name_file_and_key(

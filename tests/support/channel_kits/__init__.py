@@ -74,4 +74,6 @@ class ChannelKit(Protocol):
 
 
 # kind -> a factory of its kit; one line per webhook channel.
-KITS: dict[str, Callable[[], ChannelKit]] = {}
+KITS: dict[str, Callable[[], ChannelKit]] = {
+    "telegram": lambda: __import__("support.channel_kits.telegram", fromlist=["kit"]).kit(),
+}

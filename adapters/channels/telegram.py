@@ -1,0 +1,298 @@
+"""The Telegram channel: Bot API webhooks in, Bot API calls out.
+
+Telegram posts one ``Update`` per webhook call to ``/channels/<name>`` with the
+``X-Telegram-Bot-Api-Secret-Token`` header set to the ``secret_token`` given to
+``setWebhook``: a static secret, not a signature over the body, so a verified body is still
+read field by field with strict types (:mod:`adapters.channels.telegram_updates`).
+
+* ``message``: text (or a caption), media as attachments carrying Telegram's ``file_id``
+  (a download URL would hold the bot token), a location as a ``GeoCoordinates`` entity, a
+  shared contact as a ``Person`` entity. Messages from bots are dropped.
+* ``callback_query``: an inline keyboard button; its value becomes the text, and the
+  webhook answer is ``answerCallbackQuery`` (Telegram runs a method returned as the
+  webhook's response body), so that the button's spinner stops without another call.
+* Anything else (``edited_message``, ``channel_post``, ``my_chat_member``...) is ignored,
+  logged once per kind.
+
+The dedupe key is ``update_id``; the conversation is ``chat.id``. Replies go out with
+``sendMessage`` (choices as an inline keyboard), ``sendPhoto`` and ``sendChatAction``. The
+bot token is part of every Bot API URL, so no URL is ever logged or put in an error.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from adapters.channels import platform_api, render
+from adapters.channels import telegram_updates as tg
+from connector.activity import (
+    Activity,
+    ActivityTypes,
+    ChannelAccount,
+    ConversationAccount,
+    now,
+)
+from connector.channels import OK, ChannelRequest, ChannelResponse, IgnoredKinds
+from connector.context import ChannelContext
+from connector.errors import AuthError, ChannelError, DeliveryRejected, Forbidden
+from connector.logs import redactor
+
+log = logging.getLogger("midtier.telegram")
+
+HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ("message", "callback_query")  # what parse reads; setWebhook asks for these
+MAX_TEXT = 4096  # UTF-16 code units, as Telegram counts
+MAX_CALLBACK_DATA = 64  # bytes
+MAX_BUTTONS = 100
+_CHAT_ID = re.compile(r"^-?\d{1,20}$")
+
+
+class TelegramSettings(BaseModel):
+    """``channels.<name>`` of ``kind: telegram`` in midtier.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+    bot_token: str = Field(
+        pattern=r"^\d{1,20}:[A-Za-z0-9_-]{1,128}$", description="from @BotFather; ${ENV}"
+    )
+    secret_token: str = Field(
+        pattern=r"^[A-Za-z0-9_-]{1,256}$", description="set with setWebhook; ${ENV}"
+    )
+    api_base: str = Field(default="https://api.telegram.org", pattern=r"^https?://[^/?#]+")
+    set_webhook: bool = Field(
+        default=False, description="call setWebhook at start-up with midtier's webhook URL"
+    )
+    timeout_s: float = Field(default=10.0, gt=0, le=60)
+
+
+class TelegramChannel:
+    """A Telegram bot: verifies and parses its webhook, sends with the Bot API."""
+
+    Settings = TelegramSettings
+
+    def __init__(self, context: ChannelContext[TelegramSettings]) -> None:
+        self.name = context.name
+        settings = context.settings
+        self._settings = settings
+        self._http = context.http
+        self._webhook_url = context.webhook_url
+        self._secret = settings.secret_token.encode()
+        # The token stays in this prefix only: never logged, never in an error text.
+        self._base = f"{settings.api_base.rstrip('/')}/bot{settings.bot_token}/"
+        # The bot's own user id is the token's public part.
+        self._bot = ChannelAccount(id=settings.bot_token.split(":", 1)[0], role="bot")
+        self._ignored = IgnoredKinds(self.name)
+
+    async def start(self) -> None:
+        """Keep the secrets out of every log line; register the webhook if asked to."""
+        redactor.add(self._settings.bot_token)
+        redactor.add(self._settings.secret_token)
+        if not self._settings.set_webhook:
+            return
+        body = {
+            "url": self._webhook_url,
+            "secret_token": self._settings.secret_token,
+            "allowed_updates": list(ALLOWED_UPDATES),
+        }
+        try:
+            await self._call("setWebhook", body)
+        except ChannelError as exc:  # the text holds no URL, hence no token
+            log.warning(
+                "channel %s: setWebhook failed: %s",
+                self.name,
+                exc,
+                extra={"event": "set_webhook_failed", "channel": self.name},
+            )
+        else:
+            log.info("channel %s: webhook set to %s", self.name, self._webhook_url)
+
+    # ------------------------------------------------------------------ inbound
+
+    async def verify(self, request: ChannelRequest) -> None:
+        """The secret header must equal ``secret_token`` (compared as bytes, in constant time)."""
+        given = request.header(HEADER)
+        if not given:
+            raise AuthError(f"missing {HEADER}")
+        # surrogatepass: a header that arrived as non-UTF-8 bytes is wrong, not an error.
+        if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), self._secret):
+            raise Forbidden(f"wrong {HEADER}")
+
+    async def parse(self, request: ChannelRequest) -> list[Activity]:
+        """The update as at most one activity (Telegram sends one update per call)."""
+        update = request.json_object()
+        update_id = tg.update_id(update)
+        if "message" in update:
+            message = tg.read(tg.Message, update["message"], "message")
+            activity = self._message(update_id, message)
+        elif "callback_query" in update:
+            query = tg.read(tg.CallbackQuery, update["callback_query"], "callback_query")
+            activity = self._button(update_id, query)
+        else:
+            kinds = [k for k in update if k != "update_id"]
+            self._ignored(kinds[0] if kinds else "empty update")
+            return []
+        return [activity] if activity is not None else []
+
+    def _activity(self, update_id: int, user: tg.User, chat: tg.Chat, date: int | None) -> Activity:
+        return Activity(
+            type=ActivityTypes.MESSAGE,
+            id=str(update_id),
+            timestamp=datetime.fromtimestamp(date, UTC) if date else now(),
+            channel_id=self.name,
+            from_=ChannelAccount(id=str(user.id), name=user.full_name, role="user"),
+            recipient=self._bot,
+            conversation=ConversationAccount(id=str(chat.id), is_group=chat.type != "private"),
+        )
+
+    def _message(self, update_id: int, message: tg.Message) -> Activity | None:
+        user = message.from_
+        if user is None or user.is_bot:
+            self._ignored("message from a bot" if user else "message without a sender")
+            return None
+        activity = self._activity(update_id, user, message.chat, message.date)
+        activity.text = message.text if message.text is not None else message.caption
+        attachments = tg.attachments(message)
+        entities = tg.entities(message)
+        if activity.text is None and not attachments and not entities:
+            self._ignored("message without text or media")  # polls, dice, service messages
+            return None
+        activity.attachments = attachments or None
+        activity.entities = entities or None
+        return activity
+
+    def _button(self, update_id: int, query: tg.CallbackQuery) -> Activity | None:
+        if query.from_.is_bot or query.message is None or query.data is None:
+            # Buttons midtier sends are on chat messages and carry data; inline-mode and
+            # game buttons are not midtier's.
+            self._ignored("callback_query without a chat message or data")
+            return None
+        activity = self._activity(update_id, query.from_, query.message.chat, None)
+        activity.text = query.data  # the value the bot offered
+        activity.value = query.data
+        activity.channel_data = {"telegram": {"callback_query_id": query.id}}
+        return activity
+
+    async def acknowledge(
+        self, request: ChannelRequest, activities: list[Activity]
+    ) -> ChannelResponse:
+        """Answer a pressed button's callback query in the webhook response itself."""
+        for activity in activities:
+            own = (activity.channel_data or {}).get("telegram")
+            if isinstance(own, dict) and isinstance(own.get("callback_query_id"), str):
+                return ChannelResponse.of_json(
+                    {"method": "answerCallbackQuery", "callback_query_id": own["callback_query_id"]}
+                )
+        return OK
+
+    # ------------------------------------------------------------------ outbound
+
+    async def send(self, activity: Activity) -> str:
+        """Images with ``sendPhoto``, then the text and its choices with ``sendMessage``;
+        ``typing`` with ``sendChatAction``. Returns the last message id sent."""
+        chat = _chat_id(activity)
+        if activity.type == ActivityTypes.TYPING:
+            await self._call("sendChatAction", {"chat_id": chat, "action": "typing"})
+            return ""
+        if activity.type != ActivityTypes.MESSAGE:
+            return ""  # events, edits and the like have no Telegram form here
+        sent = ""
+        for image in render.images(activity):
+            sent = _message_id(await self._call("sendPhoto", {"chat_id": chat, "photo": image.url}))
+        body = _text_message(chat, render.text_of(activity), render.choices(activity))
+        if body is not None:
+            sent = _message_id(await self._call("sendMessage", body))
+        return sent
+
+    async def _call(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        what = f"telegram {method}"
+        answer = await platform_api.call(
+            self._http(),
+            "POST",
+            self._base + method,
+            what=what,
+            json_body=body,
+            timeout_s=self._settings.timeout_s,
+            classify=_classify,
+        )
+        if not isinstance(answer, dict) or answer.get("ok") is not True:
+            raise ChannelError(f"{what}: not ok: {platform_api.describe(answer)}")
+        return answer
+
+
+def _message_id(answer: dict[str, Any]) -> str:
+    result = answer.get("result")
+    message_id = result.get("message_id") if isinstance(result, dict) else None
+    return str(message_id) if message_id is not None else ""
+
+
+def _chat_id(activity: Activity) -> int | str:
+    conversation = activity.conversation.id if activity.conversation else ""
+    if not conversation:
+        raise DeliveryRejected("telegram: the activity has no conversation to send to")
+    return int(conversation) if _CHAT_ID.match(conversation) else conversation
+
+
+def _text_message(
+    chat: int | str, text: str, options: list[render.Choice]
+) -> dict[str, Any] | None:
+    """The ``sendMessage`` body: choices as one button per row when every value fits in
+    ``callback_data``, else written into the text as a numbered list (answered by number)."""
+    body: dict[str, Any] = {"chat_id": chat}
+    if options and len(options) <= MAX_BUTTONS and all(map(_fits, options)):
+        body["reply_markup"] = {
+            "inline_keyboard": [
+                [{"text": option.title or option.value, "callback_data": option.value}]
+                for option in options
+            ]
+        }
+        text = text or render.numbered("", options)  # Telegram wants text above buttons
+    elif options:
+        text = render.numbered(text, options)
+    if not text:
+        return None
+    body["text"] = cut_utf16(text, MAX_TEXT)
+    return body
+
+
+def _fits(option: render.Choice) -> bool:
+    return 1 <= len(option.value.encode()) <= MAX_CALLBACK_DATA
+
+
+def cut_utf16(text: str, limit: int) -> str:
+    """``text`` within ``limit`` UTF-16 code units (Telegram's count), an ellipsis at a cut."""
+    if len(text) * 2 <= limit:  # no text this short can be over, whatever it holds
+        return text
+    encoded = text.encode("utf-16-le", "surrogatepass")
+    if len(encoded) <= 2 * limit:
+        return text
+    # "ignore" drops the half of a surrogate pair that the cut would leave behind.
+    return encoded[: 2 * (limit - 1)].decode("utf-16-le", "ignore") + "…"
+
+
+def _classify(status: int, body: Any) -> ChannelError | None:
+    """Telegram's ``{"ok": false, "error_code", "description", "parameters"}``.
+
+    The default mapping already rejects for good what Telegram refuses with a 403 (the
+    user blocked the bot, it was removed from the group) or a 400 ("chat not found").
+    """
+    if not isinstance(body, dict):
+        return None
+    description = body.get("description")
+    reason = f"telegram: HTTP {status}: {description if isinstance(description, str) else ''}"
+    reason = reason[:240]
+    parameters = body.get("parameters")
+    wait = parameters.get("retry_after") if isinstance(parameters, dict) else None
+    if status == 429:
+        if isinstance(wait, bool) or not isinstance(wait, int | float):
+            return ChannelError(reason)
+        return ChannelError(reason, retry_after=max(0.0, float(wait)))
+    if status in (401, 404):
+        # The token was refused: midtier's configuration, not the user, so it is retried
+        # (after the token is fixed the replies still go out, in order).
+        return ChannelError(f"{reason} (check the bot token)")
+    return None
