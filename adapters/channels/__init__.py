@@ -5,5 +5,6 @@
 """
 
 REGISTRY: dict[str, str] = {
+    "twilio": "adapters.channels.twilio:TwilioChannel",
     "webchat": "adapters.channels.webchat:WebChatChannel",
 }
