@@ -74,4 +74,6 @@ class ChannelKit(Protocol):
 
 
 # kind -> a factory of its kit; one line per webhook channel.
-KITS: dict[str, Callable[[], ChannelKit]] = {}
+KITS: dict[str, Callable[[], ChannelKit]] = {
+    "twilio": lambda: __import__("support.channel_kits.twilio", fromlist=["TwilioKit"]).TwilioKit(),
+}
