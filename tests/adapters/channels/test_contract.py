@@ -150,6 +150,10 @@ async def test_a_platform_that_fails_gets_its_replies_later(world: World) -> Non
     reply = await world.user("u-300").expect(lambda t: "help assistant" in t, within=20)
     assert reply.text
     await world.run.engine.inbound.idle()
+    # The platform holds the reply a moment before midtier has read its answer and marked
+    # the entry done: wait for that delivery (flush waits for the one under way).
+    [session] = await world.sessions()
+    await world.run.engine.outbox.flush(world.name, session.channel_conversation_id)
     assert await world.run.engine.store.outbox_due(datetime.max.replace(tzinfo=UTC)) == []
 
 
