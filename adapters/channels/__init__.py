@@ -5,6 +5,7 @@
 """
 
 REGISTRY: dict[str, str] = {
+    "twilio": "adapters.channels.twilio:TwilioChannel",
     "webchat": "adapters.channels.webchat:WebChatChannel",
     "telegram": "adapters.channels.telegram:TelegramChannel",
 }

@@ -76,4 +76,5 @@ class ChannelKit(Protocol):
 # kind -> a factory of its kit; one line per webhook channel.
 KITS: dict[str, Callable[[], ChannelKit]] = {
     "telegram": lambda: __import__("support.channel_kits.telegram", fromlist=["kit"]).kit(),
+    "twilio": lambda: __import__("support.channel_kits.twilio", fromlist=["TwilioKit"]).TwilioKit(),
 }
