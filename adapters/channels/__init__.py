@@ -6,4 +6,5 @@
 
 REGISTRY: dict[str, str] = {
     "webchat": "adapters.channels.webchat:WebChatChannel",
+    "slack": "adapters.channels.slack:SlackChannel",
 }

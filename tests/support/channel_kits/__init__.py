@@ -73,5 +73,13 @@ class ChannelKit(Protocol):
         ...
 
 
+def _slack() -> ChannelKit:
+    from support.channel_kits.slack import SlackKit
+
+    return SlackKit()
+
+
 # kind -> a factory of its kit; one line per webhook channel.
-KITS: dict[str, Callable[[], ChannelKit]] = {}
+KITS: dict[str, Callable[[], ChannelKit]] = {
+    "slack": _slack,
+}
