@@ -153,8 +153,10 @@ async def test_a_platform_that_fails_gets_its_replies_later(world: World) -> Non
     # The platform has the reply before midtier has read its answer: the outbox marks the
     # entry delivered a moment later, so poll (with a deadline) until nothing is due.
     async with asyncio.timeout(10):
-        while await world.run.engine.store.outbox_due(datetime.max.replace(tzinfo=UTC)):
-            await asyncio.sleep(0.02)
+        while True:
+            if not await world.run.engine.store.outbox_due(datetime.max.replace(tzinfo=UTC)):
+                break
+            await asyncio.sleep(0.02)  # polling the store under the deadline: nothing to await
 
 
 def test_unknown_settings_and_missing_secrets_name_file_and_key(
