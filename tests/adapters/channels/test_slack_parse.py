@@ -177,15 +177,17 @@ async def test_every_answer_is_a_plain_empty_200() -> None:
 
 
 def _changed(name: str, path: str, value: Any) -> dict[str, Any]:
+    """Payload ``name`` with the field at ``path`` ("event.files.0.name") set or deleted."""
     data = copy.deepcopy(payload(name))
     *parents, last = path.split(".")
-    where = data
+    where: Any = data
     for key in parents:
-        where = where[key] if not key.isdigit() else where[int(key)]
+        where = where[int(key)] if key.isdigit() else where[key]
+    index: int | str = int(last) if last.isdigit() else last
     if value is _DELETE:
-        del where[last]
+        del where[index]
     else:
-        where[int(last) if last.isdigit() else last] = value
+        where[index] = value
     return data
 
 

@@ -11,13 +11,14 @@ import aiohttp
 import pytest
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ImageBlock, SectionBlock
 from slack_sdk.web.async_client import AsyncWebClient
-from support.channel_kits.slack import TOKEN, SlackKit, adapter, unescape
+from support.channel_kits.slack import SECRET, TOKEN, SlackKit, adapter, unescape
 from support.fake_platform import FakePlatform, fake_platform
 
 from adapters.channels.slack import SlackChannel
 from connector.activity import Activity, Attachment, ConversationAccount
 from connector.context import SharedHttp
 from connector.errors import ChannelError, DeliveryRejected
+from connector.logs import redactor
 
 DM = "T061EG9R6:D024BE91L"
 THREAD = "T123ABC456:C123ABC456:1355517523.000005"
@@ -291,3 +292,9 @@ async def test_a_conversation_that_is_not_slacks_is_rejected_without_a_call(
     with pytest.raises(DeliveryRejected):
         await slack.send(reply("hi", "wc_not-slack"))
     assert api.calls == []
+
+
+async def test_once_started_the_secrets_are_blanked_in_logs(slack: SlackChannel) -> None:
+    await slack.start()
+    line = redactor.redact(f"Authorization: Bearer {TOKEN}; signing with {SECRET}")
+    assert TOKEN not in line and SECRET not in line
