@@ -23,8 +23,9 @@ from connector.errors import MalformedPayload
 
 # Slack ids (T…, C…, D…, U…, A…): no ":" in them, since conversation keys are joined with it.
 ID = r"^[A-Za-z0-9_\-]{1,64}$"
-# A message ``ts``: "seconds.micros", Slack's id of a message within its channel.
-TS = r"^\d{1,10}(?:\.\d{1,9})?$"
+# A message ``ts``: "seconds.micros", Slack's id of a message within its channel (ASCII
+# digits: in pydantic's patterns \d takes any script's).
+TS = r"^[0-9]{1,10}(?:\.[0-9]{1,9})?$"
 
 TEXT_LIMIT = 40_000  # chat.postMessage truncates longer text
 SECTION_LIMIT = 3_000  # a section block's text

@@ -203,6 +203,7 @@ BROKEN_EVENTS = [
     ("message_im", "event.text", ["hi"]),
     ("message_im", "event.ts", "yesterday"),
     ("message_im", "event.ts", "99999999999999999999.1"),
+    ("message_im", "event.ts", "\u0661\u0663\u0665\u0665.000005"),  # Arabic-Indic digits
     ("message_im", "event.thread_ts", 1.5),
     ("message_im", "team_id", _DELETE),
     ("message_channels", "authorizations", "all"),
