@@ -8,4 +8,5 @@ REGISTRY: dict[str, str] = {
     "twilio": "adapters.channels.twilio:TwilioChannel",
     "webchat": "adapters.channels.webchat:WebChatChannel",
     "telegram": "adapters.channels.telegram:TelegramChannel",
+    "slack": "adapters.channels.slack:SlackChannel",
 }

@@ -73,8 +73,15 @@ class ChannelKit(Protocol):
         ...
 
 
+def _slack() -> ChannelKit:
+    from support.channel_kits.slack import SlackKit
+
+    return SlackKit()
+
+
 # kind -> a factory of its kit; one line per webhook channel.
 KITS: dict[str, Callable[[], ChannelKit]] = {
     "telegram": lambda: __import__("support.channel_kits.telegram", fromlist=["kit"]).kit(),
     "twilio": lambda: __import__("support.channel_kits.twilio", fromlist=["TwilioKit"]).TwilioKit(),
+    "slack": _slack,
 }
