@@ -6,4 +6,6 @@
 
 REGISTRY: dict[str, str] = {
     "webchat": "adapters.channels.webchat:WebChatChannel",
+    "messenger": "adapters.channels.messenger:MessengerChannel",
+    "whatsapp": "adapters.channels.whatsapp:WhatsAppChannel",
 }

@@ -74,4 +74,7 @@ class ChannelKit(Protocol):
 
 
 # kind -> a factory of its kit; one line per webhook channel.
-KITS: dict[str, Callable[[], ChannelKit]] = {}
+KITS: dict[str, Callable[[], ChannelKit]] = {
+    "messenger": lambda: __import__("support.channel_kits.messenger", fromlist=["Kit"]).Kit(),
+    "whatsapp": lambda: __import__("support.channel_kits.whatsapp", fromlist=["Kit"]).Kit(),
+}
