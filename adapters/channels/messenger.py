@@ -15,7 +15,6 @@ refused by Meta and recorded as rejected, not retried).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,7 +40,6 @@ QUICK_TITLE = 20
 QUICK_PAYLOAD = 1000
 MEDIA = frozenset({"image", "audio", "video", "file", "sticker"})
 RECEIPTS = frozenset({"delivery", "read"})
-_KIND = re.compile(r"^[a-z_]{1,32}$")
 
 
 class MessengerSettings(meta.MetaSettings):
@@ -76,12 +74,14 @@ class MessengerChannel:
         """Every user event of every entry, in order."""
         body = meta.Fields(request.json_object(), "body")
         if body.maybe_text("object") != "page":
-            self._ignored("webhooks of objects other than page")
+            self._ignored(meta.label(body.data.get("object"), " object"))
             return []
         out: list[Activity] = []
         for entry in meta.each(body.items("entry"), "entry"):
             if "messaging" not in entry.data:
-                self._ignored("entries without messaging (standby, changes)")
+                self._ignored(
+                    meta.label(next((k for k in entry.data if k not in ("id", "time")), ""))
+                )
                 continue
             for event in meta.each(entry.items("messaging"), f"{entry.where}.messaging"):
                 activity = self._event(event)
@@ -98,13 +98,13 @@ class MessengerChannel:
             return None
         if message is None and "postback" not in data:
             kind = next((k for k in data if k not in ("sender", "recipient", "timestamp")), "")
-            self._ignored(kind if _KIND.match(kind) else "unknown")
+            self._ignored(meta.label(kind))
             return None
         sender = event.sub("sender")
         if sender is None:
             raise MalformedPayload(f"{event.where}.sender is missing")
         if "id" not in sender.data and "user_ref" in sender.data:
-            self._ignored("events from a chat plugin (user_ref)")  # no PSID to answer
+            self._ignored("chat plugin (user_ref)")  # no PSID to answer
             return None
         head = _Head(
             psid=sender.text("id"),
@@ -132,9 +132,9 @@ class MessengerChannel:
                 if all(a.content_url != url for a in attachments):  # a sticker comes twice
                     attachments.append(Attachment.model_validate(render.attachment_of(kind, url)))
             else:
-                self._ignored(f"{kind} attachments" if _KIND.match(kind) else "attachments")
+                self._ignored(meta.label(kind, " attachment"))
         if not text and not attachments and not entities:
-            self._ignored("messages without text, media or location")
+            self._ignored("empty message")
             return None
         return head.activity(
             self.name,
@@ -150,7 +150,7 @@ class MessengerChannel:
         payload = postback.maybe_text("payload")
         if not payload:
             # Meta gives the payload only to the app whose button it was.
-            self._ignored("postbacks without a payload")
+            self._ignored("payload-less postback")
             return None
         # Older postbacks have no mid: the moment of the tap identifies it.
         mid = postback.maybe_text("mid") or f"postback-{head.psid}-{head.millis}"

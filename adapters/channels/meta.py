@@ -41,6 +41,7 @@ from connector.errors import (
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 _ID = re.compile(r"^[0-9A-Za-z_.\-]{1,128}$")
+_LABEL = re.compile(r"^[a-z_]{1,32}$")
 
 # Graph API error codes (developers.facebook.com/docs/graph-api/guides/error-handling,
 # the Messenger and WhatsApp Cloud API error code tables).
@@ -170,6 +171,11 @@ def numbered_text(text: str, options: list[render.Choice], limit: int) -> str:
     room = limit - len(tail) - 1
     head = render.cut(text, room) if text and room > 0 else ""
     return render.cut(render.numbered(head, options), limit)
+
+
+def label(name: Any, suffix: str = "") -> str:
+    """An event kind named by the platform, fit for a log line (``IgnoredKinds``)."""
+    return (name if isinstance(name, str) and _LABEL.match(name) else "unknown") + suffix
 
 
 def geo(latitude: float, longitude: float) -> dict[str, Any]:

@@ -96,13 +96,13 @@ class WhatsAppChannel:
         """Every message of every change of every entry, in order."""
         body = meta.Fields(request.json_object(), "body")
         if body.maybe_text("object") != "whatsapp_business_account":
-            self._ignored("webhooks of objects other than whatsapp_business_account")
+            self._ignored(meta.label(body.data.get("object"), " object"))
             return []
         out: list[Activity] = []
         for entry in meta.each(body.items("entry"), "entry"):
             for change in meta.each(entry.items("changes"), f"{entry.where}.changes"):
                 if change.maybe_text("field") != "messages":
-                    self._ignored("changes of fields other than messages")
+                    self._ignored(meta.label(change.data.get("field"), " field"))
                     continue
                 value = change.sub("value")
                 if value is None:
@@ -115,7 +115,7 @@ class WhatsAppChannel:
             self._status(status)
         for error in meta.each(value.items("errors"), f"{value.where}.errors"):
             code = error.data.get("code")
-            self._ignored(f"webhook errors (code {code})" if isinstance(code, int) else "errors")
+            self._ignored(f"error (code {code})" if isinstance(code, int) else "error")
         messages = meta.each(value.items("messages"), f"{value.where}.messages")
         if not messages:
             return []
@@ -126,7 +126,7 @@ class WhatsAppChannel:
         if not number.isdigit():
             raise MalformedPayload(f"{metadata.where}.phone_number_id must be digits")
         if self._settings.phone_number_id not in (None, number):
-            self._ignored("messages to another phone number")
+            self._ignored("other phone numbers'")
             return []
         names: dict[str, str] = {}
         for contact in meta.each(value.items("contacts"), f"{value.where}.contacts"):
@@ -163,7 +163,7 @@ class WhatsAppChannel:
 
     def _content(self, kind: str, message: meta.Fields) -> dict[str, Any] | None:
         if kind not in ("text", "interactive", "button", "location") and kind not in MEDIA:
-            self._ignored(f"{kind[:32]} messages")  # reactions, contacts, orders, system...
+            self._ignored(meta.label(kind))  # reactions, contacts, orders, system...
             return None
         part = message.sub(kind)
         if part is None:
@@ -176,7 +176,7 @@ class WhatsAppChannel:
             reply_kind = part.maybe_text("type") or ""
             reply = part.sub(reply_kind) if reply_kind in REPLIES else None
             if reply is None:
-                self._ignored("interactive replies other than buttons and lists")
+                self._ignored(meta.label(reply_kind, " reply"))
                 return None
             return {"text": reply.text("id"), "value": part.data}  # the id is the choice's value
         if kind == "button":  # a template's quick-reply button

@@ -72,9 +72,9 @@ class Kit:
         return settings(api_base)
 
     def prepare(self, platform: FakePlatform) -> None:
-        platform.route("POST", SEND_PATH, self._send_api)
+        platform.route("POST", SEND_PATH, self.answer)
 
-    def _send_api(self, call: Call) -> dict[str, Any]:
+    def answer(self, call: Call) -> dict[str, Any]:
         """The Send API's documented answers."""
         self.answered.calls.append(call)
         body = call.json

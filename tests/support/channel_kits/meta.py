@@ -12,8 +12,14 @@ import hashlib
 import hmac
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from multidict import CIMultiDict
+from pydantic import BaseModel
+
+from connector.channels import ChannelRequest
+from connector.context import ChannelContext, SharedHttp
+from connector.interfaces import ChannelHost
 from support.channel_kits import WebhookCall
 from support.fake_platform import Call, FakePlatform
 
@@ -63,3 +69,37 @@ class Answered:
     def indexed(self, platform: FakePlatform) -> list[tuple[int, Call]]:
         index = {id(call): i for i, call in enumerate(platform.calls)}
         return [(index[id(call)], call) for call in self.calls if id(call) in index]
+
+
+def request(
+    call: WebhookCall, *, path: str = "/channels/test", query: dict[str, str] | None = None
+) -> ChannelRequest:
+    """``call`` as the core hands it to an adapter (headers case-insensitive)."""
+    return ChannelRequest(
+        method=call.method,
+        url="https://chat.example.com" + path,
+        path=path,
+        headers=CIMultiDict(call.headers),
+        query=query or {},
+        body=call.body,
+        content_type=call.headers.get("Content-Type", ""),
+    )
+
+
+def context(settings: BaseModel, http: SharedHttp, name: str) -> ChannelContext[Any]:
+    """What the core builds an adapter from; these adapters never call their host."""
+    return ChannelContext(
+        name=name,
+        settings=settings,
+        data_dir=Path("unused"),
+        public_url="https://chat.example.com",
+        http=http,
+        file="midtier.yaml",
+        key=f"channels.{name}",
+        host=cast(ChannelHost, None),
+    )
+
+
+def json_payload(platform: str, name: str) -> Any:
+    """A documented example payload, parsed."""
+    return json.loads(payload(platform, name))
