@@ -57,7 +57,7 @@ class MetaSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     app_secret: str = Field(min_length=1, description="the app's App Secret: signs webhooks")
-    verify_token: str = Field(min_length=1, description="what the webhook subscription sends")
+    verify_token: str = Field(min_length=8, description="what the webhook subscription sends")
     api_base: str = Field(default="https://graph.facebook.com", pattern=r"^https?://[^/?#]+")
     api_version: str = Field(default="v21.0", pattern=r"^v\d{1,3}\.\d{1,3}$")
 

@@ -1,23 +1,19 @@
 """WhatsApp Cloud API: the ``messages`` webhook in, ``POST /{phone_number_id}/messages`` out.
 
-A webhook batches ``entry[].changes[]``; every change of field ``messages`` may hold several
-``value.messages[]``, and all of them become activities, in order. Understood: text, media
-(image, audio, video, document, sticker), replies to interactive buttons and lists, template
-quick-reply buttons, and locations. The user's name comes from ``value.contacts[]``.
+Every message of every ``messages`` change of every entry becomes an activity, in order:
+text, media (image, audio, video, document, sticker), replies to interactive buttons and
+lists, template quick-reply buttons, locations. The user's name comes from ``contacts[]``.
 
-**Media.** WhatsApp gives a media id, not a public URL: fetching the file takes a Graph API
-call with the access token, which must not leave midtier. So a media attachment carries the
-id (``name`` and ``content.whatsapp_media_id``, with the MIME type) and no ``contentUrl``; a
-provider that needs the file asks for it through the deployment's own means.
+**Media.** WhatsApp gives a media id, not a URL: fetching the file takes a Graph API call
+with the access token, which must not leave midtier. So a media attachment carries the id
+(``name`` and ``content.whatsapp_media_id``, with the MIME type) and no ``contentUrl``.
 
-**Receipts.** ``value.statuses[]`` (sent, delivered, read, failed) are dropped; a ``failed``
-one, the only news of a message that was accepted and then not delivered, is logged once
-with its error code.
+**Receipts.** ``statuses[]`` are dropped; a ``failed`` one, the only news of a message that
+was accepted and then not delivered, is logged once with its error code.
 
 The conversation is ``"<phone_number_id>:<wa_id>"``: replies go from the number that
-received the message. Each activity's ``channelData.address`` carries the message id, so
-that a typing indicator (which WhatsApp ties to the last message received, and which also
-marks it as read) can be shown while a bot is at work.
+received the message. ``channelData.address`` carries the message id: WhatsApp's typing
+indicator names the message being answered (and marks it as read).
 """
 
 from __future__ import annotations
@@ -52,6 +48,7 @@ ROW_TITLE = 24
 ROW_ID = 200
 MEDIA = frozenset({"image", "audio", "video", "document", "sticker"})
 REPLIES = frozenset({"button_reply", "list_reply"})
+TEXT = {"type": "text"}
 _REMEMBERED = 1024  # failed status ids already logged (Meta retries webhooks)
 
 
@@ -217,13 +214,8 @@ class WhatsAppChannel:
         if activity.type == ActivityTypes.TYPING:
             replied_to = _last_message_id(activity)
             if replied_to:
-                indicator = {
-                    "messaging_product": "whatsapp",
-                    "status": "read",
-                    "message_id": replied_to,
-                    "typing_indicator": {"type": "text"},
-                }
-                await self._post(url, indicator, "typing")
+                typing = {"status": "read", "message_id": replied_to, "typing_indicator": TEXT}
+                await self._post(url, {"messaging_product": "whatsapp", **typing}, "typing")
             return ""
         sent = ""
         for image in render.images(activity):
@@ -273,28 +265,18 @@ def _text_message(text: str, options: list[render.Choice], label: str) -> dict[s
     body, distinct values, and values within WhatsApp's id limits (they come back as is)."""
     if not options:
         return _text(render.cut(text, TEXT_LIMIT)) if text else None
-    distinct = len({c.value for c in options}) == len(options)
+    values = [c.value for c in options]
     titles = [render.cut(c.title, BUTTON_TITLE) for c in options]
-    if (
-        text
-        and distinct
-        and len(options) <= BUTTONS
-        and len(text) <= BUTTON_BODY
-        and len(set(titles)) == len(titles)  # WhatsApp refuses two buttons of one title
-        and all(0 < len(c.value) <= BUTTON_ID for c in options)
-    ):
+    usable = bool(text) and all(values) and len(set(values)) == len(values)
+    longest = max(map(len, values))
+    buttons_fit = len(options) <= BUTTONS and len(text) <= BUTTON_BODY and longest <= BUTTON_ID
+    if usable and buttons_fit and len(set(titles)) == len(titles):  # titles must differ too
         buttons = [
             {"type": "reply", "reply": {"id": c.value, "title": title}}
             for c, title in zip(options, titles, strict=True)
         ]
         return _interactive("button", text, {"buttons": buttons})
-    if (
-        text
-        and distinct
-        and len(options) <= ROWS
-        and len(text) <= TEXT_LIMIT
-        and all(0 < len(c.value) <= ROW_ID for c in options)
-    ):
+    if usable and len(options) <= ROWS and len(text) <= TEXT_LIMIT and longest <= ROW_ID:
         rows = [{"id": c.value, "title": render.cut(c.title, ROW_TITLE)} for c in options]
         return _interactive("list", text, {"button": label, "sections": [{"rows": rows}]})
     return _text(meta.numbered_text(text, options, TEXT_LIMIT))
