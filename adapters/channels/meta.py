@@ -39,9 +39,9 @@ from connector.errors import (
 )
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-_ID = re.compile(r"^[0-9A-Za-z_.\-]{1,128}$")
-_LABEL = re.compile(r"^[a-z_]{1,32}$")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_TRACE = re.compile(r"[0-9A-Za-z_.+/=\-]{1,128}")
+_LABEL = re.compile(r"[a-z_]{1,32}")
 
 # Graph API error codes (developers.facebook.com/docs/graph-api/guides/error-handling,
 # the Messenger and WhatsApp Cloud API error code tables).
@@ -73,7 +73,7 @@ def verify_signature(request: ChannelRequest, app_secret: str) -> None:
     if not header:
         raise AuthError(f"missing {SIGNATURE_HEADER}")
     scheme, _, digest = header.partition("=")
-    if scheme != "sha256" or _HEX64.match(digest) is None:
+    if scheme != "sha256" or _HEX64.fullmatch(digest) is None:
         raise AuthError(f"{SIGNATURE_HEADER} must be sha256=<64 hex digits>")
     expected = hmac.new(app_secret.encode(), request.body, hashlib.sha256).hexdigest()
     # Bytes, not str: the header was checked to be hex, so both sides are ASCII.
@@ -127,7 +127,7 @@ def classify(status: int, body: Any) -> ChannelError | None:
     code, subcode = _code(error.get("code")), _code(error.get("error_subcode"))
     reason = f"Graph API error {code}/{subcode}: {platform_api.describe(error.get('message'), 160)}"
     trace = error.get("fbtrace_id")
-    if isinstance(trace, str) and _ID.match(trace):
+    if isinstance(trace, str) and _TRACE.fullmatch(trace):
         reason += f" (fbtrace_id {trace})"
     if code in RATE_LIMITED:
         return ChannelError(f"rate limited: {reason}")
@@ -175,7 +175,7 @@ def numbered_text(text: str, options: list[render.Choice], limit: int) -> str:
 
 def label(name: Any, suffix: str = "") -> str:
     """An event kind named by the platform, fit for a log line (``IgnoredKinds``)."""
-    return (name if isinstance(name, str) and _LABEL.match(name) else "unknown") + suffix
+    return (name if isinstance(name, str) and _LABEL.fullmatch(name) else "unknown") + suffix
 
 
 def geo(latitude: float, longitude: float) -> dict[str, Any]:

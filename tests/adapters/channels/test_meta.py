@@ -103,6 +103,7 @@ async def test_a_body_cut_short_no_longer_verifies(case: tuple[str, Channel, str
         "sha1=" + "0" * 40,
         "SHA256=" + "0" * 64,
         "sha256=" + "é" * 64,
+        "sha256=" + "0" * 64 + "\n",
         "0" * 64,
     ],
 )
@@ -192,7 +193,7 @@ def _graph(code: int, subcode: int | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {"message": f"(#{code}) ...", "type": "OAuthException", "code": code}
     if subcode is not None:
         error["error_subcode"] = subcode
-    return {"error": {**error, "fbtrace_id": "AbC123"}}
+    return {"error": {**error, "fbtrace_id": "BLBz/WZt8dN"}}
 
 
 @pytest.mark.parametrize("code", sorted(meta.RATE_LIMITED | meta.TEMPORARY))
@@ -209,6 +210,11 @@ def test_a_closed_window_or_an_unreachable_user_is_rejected_for_good(
     code: int, subcode: int | None
 ) -> None:
     assert isinstance(meta.classify(400, _graph(code, subcode)), DeliveryRejected)
+
+
+def test_a_graph_error_is_described_with_its_codes_and_trace_id() -> None:
+    decided = meta.classify(400, _graph(131047, 2494010))
+    assert "131047/2494010" in str(decided) and "fbtrace_id BLBz/WZt8dN" in str(decided)
 
 
 def test_other_graph_errors_and_5xx_are_left_to_the_default_mapping() -> None:
