@@ -9,4 +9,6 @@ REGISTRY: dict[str, str] = {
     "webchat": "adapters.channels.webchat:WebChatChannel",
     "telegram": "adapters.channels.telegram:TelegramChannel",
     "slack": "adapters.channels.slack:SlackChannel",
+    "messenger": "adapters.channels.messenger:MessengerChannel",
+    "whatsapp": "adapters.channels.whatsapp:WhatsAppChannel",
 }

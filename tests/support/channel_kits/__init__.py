@@ -84,4 +84,6 @@ KITS: dict[str, Callable[[], ChannelKit]] = {
     "telegram": lambda: __import__("support.channel_kits.telegram", fromlist=["kit"]).kit(),
     "twilio": lambda: __import__("support.channel_kits.twilio", fromlist=["TwilioKit"]).TwilioKit(),
     "slack": _slack,
+    "messenger": lambda: __import__("support.channel_kits.messenger", fromlist=["Kit"]).Kit(),
+    "whatsapp": lambda: __import__("support.channel_kits.whatsapp", fromlist=["Kit"]).Kit(),
 }
