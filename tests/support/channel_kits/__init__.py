@@ -67,6 +67,10 @@ class ChannelKit(Protocol):
         """``call`` with a signature that does not verify (wrong secret)."""
         ...
 
+    def sign_body(self, url: str, body: bytes) -> WebhookCall:
+        """Any body (garbage included), signed as the platform signs: for the fuzzers."""
+        ...
+
     def replies(self, platform: FakePlatform) -> list[Reply]:
         """What midtier sent to users through the platform's API, oldest first (messages,
         not typing indicators)."""

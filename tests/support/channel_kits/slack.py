@@ -248,6 +248,9 @@ class SlackKit:
         body = urlencode({"payload": json.dumps(data)}).encode()
         return WebhookCall(body=body, headers=sign(body, content_type=FORM))
 
+    def sign_body(self, url: str, body: bytes) -> WebhookCall:
+        return WebhookCall(body=body, headers=sign(body))
+
     def forged(self, call: WebhookCall) -> WebhookCall:
         stamp = int(call.headers["X-Slack-Request-Timestamp"])
         content_type = call.headers["Content-Type"]

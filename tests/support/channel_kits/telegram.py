@@ -133,6 +133,9 @@ class TelegramKit:
         body = json.dumps(update).encode()
         return WebhookCall(body=body, headers={"Content-Type": "application/json", HEADER: SECRET})
 
+    def sign_body(self, url: str, body: bytes) -> WebhookCall:
+        return WebhookCall(body=body, headers={"Content-Type": "application/json", HEADER: SECRET})
+
     def forged(self, call: WebhookCall) -> WebhookCall:
         return WebhookCall(
             body=call.body, headers={**call.headers, HEADER: "not-the-secret"}, method=call.method

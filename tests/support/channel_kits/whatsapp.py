@@ -101,6 +101,9 @@ class Kit:
         body = signing.encode(text_event(text, user=user, message_id=message_id))
         return signing.signed(body, APP_SECRET)
 
+    def sign_body(self, url: str, body: bytes) -> WebhookCall:
+        return signing.signed(body, APP_SECRET)
+
     def forged(self, call: WebhookCall) -> WebhookCall:
         return signing.forged(call)
 
