@@ -74,4 +74,8 @@ class ChannelKit(Protocol):
 
 
 # kind -> a factory of its kit; one line per webhook channel.
-KITS: dict[str, Callable[[], ChannelKit]] = {}
+KITS: dict[str, Callable[[], ChannelKit]] = {
+    "botframework": lambda: __import__(
+        "support.channel_kits.botframework", fromlist=["BotFrameworkKit"]
+    ).BotFrameworkKit(),
+}
