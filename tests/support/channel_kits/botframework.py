@@ -15,14 +15,22 @@ import copy
 import functools
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import aiohttp
 import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
+from multidict import CIMultiDict, CIMultiDictProxy
 
+from adapters.channels.botframework import BotFrameworkChannel, BotFrameworkSettings
 from adapters.providers.bf_auth import TokenIssuer
+from connector.activity import Activity, ChannelAccount, ConversationAccount
+from connector.channels import ChannelRequest
+from connector.context import ChannelContext, SharedHttp
 from connector.errors import AuthError
 from support.channel_kits import Reply, WebhookCall
 from support.fake_platform import Call, FakePlatform
@@ -102,7 +110,7 @@ class BotFrameworkKit:
         self, data: dict[str, Any], *, token: str | None = None, body: bytes | None = None
     ) -> WebhookCall:
         """``data`` posted with a token for its serviceUrl (or the given one)."""
-        token = token or self.issuer.token_for_bot(APP_ID, data["serviceUrl"])
+        token = token or self.issuer.token_for_bot(APP_ID, data.get("serviceUrl", self.service_url))
         return WebhookCall(
             body=json.dumps(data).encode() if body is None else body,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
@@ -137,8 +145,10 @@ class BotFrameworkKit:
     def forged(self, call: WebhookCall) -> WebhookCall:
         token = call.headers["Authorization"].removeprefix("Bearer ")
         claims = jwt.decode(token, options={"verify_signature": False})
-        other = jwt.encode(claims, signing_key(1), algorithm="RS256", headers={"kid": self.issuer.kid})
-        return WebhookCall(body=call.body, headers={**call.headers, "Authorization": f"Bearer {other}"})
+        kid = {"kid": self.issuer.kid}  # the right key id, the wrong key
+        other = jwt.encode(claims, signing_key(1), algorithm="RS256", headers=kid)
+        headers = {**call.headers, "Authorization": f"Bearer {other}"}
+        return WebhookCall(body=call.body, headers=headers)
 
     # ------------------------------------------------------------------ the fake Azure
 
@@ -186,3 +196,59 @@ class BotFrameworkKit:
             index = next(i for i, c in enumerate(platform.calls) if c is call)
             out.append(Reply(body["conversation"]["id"], body.get("text", ""), index))
         return out
+
+
+# ---------------------------------------------------------------------- adapter-level tests
+
+
+@asynccontextmanager
+async def adapter(
+    kit: BotFrameworkKit, data_dir: Path, **changes: Any
+) -> AsyncIterator[BotFrameworkChannel]:
+    """The channel built as the core builds it, against the kit's fake Azure, with the
+    shared HTTP client open (``changes``: settings to change or, given None, remove)."""
+    raw = {**kit.settings(kit.base), "app_password": APP_PASSWORD, **changes}
+    raw = {k: v for k, v in raw.items() if k != "kind" and v is not None}
+    http = SharedHttp()
+    async with aiohttp.ClientSession() as session:
+        http.open(session)
+        context = ChannelContext(
+            name="teams",
+            settings=BotFrameworkSettings.model_validate(raw),
+            data_dir=data_dir,
+            public_url="https://midtier.example.com",
+            http=http,
+            file="midtier.yaml",
+            key="channels.teams",
+            host=cast(Any, None),  # a webhook channel calls nothing on its host
+        )
+        yield BotFrameworkChannel(context)
+
+
+def request_of(call: WebhookCall) -> ChannelRequest:
+    """A webhook call as the core hands it to the adapter."""
+    return ChannelRequest(
+        method=call.method,
+        url="https://midtier.example.com/channels/teams",
+        path="/channels/teams",
+        headers=CIMultiDictProxy(CIMultiDict(call.headers)),
+        query={},
+        body=call.body,
+        content_type=call.headers.get("Content-Type", ""),
+    )
+
+
+def reply_to(inbound: Activity, **fields: Any) -> Activity:
+    """What the core sends back for ``inbound``: addressed to its conversation and user,
+    with the reply address the session kept (``channelData.midtier.address``)."""
+    address = (inbound.channel_data or {})["address"]
+    assert inbound.from_ is not None and inbound.conversation is not None
+    extra = fields.pop("channel_data", None) or {}
+    return Activity(
+        **{"type": "message", **fields},
+        id="out-1",
+        conversation=ConversationAccount(id=inbound.conversation.id),
+        recipient=ChannelAccount(id=inbound.from_.id, role="user"),
+        from_=ChannelAccount(id="faq", name="the Acme Pay assistant", role="bot"),
+        channel_data={**extra, "midtier": {"speaker": "bot", "address": address}},
+    )
