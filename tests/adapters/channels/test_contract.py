@@ -153,7 +153,9 @@ async def test_a_platform_that_fails_gets_its_replies_later(world: World) -> Non
     # The platform has the reply once it got the call; midtier marks it delivered once the
     # answer is back, in the outbox's retry pass (not an inbound worker): poll for that.
     async with asyncio.timeout(10):
-        while await world.run.engine.store.outbox_due(datetime.max.replace(tzinfo=UTC)):
+        while True:
+            if not await world.run.engine.store.outbox_due(datetime.max.replace(tzinfo=UTC)):
+                break
             await asyncio.sleep(0.02)
 
 

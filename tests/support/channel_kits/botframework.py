@@ -157,9 +157,9 @@ class BotFrameworkKit:
         if self.platform is None:
             return
         path = f"{REGION}v3/conversations/{conversation_id}/activities"
-        self.platform.route("POST", path, self._connector)
+        self.platform.route("POST", path, self.connector)
         if activity_id:
-            self.platform.route("POST", f"{path}/{activity_id}", self._connector)
+            self.platform.route("POST", f"{path}/{activity_id}", self.connector)
 
     def _metadata(self, _call: Call) -> dict[str, Any]:
         return {**payload("openidconfiguration"), "jwks_uri": self.base + KEYS_PATH}
@@ -176,7 +176,8 @@ class BotFrameworkKit:
             return web.json_response(payload("token_error_invalid_client"), status=401)
         return self.issuer.client_credentials(APP_ID)
 
-    def _connector(self, call: Call) -> web.StreamResponse | dict[str, Any]:
+    def connector(self, call: Call) -> web.StreamResponse | dict[str, Any]:
+        """The Bot Connector's reply / send-to-conversation: checks midtier's token."""
         try:
             app_id = self.issuer.verify_connector_token(call.headers.get("Authorization", ""))
         except AuthError as exc:
