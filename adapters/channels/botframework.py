@@ -18,12 +18,11 @@ separate calls to the Bot Connector at that ``serviceUrl``, with midtier's own t
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from adapters.channels import platform_api, render
 from adapters.channels.botframework_auth import (
@@ -33,12 +32,11 @@ from adapters.channels.botframework_auth import (
     check_vouched,
 )
 from connector.activity import Activity, ActivityTypes, ConversationAccount
+from connector.app.webhooks import channel_webhook
 from connector.channels import ChannelRequest, ChannelResponse, IgnoredKinds
 from connector.context import ChannelContext
 from connector.errors import ChannelError, DeliveryRejected, MalformedPayload
 from connector.logs import redactor
-
-log = logging.getLogger("midtier.channels.botframework")
 
 ACK = ChannelResponse(status=201)
 NOT_IMPLEMENTED = ChannelResponse(status=501)
@@ -79,13 +77,11 @@ class BotFrameworkSettings(BaseModel):
         return self
 
 
-def _text(data: dict[str, Any], key: str, *, required: bool = True) -> str:
+def _text(data: dict[str, Any], key: str) -> str:
     value = data.get(key)
-    if isinstance(value, str) and value:
-        return value
-    if value is None and not required:
-        return ""
-    raise MalformedPayload(f"activity {key} must be a non-empty string")
+    if not isinstance(value, str) or not value:
+        raise MalformedPayload(f"activity {key} must be a non-empty string")
+    return value
 
 
 def _account(data: dict[str, Any], key: str) -> dict[str, Any]:
@@ -175,8 +171,12 @@ class BotFrameworkChannel:
             raise MalformedPayload("activity channelData must be an object")
         try:
             activity = Activity.from_wire(data)
-        except ValueError as exc:  # pydantic's ValidationError; its text quotes the input
-            raise MalformedPayload(f"not a Bot Framework activity ({_first_error(exc)})") from None
+        except ValidationError as exc:  # its own text would quote the input at length
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise MalformedPayload(
+                f"not a Bot Framework activity ({where}: {first['msg']})"
+            ) from None
         activity.channel_id = self.name
         activity.service_url = None  # kept in the address, for replies; providers have their own
         activity.conversation = ConversationAccount.model_validate(
@@ -198,7 +198,6 @@ class BotFrameworkChannel:
         alias = self._settings.path_alias
         if alias is None:
             return
-        from connector.app.webhooks import channel_webhook
 
         async def through_core(request: web.Request) -> web.StreamResponse:
             # The core's handler finds the channel by the route's {name}; give it ours.
@@ -248,7 +247,8 @@ class BotFrameworkChannel:
         if activity.type == ActivityTypes.TYPING:
             return body
         body.update({k: wire[k] for k in _PASSED if k in wire})
-        body["text"] = render.cut(wire.get("text", ""), TEXT_LIMIT)
+        if wire.get("text"):
+            body["text"] = render.cut(wire["text"], TEXT_LIMIT)
         if address.get("channelId") == "msteams":
             _fit_teams(activity, body)
         extra = {k: v for k, v in (wire.get("channelData") or {}).items() if k != "midtier"}
@@ -300,18 +300,9 @@ def _fit_teams(activity: Activity, body: dict[str, Any]) -> None:
         return
     suggested = render.choices(activity.model_copy(update={"attachments": None}))
     del body["suggestedActions"]
-    body["text"] = render.cut(render.numbered(body["text"], suggested), TEXT_LIMIT)
+    body["text"] = render.cut(render.numbered(body.get("text", ""), suggested), TEXT_LIMIT)
 
 
 def _tenant(channel_data: Any) -> Any:
     tenant = channel_data.get("tenant") if isinstance(channel_data, dict) else None
     return tenant.get("id") if isinstance(tenant, dict) else None
-
-
-def _first_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return f"{where}: {first.get('msg', 'invalid')}"
-    return "invalid"
