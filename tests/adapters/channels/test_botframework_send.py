@@ -74,6 +74,7 @@ async def test_a_reply_answers_the_activity_with_the_bot_as_sender_and_a_connect
     assert await teams.send(reply_to(inbound, text="Hi Megan")) == "1:1"
     [call] = kit.delivered  # the fake Connector checked the token came from the token endpoint
     assert call.path == f"/amer/v3/conversations/{conversation}/activities/1485983408511"
+    assert inbound.from_ is not None
     assert call.json == {
         "type": "message",
         "from": BOT,
@@ -174,6 +175,7 @@ async def test_the_conversation_id_is_percent_encoded_as_connector_client_does(
     kit = azure[1]
     odd = "19:a/b?c=d#e;messageid=42"
     inbound = await _inbound(teams, kit)
+    assert inbound.channel_data is not None
     inbound.channel_data["address"]["conversationId"] = odd
     kit.serve(odd, "1485983408511")
     ours = await teams.send(reply_to(inbound, text="Hi", suggested_actions=_actions(2)))
@@ -182,10 +184,14 @@ async def test_the_conversation_id_is_percent_encoded_as_connector_client_does(
     token = kit.issuer.client_credentials(APP_ID)["access_token"]
     client = ConnectorClient(BasicTokenAuthentication({"access_token": token}), kit.service_url)
     model = BotbuilderActivity().deserialize(mine.json)
-    answer = await asyncio.to_thread(
-        client.conversations.reply_to_activity, odd, "1485983408511", model
-    )
-    theirs = kit.delivered[-1]
+    try:
+        answer = await asyncio.to_thread(
+            client.conversations.reply_to_activity, odd, "1485983408511", model
+        )
+        await asyncio.to_thread(client.conversations.send_to_conversation, odd, model)
+    finally:
+        client.close()
+    theirs = kit.delivered[-2]
     assert theirs is not mine and theirs.path == mine.path
     # Their model writes back what we sent, but for conversation.tenantId: botbuilder-python
     # spells it "tenantID" (Teams, and the C# and JS SDKs, send "tenantId", as we do).
@@ -193,8 +199,7 @@ async def test_the_conversation_id_is_percent_encoded_as_connector_client_does(
     assert sent["conversation"].pop("tenantId")
     assert theirs.json == sent
     assert (answer.id, ours) == ("1:2", "1:1")  # our fake answers as their client expects
-    await asyncio.to_thread(client.conversations.send_to_conversation, odd, model)
-    assert kit.delivered[-1].path == mine.path.rsplit("/", 1)[0]
+    assert kit.delivered[-1].path == mine.path.rsplit("/", 1)[0]  # send_to_conversation
 
 
 @pytest.mark.parametrize(

@@ -134,13 +134,13 @@ class BotFrameworkKit:
         )
 
     def message(self, url: str, text: str, *, user: str, message_id: str) -> WebhookCall:
-        data = self.activity(
-            id=message_id,
-            text=text,
-            conversation={"conversationType": "personal", "id": f"a:{user}"},
-            **{"from": {"id": f"29:{user}", "name": user}},
-        )
-        return self.signed(data)
+        fields: dict[str, Any] = {
+            "id": message_id,
+            "text": text,
+            "conversation": {"conversationType": "personal", "id": f"a:{user}"},
+            "from": {"id": f"29:{user}", "name": user},
+        }
+        return self.signed(self.activity("message_teams_personal", **fields))
 
     def forged(self, call: WebhookCall) -> WebhookCall:
         token = call.headers["Authorization"].removeprefix("Bearer ")
