@@ -134,3 +134,17 @@ async def test_the_path_alias_answers_as_the_channel_route_does(tmp_path: Path) 
                 [session] = await run.engine.store.list_sessions()
                 assert session.channel == NAME
             assert len(_greetings(kit, platform)) == 1
+
+
+async def test_a_serviceurl_its_token_was_not_issued_for_is_refused_and_never_stored(
+    tmp_path: Path,
+) -> None:
+    kit = BotFrameworkKit()
+    async with channel_world(tmp_path, kit) as world:
+        data = kit.activity(id="mid-1", text="hi")
+        data["serviceUrl"] = "https://attacker.example.com/"
+        call = kit.signed(data, token=kit.token())  # a real token, for the real serviceUrl
+        status, body, _ = await world.post(call)
+        assert status == 401, body
+        assert await world.sessions() == []
+        assert not [c for c in world.platform.calls if "/v3/conversations/" in c.path]
