@@ -11,4 +11,5 @@ REGISTRY: dict[str, str] = {
     "slack": "adapters.channels.slack:SlackChannel",
     "messenger": "adapters.channels.messenger:MessengerChannel",
     "whatsapp": "adapters.channels.whatsapp:WhatsAppChannel",
+    "botframework": "adapters.channels.botframework:BotFrameworkChannel",
 }

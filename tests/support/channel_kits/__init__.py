@@ -90,4 +90,7 @@ KITS: dict[str, Callable[[], ChannelKit]] = {
     "slack": _slack,
     "messenger": lambda: __import__("support.channel_kits.messenger", fromlist=["Kit"]).Kit(),
     "whatsapp": lambda: __import__("support.channel_kits.whatsapp", fromlist=["Kit"]).Kit(),
+    "botframework": lambda: __import__(
+        "support.channel_kits.botframework", fromlist=["BotFrameworkKit"]
+    ).BotFrameworkKit(),
 }
