@@ -9,6 +9,7 @@ channel without one.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -77,20 +78,23 @@ class ChannelKit(Protocol):
         ...
 
 
-def _slack() -> ChannelKit:
-    from support.channel_kits.slack import SlackKit
+def _lazy(path: str) -> Callable[[], ChannelKit]:
+    """A factory that imports ``"module:Class"`` only when a kit is wanted."""
 
-    return SlackKit()
+    def make() -> ChannelKit:
+        module, _, name = path.partition(":")
+        kit: ChannelKit = getattr(importlib.import_module(module), name)()
+        return kit
+
+    return make
 
 
 # kind -> a factory of its kit; one line per webhook channel.
 KITS: dict[str, Callable[[], ChannelKit]] = {
-    "telegram": lambda: __import__("support.channel_kits.telegram", fromlist=["kit"]).kit(),
-    "twilio": lambda: __import__("support.channel_kits.twilio", fromlist=["TwilioKit"]).TwilioKit(),
-    "slack": _slack,
-    "messenger": lambda: __import__("support.channel_kits.messenger", fromlist=["Kit"]).Kit(),
-    "whatsapp": lambda: __import__("support.channel_kits.whatsapp", fromlist=["Kit"]).Kit(),
-    "botframework": lambda: __import__(
-        "support.channel_kits.botframework", fromlist=["BotFrameworkKit"]
-    ).BotFrameworkKit(),
+    "botframework": _lazy("support.channel_kits.botframework:BotFrameworkKit"),
+    "messenger": _lazy("support.channel_kits.messenger:Kit"),
+    "slack": _lazy("support.channel_kits.slack:SlackKit"),
+    "telegram": _lazy("support.channel_kits.telegram:TelegramKit"),
+    "twilio": _lazy("support.channel_kits.twilio:TwilioKit"),
+    "whatsapp": _lazy("support.channel_kits.whatsapp:Kit"),
 }
