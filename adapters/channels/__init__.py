@@ -6,4 +6,5 @@
 
 REGISTRY: dict[str, str] = {
     "webchat": "adapters.channels.webchat:WebChatChannel",
+    "directline": "adapters.channels.directline:DirectLineChannel",
 }
