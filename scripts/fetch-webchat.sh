@@ -11,14 +11,19 @@ version="4.18.1"
 integrity="sha512-7jpEUJ7olT62Xm+8eh7BhhIcXVfU2xD4pZDaeBt8K4XcNy6K/83UGIxE9BFkXmHMZ4hDEVOzs5cre07GWuaXzg=="
 # ... and of package/dist/webchat.js inside that tarball, to check a bundle already in place.
 bundle_sha512="/QHdP14QBRIOHw8gBEffy7VpWq0cTaGkr70Sg3ceo6KO0gaHOIWbC7OXB0Rmqp7sV1c/PU5zDh8p23uz8L88+A=="
-tarball="https://registry.npmjs.org/botframework-webchat/-/botframework-webchat-${version}.tgz"
+# npm's own variable names a mirror; the integrity check is the same whichever answers.
+registry="${NPM_CONFIG_REGISTRY:-https://registry.npmjs.org}"
+tarball="${registry%/}/botframework-webchat/-/botframework-webchat-${version}.tgz"
 vendor="adapters/channels/static/vendor"
 bundle="$vendor/webchat.js"
 
 digest() { openssl dgst -sha512 -binary "$1" | base64 -w0; }
 
-if [ -f "$bundle" ] && [ "$(digest "$bundle")" = "$bundle_sha512" ]; then
-  exit 0
+if [ -f "$bundle" ]; then
+  [ "$(digest "$bundle")" = "$bundle_sha512" ] && exit 0
+  # Not the pinned bundle (changed, cut short): never left where midtier would serve it.
+  echo "==> $bundle is not the pinned bundle: removing it"
+  rm -f "$bundle"
 fi
 
 echo "==> fetching botframework-webchat ${version}"
