@@ -30,6 +30,7 @@ Use = Literal["conversation", "stream"]
 ISSUER = "midtier"
 STREAM_TTL_S = 60  # Direct Line gives a client 60 s to connect to a stream URL
 MAX_TOKEN_CHARS = 4096
+LEEWAY_S = 10  # instances' clocks differ a little: a token is not "from the future"
 _KEY_LABEL = b"midtier directline token key v1"
 
 
@@ -120,6 +121,7 @@ class Tokens:
                     algorithms=["HS256"],
                     audience=f"{self._audience}:{use}",
                     issuer=ISSUER,
+                    leeway=LEEWAY_S,
                     options={"require": ["exp", "iat", "aud", "iss"]},
                 )
             except jwt.InvalidSignatureError:

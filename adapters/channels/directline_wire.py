@@ -147,7 +147,7 @@ def watermark_of(value: str | None) -> int:
     """A watermark a client gave back (a transcript ``seq``); 0 when absent."""
     if value is None or value in ("", "null", "undefined"):  # what clients send for none
         return 0
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise MalformedPayload("watermark must be one this service gave")
     return int(value)
 

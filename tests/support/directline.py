@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jwt
 from botbuilder.schema import Activity as BotFrameworkActivity
 
 from support.channel_world import channel_config, environment
@@ -49,6 +50,12 @@ async def directline_midtier(tmp_path: Path, **extra: Any) -> AsyncIterator[Runn
         config = channel_config(tmp_path, "directline", settings(**extra))
         async with serve(config, data_dir=tmp_path / "data") as run:
             yield run
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    """What a client (Web Chat) reads of a token without the key."""
+    read: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return read
 
 
 def checked(activity: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from support.directline import SECRET, DirectLine, Stream, bot_said, directline_
 from support.server import Running
 
 from adapters.channels.directline_stream import MAX_STREAMS
-from adapters.channels.directline_tokens import Tokens
+from adapters.channels.directline_tokens import LEEWAY_S, STREAM_TTL_S, Tokens
 from connector.activity import new_activity_id
 from connector.records import OutboxEntry
 from connector.sessions import TranscriptEntry
@@ -198,11 +198,12 @@ async def test_a_stream_opens_only_with_its_own_fresh_stream_token(
     }
     tokens = Tokens("directline", [SECRET], 1800)
     other = "dlc_" + "z" * 27
+    stale = tokens.stream(client.conversation or "", now=time.time() - STREAM_TTL_S - LEEWAY_S - 1)
     cases = {
         base: 401,
         f"{base}?t={client.token}": 401,  # a conversation token is not a stream token
         f"{base}?t={tokens.stream(other)}": 403,
-        f"{base}?t={tokens.stream(client.conversation or '', now=time.time() - 61)}": 401,
+        f"{base}?t={stale}": 401,
         f"{base}?t={token}&watermark=x": 400,
     }
     for target, status in cases.items():
