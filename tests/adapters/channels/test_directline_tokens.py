@@ -4,6 +4,7 @@ presented as a token gets (a 401, nothing else)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,18 +15,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from support.channel_world import channel_config, environment
 from support.directline import (
+    ENV,
     OTHER_SECRET,
     SECRET,
     DirectLine,
     claims_of,
     directline_midtier,
     payload,
+    settings,
 )
 from support.server import Running
 
 from adapters.channels.directline import DirectLineSettings
 from adapters.channels.directline_tokens import LEEWAY_S, Tokens, derive_key
+from connector.checks import check_config
 from connector.errors import AuthError
 
 
@@ -167,6 +172,25 @@ def test_settings_are_strict_and_want_long_secrets() -> None:
     for bad in ({"secret": "short"}, {"secret": []}, {"secret": good, "colour": "red"}, {}):
         with pytest.raises(ValidationError):
             DirectLineSettings.model_validate(bad)
+
+
+def test_config_problems_name_the_file_and_key(tmp_path: Path) -> None:
+    config = channel_config(tmp_path, "directline", settings(bogus=1))
+    with environment(ENV):
+        problems = [str(e) for e in check_config(config)]
+    assert "midtier.yaml: channels.directline.bogus: unknown key" in problems
+    with environment(ENV):
+        del os.environ["MIDTIER_DIRECTLINE_SECRET"]  # put back by environment()
+        problems = [str(e) for e in check_config(config)]
+    assert any(
+        p.startswith("midtier.yaml: channels.directline.secret: environment variable")
+        for p in problems
+    ), problems
+    with environment({**ENV, "MIDTIER_DIRECTLINE_SECRET": "short"}):
+        problems = [
+            str(e) for e in check_config(channel_config(tmp_path, "directline", settings()))
+        ]
+    assert any("channels.directline.secret" in p and "32 characters" in p for p in problems)
 
 
 @given(st.text(max_size=300) | st.binary(max_size=300).map(lambda b: b.hex()))
