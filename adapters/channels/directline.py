@@ -34,7 +34,6 @@ from adapters.channels.directline_wire import (
     CONVERSATION_ID,
     SHOWN_TYPES,
     activity_set,
-    entry_activity,
     history,
     read_posted,
     token_user,
@@ -172,9 +171,9 @@ class DirectLineChannel:
 
     async def generate(self, user: str | None) -> dict[str, Any]:
         """A token for a new conversation (what ``tokens/generate`` answers)."""
-        token, expires_in = self.tokens.issue(new_id("dlc"), user)
-        grant = self.tokens.read(token)
-        return {"conversationId": grant.conversation, "token": token, "expires_in": expires_in}
+        conversation = new_id("dlc")
+        token, expires_in = self.tokens.issue(conversation, user)
+        return {"conversationId": conversation, "token": token, "expires_in": expires_in}
 
     async def _generate(self, request: web.Request) -> web.Response:
         if not self.grant(request).is_secret:
@@ -217,7 +216,7 @@ class DirectLineChannel:
 
     async def _upload(self, request: web.Request) -> web.Response:
         self._conversation(request, self.grant(request))
-        body = {"error": {"code": "NotSupported", "message": "uploads are not supported"}}
+        body = {"error": "NotSupported", "reason": "this service takes no uploads"}
         return web.json_response(body, status=501)
 
     async def _post_activity(self, request: web.Request) -> web.Response:
@@ -253,7 +252,7 @@ class DirectLineChannel:
             if activity.type == ActivityTypes.MESSAGE and streams.any_open(conversation):
                 line = await streams.line(conversation, lambda e: e.activity.get("id") == sent)
                 if line is not None:
-                    await streams.echo(conversation, line, entry_activity(line))
+                    await streams.echo(conversation, line)
         return _json({"id": sent})
 
     async def _activities(self, request: web.Request) -> web.Response:

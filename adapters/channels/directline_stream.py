@@ -18,7 +18,12 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
-from adapters.channels.directline_wire import activity_set, client_activity, history
+from adapters.channels.directline_wire import (
+    activity_set,
+    client_activity,
+    entry_activity,
+    history,
+)
 from adapters.pages import ended
 from connector.activity import Activity, ActivityTypes
 from connector.errors import MalformedPayload
@@ -91,11 +96,11 @@ class Streams:
         frame = activity_set([client_activity(activity.to_wire())], mark)
         await self._push(conversation, frame, wanted)
 
-    async def echo(self, conversation: str, line: TranscriptEntry, shown: dict[str, Any]) -> None:
-        """A user's message just recorded, to every open stream (the caller paused
-        deliveries: no stream is reading the transcript meanwhile)."""
+    async def echo(self, conversation: str, line: TranscriptEntry) -> None:
+        """A user's message just recorded, to every open stream, with the client's id for
+        it (the caller paused deliveries: no stream is reading the transcript meanwhile)."""
         streams = list(self._open.get(conversation, ()))
-        await self._push(conversation, activity_set([shown], line.seq), streams)
+        await self._push(conversation, activity_set([entry_activity(line)], line.seq), streams)
 
     async def _push(self, conversation: str, frame: dict[str, Any], to: list[_Stream]) -> None:
         for stream in to:
