@@ -8,9 +8,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from support.directline import (
     SECRET,
     DirectLine,
@@ -20,6 +23,9 @@ from support.directline import (
     payload,
 )
 from support.server import Running
+
+from adapters.channels.directline_wire import read_posted
+from connector.errors import Forbidden, MalformedPayload
 
 
 @pytest.fixture
@@ -230,3 +236,32 @@ async def test_the_secret_and_tokens_never_reach_the_logs(
     assert lines
     for secret in (SECRET, SECRET[:-1], client.token, client.token[:-3], stream_token):
         assert not [line for line in lines if secret in line]
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
+    max_leaves=12,
+)
+FIELDS = st.sampled_from(
+    ["type", "from", "text", "value", "name", "locale", "channelData", "attachments"]
+)
+
+
+@given(
+    st.dictionaries(FIELDS, JSON | st.sampled_from(["message", "event", "typing"])),
+    st.sampled_from([None, "dl_bound"]),
+    st.booleans(),
+)
+def test_any_posted_object_is_taken_or_refused_with_a_reason(
+    body: dict[str, Any], bound: str | None, trusted: bool
+) -> None:
+    try:
+        posted = read_posted(
+            body, channel="directline", conversation="dlc_x", bound_user=bound, trusted=trusted
+        )
+    except (MalformedPayload, Forbidden) as exc:
+        assert str(exc)
+        return
+    assert posted.activity.type in ("message", "event", "typing")
+    assert posted.user == (bound or body["from"]["id"])
