@@ -27,7 +27,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from adapters.channels.directline_page import mount_page
+from adapters.channels.directline_page import bundle_installed, mount_page
 from adapters.channels.directline_stream import Streams
 from adapters.channels.directline_tokens import Grant, Tokens
 from adapters.channels.directline_wire import (
@@ -42,7 +42,7 @@ from adapters.channels.directline_wire import (
 from connector.activity import Activity, ActivityTypes, new_activity_id
 from connector.app.requests import authorization, match_text, query_text, read_body
 from connector.context import ChannelContext
-from connector.errors import AuthError, Forbidden, NotFound, SessionClosed
+from connector.errors import AuthError, ConfigError, Forbidden, NotFound, SessionClosed
 from connector.logs import redactor
 from connector.payloads import json_object
 from connector.sessions import new_id
@@ -95,6 +95,18 @@ class DirectLineChannel:
         self.base = settings.base_path
         self._ws_base = context.public_url.replace("http", "ws", 1) + self.base
         self.streams = Streams(self.name, self._host, settings.keepalive_s)
+        self._where = (context.file, context.key)
+
+    def check(self) -> None:
+        """For ``midtier check``: the page needs Web Chat's bundle."""
+        if self.settings.page_path is not None and not bundle_installed():
+            file, key = self._where
+            raise ConfigError(
+                file,
+                f"{key}.page_path",
+                "Web Chat's bundle is not installed: run scripts/fetch-webchat.sh "
+                "(or set page_path: null to serve no page)",
+            )
 
     # ------------------------------------------------------------------ outbound
 

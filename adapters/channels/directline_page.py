@@ -53,6 +53,11 @@ def csp(nonce: str) -> str:
     )
 
 
+def bundle_installed() -> bool:
+    """Whether ``scripts/fetch-webchat.sh`` put Web Chat's bundle in place."""
+    return resources.files("adapters.channels").joinpath(BUNDLE).is_file()
+
+
 def _static(name: str) -> bytes:
     return resources.files("adapters.channels").joinpath(name).read_bytes()
 

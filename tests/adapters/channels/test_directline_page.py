@@ -13,10 +13,12 @@ from pathlib import Path
 import aiohttp
 import jwt
 import pytest
-from support.directline import SECRET, DirectLine, directline_midtier
+from support.channel_world import channel_config, environment
+from support.directline import ENV, SECRET, DirectLine, directline_midtier, settings
 from support.server import REPO, Running
 
 from adapters.channels import directline_page
+from connector.checks import check_config
 
 
 @pytest.fixture
@@ -112,3 +114,16 @@ async def test_a_missing_bundle_is_a_503_and_no_page_path_means_no_page(
         async with http.post(f"{run.base}/directline/token") as response:
             assert response.status == 404
         await DirectLine(http, run).generate()  # the API itself is there
+
+
+def test_midtier_check_reports_a_missing_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(directline_page, "BUNDLE", "static/vendor/not-fetched.js")
+    with environment(ENV):
+        problems = [
+            str(e) for e in check_config(channel_config(tmp_path, "directline", settings()))
+        ]
+    assert any(
+        p.startswith("midtier.yaml: channels.directline.page_path: Web Chat") for p in problems
+    )
