@@ -23,6 +23,7 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install --disable-pip-version-check -q -e ".${extras}"
   touch "$stamp"
 fi
+bash scripts/fetch-webchat.sh  # Bot Framework Web Chat's bundle, for the Direct Line page
 
 if [ "$want_tests" = 1 ]; then
   # Real Bot Framework bots and a real rasa-sdk action server for the provider tests,

@@ -5,11 +5,12 @@
 """
 
 REGISTRY: dict[str, str] = {
+    "botframework": "adapters.channels.botframework:BotFrameworkChannel",
+    "directline": "adapters.channels.directline:DirectLineChannel",
+    "messenger": "adapters.channels.messenger:MessengerChannel",
+    "slack": "adapters.channels.slack:SlackChannel",
+    "telegram": "adapters.channels.telegram:TelegramChannel",
     "twilio": "adapters.channels.twilio:TwilioChannel",
     "webchat": "adapters.channels.webchat:WebChatChannel",
-    "telegram": "adapters.channels.telegram:TelegramChannel",
-    "slack": "adapters.channels.slack:SlackChannel",
-    "messenger": "adapters.channels.messenger:MessengerChannel",
     "whatsapp": "adapters.channels.whatsapp:WhatsAppChannel",
-    "botframework": "adapters.channels.botframework:BotFrameworkChannel",
 }

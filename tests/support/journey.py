@@ -27,8 +27,11 @@ async def _only_session(run: Running, channel: str) -> MidTierSession:
     return sessions[0]
 
 
-async def bot_agent_bot(run: Running, channel: str, user: User) -> MidTierSession:
-    """Drive the whole journey; return the session at the end."""
+async def bot_agent_bot(
+    run: Running, channel: str, user: User, *, verified: bool = True
+) -> MidTierSession:
+    """Drive the whole journey; return the session at the end. ``verified``: whether the
+    channel vouches for the user (a platform's signature) or only passes on a label."""
     await user.say("hi")
     await user.expect(lambda t: "Acme Pay help assistant" in t)
     session = await _only_session(run, channel)
@@ -42,7 +45,7 @@ async def bot_agent_bot(run: Running, channel: str, user: User) -> MidTierSessio
         [item] = queued["conversations"]
         assert item["intent"] == "report_fraud" and item["reason"] == "reported fraud"
         assert item["user"]["claims"]["channel"] == channel
-        assert item["user"]["claims"]["verified"] is True  # the platform signed it
+        assert item["user"]["claims"]["verified"] is verified
         await desk.send(type="accept", conversation=item["conversation"])
         await user.expect(lambda t: "Dana" in t)
         await desk.send(
