@@ -91,7 +91,7 @@ async def send(port: int, request: RawRequest, within: float = 15) -> Reply:
             await writer.drain()
         if request.framing == "long":
             writer.write_eof()  # the promised bytes never come
-    except ConnectionError:
+    except OSError:  # ConnectionError, or ENOTCONN when the server already closed
         sent_all = False
     try:
         async with asyncio.timeout(within):
