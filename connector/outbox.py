@@ -276,7 +276,7 @@ class Outbox:
 
     async def load_backlog(self) -> None:
         """Note which conversations have undelivered entries (start-up, after a crash)."""
-        far = now() + timedelta(days=3650)
+        far = self._clock() + timedelta(days=3650)
         for head in await self._store.outbox_heads(far, limit=1_000_000):
             self._backlog.add((head.channel, head.conversation_id))
 
