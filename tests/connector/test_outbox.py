@@ -282,6 +282,16 @@ async def test_typing_shows_before_later_replies_and_not_while_replies_are_stuck
     assert w.chat.tried[-1] == "stuck"
 
 
+async def test_a_reply_committed_while_a_client_reads_its_history_arrives_once() -> None:
+    w = World()
+    async with w.outbox.paused("chat", "c1"):
+        await w.reply("meanwhile")
+        await asyncio.sleep(0)  # the conversation's task gets its turn: it must wait
+        assert w.chat.taken == []
+    await w.outbox.idle()
+    assert w.chat.taken == ["meanwhile"]
+
+
 async def test_after_a_restart_new_replies_wait_behind_what_was_left() -> None:
     w = World()
     w.chat.refuse = lambda _a: ChannelUnavailable("process went down")
