@@ -2,7 +2,7 @@
 
 midtier run [--host H] [--port P] [--config DIR] [--data DIR]
 midtier check [--config DIR]
-midtier sessions list [--data DIR] [--status S] [--provider P] [--limit N] [--json]
+midtier sessions list [--data DIR] [--status S] [--provider P] [--failed] [--limit N] [--json]
 midtier sessions show ID [--data DIR] [--json]
 midtier --version
 """
@@ -23,11 +23,13 @@ from typing import Any
 
 from connector.config import load_config
 from connector.errors import ConfigError, ConfigErrors
-from connector.interfaces import SessionStore
+from connector.interfaces import OutboxEntry, SessionStore
 from connector.sessions import MidTierSession
 
 DEFAULT_CONFIG = "bot_configs"
 DEFAULT_DATA = "data"
+LIST_ALL = 1_000_000  # sessions read to filter on what the store cannot (``--failed``)
+_HEAD_FIELDS = {"id", "channel", "attempts", "next_attempt_at", "last_error"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,9 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--data", default=DEFAULT_DATA)
     listing.add_argument("--status", choices=["active", "closed"])
     listing.add_argument("--provider", help="only sessions whose current provider is this")
+    listing.add_argument(
+        "--failed", action="store_true", help="only sessions with replies that never arrived"
+    )
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--json", action="store_true")
-    show = ssub.add_parser("show", help="legs, current provider, transcript, route decisions")
+    show = ssub.add_parser(
+        "show", help="legs, delivery failures, waiting replies, transcript, route decisions"
+    )
     show.add_argument("id")
     show.add_argument("--data", default=DEFAULT_DATA)
     show.add_argument("--json", action="store_true")
@@ -179,8 +186,12 @@ async def _sessions(args: argparse.Namespace) -> int:
     try:
         if args.action == "list":
             found = await store.list_sessions(
-                status=args.status, provider=args.provider, limit=args.limit
+                status=args.status,
+                provider=args.provider,
+                limit=LIST_ALL if args.failed else args.limit,
             )
+            if args.failed:
+                found = [s for s in found if s.delivery_failures][: max(args.limit, 0)]
             _print_list(found, as_json=args.json)
             return 0
         session = await store.get(args.id)
@@ -189,9 +200,15 @@ async def _sessions(args: argparse.Namespace) -> int:
             return 1
         transcript = await store.transcript(session.id)
         decisions = await store.decisions(session.id)
+        waiting = await _waiting(store, session)
         detail: dict[str, Any] = {
             "session": session.model_dump(mode="json"),
             "current_provider": session.current_provider,
+            "outbox_waiting": len(waiting),
+            # The oldest waiting reply: the one the others wait behind, and why.
+            "outbox_oldest": (
+                waiting[0].model_dump(mode="json", include=_HEAD_FIELDS) if waiting else None
+            ),
             "transcript": [e.model_dump(mode="json", exclude={"activity"}) for e in transcript],
             "decisions": [d.model_dump(mode="json") for d in decisions],
         }
@@ -202,6 +219,14 @@ async def _sessions(args: argparse.Namespace) -> int:
         return 0
     finally:
         await store.close()
+
+
+async def _waiting(store: SessionStore, session: MidTierSession) -> list[OutboxEntry]:
+    """The session's replies still in the outbox, on every channel conversation it has used."""
+    keys = {(session.channel, session.channel_conversation_id)}
+    keys |= {(leg.channel, leg.channel_conversation_id) for leg in session.legs}
+    found = [e for key in sorted(keys) for e in await store.outbox_pending(*key)]
+    return sorted((e for e in found if e.session_id == session.id), key=lambda e: e.created_at)
 
 
 def _print_list(sessions: list[MidTierSession], *, as_json: bool) -> None:
@@ -226,6 +251,7 @@ def _summary(s: MidTierSession) -> dict[str, Any]:
         "channel_conversation_id": s.channel_conversation_id,
         "current_provider": s.current_provider,
         "legs": len(s.legs),
+        "delivery_failures": len(s.delivery_failures),
         "created_at": s.created_at.isoformat(),
         "updated_at": s.updated_at.isoformat(),
     }
@@ -236,14 +262,31 @@ def _print_detail(session: MidTierSession, detail: dict[str, Any]) -> None:
     print(f"user      {session.user_id}")
     print(f"channel   {session.channel} / {session.channel_conversation_id}")
     print(f"provider  {session.current_provider or '-'}")
+    head = detail["outbox_oldest"]
+    why = ""
+    if head is not None:
+        why = f"; oldest tried {head['attempts']}x, next {head['next_attempt_at'][:19]}"
+        why += f": {head['last_error']}" if head["last_error"] else ""
+    print(f"outbox    {detail['outbox_waiting']} waiting{why}")
     print("\nlegs:")
     for leg in session.legs:
         closed = (
-            f"closed {leg.closed_at:%H:%M:%S} ({leg.close_reason})" if leg.closed_at else "open"
+            f"closed {leg.closed_at:%Y-%m-%d %H:%M:%S} ({leg.close_reason})"
+            if leg.closed_at
+            else "open"
         )
         opened = f"{leg.opened_at:%Y-%m-%d %H:%M:%S}"
         print(f"  {opened}  {leg.provider:<12} {leg.provider_conversation_id}")
+        print(f"      on {leg.channel} / {leg.channel_conversation_id}")
         print(f"      opened: {leg.open_reason or '-'}; {closed}")
+    print("\ndelivery failures:")
+    for f in session.delivery_failures:
+        tries = f"{f.attempts} tr{'y' if f.attempts == 1 else 'ies'}"
+        outcome = f.outcome.replace("_", " ")
+        print(f"  {f.at:%Y-%m-%d %H:%M:%S}  {f.channel:<10} {outcome} after {tries}: {f.reason}")
+        print(f"      {f.activity_id}  {f.excerpt or ''}")
+    if not session.delivery_failures:
+        print("  none")
     print("\ntranscript:")
     for e in detail["transcript"]:
         who = e["speaker"] + (f" ({e['provider']})" if e.get("provider") else "")

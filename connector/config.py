@@ -2,7 +2,7 @@
 
 Files of a config directory::
 
-    midtier.yaml     channels, notices, limits, session and auth settings
+    midtier.yaml     channels, notices, limits, session, auth, store and outbox settings
     providers.yaml   providers by name: kind, title, timeout, credential, kind-specific keys
     routing.yaml     which provider serves which intents, on what conditions; fallback; default
     nlu/*.yml        intent training data in Rasa's NLU YAML format
@@ -80,6 +80,24 @@ class AuthSettings(_Strict):
     code_ttl_s: float = Field(default=120, gt=0, le=3600)
 
 
+class OutboxSettings(_Strict):
+    """How replies that a platform did not take are retried (``connector.outbox``).
+
+    Our own backoff doubles from ``first_backoff_s`` up to ``max_backoff_s``, with jitter;
+    a wait the platform asks for (``Retry-After``) is always honoured, however long. A reply
+    still not taken ``give_up_after_s`` after it was written is given up and recorded on its
+    session. Replies parked because nobody is connected (a closed web chat tab) are kept
+    until their session closes instead.
+    """
+
+    give_up_after_s: float = Field(default=24 * 3600, gt=0)
+    first_backoff_s: float = Field(default=1.0, gt=0)
+    max_backoff_s: float = Field(default=300.0, gt=0)
+    # Conversations of one channel retried at once: a platform that hangs holds at most
+    # this many retries, and the other channels' retries go on beside them.
+    retry_concurrency: int = Field(default=8, gt=0, le=1000)
+
+
 class StoreSettings(_Strict):
     """The embedded SQLite store. ``normal``: a commit survives the process being killed;
     ``full``: also a power cut or an OS crash, at the cost of an fsync per commit."""
@@ -123,6 +141,7 @@ class MidtierConfig(_Strict):
     limits: Limits = Field(default_factory=Limits)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     # Packages whose ``channels.REGISTRY`` / ``providers.REGISTRY`` name the adapter kinds.
     adapter_packages: list[str] = Field(default_factory=lambda: ["adapters"])
 

@@ -47,7 +47,7 @@ from connector.outbox import Outbox
 from connector.pool import ProviderPool
 from connector.records import InboundEntry
 from connector.routing.policy import Router
-from connector.sessions import Leg, MidTierSession, Speaker, TranscriptEntry
+from connector.sessions import DeliveryFailure, Leg, MidTierSession, Speaker, TranscriptEntry
 from connector.to_user import ADDRESS, ToUser
 from connector.work import Turn, current_turn
 
@@ -90,7 +90,9 @@ class Engine(ProviderSide):
         self.channels = channels
         self.providers = providers
         self.locks = LocalLocks()
-        self.outbox = Outbox(store, channels)
+        self.outbox = Outbox(
+            store, channels, config.midtier.outbox, on_failure=self._delivery_failed
+        )
         self.auth = AuthCodes(store, config.midtier.auth.code_ttl_s)
         self.pool = ProviderPool(config, providers)
         self.router = Router(
@@ -141,6 +143,15 @@ class Engine(ProviderSide):
                 finally:
                     current_turn.reset(token)
 
+    async def _delivery_failed(self, session_id: str, failure: DeliveryFailure) -> None:
+        """Keep a reply that never reached the user on its session, in a unit of work."""
+        try:
+            async with self.turn(session_id) as turn:
+                if not turn.session.record_failure(failure):
+                    turn.abandon()  # recorded before a crash, tried once more since
+        except NotFound:
+            log.warning("a reply of a session that no longer exists failed: %s", failure.reason)
+
     # ------------------------------------------------------------------ channel side
 
     async def submit(
@@ -175,10 +186,13 @@ class Engine(ProviderSide):
         self, channel: str, activity: Activity, *, claims: dict[str, Any] | None = None
     ) -> MidTierSession | None:
         """Record a user's activity (``activity.id`` is the channel's id) and wait until it
-        has been processed. Returns the session (None for a repeat)."""
+        has been processed and its replies were tried. Returns the session (None for a
+        repeat)."""
         limit = self.config.midtier.limits.max_text_chars
         entry = inbound_entry(channel, activity, limit, claims=claims, ref=activity.id)
-        return await self.inbound.receive(entry)
+        session = await self.inbound.receive(entry)
+        await self.outbox.settled(channel, entry.conversation)
+        return session
 
     async def set_channel_state(self, session_id: str, values: dict[str, Any]) -> None:
         """Change channel-owned state of a session (e.g. a new resume secret's hash)."""

@@ -2,12 +2,25 @@
 
 Every activity for a user is written to the store's outbox (in the commit of the unit of
 work that produced it) before its channel is asked to send it, and removed only once the
-channel accepted it. Per conversation, entries leave in
-the order they were put: an entry that fails holds back the ones behind it, so a user never
-sees replies out of order. Failures are retried with exponential backoff; a channel with
-nobody listening (``ChannelUnavailable``, e.g. a closed web chat tab) is parked until the
-conversation reconnects and calls :meth:`Outbox.flush`. The outbox entry id is the activity
-id, which a channel can use as an idempotency key.
+channel took it or its failure was recorded on the session: no reply is lost silently. Per
+conversation, entries leave in the order they were put: one that fails holds back the ones
+behind it. Each conversation delivers in a task of its own, started by ``dispatch`` after
+the commit, so a platform that is slow or hangs delays neither the conversation's next
+message (it is recorded and acknowledged already) nor any other conversation.
+
+* ``ChannelError`` (429, 5xx, timeouts): tried again after a jittered backoff, never before
+  the ``retry_after`` the platform asked for, and given up ``outbox.give_up_after_s`` after
+  the entry's ``created_at`` (:mod:`connector.backoff`).
+* ``DeliveryRejected`` (blocked, outside a messaging window): given up at once; the entries
+  behind it go on, in order.
+* ``ChannelUnavailable`` (nobody connected, e.g. a closed web chat tab): parked until the
+  conversation reconnects (``flush``) or a new reply comes. No give-up clock runs: a parked
+  reply waits as long as its session is open, and is given up once the session closed (the
+  session's idle expiry bounds the wait).
+
+A given-up or rejected entry leaves the outbox once ``on_failure`` (the engine) recorded it
+on the session. The entry id is the activity id, which a channel can use as an idempotency
+key: delivery is at least once.
 """
 
 from __future__ import annotations
@@ -15,69 +28,97 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from connector import backoff
 from connector.activity import Activity, now
-from connector.errors import ChannelError, ChannelUnavailable
+from connector.config import OutboxSettings
+from connector.errors import ChannelError, ChannelUnavailable, DeliveryRejected
 from connector.interfaces import ChannelAdapter, SessionStore
 from connector.locks import LocalLocks
 from connector.records import OutboxEntry
+from connector.sessions import DeliveryFailure, FailureOutcome, excerpt
+from connector.store.common import Clock, as_utc
+from connector.workers import KeyedWorkers
 
 log = logging.getLogger("midtier.outbox")
 
-PARK = timedelta(hours=1)
-
-
-def backoff(attempts: int) -> timedelta:
-    """1 s, 2 s, 4 s ... capped at 5 minutes."""
-    return timedelta(seconds=min(300.0, 2.0 ** max(0, attempts - 1)))
+PARK = timedelta(hours=1)  # a parked head is looked at again (is its session still open?)
+REASON_CHARS = 300
+HEADS_PER_PASS = 1000
+Key = tuple[str, str]  # (channel, channel conversation id)
+OnFailure = Callable[[str, DeliveryFailure], Awaitable[None]]  # (session id, failure)
 
 
 class Outbox:
-    """Puts activities in the store and drains them to their channels in order."""
+    """Puts activities in the store and drains them to their channels, in order per
+    conversation and concurrently across conversations.
 
-    def __init__(self, store: SessionStore, channels: Mapping[str, ChannelAdapter]) -> None:
+    ``clock`` and ``rand`` are the time and the jitter's randomness (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        store: SessionStore,
+        channels: Mapping[str, ChannelAdapter],
+        settings: OutboxSettings | None = None,
+        *,
+        on_failure: OnFailure | None = None,
+        clock: Clock = now,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
         self._store = store
         self._channels = channels
+        self.settings = settings if settings is not None else OutboxSettings()
+        self._on_failure = on_failure
+        self._clock = clock
+        self._rand = rand
         self._locks = LocalLocks()  # one drain at a time per conversation
+        self._workers: KeyedWorkers[Key] = KeyedWorkers(self._work, "midtier-outbox")
+        # What was handed over and not yet taken by the conversation's worker: committed
+        # entries, and passing signals (typing) to show in order with them.
+        self._queued: dict[Key, list[OutboxEntry | Activity]] = {}
         # Conversations with entries that did not go out: new ones queue behind them.
-        self._backlog: set[tuple[str, str]] = set()
+        self._backlog: set[Key] = set()
+        self._parked: set[Key] = set()  # ... because nobody was connected
+        self._retrying: set[Key] = set()  # started by a retry pass and not finished yet
         self._task: asyncio.Task[None] | None = None
 
+    # ------------------------------------------------------------------ handing over
+
     async def dispatch(self, entries: list[OutboxEntry]) -> None:
-        """Send entries just committed, in order, behind anything older still waiting."""
-        groups: dict[tuple[str, str], list[OutboxEntry]] = {}
+        """Hand over entries just committed; they go out behind anything older still
+        waiting in their conversation. Returns at once."""
         for entry in entries:
-            groups.setdefault((entry.channel, entry.conversation_id), []).append(entry)
-        for key, group in groups.items():
-            if key in self._backlog:
-                await self.flush(*key)
-                continue
-            async with self._lock(key):
-                if key in self._backlog:  # something failed while we waited: keep the order
-                    await self._drain(*key)
-                    continue
-                for entry in group:  # nothing older is waiting: send these straight away
-                    if not await self._deliver(entry):
-                        break  # the rest wait in the store behind it
+            key = (entry.channel, entry.conversation_id)
+            self._queued.setdefault(key, []).append(entry)
+            self._workers.kick(key)
 
     async def send_now(self, channel: str, activity: Activity) -> None:
-        """Send a passing signal (``typing``) now, unrecorded; dropped if it cannot go."""
-        adapter = self._channels.get(channel)
-        if adapter is None:
+        """Show a passing signal (``typing``) soon, unrecorded, in order with the
+        conversation's replies; dropped if it cannot go (a stale "typing" is worth nothing
+        later). Returns at once."""
+        if channel not in self._channels:
             return
-        with contextlib.suppress(ChannelError):  # a stale "typing" is worth nothing later
-            await adapter.send(activity)
+        key = (channel, activity.conversation.id if activity.conversation else "")
+        if key in self._backlog:  # its replies are stuck: "typing" would mislead
+            return
+        self._queued.setdefault(key, []).append(activity)
+        self._workers.kick(key)
 
-    def _lock(self, key: tuple[str, str]) -> AbstractAsyncContextManager[None]:
-        return self._locks.hold(f"{key[0]}\x00{key[1]}")
+    async def settled(self, channel: str, conversation_id: str) -> None:
+        """Wait until what was handed over for the conversation has been tried."""
+        await self._workers.settled((channel, conversation_id))
 
-    async def load_backlog(self) -> None:
-        """Note which conversations have undelivered entries (start-up, after a crash)."""
-        for entry in await self._store.outbox_due(now() + timedelta(days=3650), limit=1_000_000):
-            self._backlog.add((entry.channel, entry.conversation_id))
+    async def idle(self) -> None:
+        """Wait until everything handed over has been tried (tests, shutdown)."""
+        await self._workers.idle()
+
+    # ------------------------------------------------------------------ socket channels
 
     @asynccontextmanager
     async def paused(self, channel: str, conversation_id: str) -> AsyncIterator[None]:
@@ -88,57 +129,173 @@ class Outbox:
         """
         async with self._lock((channel, conversation_id)):
             yield
-            await self._drain(channel, conversation_id)
+            await self._drain((channel, conversation_id), force=True)
 
     async def flush(self, channel: str, conversation_id: str) -> int:
-        """Deliver the conversation's pending entries in order; return how many went out."""
+        """Deliver the conversation's pending entries in order now (someone reconnected);
+        return how many went out."""
         async with self._lock((channel, conversation_id)):
-            return await self._drain(channel, conversation_id)
+            return await self._drain((channel, conversation_id), force=True)
 
-    async def _drain(self, channel: str, conversation_id: str) -> int:
+    # ------------------------------------------------------------------ delivering
+
+    def _lock(self, key: Key) -> AbstractAsyncContextManager[None]:
+        return self._locks.hold(f"{key[0]}\x00{key[1]}")
+
+    async def _work(self, key: Key) -> None:
+        try:
+            async with self._lock(key):
+                items = self._queued.pop(key, [])
+                if key in self._backlog or key in self._retrying:
+                    # A new reply gives a parked conversation another try (someone may be
+                    # back); one waiting for a platform keeps to its schedule.
+                    fresh = any(isinstance(item, OutboxEntry) for item in items)
+                    await self._drain(key, force=fresh and key in self._parked)
+                    return
+                for item in items:  # nothing older is waiting: straight away
+                    if isinstance(item, Activity):
+                        await self._signal(key[0], item)
+                    elif not await self._deliver(item):
+                        return  # it and the ones after it wait in the store
+        except BaseException:
+            self._backlog.add(key)  # whatever stopped us, the store's order rules
+            raise
+        finally:
+            self._retrying.discard(key)
+
+    async def _signal(self, channel: str, activity: Activity) -> None:
+        adapter = self._channels.get(channel)
+        if adapter is None:
+            return
+        try:
+            await adapter.send(activity)
+        except Exception as exc:  # never worth a retry; a faulty adapter must not stop us
+            log.info("a %s signal was dropped on %s: %s", activity.type, channel, exc)
+
+    async def _drain(self, key: Key, *, force: bool) -> int:
+        self._queued.pop(key, None)  # committed: read from the store below with the rest
         sent = 0
-        for entry in await self._store.outbox_pending(channel, conversation_id):
+        current = self._clock()
+        for entry in await self._store.outbox_pending(*key):
+            if not force and as_utc(entry.next_attempt_at) > current:
+                return sent  # the head's time has not come (a backoff, a Retry-After)
             if not await self._deliver(entry):
                 return sent
             sent += 1
-        self._backlog.discard((channel, conversation_id))
+        self._backlog.discard(key)
+        self._parked.discard(key)
         return sent
 
     async def _deliver(self, entry: OutboxEntry) -> bool:
-        """Hand one entry to its channel; on failure schedule a retry and hold the rest back."""
+        """Hand one entry to its channel; False if it failed and holds the rest back."""
         adapter = self._channels.get(entry.channel)
         try:
             if adapter is None:
                 raise ChannelUnavailable(f"no channel {entry.channel!r}")
             await adapter.send(Activity.from_wire(entry.activity))
+        except DeliveryRejected as exc:
+            return await self._fail(entry, "rejected", str(exc))
         except ChannelUnavailable as exc:
-            await self._store.outbox_retry(entry.id, now() + PARK, str(exc))
+            return await self._park(entry, exc)
         except ChannelError as exc:
-            delay = backoff(entry.attempts + 1)
-            log.warning(
-                "channel %s refused an activity, retrying in %ss: %s",
-                entry.channel,
-                delay.total_seconds(),
-                exc,
-                extra={"session": entry.session_id},
-            )
-            await self._store.outbox_retry(entry.id, now() + delay, str(exc))
-        else:
-            await self._store.outbox_done(entry.id)
-            return True
-        self._backlog.add((entry.channel, entry.conversation_id))
+            return await self._retry_later(entry, exc)
+        except Exception as exc:  # a faulty adapter: retried and, in the end, given up
+            log.exception("channel %s failed to send", entry.channel)
+            error = ChannelError(f"channel {entry.channel} failed: {type(exc).__name__}")
+            return await self._retry_later(entry, error)
+        await self._store.outbox_done(entry.id)
+        return True
+
+    async def _park(self, entry: OutboxEntry, exc: ChannelUnavailable) -> bool:
+        session = await self._store.get(entry.session_id)
+        if session is None or session.status != "active":
+            reason = f"nobody connected before the session closed: {exc}"
+            return await self._fail(entry, "given_up", reason)
+        await self._schedule(entry, self._clock() + PARK, str(exc))
+        self._parked.add((entry.channel, entry.conversation_id))
         return False
 
+    async def _retry_later(self, entry: OutboxEntry, exc: ChannelError) -> bool:
+        current = self._clock()
+        decided = backoff.plan(
+            exc,
+            attempts=entry.attempts + 1,
+            created_at=entry.created_at,
+            current=current,
+            settings=self.settings,
+            rand=self._rand,
+        )
+        if isinstance(decided, backoff.GiveUp):
+            return await self._fail(entry, "given_up", decided.reason)
+        log.warning(
+            "channel %s refused an activity, retrying in %.1fs: %s",
+            entry.channel,
+            decided.delay_s,
+            exc,
+            extra={"session": entry.session_id},
+        )
+        await self._schedule(entry, decided.at, str(exc))
+        return False
+
+    async def _schedule(self, entry: OutboxEntry, at: datetime, error: str) -> None:
+        await self._store.outbox_retry(entry.id, at, error[:REASON_CHARS])
+        self._backlog.add((entry.channel, entry.conversation_id))
+
+    async def _fail(self, entry: OutboxEntry, outcome: FailureOutcome, reason: str) -> bool:
+        """Record the entry's failure on its session, then drop it; True once done (the
+        entries behind it go on), False if it could not be recorded (it stays, to be tried
+        again)."""
+        failure = DeliveryFailure(
+            at=self._clock(),
+            channel=entry.channel,
+            activity_id=entry.id,
+            excerpt=excerpt(entry.activity.get("text")),
+            reason=reason[:REASON_CHARS],
+            attempts=entry.attempts + 1,
+            outcome=outcome,
+        )
+        log.warning(
+            "a reply on channel %s was %s: %s",
+            entry.channel,
+            outcome.replace("_", " "),
+            failure.reason,
+            extra={"session": entry.session_id, "event": "delivery_failed"},
+        )
+        if self._on_failure is not None:
+            try:
+                await self._on_failure(entry.session_id, failure)
+            except Exception:  # kept, so that it is not lost: recorded on a later try
+                log.exception("a delivery failure could not be recorded")
+                later = self._clock() + timedelta(seconds=self.settings.max_backoff_s)
+                await self._schedule(entry, later, failure.reason)
+                return False
+        await self._store.outbox_done(entry.id)
+        return True
+
+    # ------------------------------------------------------------------ retry passes
+
+    async def load_backlog(self) -> None:
+        """Note which conversations have undelivered entries (start-up, after a crash)."""
+        far = self._clock() + timedelta(days=3650)
+        for head in await self._store.outbox_heads(far, limit=1_000_000):
+            self._backlog.add((head.channel, head.conversation_id))
+
     async def retry_due(self) -> int:
-        """One pass over entries whose retry time has come; return how many went out."""
-        seen: set[tuple[str, str]] = set()
-        sent = 0
-        for entry in await self._store.outbox_due(now()):
-            key = (entry.channel, entry.conversation_id)
-            if key not in seen:
-                seen.add(key)
-                sent += await self.flush(*key)
-        return sent
+        """Start delivery for each conversation whose waiting entry is due, at most
+        ``retry_concurrency`` conversations per channel at a time; return how many were
+        started. Returns at once: a platform that hangs holds only its own retries."""
+        busy = Counter(channel for channel, _ in self._retrying)
+        started = 0
+        for head in await self._store.outbox_heads(self._clock(), limit=HEADS_PER_PASS):
+            key = (head.channel, head.conversation_id)
+            if key in self._retrying or busy[head.channel] >= self.settings.retry_concurrency:
+                continue
+            busy[head.channel] += 1
+            self._retrying.add(key)
+            self._backlog.add(key)  # something is waiting there: new entries go behind it
+            self._workers.kick(key)
+            started += 1
+        return started
 
     async def _loop(self, interval: float) -> None:
         while True:
@@ -153,8 +310,11 @@ class Outbox:
         self._task = asyncio.create_task(self._loop(interval), name="midtier-outbox")
 
     async def stop(self) -> None:
+        """Stop retrying and delivering; what did not go out stays in the store."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self._workers.stop()
+        self._queued.clear()

@@ -19,6 +19,10 @@ from connector.activity import now
 
 SessionStatus = Literal["active", "closed"]
 Speaker = Literal["user", "bot", "agent", "system"]
+# How a reply failed for good: refused by the platform, or not taken before the give-up time.
+FailureOutcome = Literal["rejected", "given_up"]
+KEPT_FAILURES = 20  # a session keeps its newest delivery failures, not all of them
+EXCERPT_CHARS = 80
 
 
 def new_id(prefix: str) -> str:
@@ -47,6 +51,27 @@ class Leg(BaseModel):
         return self.closed_at is None
 
 
+def excerpt(text: object) -> str | None:
+    """The start of a reply's text, for people reading a failure record."""
+    if not isinstance(text, str) or not text:
+        return None
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
+
+
+class DeliveryFailure(BaseModel):
+    """A reply that never reached the user, kept on the session so that people can see it
+    (``midtier sessions show``). ``reason`` is the platform's own error text (no URLs, no
+    tokens)."""
+
+    at: datetime = Field(default_factory=now)
+    channel: str
+    activity_id: str
+    excerpt: str | None = None  # the start of the reply's text
+    reason: str
+    attempts: int
+    outcome: FailureOutcome
+
+
 class MidTierSession(BaseModel):
     """One conversation of one user; outlives any single leg."""
 
@@ -65,6 +90,8 @@ class MidTierSession(BaseModel):
     # Channel-owned state (e.g. the hash of the web chat's resume secret); never shown to
     # providers.
     channel_state: dict[str, Any] = Field(default_factory=dict)
+    # Replies that could not be delivered, newest last (at most KEPT_FAILURES).
+    delivery_failures: list[DeliveryFailure] = Field(default_factory=list)
     # Optimistic concurrency: bumped by every successful save.
     version: int = 0
 
@@ -79,6 +106,14 @@ class MidTierSession(BaseModel):
     def current_provider(self) -> str | None:
         leg = self.current_leg
         return leg.provider if leg else None
+
+    def record_failure(self, failure: DeliveryFailure) -> bool:
+        """Keep ``failure`` (False if that activity's failure is already kept: a retry of the
+        same record after a crash), dropping the oldest beyond :data:`KEPT_FAILURES`."""
+        if any(f.activity_id == failure.activity_id for f in self.delivery_failures):
+            return False
+        self.delivery_failures = [*self.delivery_failures, failure][-KEPT_FAILURES:]
+        return True
 
     def leg(self, leg_id: str) -> Leg | None:
         for leg in self.legs:

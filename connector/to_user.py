@@ -3,7 +3,8 @@
 Every activity for the user is addressed to the session's channel conversation, shows who
 speaks (a bot or agent by its provider title, or midtier itself), is written to the
 transcript when it is a message, and leaves through the outbox once the unit of work that
-produced it is committed. Passing signals (``typing``) go straight to the channel.
+produced it is committed. Passing signals (``typing``) are not recorded; they go out at once,
+in order with the conversation's replies.
 """
 
 from __future__ import annotations

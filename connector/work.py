@@ -90,7 +90,7 @@ class Turn:
     # ------------------------------------------------------------------ commit
 
     async def checkpoint(self) -> None:
-        """Commit what the turn wrote so far, send it, and carry on in the same turn."""
+        """Commit what the turn wrote so far, hand its replies to the outbox, and carry on."""
         changes = Changes(
             session=self.session,
             expected_version=self._version,

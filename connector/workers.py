@@ -42,6 +42,11 @@ class KeyedWorkers(Generic[K]):
         while self._tasks:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
 
+    async def settled(self, key: K) -> None:
+        """Wait until ``key``'s worker, if one runs, has drained it."""
+        while (task := self._tasks.get(key)) is not None:
+            await asyncio.wait([task])
+
     async def stop(self) -> None:
         """Stop the workers; what they had not applied stays in the store."""
         self._stopped = True

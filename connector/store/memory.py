@@ -322,6 +322,17 @@ class MemoryStore:
         due.sort(key=lambda e: as_utc(e.next_attempt_at))  # stable: ties stay in put order
         return [e.model_copy(deep=True) for e in due[: max(limit, 0)]]
 
+    async def outbox_heads(self, before: datetime, limit: int = 100) -> list[OutboxEntry]:
+        """Each conversation's oldest entry, where its next attempt is at or before ``before``:
+        earliest first, then put order."""
+        before = as_utc(before)
+        heads: dict[tuple[str, str], OutboxEntry] = {}
+        for e in self._outbox.values():
+            heads.setdefault((e.channel, e.conversation_id), e)
+        due = [e for e in heads.values() if as_utc(e.next_attempt_at) <= before]
+        due.sort(key=lambda e: as_utc(e.next_attempt_at))  # stable: ties stay in put order
+        return [e.model_copy(deep=True) for e in due[: max(limit, 0)]]
+
     async def outbox_done(self, entry_id: str) -> None:
         """Forget a delivered entry (unknown ids are ignored)."""
         self._outbox.pop(entry_id, None)

@@ -316,6 +316,12 @@ class SqliteStore:
         rows = await self._db.fetchall(sql.OUTBOX_DUE, (sql.to_us(before), max(limit, 0)))
         return [sql.outbox_from(r) for r in rows]
 
+    async def outbox_heads(self, before: datetime, limit: int = 100) -> list[OutboxEntry]:
+        """Each conversation's oldest entry, where its next attempt is at or before ``before``:
+        earliest first, then put order."""
+        rows = await self._db.fetchall(sql.OUTBOX_HEADS, (sql.to_us(before), max(limit, 0)))
+        return [sql.outbox_from(r) for r in rows]
+
     async def outbox_done(self, entry_id: str) -> None:
         """Forget a delivered entry (unknown ids are ignored)."""
         await self._db.execute(sql.OUTBOX_DONE, (entry_id,))

@@ -220,6 +220,13 @@ OUTBOX_DUE = f"""
 SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE next_attempt_at <= ?
 ORDER BY next_attempt_at, seq LIMIT ?
 """
+# The entry that holds each conversation's line (the oldest one), when it is due.
+OUTBOX_HEADS = f"""
+SELECT {_OUTBOX_COLUMNS} FROM outbox
+WHERE seq IN (SELECT MIN(seq) FROM outbox GROUP BY channel, conversation_id)
+  AND next_attempt_at <= ?
+ORDER BY next_attempt_at, seq LIMIT ?
+"""
 OUTBOX_DONE = "DELETE FROM outbox WHERE id = ?"
 OUTBOX_RETRY = """
 UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -16,8 +17,9 @@ import pytest
 from support.server import DEFAULT_CONFIG, free_port
 
 from connector.cli import main
+from connector.records import OutboxEntry
 from connector.routing.decision import RouteDecision
-from connector.sessions import Leg, TranscriptEntry
+from connector.sessions import DeliveryFailure, Leg, TranscriptEntry
 from connector.store.sqlite import SqliteStore
 
 
@@ -120,6 +122,59 @@ def test_sessions_list_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "no session 'mts_nope'" in capsys.readouterr().err
     assert main(["sessions", "list", "--data", str(tmp_path / "empty")]) == 1
     assert "no session store" in capsys.readouterr().err
+
+
+async def _seed_failures(path: Path) -> tuple[str, str]:
+    """A session with a refused reply and one still waiting, and one without either."""
+    session_id = await _seed(path)
+    store = SqliteStore(path)
+    await store.start()
+    session = await store.get(session_id)
+    assert session is not None
+    session.record_failure(
+        DeliveryFailure(
+            channel="webchat",
+            activity_id="act-refused",
+            excerpt="Your card is blocked",
+            reason="webchat send: HTTP 403 blocked",
+            attempts=1,
+            outcome="rejected",
+        )
+    )
+    await store.save(session)
+    await store.outbox_put(
+        OutboxEntry(
+            id="act-waiting",
+            session_id=session_id,
+            channel="webchat",
+            conversation_id="wc_1",
+            activity={"type": "message", "text": "still coming"},
+        )
+    )
+    await store.outbox_retry("act-waiting", datetime(2030, 1, 1, 12, 0, tzinfo=UTC), "HTTP 503")
+    quiet, _ = await store.find_or_create("webchat", "wc_2", "u_2")
+    await store.close()
+    return session_id, quiet.id
+
+
+def test_sessions_show_lists_delivery_failures_and_waiting_replies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    session_id, quiet_id = asyncio.run(_seed_failures(tmp_path / "midtier.db"))
+    assert main(["sessions", "show", session_id, "--data", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "outbox    1 waiting; oldest tried 1x, next 2030-01-01T12:00:00: HTTP 503" in out
+    assert "on webchat / wc_1" in out
+    assert "webchat    rejected after 1 try: webchat send: HTTP 403 blocked" in out
+    assert "act-refused  Your card is blocked" in out
+    assert main(["sessions", "show", session_id, "--data", str(tmp_path), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["outbox_waiting"] == 1 and shown["outbox_oldest"]["id"] == "act-waiting"
+    assert shown["session"]["delivery_failures"][0]["outcome"] == "rejected"
+    assert main(["sessions", "show", quiet_id, "--data", str(tmp_path)]) == 0
+    assert "outbox    0 waiting\n" in capsys.readouterr().out
+    assert main(["sessions", "list", "--failed", "--json", "--data", str(tmp_path)]) == 0
+    assert [row["id"] for row in json.loads(capsys.readouterr().out)] == [session_id]
 
 
 def test_run_refuses_an_invalid_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -145,3 +145,22 @@ labels: {talk_to_human: "  ", greet: 3}
     config = load_config(_write(tmp_path, routing_yaml=good + "labels: {greet: said hello}\n"))
     assert config.routing.routes["agents"].interrupt_confidence == 0.6
     assert config.routing.labels == {"greet": "said hello"}
+
+
+def test_outbox_settings_are_strict_and_name_their_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAQ_SECRET", "s3cret-value")
+    midtier = "outbox:\n  give_up_after_s: 3600\n  max_backoff_s: 60\n"
+    config = load_config(_write(tmp_path, midtier_yaml=midtier))
+    assert (config.midtier.outbox.give_up_after_s, config.midtier.outbox.max_backoff_s) == (
+        3600,
+        60,
+    )
+    broken = "outbox:\n  give_up_after_s: 0\n  give_up_after: 60\n"
+    with pytest.raises(ConfigErrors) as caught:
+        load_config(_write(tmp_path, midtier_yaml=broken))
+    assert _messages(caught.value) == [
+        "midtier.yaml: outbox.give_up_after_s: Input should be greater than 0",
+        "midtier.yaml: outbox.give_up_after: unknown key",
+    ]

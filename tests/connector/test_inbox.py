@@ -33,6 +33,7 @@ async def test_callbacks_during_a_delivery_are_applied_after_it_in_order(tmp_pat
     await engine.receive("test", user_message("hello"))
     await engine.receive("test", user_message("my balance"))
     await engine.inbox.idle()
+    await engine.outbox.idle()  # replies go out in a task of their own
     assert channel.texts() == [
         "later 1: hello",
         "later 2: hello",
@@ -56,6 +57,7 @@ async def test_accepted_callbacks_survive_a_crash(tmp_path: Path) -> None:
     await second.store.start()
     await second.inbox.resume()
     await second.inbox.idle()
+    await second.outbox.idle()
     assert channel.texts() == ["kept"]
     assert await second.store.inbox_keys() == []
     await second.store.close()

@@ -185,8 +185,10 @@ async def test_agent_hand_back_returns_to_the_bot_with_completed(tmp_path: Path)
     await engine.provider_activity(
         "agents", desk_conv, Activity(type="message", text="I've blocked the card.")
     )
+    await engine.outbox.settled("test", "c1")  # replies go out in a task of their own
     assert channel.texts()[-1] == "I've blocked the card."
     await engine.hand_back("agents", desk_conv, "resolved by agent Dana")
+    await engine.outbox.settled("test", "c1")
     session = await engine.store.get(session.id)
     assert session is not None
     assert [leg.provider for leg in session.legs] == ["faq", "agents", "faq"]
@@ -293,6 +295,7 @@ async def test_transfer_moves_the_conversation_to_the_named_provider(tmp_path: P
     session = (await engine.store.list_sessions())[0]
     desk = session.legs[-1].provider_conversation_id
     await engine.transfer("agents", desk, "disputes", "transferred by agent Dana")
+    await engine.outbox.settled("test", "c1")  # replies go out in a task of their own
     session = await engine.store.get(session.id)
     assert session is not None and [leg.provider for leg in session.legs] == ["agents", "disputes"]
     assert session.legs[0].close_reason == "transferred by agent Dana"
@@ -316,6 +319,7 @@ async def test_replies_for_unknown_or_closed_provider_conversations_are_refused(
         await engine.provider_activity("faq", old, Activity(type="message", text="late"))
     with pytest.raises(NotFound):
         await engine.provider_activity("faq", "nope", Activity(type="message", text="who?"))
+    await engine.outbox.idle()
     assert len(channel.sent) == sent  # nothing reached the user
 
 

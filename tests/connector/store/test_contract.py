@@ -463,6 +463,28 @@ async def test_outbox_retry_counts_attempt_and_reschedules(
     assert (again.attempts, again.last_error) == (2, "again")
 
 
+async def test_outbox_heads_are_each_conversations_oldest_entry_when_it_is_due(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    t = clock()
+    await store.outbox_put(outbox_entry("c1-head", "c-1", t))
+    await store.outbox_put(outbox_entry("c1-next", "c-1", t - timedelta(seconds=9)))
+    await store.outbox_put(outbox_entry("c2-head", "c-2", t - timedelta(seconds=5)))
+    await store.outbox_put(outbox_entry("c3-head", "c-3", t + timedelta(seconds=30)))
+    await store.outbox_put(outbox_entry("c3-next", "c-3", t))
+    # An entry behind another is never a head, however early it is due.
+    assert [e.id for e in await store.outbox_heads(t)] == ["c2-head", "c1-head"]
+    assert [e.id for e in await store.outbox_heads(t, limit=1)] == ["c2-head"]
+    later = t + timedelta(minutes=1)
+    assert [e.id for e in await store.outbox_heads(later)] == ["c2-head", "c1-head", "c3-head"]
+    await store.outbox_done("c1-head")
+    await store.outbox_retry("c2-head", t + timedelta(seconds=10), "503")
+    assert [e.id for e in await store.outbox_heads(t)] == ["c1-next"]
+    heads = await store.outbox_heads(later)
+    assert [e.id for e in heads] == ["c1-next", "c2-head", "c3-head"]
+    assert (heads[1].attempts, heads[1].last_error) == (1, "503")
+
+
 async def test_outbox_done_removes_the_entry(store: SessionStore, clock: FakeClock) -> None:
     await store.outbox_put(outbox_entry("o-1", "c-1", clock()))
     await store.outbox_put(outbox_entry("o-2", "c-1", clock()))
