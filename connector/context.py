@@ -6,6 +6,10 @@ that carries its name, its own settings (the adapter's pydantic ``Settings`` mod
 ``midtier check``, with the file and key of every problem), the data directory, the public
 URL midtier is reached at, the HTTP client shared by all adapters, and the host it calls
 back into. An adapter reads no config any other way.
+
+A provider is built the same way, as ``Kind(context)`` with a :class:`ProviderContext`: its
+``Settings`` validate the kind's own keys of its ``providers.yaml`` block, and the context
+also carries the keys every provider has (``config``: kind, title, timeout_s, credential).
 """
 
 from __future__ import annotations
@@ -16,15 +20,16 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from connector.config import validation_errors
+from connector.config import ProviderConfig, validation_errors
 from connector.errors import ConfigErrors
 
 if TYPE_CHECKING:  # the core imports aiohttp only in connector.app
     from aiohttp import ClientSession
 
-    from connector.interfaces import ChannelHost
+    from connector.interfaces import ChannelHost, ProviderHost
 
 S = TypeVar("S", bound=BaseModel)
+H = TypeVar("H", bound="ProviderHost")
 
 
 class NoSettings(BaseModel):
@@ -81,6 +86,20 @@ class ChannelContext(AdapterContext[S]):
     def webhook_url(self) -> str:
         """Where the platform must post: ``<public url>/channels/<name>``."""
         return self.url(f"/channels/{self.name}")
+
+
+@dataclass(frozen=True)
+class ProviderContext(AdapterContext[S], Generic[S, H]):
+    """A provider's context: the keys every provider has, and the host it calls back into
+    (``ProviderHost``, or a protocol extending it for a provider that uses more of the core)."""
+
+    config: ProviderConfig  # kind, title, timeout_s, credential
+    host: H
+
+    @property
+    def title(self) -> str:
+        """How the provider is called to the user: its ``title``, else its name."""
+        return self.config.title or self.name
 
 
 def settings_of(cls: type[Any], raw: dict[str, Any], file: str, key: str) -> BaseModel:

@@ -205,9 +205,10 @@ class HandoffContext(BaseModel):
 class Provider(Protocol):
     """Who answers: a bot, the agent desk, a remote service.
 
-    Built as ``Kind(name, config: ProviderConfig, host: ProviderHost)``. After ``open`` the
-    core delivers a ``midtier.handoff`` event (the HandoffContext as its ``value``) and then
-    the user's message. Optional ``async start()`` / ``async stop()`` run with the server.
+    Built as ``Kind(context: ProviderContext[Kind.Settings, ProviderHost])``
+    (:mod:`connector.context`). After ``open`` the core delivers a ``midtier.handoff`` event
+    (the HandoffContext as its ``value``) and then the user's message. Optional
+    ``async start()`` / ``async stop()`` run with the server.
     """
 
     name: str

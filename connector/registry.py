@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from connector.config import Config
-from connector.context import ChannelContext, SharedHttp, settings_of
+from connector.config import Config, ProviderConfig
+from connector.context import ChannelContext, ProviderContext, SharedHttp, settings_of
 from connector.errors import ConfigError, ConfigErrors
 
 
@@ -65,6 +65,32 @@ def add_config_dir_to_path(config: Config) -> None:
         sys.path.insert(0, directory)
 
 
+def provider_context(
+    cls: type[Any],
+    name: str,
+    pcfg: ProviderConfig,
+    host: Any,
+    *,
+    data_dir: Path,
+    public_url: str,
+    http: SharedHttp,
+) -> ProviderContext[Any, Any]:
+    """What provider ``name`` (of class ``cls``) is built from; ConfigErrors naming
+    ``providers.yaml`` and ``providers.<name>.<key>`` for every problem of its settings."""
+    key = f"providers.{name}"
+    return ProviderContext(
+        name=name,
+        settings=settings_of(cls, pcfg.settings, "providers.yaml", key),
+        data_dir=data_dir,
+        public_url=public_url.rstrip("/"),
+        http=http,
+        file="providers.yaml",
+        key=key,
+        config=pcfg,
+        host=host,
+    )
+
+
 def build_adapters(
     config: Config,
     host: Any,
@@ -76,9 +102,10 @@ def build_adapters(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Construct every configured channel and provider.
 
-    A channel is built from a :class:`ChannelContext` whose settings its ``Settings`` model
-    validated. Problems raise ConfigErrors listing all of them, or, when an ``errors`` list
-    is given, are appended to it and the adapters that could be built are returned.
+    A channel is built from a :class:`ChannelContext`, a provider from a
+    :class:`ProviderContext`, each with the settings its ``Settings`` model validated.
+    Problems raise ConfigErrors listing all of them, or, when an ``errors`` list is given,
+    are appended to it and the adapters that could be built are returned.
     """
     shared = http if http is not None else SharedHttp()
     add_config_dir_to_path(config)
@@ -112,7 +139,10 @@ def build_adapters(
             cls = resolve(
                 pcfg.kind, "providers", packages, "providers.yaml", f"providers.{name}.kind"
             )
-            providers[name] = cls(name, pcfg, host)
+            built_from = provider_context(
+                cls, name, pcfg, host, data_dir=data_dir, public_url=public_url, http=shared
+            )
+            providers[name] = cls(built_from)
         except ConfigError as exc:
             errors.append(exc)
         except ConfigErrors as exc:

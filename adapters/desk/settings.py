@@ -1,13 +1,12 @@
-"""The desk's keys in ``providers.yaml``, validated at start-up with file and key in errors."""
+"""The desk's keys in ``providers.yaml``: its ``Settings`` model, validated at start-up and by
+``midtier check``, every problem with file and key (``connector.context.settings_of``)."""
 
 from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from connector.config import ProviderConfig, validation_errors
-from connector.errors import ConfigError, ConfigErrors
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 MIN_TOKEN_CHARS = 16
 # Agent ids from config are their keys; ids of agents signed in with the shared token are
@@ -74,42 +73,36 @@ class DeskSettings(_Strict):
     def _shared(cls, value: str) -> str:
         return _token(value) if value else value
 
+    @model_validator(mode="after")
+    def _agents_can_sign_in(self) -> DeskSettings:
+        """Agent ids that cannot be mistaken for shared sign-ins, one token per person, and
+        someone able to sign in at all."""
+        problems: list[InitErrorDetails] = []
 
-def load_settings(name: str, config: ProviderConfig) -> DeskSettings:
-    """The desk's settings, or ConfigErrors naming ``providers.yaml`` and each key."""
-    prefix = f"providers.{name}"
-    try:
-        settings = DeskSettings.model_validate(config.settings)
-    except ValidationError as exc:
-        raise ConfigErrors(validation_errors("providers.yaml", exc, prefix)) from exc
-    errors = []
-    seen: dict[str, str] = {}
-    if settings.token:
-        seen[settings.token] = "token"
-    for key, account in settings.agents.items():
-        where = f"{prefix}.agents.{key}"
-        if not AGENT_KEY.match(key):
-            errors.append(
-                ConfigError(
-                    "providers.yaml",
-                    where,
+        def problem(loc: tuple[str, ...], kind: str, message: str, **context: str) -> None:
+            error = PydanticCustomError(kind, message, context)
+            problems.append(InitErrorDetails(type=error, loc=loc, input=None))
+
+        seen: dict[str, str] = {self.token: "token"} if self.token else {}
+        for key, account in self.agents.items():
+            if not AGENT_KEY.match(key):
+                problem(
+                    ("agents", key),
+                    "agent_id",
                     "agent ids are 1-40 lower-case letters, digits, '_', '.' or '-', "
                     "and do not start with 'agent_'",
                 )
-            )
-        other = seen.setdefault(account.token, f"agents.{key}.token")
-        if other != f"agents.{key}.token":
-            errors.append(
-                ConfigError("providers.yaml", f"{where}.token", f"the same token as {other}")
-            )
-    if not settings.shared_signin and not settings.agents:
-        errors.append(
-            ConfigError(
-                "providers.yaml",
-                f"{prefix}.shared_signin",
+            other = seen.setdefault(account.token, f"agents.{key}.token")
+            if other != f"agents.{key}.token":
+                problem(
+                    ("agents", key, "token"), "same_token", "the same token as {other}", other=other
+                )
+        if not self.shared_signin and not self.agents:
+            problem(
+                ("shared_signin",),
+                "nobody_signs_in",
                 "with shared_signin: false, list the agents who may sign in under agents",
             )
-        )
-    if errors:
-        raise ConfigErrors(errors)
-    return settings
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
+        return self

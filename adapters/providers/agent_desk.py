@@ -14,7 +14,6 @@ one wins and the others are told it was taken. Typing goes both ways without bei
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, web
@@ -22,12 +21,13 @@ from aiohttp import WSCloseCode, web
 from adapters.desk.assign import Assignments
 from adapters.desk.cards import queue_cards
 from adapters.desk.gate import sign_in
-from adapters.desk.settings import load_settings
+from adapters.desk.settings import DeskSettings
 from adapters.desk.signin import AgentIdentity, DeskSignIn
 from adapters.desk.throttle import SignInThrottle
 from adapters.pages import check_origin, ended, page_handler, parse_frame, send_error
 from connector.activity import Activity, ActivityTypes, ChannelAccount, HandoffEventNames, now
-from connector.config import Config, ProviderConfig
+from connector.config import Config
+from connector.context import ProviderContext
 from connector.errors import AuthCodeError, MidtierError
 from connector.handoff import status_event
 from connector.interfaces import HandoffContext, ProviderHost
@@ -43,7 +43,6 @@ MAX_TEXT = 4000
 class DeskHost(ProviderHost, Protocol):
     """What the desk uses of the core besides the provider entry points."""
 
-    data_dir: Path
     config: Config
 
     def title(self, provider: str) -> str: ...
@@ -70,10 +69,13 @@ class AgentDeskProvider:
 
     speaker = "agent"
 
-    def __init__(self, name: str, config: ProviderConfig, host: DeskHost) -> None:
-        self.name = name
-        self._host = host
-        self.settings = load_settings(name, config)
+    Settings = DeskSettings
+
+    def __init__(self, context: ProviderContext[DeskSettings, DeskHost]) -> None:
+        self.name = name = context.name
+        self._host = host = context.host
+        self._data_dir = context.data_dir
+        self.settings = context.settings
         self.page_path = self.settings.page_path
         self.ws_path = self.settings.ws_path
         self.signin = DeskSignIn(self.settings)
@@ -93,7 +95,7 @@ class AgentDeskProvider:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        self.signin.start(self._host.data_dir)
+        self.signin.start(self._data_dir)
         for session in await self._host.store.list_sessions(
             status="active", provider=self.name, limit=10_000
         ):

@@ -67,7 +67,12 @@ _hubs: weakref.WeakKeyDictionary[Any, ConnectorHub] = weakref.WeakKeyDictionary(
 
 def hub_for(host: Any) -> ConnectorHub:
     """The hub shared by every ``botframework`` provider of one host (engine)."""
-    hub = _hubs.get(host)
+    try:
+        hub = _hubs.get(host)
+    except TypeError:
+        # ``midtier check`` builds providers on a plain namespace, which cannot be weakly
+        # referenced; nothing is mounted or started there, so an unshared hub will do.
+        return ConnectorHub(host)
     if hub is None:
         hub = _hubs[host] = ConnectorHub(host)
     return hub

@@ -33,7 +33,7 @@ import inspect
 import secrets
 from collections.abc import Awaitable, Callable
 from copy import copy
-from typing import Any
+from typing import Annotated, Any
 
 from botbuilder.core import BotAdapter, TurnContext
 from botbuilder.core.conversation_reference_extension import get_continuation_activity
@@ -41,7 +41,7 @@ from botbuilder.schema import Activity as BfActivity
 from botbuilder.schema import ChannelAccount as BfAccount
 from botbuilder.schema import ConversationAccount as BfConversation
 from botbuilder.schema import ResourceResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from adapters.providers.botbuilder_schema import from_botbuilder, plain, to_botbuilder
 from adapters.providers.botbuilder_state import STATE_KEY, LegStorage, serving
@@ -52,7 +52,7 @@ from connector.activity import (
     new_activity_id,
     now,
 )
-from connector.config import ProviderConfig
+from connector.context import ProviderContext
 from connector.errors import ConfigError, ProviderError, ProviderTimeout
 from connector.interfaces import HandoffContext, ProviderHost
 from connector.sessions import Leg, MidTierSession
@@ -210,6 +210,16 @@ def load_bot(provider: str, path: object) -> Any:
     return bot
 
 
+class BotbuilderSettings(BaseModel):
+    """``providers.<name>`` keys of ``kind: botbuilder`` (besides the common ones)."""
+
+    model_config = ConfigDict(extra="forbid")
+    # Imported and created at start-up (and by ``midtier check``), from the config directory.
+    bot: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+        description="the bot class, e.g. bots.faq:FaqBot"
+    )
+
+
 class BotbuilderProvider:
     """A botbuilder bot running in this process: ``ActivityHandler`` or any ``on_turn`` object.
 
@@ -220,15 +230,13 @@ class BotbuilderProvider:
 
     kind = "botbuilder"
 
-    def __init__(self, name: str, config: ProviderConfig, host: ProviderHost) -> None:
-        self.name = name
-        self.config = config
-        self._bot_path = config.settings.get("bot")
-        if not isinstance(self._bot_path, str) or not self._bot_path.strip():
-            raise ConfigError(
-                "providers.yaml", f"providers.{name}.bot", "required: e.g. 'bots.faq:FaqBot'"
-            )
-        self.adapter = MidTierBotAdapter(host, name)
+    Settings = BotbuilderSettings
+
+    def __init__(self, context: ProviderContext[BotbuilderSettings, ProviderHost]) -> None:
+        self.name = context.name
+        self.config = context.config
+        self._bot_path = context.settings.bot
+        self.adapter = MidTierBotAdapter(context.host, self.name)
         self.bot: Any = None
 
     async def start(self) -> None:
@@ -308,6 +316,7 @@ __all__ = [
     "REDEEM_KEY",
     "STATE_KEY",
     "BotbuilderProvider",
+    "BotbuilderSettings",
     "LegStorage",
     "MidTierBotAdapter",
     "from_botbuilder",

@@ -37,8 +37,10 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from adapters.providers.bf_connector import hub_for
+from adapters.providers.fields import HttpUrl, http_url
 from connector.activity import (
     Activity,
     ActivityTypes,
@@ -47,30 +49,51 @@ from connector.activity import (
     new_activity_id,
     now,
 )
-from connector.config import ProviderConfig
-from connector.errors import ConfigError, ProviderError, ProviderTimeout
-from connector.interfaces import HandoffContext
+from connector.context import ProviderContext
+from connector.errors import ProviderError, ProviderTimeout
+from connector.interfaces import HandoffContext, ProviderHost
 from connector.logs import redactor
 from connector.sessions import Leg, MidTierSession
 
 log = logging.getLogger("midtier.botframework")
 
-_ON = {"on", "true", "yes", "1"}
-_OFF = {"off", "false", "no", "0"}
 FAILURES_UNHEALTHY = 3  # consecutive failed POSTs before health() says no
 
 
-def _flag(name: str, key: str, value: object, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
+class BotFrameworkSettings(BaseModel):
+    """``providers.<name>`` keys of ``kind: botframework`` (besides the common ones)."""
+
+    model_config = ConfigDict(extra="forbid")
+    endpoint: HttpUrl = Field(description="the bot's messaging endpoint")
+    app_id: str = Field(default="", description="the bot's MicrosoftAppId; empty: no auth")
+    app_password: str = ""
+    # Unset: on when app_id is set. Off is the Emulator's mode: no tokens either way.
+    auth: bool | None = Field(default=None, validate_default=True)
+    channel_id: str = Field(default="", description="empty: the leg's channel")
+    service_url: str = Field(default="", description="empty: midtier's public URL")
+    conversation_update: bool = Field(default=True, description="membersAdded first")
+
+    @field_validator("service_url")
+    @classmethod
+    def _service_url(cls, value: str) -> str:
+        return http_url(value) if value else value
+
+    @field_validator("auth", "conversation_update", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: object, info: ValidationInfo) -> object:
+        # ``auth: ${BOT_AUTH:-}`` in providers.yaml means the default, as no key does.
+        if value is None or value == "":
+            return cls.model_fields[info.field_name or ""].default
         return value
-    text = str(value).strip().lower()
-    if text in _ON | _OFF:
-        return text in _ON
-    raise ConfigError(
-        "providers.yaml", f"providers.{name}.{key}", f"expected on/off, not {value!r}"
-    )
+
+    @field_validator("auth")
+    @classmethod
+    def _credentials_for_auth(cls, value: bool | None, info: ValidationInfo) -> bool:
+        app_id, password = info.data.get("app_id", ""), info.data.get("app_password", "")
+        auth = bool(app_id) if value is None else value
+        if auth and not (app_id and password):
+            raise ValueError("auth on needs app_id and app_password")
+        return auth
 
 
 def _account(account: ChannelAccount) -> dict[str, Any]:
@@ -82,40 +105,32 @@ class BotFrameworkProvider:
 
     kind = "botframework"
 
-    def __init__(self, name: str, config: ProviderConfig, host: Any) -> None:
-        self.name = name
-        self.config = config
-        self._host = host
-        settings = config.settings
-        where = f"providers.{name}"
-        self.endpoint = str(settings.get("endpoint") or "")
-        if not self.endpoint.startswith(("http://", "https://")):
-            raise ConfigError(
-                "providers.yaml", f"{where}.endpoint", "required: the bot's messaging URL"
-            )
-        self.app_id = str(settings.get("app_id") or "")
-        self.app_password = str(settings.get("app_password") or "")
-        self.auth = _flag(name, "auth", settings.get("auth"), default=bool(self.app_id))
-        if self.auth and not (self.app_id and self.app_password):
-            raise ConfigError(
-                "providers.yaml", f"{where}.auth", "auth on needs app_id and app_password"
-            )
-        self.channel_id = str(settings.get("channel_id") or "")
-        self._service_url = str(settings.get("service_url") or "").rstrip("/")
-        self.conversation_update = _flag(
-            name, "conversation_update", settings.get("conversation_update"), default=True
-        )
-        self.title = config.title or name
-        self.hub = hub_for(host)
+    Settings = BotFrameworkSettings
+
+    def __init__(self, context: ProviderContext[BotFrameworkSettings, ProviderHost]) -> None:
+        self.name = context.name
+        self.config = context.config
+        settings = context.settings
+        self.endpoint = settings.endpoint
+        self.app_id = settings.app_id
+        self.app_password = settings.app_password
+        self.auth = bool(settings.auth)  # the validator resolved the default
+        self.channel_id = settings.channel_id
+        self._service_url = settings.service_url.rstrip("/") or context.public_url
+        self.conversation_update = settings.conversation_update
+        self.title = context.title
+        self.hub = hub_for(context.host)
         self.hub.register(self)
         redactor.add(self.app_password)
-        self._http: aiohttp.ClientSession | None = None
+        self._http = context.http
+        self._timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
+        self._started = False
         self._failures = 0
 
     @property
     def service_url(self) -> str:
         """The ``serviceUrl`` the bot replies to: the override, or midtier's public URL."""
-        return self._service_url or self.hub.base_url
+        return self._service_url
 
     def bot_account(self) -> ChannelAccount:
         """The bot as the channel knows it: its app id (or provider name) and title."""
@@ -131,27 +146,23 @@ class BotFrameworkProvider:
         self.hub.mount(app)
 
     async def start(self) -> None:
-        """Load the signing key (shared) and open this provider's HTTP client session."""
+        """Load the signing key (shared by every botframework provider)."""
         await self.hub.start()
-        self._http = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.config.timeout_s)
-        )
+        self._started = True
 
     async def stop(self) -> None:
-        """Close the client session (replies not yet applied wait in the core's inbox)."""
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        """Send no more (replies not yet applied wait in the core's inbox)."""
+        self._started = False
 
     async def health(self) -> bool:
         """No standard health endpoint exists: healthy unless the last POSTs kept failing."""
-        return self._http is not None and self._failures < FAILURES_UNHEALTHY
+        return self._started and self._failures < FAILURES_UNHEALTHY
 
     # ------------------------------------------------------------------ Provider
 
     async def open(self, session: MidTierSession, leg: Leg, context: HandoffContext) -> str:
         """A new unguessable conversation id; the bot hears of it with the first activity."""
-        if self._http is None:
+        if not self._started:
             raise ProviderError(self.name, "not started")
         leg.data["user_id"] = session.user_id  # persisted with the leg: close() needs it
         conversation_id = f"bf_{secrets.token_urlsafe(18)}"
@@ -197,7 +208,7 @@ class BotFrameworkProvider:
         return body
 
     async def _post(self, leg: Leg, activity: Activity) -> None:
-        if self._http is None:
+        if not self._started:
             raise ProviderError(self.name, "not started")
         headers = {}
         if self.auth:
@@ -205,8 +216,8 @@ class BotFrameworkProvider:
             token = issuer.token_for_bot(self.app_id, self.service_url)
             headers["Authorization"] = f"Bearer {token}"
         try:
-            async with self._http.post(
-                self.endpoint, json=self.wire(leg, activity), headers=headers
+            async with self._http().post(
+                self.endpoint, json=self.wire(leg, activity), headers=headers, timeout=self._timeout
             ) as response:
                 await response.read()
                 status = response.status
@@ -224,4 +235,4 @@ class BotFrameworkProvider:
         self._failures = 0
 
 
-__all__ = ["BotFrameworkProvider"]
+__all__ = ["BotFrameworkProvider", "BotFrameworkSettings"]

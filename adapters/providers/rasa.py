@@ -44,25 +44,25 @@ Messages arriving while midtier waits for that sender's webhook answer are retur
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import logging
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from adapters.providers.fields import MIN_SECRET_CHARS, HttpUrl
 from adapters.providers.rasa_mapping import intent_result, to_activities
 from adapters.providers.rasa_nlu import install_classifier, remove_classifier
 from connector.activity import Activity, HandoffEventNames
 from connector.app.requests import authorization, query_text, read_json_object
-from connector.config import ProviderConfig
+from connector.context import ProviderContext
 from connector.errors import (
     AuthError,
-    ConfigError,
     Forbidden,
     MalformedPayload,
     ProviderError,
@@ -75,11 +75,34 @@ from connector.sessions import Leg, MidTierSession
 
 log = logging.getLogger("midtier.rasa")
 
-CHANNELS = ("rest", "callback")
+RasaChannel = Literal["rest", "callback"]
+CHANNELS: tuple[str, ...] = get_args(RasaChannel)
 
 
-def _flag(value: object) -> bool:
-    return value is True or (isinstance(value, str) and value.lower() in ("1", "true", "yes"))
+class RasaSettings(BaseModel):
+    """``providers.<name>`` keys of ``kind: rasa`` (besides the common ones)."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: HttpUrl = Field(description="the Rasa server")
+    channel: RasaChannel = "rest"
+    token: str = Field(default="", description="Rasa's --auth-token, sent as ?token=")
+    # Declared after ``channel``: its check reads the channel.
+    callback_secret: str = Field(default="", validate_default=True)
+    parse_intents: bool = False
+    parse_timeout_s: float | None = Field(default=None, gt=0, description="unset: 2 s at most")
+    text_fallback: bool = True
+    handoff_intent: str = ""
+    restart_on_close: bool = False
+
+    @field_validator("callback_secret")
+    @classmethod
+    def _secret_for_callbacks(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("channel") == "callback" and len(value) < MIN_SECRET_CHARS:
+            raise ValueError(
+                f"required with channel: callback (at least {MIN_SECRET_CHARS} characters, "
+                "from an env var)"
+            )
+        return value
 
 
 class RasaProvider:
@@ -87,57 +110,42 @@ class RasaProvider:
 
     kind = "rasa"
 
-    def __init__(self, name: str, config: ProviderConfig, host: ProviderHost) -> None:
-        self.name = name
-        self.config = config
-        self._host = host
-        s = config.settings
-        key = f"providers.{name}"
-        self.url = str(s.get("url") or "").rstrip("/")
-        if not self.url.startswith(("http://", "https://")):
-            raise ConfigError("providers.yaml", f"{key}.url", "required: the Rasa server's URL")
-        self.channel = str(s.get("channel") or "rest")
-        if self.channel not in CHANNELS:
-            raise ConfigError("providers.yaml", f"{key}.channel", "expected 'rest' or 'callback'")
-        self._token = str(s.get("token") or "")
-        self._secret = str(s.get("callback_secret") or "")
-        if self.channel == "callback" and len(self._secret) < 16:
-            raise ConfigError(
-                "providers.yaml",
-                f"{key}.callback_secret",
-                "required with channel: callback (at least 16 characters, from an env var)",
-            )
-        self.parse_intents = _flag(s.get("parse_intents"))
-        try:
-            self.parse_timeout_s = float(s.get("parse_timeout_s") or min(2.0, config.timeout_s))
-        except (TypeError, ValueError) as exc:
-            message = "expected a number of seconds"
-            raise ConfigError("providers.yaml", f"{key}.parse_timeout_s", message) from exc
-        self.text_fallback = _flag(s.get("text_fallback", True))
-        self.handoff_intent = str(s.get("handoff_intent") or "")
-        self.restart_on_close = _flag(s.get("restart_on_close"))
-        self.callback_path = f"/rasa/{name}/callback"
-        self._http: aiohttp.ClientSession | None = None
+    Settings = RasaSettings
+
+    def __init__(self, context: ProviderContext[RasaSettings, ProviderHost]) -> None:
+        self.name = context.name
+        self.config = context.config
+        self._host = context.host
+        settings = context.settings
+        self.url = settings.url.rstrip("/")
+        self.channel = settings.channel
+        self._secret = settings.callback_secret
+        self.parse_intents = settings.parse_intents
+        self.parse_timeout_s = settings.parse_timeout_s or min(2.0, self.config.timeout_s)
+        self.text_fallback = settings.text_fallback
+        self.handoff_intent = settings.handoff_intent
+        self.restart_on_close = settings.restart_on_close
+        self.callback_path = f"/rasa/{self.name}/callback"
+        self._http = context.http
+        self._started = False
         self._pending: dict[str, dict[str, Any]] = {}  # sender -> handoff context, once
         self._inflight: dict[str, list[dict[str, Any]]] = {}  # sender -> callbacks collected
-        self._params = {"token": self._token} if self._token else {}
-        redactor.add(self._token)
+        self._params = {"token": settings.token} if settings.token else {}
+        redactor.add(settings.token)
         redactor.add(self._secret)
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Open the shared HTTP client; hook the bot's NLU into the classifier if asked."""
-        self._http = aiohttp.ClientSession()
+        """Hook the bot's NLU into the classifier if asked; calls to Rasa may begin."""
+        self._started = True
         if self.parse_intents:
             install_classifier(self._host, self)
 
     async def stop(self) -> None:
-        """Close the HTTP client."""
+        """Unhook the bot's NLU; calls to Rasa end."""
         remove_classifier(self._host, self)
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        self._started = False
 
     def mount(self, app: web.Application) -> None:
         """The callback route, for ``channel: callback``."""
@@ -148,10 +156,10 @@ class RasaProvider:
 
     async def health(self) -> bool:
         """``GET {url}/`` answers 200."""
+        limit = aiohttp.ClientTimeout(total=self.config.timeout_s)
         try:
-            async with asyncio.timeout(self.config.timeout_s):
-                async with self._client().get(f"{self.url}/") as response:
-                    return response.status == 200
+            async with self._client().get(f"{self.url}/", timeout=limit) as response:
+                return response.status == 200
         except (aiohttp.ClientError, TimeoutError, ProviderError):
             return False
 
@@ -215,9 +223,9 @@ class RasaProvider:
     # ------------------------------------------------------------------ Rasa calls
 
     def _client(self) -> aiohttp.ClientSession:
-        if self._http is None:
+        if not self._started:
             raise ProviderError(self.name, "not started")
-        return self._http
+        return self._http()
 
     def _metadata(self, leg: Leg, activity: Activity) -> dict[str, Any]:
         routed = (activity.channel_data or {}).get("midtier") or {}
@@ -263,12 +271,14 @@ class RasaProvider:
     async def _post_json(self, path: str, body: dict[str, Any], limit_s: float) -> Any:
         """POST JSON to Rasa; its answer (JSON, or the text for ``success``)."""
         http = self._client()
+        limit = aiohttp.ClientTimeout(total=limit_s)
         try:
-            async with asyncio.timeout(limit_s):
-                async with http.post(self.url + path, json=body, params=self._params) as response:
-                    if response.status >= 400:
-                        raise ProviderError(self.name, f"{path} answered HTTP {response.status}")
-                    raw = await response.read()
+            async with http.post(
+                self.url + path, json=body, params=self._params, timeout=limit
+            ) as response:
+                if response.status >= 400:
+                    raise ProviderError(self.name, f"{path} answered HTTP {response.status}")
+                raw = await response.read()
         except TimeoutError as exc:
             raise ProviderTimeout(self.name, f"{path}: no answer within {limit_s:g}s") from exc
         except aiohttp.ClientError as exc:
@@ -315,4 +325,4 @@ class RasaProvider:
         return web.Response(text="success")
 
 
-__all__ = ["CHANNELS", "RasaProvider"]
+__all__ = ["CHANNELS", "RasaProvider", "RasaSettings"]

@@ -47,10 +47,10 @@ progress, so a service may call back before answering a request. If an action fa
 the service gets an ``event`` envelope with ``handoff.status`` ``failed`` and keeps the
 conversation.
 
-Config (``providers.yaml``): ``url`` (required), ``secret`` (required, >= 16 chars, write
-``${ENV}``), ``previous_secret`` (also accepted on callbacks while rotating), ``health_url``
-(optional; GET, signed over an empty body, 2xx = healthy), plus ``title``, ``timeout_s``,
-``credential`` as for every provider.
+Config (``providers.yaml``, :class:`WebhookSettings`): ``url`` (required), ``secret``
+(required, >= 16 chars, write ``${ENV}``), ``previous_secret`` (also accepted on callbacks
+while rotating, >= 16 chars too), ``health_url`` (optional; GET, signed over an empty body,
+2xx = healthy), plus ``title``, ``timeout_s``, ``credential`` as for every provider.
 """
 
 from __future__ import annotations
@@ -64,30 +64,28 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from pydantic import ValidationError
-from yarl import URL
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from adapters.providers.fields import HttpUrl, Secret, secret
 from adapters.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, sign, verify
 from connector.activity import Activity, HandoffEventNames
 from connector.app.requests import decode_json, read_body
-from connector.config import ProviderConfig
+from connector.context import ProviderContext
 from connector.errors import (
     AuthError,
-    ConfigError,
     MalformedPayload,
     NotFound,
     ProviderError,
     ProviderTimeout,
     SessionClosed,
 )
-from connector.interfaces import HandoffContext
+from connector.interfaces import HandoffContext, ProviderHost
 from connector.logs import redactor
 from connector.payloads import parse_json
 from connector.sessions import Leg, MidTierSession, new_id
 
 log = logging.getLogger("midtier.webhook")
 
-SETTINGS = {"url", "secret", "previous_secret", "health_url"}
 MAX_ANSWER_BYTES = 1 << 20
 MAX_CALLBACK_ACTIVITIES = 100
 REPLAY_TTL_S = 600  # twice the signature window
@@ -103,51 +101,61 @@ class _Job:
     reason: str = ""
 
 
-def _url(name: str, key: str, value: Any) -> str:
-    url = URL(str(value or ""))
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigError("providers.yaml", f"providers.{name}.{key}", "expected an http(s) URL")
-    return str(url)
+class WebhookSettings(BaseModel):
+    """``providers.<name>`` keys of ``kind: webhook`` (besides the common ones)."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: HttpUrl = Field(description="where midtier POSTs its envelopes")
+    secret: Secret = Field(description="signs both directions; ${ENV}")
+    # Also accepted on callbacks while the service moves to the new secret.
+    previous_secret: str = ""
+    health_url: HttpUrl | None = Field(default=None, description="GET, signed; 2xx = healthy")
+
+    @field_validator("previous_secret")
+    @classmethod
+    def _previous(cls, value: str) -> str:
+        return secret(value) if value else value
+
+    @field_validator("health_url", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        # ``health_url: ${PARTNER_HEALTH_URL:-}`` means no health checks, as no key does.
+        return None if value == "" else value
 
 
 class WebhookProvider:
     """Delivers to a remote service over signed HTTP and takes its signed callbacks."""
 
-    def __init__(self, name: str, config: ProviderConfig, host: Any) -> None:
-        self.name = name
-        self._host = host
-        settings = config.settings
-        unknown = sorted(set(settings) - SETTINGS)
-        if unknown:
-            raise ConfigError("providers.yaml", f"providers.{name}.{unknown[0]}", "unknown key")
-        self._url = _url(name, "url", settings.get("url"))
-        health = settings.get("health_url")
-        self._health_url = _url(name, "health_url", health) if health else None
-        self._secret = str(settings.get("secret") or "")
-        if len(self._secret) < 16:
-            raise ConfigError(
-                "providers.yaml", f"providers.{name}.secret", "expected a secret of 16+ characters"
-            )
-        previous = str(settings.get("previous_secret") or "")
+    Settings = WebhookSettings
+
+    def __init__(self, context: ProviderContext[WebhookSettings, ProviderHost]) -> None:
+        self.name = context.name
+        self._host = context.host
+        settings = context.settings
+        self._url = settings.url
+        self._health_url = settings.health_url
+        self._secret = settings.secret
+        previous = settings.previous_secret
         self._secrets = [self._secret, *([previous] if previous else [])]
-        for secret in self._secrets:
-            redactor.add(secret)
-        self._timeout = config.timeout_s
-        self.callback_path = f"/webhooks/providers/{name}"
-        self._http: aiohttp.ClientSession | None = None
+        for one in self._secrets:
+            redactor.add(one)
+        self._timeout = context.config.timeout_s
+        self._limit = aiohttp.ClientTimeout(total=self._timeout)
+        self.callback_path = f"/webhooks/providers/{self.name}"
+        self._http = context.http
+        self._started = False
         self._opening: dict[str, asyncio.Event] = {}  # set once the leg is saved
         self._greetings: dict[str, list[Activity]] = {}  # the answer to open, until then
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
+        """Requests to the service may begin (over the shared HTTP client)."""
+        self._started = True
 
     async def stop(self) -> None:
-        """Close the client (accepted callbacks not yet applied wait in the core's inbox)."""
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        """Send no more (accepted callbacks not yet applied wait in the core's inbox)."""
+        self._started = False
 
     def mount(self, app: web.Application) -> None:
         app.router.add_post(self.callback_path, self._callback)
@@ -193,12 +201,12 @@ class WebhookProvider:
     async def health(self) -> bool:
         if self._health_url is None:
             return True
-        if self._http is None:
+        if not self._started:
             return False
         try:
             headers = sign(self._secret, b"")
-            async with self._http.get(
-                self._health_url, headers=headers, allow_redirects=False
+            async with self._http().get(
+                self._health_url, headers=headers, allow_redirects=False, timeout=self._limit
             ) as r:
                 return 200 <= r.status < 300
         except (aiohttp.ClientError, TimeoutError):
@@ -213,7 +221,7 @@ class WebhookProvider:
 
     async def _post(self, envelope: dict[str, Any]) -> list[Activity]:
         """POST a signed envelope; the activities of the answer, or ProviderError."""
-        if self._http is None:
+        if not self._started:
             raise ProviderError(self.name, "not started")
         delivery = uuid.uuid4().hex
         body = json.dumps({"id": delivery, **envelope}, separators=(",", ":")).encode()
@@ -221,8 +229,8 @@ class WebhookProvider:
         headers.update(sign(self._secret, body))
         kind = envelope["type"]
         try:
-            async with self._http.post(
-                self._url, data=body, headers=headers, allow_redirects=False
+            async with self._http().post(
+                self._url, data=body, headers=headers, allow_redirects=False, timeout=self._limit
             ) as resp:
                 status, raw = resp.status, bytearray()
                 async for chunk in resp.content.iter_any():

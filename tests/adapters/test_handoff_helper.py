@@ -20,6 +20,7 @@ from botbuilder.schema import (
     ConversationReference,
     Transcript,
 )
+from support.providers import build
 
 from adapters.handoff import (
     HandoffEventNames,
@@ -29,7 +30,6 @@ from adapters.handoff import (
 )
 from adapters.providers.botbuilder_inproc import BotbuilderProvider, MidTierBotAdapter
 from connector import activity as midtier
-from connector.config import ProviderConfig
 from connector.errors import AuthCodeError
 from connector.interfaces import HandoffContext
 from connector.sessions import Leg, MidTierSession
@@ -163,7 +163,7 @@ def bot_configs(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def started(bot: str, name: str) -> tuple[BotbuilderProvider, Leg, Host]:
     host = Host()
-    provider = BotbuilderProvider(name, ProviderConfig(kind="botbuilder", bot=bot), host)
+    provider = build(BotbuilderProvider, name, host, bot=bot)
     await provider.start()
     session = MidTierSession(user_id="u1", channel="webchat", channel_conversation_id="cc1")
     leg = Leg(channel="webchat", channel_conversation_id="cc1", provider=name)

@@ -56,6 +56,76 @@ def test_check_prints_every_error_with_file_and_key(
     )
 
 
+GOOD_PROVIDERS = """
+  partner:
+    kind: webhook
+    url: https://partner.example.com/hook
+    secret: ${PARTNER_SECRET}
+    health_url: ${PARTNER_HEALTH_URL:-}
+  orders:
+    kind: rasa
+    url: http://127.0.0.1:5005
+    channel: callback
+    callback_secret: ${PARTNER_SECRET}
+    parse_intents: yes
+  billing:
+    kind: botframework
+    endpoint: http://127.0.0.1:3979/api/messages
+    auth: off
+"""
+
+
+def test_check_passes_with_a_provider_of_every_remote_kind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PARTNER_SECRET", "partner-secret-0123456789")
+    monkeypatch.delenv("PARTNER_HEALTH_URL", raising=False)
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG, config)
+    with (config / "providers.yaml").open("a") as providers:
+        providers.write(GOOD_PROVIDERS)
+    assert main(["check", "--config", str(config)]) == 0
+    assert capsys.readouterr().out.strip() == f"{config}: ok"
+
+
+BAD_PROVIDERS = """
+  partner:
+    kind: webhook
+    url: partner.example.com/hook
+    colour: blue
+  orders:
+    kind: rasa
+    url: http://127.0.0.1:5005
+    channel: socketio
+    parse_intents: maybe
+  billing:
+    kind: botframework
+    app_id: 6f1c2a9e-0d4b-4c59-9a55-3b8e2f1d7c01
+"""
+
+
+def test_check_names_file_and_key_of_every_bad_provider_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG, config)
+    with (config / "providers.yaml").open("a") as providers:
+        providers.write(BAD_PROVIDERS)
+    assert main(["check", "--config", str(config)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "error: providers.yaml: providers.partner.url: Value error, expected an http(s) URL",
+        "error: providers.yaml: providers.partner.secret: Field required",
+        "error: providers.yaml: providers.partner.colour: unknown key",
+        "error: providers.yaml: providers.orders.channel: Input should be 'rest' or 'callback'",
+        "error: providers.yaml: providers.orders.parse_intents: "
+        "Input should be a valid boolean, unable to interpret input",
+        "error: providers.yaml: providers.billing.endpoint: Field required",
+        "error: providers.yaml: providers.billing.auth: Value error, "
+        "auth on needs app_id and app_password",
+        f"7 problem(s) in {config}",
+    ]
+
+
 def test_check_names_labels_of_intents_that_do_not_exist(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

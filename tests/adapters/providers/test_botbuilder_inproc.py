@@ -20,6 +20,7 @@ from botbuilder.schema import (
     SuggestedActions,
 )
 from botbuilder.schema import ChannelAccount as BfAccount
+from support.providers import build
 
 from adapters.providers import REGISTRY
 from adapters.providers.botbuilder_inproc import (
@@ -29,8 +30,13 @@ from adapters.providers.botbuilder_inproc import (
     to_botbuilder,
 )
 from connector.activity import Activity
-from connector.config import ProviderConfig
-from connector.errors import AuthCodeError, ConfigError, ProviderError, ProviderTimeout
+from connector.errors import (
+    AuthCodeError,
+    ConfigError,
+    ConfigErrors,
+    ProviderError,
+    ProviderTimeout,
+)
 from connector.interfaces import HandoffContext
 from connector.sessions import Leg, MidTierSession
 
@@ -150,8 +156,7 @@ async def started(
 ) -> tuple[BotbuilderProvider, Leg, RecordingHost]:
     """A started provider and a leg opened on it."""
     host = RecordingHost()
-    config = ProviderConfig(kind="botbuilder", timeout_s=timeout_s, bot=bot)
-    provider = BotbuilderProvider(name, config, host)
+    provider = build(BotbuilderProvider, name, host, timeout_s=timeout_s, bot=bot)
     await provider.start()
     session = MidTierSession(user_id="u1", channel="webchat", channel_conversation_id="chan-conv-1")
     leg = Leg(channel="webchat", channel_conversation_id="chan-conv-1", provider=name)
@@ -266,9 +271,7 @@ async def test_close_sends_end_of_conversation_and_drops_replies() -> None:
 
 
 async def test_health_is_true_once_started() -> None:
-    provider = BotbuilderProvider(
-        "faq", ProviderConfig(kind="botbuilder", bot=f"{__name__}.EchoBot"), RecordingHost()
-    )
+    provider = build(BotbuilderProvider, "faq", RecordingHost(), bot=f"{__name__}.EchoBot")
     assert await provider.health() is False
     await provider.start()
     assert await provider.health() is True
@@ -280,20 +283,35 @@ async def test_health_is_true_once_started() -> None:
     ["no_such_pkg.bots:Bot", "bots.faq:NoSuchBot", "bots.faq", "not a path", "bots.faq:ANSWERS"],
 )
 async def test_bad_bot_path_is_a_config_error_naming_the_key(bot_configs: None, path: str) -> None:
-    provider = BotbuilderProvider(
-        "faq", ProviderConfig(kind="botbuilder", bot=path), RecordingHost()
-    )
+    provider = build(BotbuilderProvider, "faq", RecordingHost(), bot=path)
     with pytest.raises(ConfigError) as caught:
         await provider.start()
     assert (caught.value.file, caught.value.key) == ("providers.yaml", "providers.faq.bot")
 
 
-def test_missing_bot_setting_is_a_config_error() -> None:
+@pytest.mark.parametrize(
+    ("block", "key", "why"),
+    [
+        ({}, "bot", "Field required"),
+        ({"bot": "  "}, "bot", "at least 1 character"),
+        ({"bot": ["bots.faq:FaqBot"]}, "bot", "valid string"),
+        ({"bot": "bots.faq:FaqBot", "bots": "bots.faq:FaqBot"}, "bots", "unknown key"),
+    ],
+)
+def test_bad_bot_settings_are_config_errors_naming_file_and_key(
+    block: dict[str, Any], key: str, why: str
+) -> None:
+    with pytest.raises(ConfigErrors) as caught:
+        build(BotbuilderProvider, "faq", RecordingHost(), **block)
+    [error] = caught.value.errors
+    assert (error.file, error.key) == ("providers.yaml", f"providers.faq.{key}")
+    assert why in error.message
+
+
+def test_loading_a_bot_without_a_path_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as caught:
-        BotbuilderProvider("faq", ProviderConfig(kind="botbuilder"), RecordingHost())
-    assert caught.value.key == "providers.faq.bot"
-    with pytest.raises(ConfigError):
         load_bot("faq", None)
+    assert caught.value.key == "providers.faq.bot"
 
 
 def test_registry_names_both_provider_kinds() -> None:

@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 from support.doubles import KeywordClassifier
+from support.providers import build, shared_http
 from support.rasa_fake import FakeRasa
 
 from adapters.providers.rasa import RasaProvider
 from adapters.providers.rasa_mapping import CUSTOM_TYPE, intent_result, to_activities
 from adapters.providers.rasa_nlu import RasaNluClassifier
 from connector.activity import Activity, HandoffEventNames
-from connector.config import ProviderConfig
-from connector.errors import ConfigError, ProviderError, ProviderTimeout
+from connector.context import SharedHttp
+from connector.errors import ConfigErrors, ProviderError, ProviderTimeout
 from connector.handoff import status_event
 from connector.interfaces import HandoffContext
 from connector.sessions import Leg, MidTierSession
@@ -45,15 +46,20 @@ class Host:
         return None
 
 
-def _provider(host: Host, **settings: Any) -> RasaProvider:
-    config = ProviderConfig(kind="rasa", timeout_s=1, **settings)
-    return RasaProvider("orders", config, host)  # type: ignore[arg-type]
+def _provider(host: Host, http: SharedHttp | None = None, **settings: Any) -> RasaProvider:
+    return build(RasaProvider, "orders", host, http=http, timeout_s=1, **settings)
 
 
 @pytest.fixture
 async def rasa() -> AsyncIterator[FakeRasa]:
     async with FakeRasa(token=TOKEN).running() as fake:
         yield fake
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[SharedHttp]:
+    async with shared_http() as opened:
+        yield opened
 
 
 async def _opened(provider: RasaProvider) -> tuple[MidTierSession, Leg]:
@@ -123,22 +129,56 @@ def test_parse_answers_become_intent_results() -> None:
     assert unknown.name is None and unknown.out_of_scope
 
 
+SECRET = "callback-secret-0123456789"
+
+
 @pytest.mark.parametrize(
-    ("settings", "key"),
+    ("settings", "key", "why"),
     [
-        ({}, "providers.orders.url"),
-        ({"url": "http://r", "channel": "socketio"}, "providers.orders.channel"),
-        ({"url": "http://r", "channel": "callback"}, "providers.orders.callback_secret"),
+        ({}, "url", "Field required"),
+        ({"url": "rasa:5005"}, "url", "expected an http(s) URL"),
+        ({"url": "http://r", "channel": "socketio"}, "channel", "'rest' or 'callback'"),
+        ({"url": "http://r", "channel": "callback"}, "callback_secret", "required with channel"),
+        (
+            {"url": "http://r", "channel": "callback", "callback_secret": "short"},
+            "callback_secret",
+            "at least 16 characters",
+        ),
+        ({"url": "http://r", "parse_timeout_s": "soon"}, "parse_timeout_s", "valid number"),
+        ({"url": "http://r", "parse_timeout_s": 0}, "parse_timeout_s", "greater than 0"),
+        ({"url": "http://r", "parse_intents": "maybe"}, "parse_intents", "valid boolean"),
+        ({"url": "http://r", "tokn": TOKEN}, "tokn", "unknown key"),
     ],
 )
-def test_bad_settings_fail_with_their_key(settings: dict[str, Any], key: str) -> None:
-    with pytest.raises(ConfigError) as caught:
+def test_bad_settings_fail_with_their_file_and_key(
+    settings: dict[str, Any], key: str, why: str
+) -> None:
+    with pytest.raises(ConfigErrors) as caught:
         _provider(Host(), **settings)
-    assert caught.value.key == key
+    [error] = caught.value.errors
+    assert (error.file, error.key) == ("providers.yaml", f"providers.orders.{key}")
+    assert why in error.message
 
 
-async def test_auth_code_goes_with_the_first_message_only(rasa: FakeRasa) -> None:
-    provider = _provider(Host(), url=rasa.base)
+def test_settings_keep_their_defaults_and_read_yaml_flags() -> None:
+    plain = _provider(Host(), url="http://rasa:5005/")
+    assert (plain.url, plain.channel, plain.parse_intents) == ("http://rasa:5005", "rest", False)
+    assert (plain.text_fallback, plain.restart_on_close, plain.parse_timeout_s) == (True, False, 1)
+    flags = _provider(
+        Host(),
+        url="http://r",
+        channel="callback",
+        callback_secret=SECRET,
+        parse_intents="yes",
+        text_fallback="off",
+        parse_timeout_s=0.5,
+    )
+    assert (flags.channel, flags.parse_intents, flags.text_fallback) == ("callback", True, False)
+    assert flags.parse_timeout_s == 0.5
+
+
+async def test_auth_code_goes_with_the_first_message_only(rasa: FakeRasa, http: SharedHttp) -> None:
+    provider = _provider(Host(), http, url=rasa.base)
     await provider.start()
     try:
         _, leg = await _opened(provider)
@@ -153,8 +193,8 @@ async def test_auth_code_goes_with_the_first_message_only(rasa: FakeRasa) -> Non
         await provider.stop()
 
 
-async def test_handoff_intent_tells_the_bot_at_once(rasa: FakeRasa) -> None:
-    provider = _provider(Host(), url=rasa.base, handoff_intent="midtier_handoff")
+async def test_handoff_intent_tells_the_bot_at_once(rasa: FakeRasa, http: SharedHttp) -> None:
+    provider = _provider(Host(), http, url=rasa.base, handoff_intent="midtier_handoff")
     await provider.start()
     try:
         _, leg = await _opened(provider)
@@ -165,8 +205,8 @@ async def test_handoff_intent_tells_the_bot_at_once(rasa: FakeRasa) -> None:
         await provider.stop()
 
 
-async def test_failed_handoff_resumes_and_close_restarts(rasa: FakeRasa) -> None:
-    provider = _provider(Host(), url=rasa.base, token=TOKEN, restart_on_close=True)
+async def test_failed_handoff_resumes_and_close_restarts(rasa: FakeRasa, http: SharedHttp) -> None:
+    provider = _provider(Host(), http, url=rasa.base, token=TOKEN, restart_on_close=True)
     await provider.start()
     try:
         _, leg = await _opened(provider)
@@ -182,8 +222,8 @@ async def test_failed_handoff_resumes_and_close_restarts(rasa: FakeRasa) -> None
         await provider.stop()
 
 
-async def test_errors_and_timeouts_are_provider_errors(rasa: FakeRasa) -> None:
-    provider = _provider(Host(), url=rasa.base)
+async def test_errors_and_timeouts_are_provider_errors(rasa: FakeRasa, http: SharedHttp) -> None:
+    provider = _provider(Host(), http, url=rasa.base)
     assert await provider.health() is False  # not started
     await provider.start()
     try:
@@ -197,7 +237,7 @@ async def test_errors_and_timeouts_are_provider_errors(rasa: FakeRasa) -> None:
             await provider.deliver(leg, Activity(text="hi"))
     finally:
         await provider.stop()
-    down = _provider(Host(), url="http://127.0.0.1:9")
+    down = _provider(Host(), http, url="http://127.0.0.1:9")
     await down.start()
     try:
         assert await down.health() is False
@@ -205,10 +245,10 @@ async def test_errors_and_timeouts_are_provider_errors(rasa: FakeRasa) -> None:
         await down.stop()
 
 
-async def test_rasa_nlu_feeds_the_classifier(rasa: FakeRasa) -> None:
+async def test_rasa_nlu_feeds_the_classifier(rasa: FakeRasa, http: SharedHttp) -> None:
     host = Host()
     rasa.intents = {"parcel": ("track_order", 0.93), "yes": ("affirm", 0.99)}
-    provider = _provider(host, url=rasa.base, token=TOKEN, parse_intents=True)
+    provider = _provider(host, http, url=rasa.base, token=TOKEN, parse_intents=True)
     await provider.start()
     try:
         classifier = host.classifier

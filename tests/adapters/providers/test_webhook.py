@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
+from support.providers import build, shared_http
 from support.server import free_port
 from support.webhook_service import SECRET, FakeService, fake_service, reply
 
@@ -23,8 +24,8 @@ from adapters.webhook_signing import (
     verify,
 )
 from connector.activity import Activity, HandoffEventNames, message
-from connector.config import ProviderConfig
-from connector.errors import ConfigError, ProviderError, ProviderTimeout
+from connector.context import SharedHttp
+from connector.errors import ConfigErrors, ProviderError, ProviderTimeout
 from connector.handoff import status_event
 from connector.interfaces import HandoffContext
 from connector.sessions import Leg, MidTierSession, TranscriptEntry
@@ -98,9 +99,9 @@ class RecordingHost:
         self.activities.append((provider, conversation, a))
 
 
-def _config(url: str, **extra: Any) -> ProviderConfig:
-    settings = {"url": url, "secret": SECRET, **extra}
-    return ProviderConfig(kind="webhook", title="the partner desk", timeout_s=1, **settings)
+def _provider(http: SharedHttp, url: str, name: str = "desk", **extra: Any) -> WebhookProvider:
+    block = {"title": "the partner desk", "timeout_s": 1, "url": url, "secret": SECRET, **extra}
+    return build(WebhookProvider, name, RecordingHost(), http=http, **block)
 
 
 @pytest.fixture
@@ -110,8 +111,14 @@ async def service() -> AsyncIterator[FakeService]:
 
 
 @pytest.fixture
-async def provider(service: FakeService) -> AsyncIterator[WebhookProvider]:
-    p = WebhookProvider("desk", _config(service.url, health_url=f"{service.base}/health"), None)
+async def http() -> AsyncIterator[SharedHttp]:
+    async with shared_http() as opened:
+        yield opened
+
+
+@pytest.fixture
+async def provider(service: FakeService, http: SharedHttp) -> AsyncIterator[WebhookProvider]:
+    p = _provider(http, service.url, health_url=f"{service.base}/health")
     await p.start()
     yield p
     await p.stop()
@@ -219,8 +226,8 @@ async def test_no_answer_in_time_is_a_provider_timeout(
     assert time.monotonic() - started < 5
 
 
-async def test_open_fails_when_the_service_is_down() -> None:
-    p = WebhookProvider("desk", _config(f"http://127.0.0.1:{free_port()}/hook"), None)
+async def test_open_fails_when_the_service_is_down(http: SharedHttp) -> None:
+    p = _provider(http, f"http://127.0.0.1:{free_port()}/hook")
     await p.start()
     try:
         session = MidTierSession(user_id="u1", channel="webchat", channel_conversation_id="c")
@@ -233,13 +240,15 @@ async def test_open_fails_when_the_service_is_down() -> None:
 
 
 async def test_health_uses_the_signed_health_url(
-    service: FakeService, provider: WebhookProvider
+    service: FakeService, provider: WebhookProvider, http: SharedHttp
 ) -> None:
     assert await provider.health() is True
     assert service.got[-1].path == "/health" and service.got[-1].verified
-    plain = WebhookProvider("desk", _config(service.url), None)
+    plain = _provider(http, service.url)
     assert await plain.health() is True and len(service.got) == 1  # no health_url: not asked
-    down = WebhookProvider("d", _config(service.url, health_url=f"{service.base}/nope"), None)
+    down = _provider(http, service.url, "d", health_url=f"{service.base}/nope")
+    assert await down.health() is False  # not started: not asked either
+    assert len(service.got) == 1
     await down.start()
     try:
         assert await down.health() is False  # 405 from the service
@@ -247,20 +256,39 @@ async def test_health_uses_the_signed_health_url(
         await down.stop()
 
 
+HOOK = "http://127.0.0.1/hook"
+
+
 @pytest.mark.parametrize(
     ("settings", "key", "why"),
     [
-        ({"secret": SECRET}, "url", r"http\(s\) URL"),
-        ({"url": "ftp://x/hook", "secret": SECRET}, "url", r"http\(s\) URL"),
-        ({"url": "http://127.0.0.1/hook"}, "secret", "16+"),
-        ({"url": "http://127.0.0.1/hook", "secret": "short"}, "secret", "16+"),
-        ({"url": "http://127.0.0.1/hook", "secret": SECRET, "sekret": 1}, "sekret", "unknown"),
+        ({"secret": SECRET}, "url", "Field required"),
+        ({"url": "ftp://x/hook", "secret": SECRET}, "url", "expected an http(s) URL"),
+        ({"url": "http://", "secret": SECRET}, "url", "expected an http(s) URL"),
+        ({"url": HOOK}, "secret", "Field required"),
+        ({"url": HOOK, "secret": "short"}, "secret", "expected a secret of 16+ characters"),
+        ({"url": HOOK, "secret": SECRET, "previous_secret": "old"}, "previous_secret", "16+"),
+        ({"url": HOOK, "secret": SECRET, "health_url": "/health"}, "health_url", "http(s) URL"),
+        ({"url": HOOK, "secret": SECRET, "sekret": 1}, "sekret", "unknown key"),
     ],
 )
 def test_bad_settings_name_the_key(settings: dict[str, Any], key: str, why: str) -> None:
-    with pytest.raises(ConfigError, match=why) as caught:
-        WebhookProvider("desk", ProviderConfig(kind="webhook", **settings), None)
-    assert caught.value.file == "providers.yaml" and caught.value.key == f"providers.desk.{key}"
+    with pytest.raises(ConfigErrors) as caught:
+        build(WebhookProvider, "desk", RecordingHost(), **settings)
+    [error] = caught.value.errors
+    assert (error.file, error.key) == ("providers.yaml", f"providers.desk.{key}")
+    assert why in error.message
+
+
+async def test_a_blank_health_url_means_no_health_checks(
+    service: FakeService, http: SharedHttp
+) -> None:
+    p = _provider(http, service.url, health_url="")  # as ${PARTNER_HEALTH_URL:-} gives
+    await p.start()
+    try:
+        assert await p.health() is True and service.got == []
+    finally:
+        await p.stop()
 
 
 async def test_answer_over_the_size_limit_is_refused(
