@@ -328,7 +328,9 @@ class SessionStore(Protocol):
     async def get(self, session_id: str) -> MidTierSession | None: ...
 
     async def by_channel(self, channel: str, channel_conversation_id: str) -> MidTierSession | None:
-        """The newest session of a channel conversation, active or closed."""
+        """The session a channel conversation is joined to now: its active session, else its
+        newest closed one. A session that moved to another channel conversation
+        (``channel`` / ``channel_conversation_id`` changed and saved) is found there only."""
         ...
 
     async def by_provider(
@@ -338,6 +340,12 @@ class SessionStore(Protocol):
         ...
 
     async def by_user(self, user_id: str) -> list[MidTierSession]: ...
+
+    async def by_identity(self, identity: str) -> list[MidTierSession]:
+        """Active sessions whose verified claims carry ``identity`` (e.g.
+        ``"phone:+16505551234"``, see :mod:`connector.claims`), most recently updated first:
+        an index kept on every save, not a scan."""
+        ...
 
     async def save(self, session: MidTierSession) -> MidTierSession:
         """Write if ``session.version`` is still current, else raise ``ConflictError``.
@@ -409,6 +417,10 @@ class SessionStore(Protocol):
 
     async def take_code(self, code_hash: str) -> AuthCodeRecord | None:
         """Remove and return atomically: a code can be taken once."""
+        ...
+
+    async def peek_code(self, code_hash: str) -> AuthCodeRecord | None:
+        """The record, left in place (expired ones too, until ``expire`` drops them)."""
         ...
 
     # outbox
