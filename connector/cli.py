@@ -243,6 +243,7 @@ def _print_detail(session: MidTierSession, detail: dict[str, Any]) -> None:
         )
         opened = f"{leg.opened_at:%Y-%m-%d %H:%M:%S}"
         print(f"  {opened}  {leg.provider:<12} {leg.provider_conversation_id}")
+        print(f"      on {leg.channel} / {leg.channel_conversation_id}")  # legs of every channel
         print(f"      opened: {leg.open_reason or '-'}; {closed}")
     print("\ntranscript:")
     for e in detail["transcript"]:

@@ -97,6 +97,8 @@ class WebhookChannel(ChannelAdapter, Protocol):
         addressed), ``from.id`` (the user). ``channelData.address``, if set, is what else a
         reply needs (e.g. a ``serviceUrl``): kept on the session, never shown to providers,
         and given back on every outbound activity as ``channelData.midtier.address``.
+        ``channelData.identities``, if set, lists what the platform proved of the sender
+        (``["phone:+16505551234"]``, see :mod:`connector.claims`): it joins the verified claims.
         Echoes, receipts and unsupported kinds are left out (an empty list is a 200).
         Raise ``MalformedPayload`` (400) for a body that is not the platform's protocol.
         """
