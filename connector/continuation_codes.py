@@ -30,6 +30,7 @@ from connector.records import AuthCodeRecord
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols: 5 bits each
 PURPOSE = "midtier.continuation"  # the records' ``provider``: no provider can redeem them
 _SYMBOL = "[2-9A-HJ-NP-Z]"
+_MARKS = ".,;:!?\"'()[]\u201c\u201d\u2018\u2019"  # around a code pasted from a sentence
 _CODE = re.compile(rf"^(?:/START\s+)?({_SYMBOL}{{4}})([-\s]?)({_SYMBOL}{{4}})$")
 
 
@@ -53,12 +54,13 @@ def new_link() -> tuple[str, str]:
 def read_code(text: str | None) -> str | None:
     """The code a message is (``XXXX-XXXX``), else None.
 
-    The message must be just the code, in any case, with a dash, a space or nothing between
-    its halves (nothing only if it has a digit), or ``/start <code>`` (a Telegram deep link).
+    The message must be just the code (quotes or an end mark around it aside), in any case,
+    with a dash, a space or nothing between its halves (nothing only if it has a digit), or
+    ``/start <code>`` (a Telegram deep link).
     """
     if not text or len(text) > 40:
         return None
-    found = _CODE.match(text.strip().upper())
+    found = _CODE.match(text.strip().strip(_MARKS).strip().upper())
     if found is None:
         return None
     first, separator, second = found.groups()

@@ -60,7 +60,7 @@ class ContinuationNotices(_Strict):
 
     offer: str = (
         "To continue this conversation on another channel, send this code there within "
-        "{minutes} minutes: {code}"
+        "{minutes} minutes: {code}."
     )
     offer_move: str = (
         "{title} can help you with this on {channels}. To continue there, send this code "

@@ -211,6 +211,27 @@ async def test_a_live_session_moves_from_web_chat_to_sms_with_its_agent_and_hist
     assert f"on webchat / {welcome['conversation']}" in shown and f"on sms / {PHONE}" in shown
 
 
+async def test_a_session_moves_from_sms_to_web_chat_and_the_page_shows_all_of_it(
+    tmp_path: Path,
+) -> None:
+    async with deployment(tmp_path) as world:
+        sms = world.phone("sms")
+        await sms.say("what's my balance?")
+        await sms.expect(lambda t: "Home tab" in t)
+        await sms.say("/continue")
+        [code] = CODE.findall(await sms.expect(lambda t: "send this code" in t))
+        async with chat(world.run) as (web, welcome):
+            await Chatter(web).say(f"{code}.")  # pasted with the sentence's full stop
+            await web.expect("message", _system("continuing your conversation from SMS"))
+        moved = await world.on("webchat", welcome["conversation"])
+        assert moved.claims["channel"] == "sms" and moved.claims["verified"] is True
+        # The page comes back later: its resume secret is the session's now, with all of it.
+        async with chat(world.run, resume=welcome["resume"]) as (_, again):
+            assert again["resumed"] is True
+            said = [f["text"] for f in again["history"] if f["speaker"] == "user"]
+            assert said == ["what's my balance?", "/continue"]
+
+
 async def test_a_phone_number_proved_on_both_channels_offers_the_conversation(
     tmp_path: Path,
 ) -> None:
