@@ -34,69 +34,40 @@ is closed (its open leg too) and notes which session went on in its place. If th
 carries on at A after a move was offered, routing goes on as before, with the next best
 provider on A; a move is offered once per provider.
 
-The move is two units of work, one per session, never nested (so no two locks are held):
-first B's conversation is closed, then the session moves; a message that opened yet another
-session on B in between is closed the same way and the move is tried again.
+The move itself, two units of work that never hold two sessions' locks at once, is in
+:mod:`connector.continuation_move`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
-from copy import deepcopy
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
-from connector.activity import Activity, ActivityTypes, now
-from connector.choices import OFFER
-from connector.claims import merge_claims, verified_identities
-from connector.config import Config
+from connector.activity import Activity, ActivityTypes
+from connector.claims import verified_identities
 from connector.continuation_codes import Codes, Throttle, read_code
+from connector.continuation_move import (
+    STATE,
+    ContinuationHost,
+    Handle,
+    Mover,
+    Then,
+    key_of,
+)
 from connector.continuation_settings import normalize_phrase
-from connector.errors import ConflictError
-from connector.interfaces import SessionStore
-from connector.pool import ProviderPool
 from connector.records import InboundEntry
 from connector.routing.decision import RouteDecision
 from connector.routing.policy import MOVES_OFFERED
-from connector.sessions import Leg, MidTierSession, TranscriptEntry
-from connector.to_user import ToUser
+from connector.sessions import MidTierSession
 from connector.work import Turn
 
 log = logging.getLogger("midtier.continuation")
 
-STATE = "continuation"  # channel_state: {"pending": ..., "offer": ..., "asked": bool}
-NOT_CARRIED = frozenset({STATE, OFFER, MOVES_OFFERED})  # channel state left behind on a move
-MOVE_ATTEMPTS = 3
 LINK_PATH = "/continue"  # where the link's page is served (``continuation.page``)
 
-Then = Callable[[], Awaitable[MidTierSession]]
-Handle = Callable[[Turn, Activity], Awaitable[None]]
-
-
-class ContinuationHost(Protocol):
-    """What continuation uses of the engine."""
-
-    config: Config
-    store: SessionStore
-    pool: ProviderPool
-    to_user: ToUser
-
-    def turn(self, session_id: str) -> AbstractAsyncContextManager[Turn]: ...
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """The channel conversation a session moves to, and what that channel knows."""
-
-    channel: str
-    conversation: str
-    user_id: str
-    claims: dict[str, Any] | None
-    channel_state: dict[str, Any]
+__all__ = ["LINK_PATH", "Continuation", "Then"]
 
 
 def _stay(session: MidTierSession) -> Then:
@@ -111,8 +82,8 @@ class Continuation:
 
     def __init__(self, host: ContinuationHost, handle: Handle) -> None:
         self._host = host
-        self._handle = handle  # routes a user message in a turn (the engine's pipeline)
         self.settings = host.config.midtier.continuation
+        self._mover = Mover(host, handle, self.settings)
         self.codes = Codes(host.store, self.settings.code_ttl_s)
         self.throttle = Throttle(
             self.settings.max_wrong_per_conversation,
@@ -205,7 +176,7 @@ class Continuation:
         if target is None or target.status != "active":
             self._host.to_user.notify(turn, notices.ended)
             return _stay(session)
-        return self._join(turn, entry, target.id, "a code")
+        return self._mover.join(turn, entry, target.id, "a code")
 
     async def _offer_by_identity(self, turn: Turn, state: dict[str, Any]) -> bool:
         """At the start of a conversation, offer the user's active conversation elsewhere
@@ -214,7 +185,7 @@ class Continuation:
         for identity in verified_identities(session.claims):
             for found in await self._host.store.by_identity(identity):
                 key = (found.channel, found.channel_conversation_id)
-                if found.id == session.id or key == _key(session):
+                if found.id == session.id or key == key_of(session):
                     continue
                 state["offer"] = {"session": found.id, "identity": identity}
                 title = self.settings.title(found.channel)
@@ -233,121 +204,11 @@ class Continuation:
             or target.status != "active"
             or identity not in verified_identities(target.claims)
             or identity not in verified_identities(session.claims)
-            or _key(target) == _key(session)
+            or key_of(target) == key_of(session)
         ):
             self._host.to_user.notify(turn, self.settings.notices.ended)
             return _stay(session)
-        return self._join(turn, entry, target.id, "an identity proved on both channels")
-
-    # ------------------------------------------------------------------ the move
-
-    def _join(self, turn: Turn, entry: InboundEntry, target_id: str, how: str) -> Then:
-        """Close this conversation's session in ``turn``; the returned step moves
-        ``target_id`` here once that is committed."""
-        here = turn.session
-        arrival = Arrival(
-            channel=entry.channel,
-            conversation=entry.conversation,
-            user_id=here.user_id,
-            claims=entry.claims,
-            channel_state={k: v for k, v in here.channel_state.items() if k not in NOT_CARRIED},
-        )
-        self._close(turn, target_id)
-
-        async def then() -> MidTierSession:
-            return await self._move(target_id, arrival, how)
-
-        return then
-
-    def _close(self, turn: Turn, successor: str) -> None:
-        """Close ``turn``'s session (and its open leg): ``successor`` goes on in its place."""
-        session, pool = turn.session, self._host.pool
-        why = "another conversation continues here"
-        leg = session.current_leg
-        if leg is not None:
-            leg.closed_at, leg.close_reason = now(), why
-            pool.leg_closed(leg.provider)
-            closed = leg
-
-            async def tell() -> None:
-                await pool.close_leg(closed, why)
-
-            turn.after(tell)
-        session.status = "closed"
-        turn.record(TranscriptEntry(speaker="system", text=f"{why}: session {successor}"))
-
-    async def _move(self, target_id: str, arrival: Arrival, how: str) -> MidTierSession:
-        for _ in range(MOVE_ATTEMPTS):
-            try:
-                async with self._host.turn(target_id) as turn:
-                    if turn.session.status != "active":
-                        turn.abandon()
-                        break
-                    await self._apply(turn, arrival, how)
-                    return turn.session
-            except ConflictError:  # a new session appeared on the destination meanwhile
-                await self._vacate(arrival, target_id)
-        found, _ = await self._host.store.find_or_create(
-            arrival.channel, arrival.conversation, arrival.user_id
-        )
-        async with self._host.turn(found.id) as turn:
-            self._host.to_user.notify(turn, self.settings.notices.ended)
-        return turn.session
-
-    async def _vacate(self, arrival: Arrival, keep: str) -> None:
-        found = await self._host.store.by_channel(arrival.channel, arrival.conversation)
-        if found is None or found.status != "active" or found.id == keep:
-            return
-        async with self._host.turn(found.id) as turn:
-            if turn.session.status == "active" and _key(turn.session) == (
-                arrival.channel,
-                arrival.conversation,
-            ):
-                self._close(turn, keep)
-
-    async def _apply(self, turn: Turn, arrival: Arrival, how: str) -> None:
-        session, notices, to_user = turn.session, self.settings.notices, self._host.to_user
-        left, came = session.channel, arrival.channel
-        state = session.channel_state.get(STATE)
-        pending = state.get("pending") if isinstance(state, dict) else None
-        # Said while the session is still on the channel it leaves: it goes there.
-        to_user.notify(turn, notices.continued_elsewhere.format(channel=self.settings.title(came)))
-        session.channel, session.channel_conversation_id = came, arrival.conversation
-        session.user_id = arrival.user_id
-        session.channel_state = dict(arrival.channel_state)
-        session.claims = merge_claims(session.claims, arrival.claims)
-        old = session.current_leg
-        leg_id = None
-        if old is not None:
-            old.closed_at, old.close_reason = now(), f"continued on {came}"
-            leg = Leg(
-                channel=came,
-                channel_conversation_id=arrival.conversation,
-                provider=old.provider,
-                provider_conversation_id=old.provider_conversation_id,
-                open_reason=f"continued from {left}",
-                data=deepcopy(old.data),
-            )
-            session.legs.append(leg)
-            leg_id = leg.id
-        turn.record(
-            TranscriptEntry(
-                speaker="system",
-                provider=old.provider if old is not None else None,
-                leg_id=leg_id,
-                text=f"conversation continues on {came} (from {left}, with {how})",
-            )
-        )
-        to_user.notify(turn, notices.continued_here.format(channel=self.settings.title(left)))
-        log.info(
-            "session continued on %s from %s",
-            came,
-            left,
-            extra={"event": "continued", "from": left, "to": came},
-        )
-        await turn.checkpoint()  # the move stands before any provider hears of it
-        if isinstance(pending, dict) and came in pending.get("channels", []):
-            await self._handle(turn, Activity.from_wire(pending["activity"]))
+        return self._mover.join(turn, entry, target.id, "an identity proved on both channels")
 
     # ------------------------------------------------------------------ the link's page
 
@@ -380,10 +241,6 @@ class Continuation:
 def _sentence(text: str) -> str:
     """``text`` with a capital first letter (a provider's title may begin it)."""
     return text[:1].upper() + text[1:]
-
-
-def _key(session: MidTierSession) -> tuple[str, str]:
-    return session.channel, session.channel_conversation_id
 
 
 def _where(key: tuple[str, str]) -> dict[str, str]:
