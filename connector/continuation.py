@@ -54,7 +54,6 @@ from connector.continuation_move import (
     Handle,
     Mover,
     Then,
-    key_of,
 )
 from connector.continuation_settings import normalize_phrase
 from connector.records import InboundEntry
@@ -184,8 +183,7 @@ class Continuation:
         session = turn.session
         for identity in verified_identities(session.claims):
             for found in await self._host.store.by_identity(identity):
-                key = (found.channel, found.channel_conversation_id)
-                if found.id == session.id or key == key_of(session):
+                if found.id == session.id or found.channel_key == session.channel_key:
                     continue
                 state["offer"] = {"session": found.id, "identity": identity}
                 title = self.settings.title(found.channel)
@@ -204,7 +202,7 @@ class Continuation:
             or target.status != "active"
             or identity not in verified_identities(target.claims)
             or identity not in verified_identities(session.claims)
-            or key_of(target) == key_of(session)
+            or target.channel_key == session.channel_key
         ):
             self._host.to_user.notify(turn, self.settings.notices.ended)
             return _stay(session)

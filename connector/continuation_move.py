@@ -64,11 +64,6 @@ class Arrival:
     channel_state: dict[str, Any]
 
 
-def key_of(session: MidTierSession) -> tuple[str, str]:
-    """The channel conversation a session is joined to."""
-    return session.channel, session.channel_conversation_id
-
-
 class Mover:
     """Moves sessions to the channel conversation a user continues them on."""
 
@@ -118,6 +113,9 @@ class Mover:
         for _ in range(MOVE_ATTEMPTS):
             try:
                 async with self._host.turn(target_id) as turn:
+                    if turn.session.channel_key == (arrival.channel, arrival.conversation):
+                        turn.abandon()  # moved already (what failed came after the move)
+                        return turn.session
                     if turn.session.status != "active":
                         turn.abandon()
                         break
@@ -137,10 +135,8 @@ class Mover:
         if found is None or found.status != "active" or found.id == keep:
             return
         async with self._host.turn(found.id) as turn:
-            if turn.session.status == "active" and key_of(turn.session) == (
-                arrival.channel,
-                arrival.conversation,
-            ):
+            here = (arrival.channel, arrival.conversation)
+            if turn.session.status == "active" and turn.session.channel_key == here:
                 self._close(turn, keep)
 
     async def _apply(self, turn: Turn, arrival: Arrival, how: str) -> None:

@@ -139,6 +139,10 @@ class ContinuationSettings(_Strict):
         found = self.channels.get(channel)
         return (found.title if found else None) or channel
 
+    def reachable(self, configured: Any) -> list[str]:
+        """The configured channels a conversation may move to (none when disabled)."""
+        return list(configured) if self.enabled else []
+
     def check_channels(self, configured: Any) -> list[str]:
         """Names under ``channels`` that are not configured channels."""
         return [name for name in self.channels if name not in configured]

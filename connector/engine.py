@@ -95,12 +95,11 @@ class Engine(ProviderSide):
         self.outbox = Outbox(store, channels)
         self.auth = AuthCodes(store, config.midtier.auth.code_ttl_s)
         self.pool = ProviderPool(config, providers)
-        continuing = config.midtier.continuation.enabled
         self.router = Router(
             config.routing,
             unavailable=self.pool.unavailable,
             open_legs=self.pool.open_legs,
-            reachable=list(config.midtier.channels) if continuing else [],
+            reachable=config.midtier.continuation.reachable(config.midtier.channels),
         )
         self.switcher = Switcher(self)
         self.inbound = UserInbound(store, self._process, config.midtier.session.dedupe_ttl_s)
@@ -230,10 +229,8 @@ class Engine(ProviderSide):
             then = await self._process_in(turn, entry, activity) if active else None
             if not active:
                 turn.abandon()
-        if then is not None:
-            return await then()  # what is left once the turn is committed (a move)
-        if active:
-            return turn.session
+        if active:  # a step left for after the commit: the session moves (continuation)
+            return await then() if then is not None else turn.session
         # Closed (expired) between recording and now: the message opens a new session,
         # which gets its transcript line here.
         fresh, _ = await self.store.find_or_create(entry.channel, entry.conversation, entry.user_id)
@@ -253,10 +250,7 @@ class Engine(ProviderSide):
         session = turn.session
         # A message recorded on a channel the session has since left is answered where the
         # session is now; what that channel says of the user or its address is not taken.
-        here = (entry.channel, entry.conversation) == (
-            session.channel,
-            session.channel_conversation_id,
-        )
+        here = (entry.channel, entry.conversation) == session.channel_key
         if here and entry.claims is not None:
             session.claims = merge_claims(session.claims, entry.claims)
         if here and entry.address is not None:

@@ -172,6 +172,23 @@ async def test_a_live_session_moves_from_web_chat_to_sms_with_its_agent_and_hist
             await sms.say("no, that's all")
             said = await desk.expect("message", lambda f: f["text"] == "no, that's all")
             assert said["conversation"] == ticket
+            # The desk shows the same conversation, still the agent's, with all of it.
+            card = await desk.expect(
+                "queue",
+                lambda f: any(
+                    e["text"] == "no, that's all"
+                    for c in f["conversations"]
+                    for e in c["transcript"]
+                ),
+            )
+            [item] = card["conversations"]
+            assert (item["conversation"], item["status"], item["agent"]["name"]) == (
+                ticket,
+                "assigned",
+                "Dana",
+            )
+            lines = [e["text"] for e in item["transcript"] if e["speaker"] == "user"]
+            assert lines[:2] == ["hi", "someone used my card without my permission"]
             await desk.send(type="resolve", conversation=ticket)
             await sms.expect(lambda t: t.startswith("You're back"))
         await sms.say("how do I reset my password")
