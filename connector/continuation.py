@@ -65,6 +65,7 @@ from connector.work import Turn
 log = logging.getLogger("midtier.continuation")
 
 LINK_PATH = "/continue"  # where the link's page is served (``continuation.page``)
+MAX_PHRASE = 200  # longer messages are never a command or a YES: not worth normalizing
 
 __all__ = ["LINK_PATH", "Continuation", "Then"]
 
@@ -105,7 +106,7 @@ class Continuation:
         code = read_code(text)
         if code is not None:
             return await self._code(turn, entry, code)
-        phrase = normalize_phrase(text)
+        phrase = normalize_phrase(text) if len(text) <= MAX_PHRASE else ""
         found = session.channel_state.get(STATE)
         state: dict[str, Any] = found if isinstance(found, dict) else {}
         offer = state.pop("offer", None)
