@@ -10,7 +10,7 @@ from typing import Any
 
 from connector.config import Config, load_config
 from connector.errors import ConfigError, ConfigErrors
-from connector.registry import build_adapters
+from connector.registry import build_adapters, build_continuation_page
 from connector.routing.policy import OUT_OF_SCOPE
 
 
@@ -75,6 +75,10 @@ def check_config(directory: Path) -> list[ConfigError]:
     errors: list[ConfigError] = []
     channels, providers = build_adapters(config, SimpleNamespace(config=config), errors)
     errors.extend(asyncio.run(adapter_errors([*channels.values(), *providers.values()])))
+    try:
+        build_continuation_page(config, None, "/continue")
+    except ConfigErrors as exc:
+        errors.extend(exc.errors)
     nlu_errors, intents = _nlu_errors(config)
     errors.extend(nlu_errors)
     if intents:

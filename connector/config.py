@@ -2,7 +2,7 @@
 
 Files of a config directory::
 
-    midtier.yaml     channels, notices, limits, session, auth, store and outbox settings
+    midtier.yaml     channels, notices, limits; session, auth, store, outbox, continuation
     providers.yaml   providers by name: kind, title, timeout, credential, kind-specific keys
     routing.yaml     which provider serves which intents, on what conditions; fallback; default
     nlu/*.yml        intent training data in Rasa's NLU YAML format
@@ -34,6 +34,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from connector.continuation_settings import ContinuationSettings
 from connector.errors import ConfigError, ConfigErrors
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -142,6 +143,7 @@ class MidtierConfig(_Strict):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    continuation: ContinuationSettings = Field(default_factory=ContinuationSettings)
     # Packages whose ``channels.REGISTRY`` / ``providers.REGISTRY`` name the adapter kinds.
     adapter_packages: list[str] = Field(default_factory=lambda: ["adapters"])
 
@@ -155,6 +157,20 @@ class MidtierConfig(_Strict):
                 raise ValueError(f"{entry!r} is not an origin like https://www.example.com or *")
             out.append(origin)
         return out
+
+    @model_validator(mode="after")
+    def _continuation_channels(self) -> MidtierConfig:
+        problems = [
+            InitErrorDetails(
+                type=PydanticCustomError("unknown_channel", "no channel of this name"),
+                loc=("continuation", "channels", name),
+                input=name,
+            )
+            for name in self.continuation.check_channels(self.channels)
+        ]
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
+        return self
 
 
 # --------------------------------------------------------------------------- providers.yaml

@@ -27,7 +27,9 @@ from connector.activity import (
 )
 from connector.auth import AuthCodes
 from connector.choices import OFFER, answer
+from connector.claims import merge_claims
 from connector.config import Config
+from connector.continuation import Continuation, Then
 from connector.errors import ConflictError, NotFound, ProviderError
 from connector.handoff import Switcher
 from connector.hosting import ProviderSide
@@ -96,7 +98,10 @@ class Engine(ProviderSide):
         self.auth = AuthCodes(store, config.midtier.auth.code_ttl_s)
         self.pool = ProviderPool(config, providers)
         self.router = Router(
-            config.routing, unavailable=self.pool.unavailable, open_legs=self.pool.open_legs
+            config.routing,
+            unavailable=self.pool.unavailable,
+            open_legs=self.pool.open_legs,
+            reachable=config.midtier.continuation.reachable(config.midtier.channels),
         )
         self.switcher = Switcher(self)
         self.inbound = UserInbound(store, self._process, config.midtier.session.dedupe_ttl_s)
@@ -111,6 +116,7 @@ class Engine(ProviderSide):
             speaker=self.speaker,
             midtier_voice=self.pool.speaks_for_midtier,
         )
+        self.continuation = Continuation(self, self._handle_user)
 
     # ------------------------------------------------------------------ helpers
 
@@ -233,9 +239,12 @@ class Engine(ProviderSide):
     async def _process_once(self, entry: InboundEntry) -> MidTierSession:
         activity = Activity.from_wire(entry.activity)
         async with self.turn(entry.session_id) as turn:
-            if turn.session.status == "active":
-                return await self._process_in(turn, entry, activity)
-            turn.abandon()
+            active = turn.session.status == "active"
+            then = await self._process_in(turn, entry, activity) if active else None
+            if not active:
+                turn.abandon()
+        if active:  # a step left for after the commit: the session moves (continuation)
+            return await then() if then is not None else turn.session
         # Closed (expired) between recording and now: the message opens a new session,
         # which gets its transcript line here.
         fresh, _ = await self.store.find_or_create(entry.channel, entry.conversation, entry.user_id)
@@ -246,21 +255,27 @@ class Engine(ProviderSide):
                         speaker="user", text=activity.text, activity=entry.activity, ref=entry.ref
                     )
                 )
-            return await self._process_in(turn, entry, activity)
+            then = await self._process_in(turn, entry, activity)
+        return await then() if then is not None else turn.session
 
-    async def _process_in(
-        self, turn: Turn, entry: InboundEntry, activity: Activity
-    ) -> MidTierSession:
-        """Process ``entry`` in ``turn``; the record leaves with the turn's commit."""
-        if entry.claims is not None and entry.claims != turn.session.claims:
-            turn.session.claims = entry.claims
-        if entry.address is not None:
-            turn.session.channel_state[ADDRESS] = entry.address
-        if not turn.session.legs:
+    async def _process_in(self, turn: Turn, entry: InboundEntry, activity: Activity) -> Then | None:
+        """Process ``entry`` in ``turn``; the record leaves with the turn's commit. A step
+        returned is to be taken after that commit (see ``Continuation.intercept``)."""
+        session = turn.session
+        # A message recorded on a channel the session has since left is answered where the
+        # session is now; what that channel says of the user or its address is not taken.
+        here = (entry.channel, entry.conversation) == session.channel_key
+        if here and entry.claims is not None:
+            session.claims = merge_claims(session.claims, entry.claims)
+        if here and entry.address is not None:
+            session.channel_state[ADDRESS] = entry.address
+        if not session.legs:
             log.info("session opened", extra={"event": "session_opened", "channel": entry.channel})
-        await self._handle_user(turn, activity)
+        then = await self.continuation.intercept(turn, entry, activity) if here else None
+        if then is None:
+            await self._handle_user(turn, activity)
         turn.consumed_inbound(entry.id)
-        return turn.session
+        return then
 
     async def _handle_user(self, turn: Turn, activity: Activity) -> None:
         session = turn.session
@@ -287,6 +302,9 @@ class Engine(ProviderSide):
                 "confidence": round(intent.confidence, 3),
             },
         )
+        if decision.action == "move":  # its provider is on other channels: offer to go there
+            await self.continuation.offer_move(turn, decision, activity)
+            return
         if decision.provider is not None and decision.provider != session.current_provider:
             candidates = [decision.provider, decision.next_best, self.config.routing.fallback]
             switched = await self.switcher.switch(

@@ -97,6 +97,8 @@ class WebhookChannel(ChannelAdapter, Protocol):
         addressed), ``from.id`` (the user). ``channelData.address``, if set, is what else a
         reply needs (e.g. a ``serviceUrl``): kept on the session, never shown to providers,
         and given back on every outbound activity as ``channelData.midtier.address``.
+        ``channelData.identities``, if set, lists what the platform proved of the sender
+        (``["phone:+16505551234"]``, see :mod:`connector.claims`): it joins the verified claims.
         Echoes, receipts and unsupported kinds are left out (an empty list is a 200).
         Raise ``MalformedPayload`` (400) for a body that is not the platform's protocol.
         """
@@ -329,7 +331,9 @@ class SessionStore(Protocol):
     async def get(self, session_id: str) -> MidTierSession | None: ...
 
     async def by_channel(self, channel: str, channel_conversation_id: str) -> MidTierSession | None:
-        """The newest session of a channel conversation, active or closed."""
+        """The session a channel conversation is joined to now: its active session, else its
+        newest closed one. A session that moved to another channel conversation
+        (``channel`` / ``channel_conversation_id`` changed and saved) is found there only."""
         ...
 
     async def by_provider(
@@ -339,6 +343,12 @@ class SessionStore(Protocol):
         ...
 
     async def by_user(self, user_id: str) -> list[MidTierSession]: ...
+
+    async def by_identity(self, identity: str) -> list[MidTierSession]:
+        """Active sessions whose verified claims carry ``identity`` (e.g.
+        ``"phone:+16505551234"``, see :mod:`connector.claims`), most recently updated first:
+        an index kept on every save, not a scan."""
+        ...
 
     async def save(self, session: MidTierSession) -> MidTierSession:
         """Write if ``session.version`` is still current, else raise ``ConflictError``.
@@ -410,6 +420,10 @@ class SessionStore(Protocol):
 
     async def take_code(self, code_hash: str) -> AuthCodeRecord | None:
         """Remove and return atomically: a code can be taken once."""
+        ...
+
+    async def peek_code(self, code_hash: str) -> AuthCodeRecord | None:
+        """The record, left in place (expired ones too, until ``expire`` drops them)."""
         ...
 
     # outbox

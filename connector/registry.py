@@ -150,3 +150,19 @@ def build_adapters(
     if errors and not collect:
         raise ConfigErrors(errors)
     return channels, providers
+
+
+def build_continuation_page(config: Config, host: Any, path: str) -> Any | None:
+    """The page of continuation links at ``path`` (``continuation.page``, a
+    ``"module:Class"`` built as ``Class(host, path)``), or None when there is none."""
+    settings = config.midtier.continuation
+    if not settings.enabled or settings.page is None:
+        return None
+    try:
+        cls = import_dotted(settings.page)
+    except ImportError as exc:
+        problem = ConfigError(
+            "midtier.yaml", "continuation.page", f"cannot import {settings.page!r}: {exc}"
+        )
+        raise ConfigErrors([problem]) from exc
+    return cls(host, path)

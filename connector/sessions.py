@@ -5,6 +5,12 @@ joined to a provider, a :class:`Leg` records the communication session: the chan
 (channel name, channel conversation id) and the provider side (provider name, provider
 conversation id), when it opened and closed and why. Exactly one leg is open at a time while
 the session is active; the others are history.
+
+A session is joined to one channel conversation at a time (``channel``,
+``channel_conversation_id``), and may move to another (:mod:`connector.continuation`). A leg
+never changes sides: on a move the open leg closes and a new one opens on the new channel
+conversation with the same provider conversation, so the legs show every channel the
+conversation went through.
 """
 
 from __future__ import annotations
@@ -94,6 +100,11 @@ class MidTierSession(BaseModel):
     delivery_failures: list[DeliveryFailure] = Field(default_factory=list)
     # Optimistic concurrency: bumped by every successful save.
     version: int = 0
+
+    @property
+    def channel_key(self) -> tuple[str, str]:
+        """The channel conversation the session is joined to now."""
+        return self.channel, self.channel_conversation_id
 
     @property
     def current_leg(self) -> Leg | None:

@@ -58,9 +58,11 @@ class ToUser:
             )
         return account
 
-    def notify(self, turn: Turn, text: str) -> None:
-        """Tell the user something in midtier's own voice."""
-        self.send(turn, None, Activity(type=ActivityTypes.MESSAGE, text=text))
+    def notify(self, turn: Turn, text: str, *, recorded: str | None = None) -> None:
+        """Tell the user something in midtier's own voice. ``recorded``: what the transcript
+        keeps instead of ``text`` (for a one-time secret the user alone may see)."""
+        activity = Activity(type=ActivityTypes.MESSAGE, text=text)
+        self.send(turn, None, activity, recorded=recorded)
 
     def _stamp(
         self, session: MidTierSession, leg: Leg | None, activity: Activity
@@ -96,12 +98,15 @@ class ToUser:
         out.channel_data = {**(out.channel_data or {}), "midtier": stamp}
         return out_id, out, speaker
 
-    def send(self, turn: Turn, leg: Leg | None, activity: Activity) -> None:
+    def send(
+        self, turn: Turn, leg: Leg | None, activity: Activity, *, recorded: str | None = None
+    ) -> None:
         """Pass what ``leg``'s provider sent (or, without a leg, midtier's own words)."""
         session = turn.session
         out_id, out, speaker = self._stamp(session, leg, activity)
         wire = out.to_wire()
         if out.type == ActivityTypes.MESSAGE:
+            kept = wire if recorded is None else {**wire, "text": recorded}
             values = [value for _, value in offered(out)]
             if values:
                 session.channel_state[OFFER] = values  # a reply "2" means the second
@@ -110,10 +115,10 @@ class ToUser:
             turn.record(
                 TranscriptEntry(
                     speaker=speaker,
-                    text=out.text,
+                    text=out.text if recorded is None else recorded,
                     provider=leg.provider if leg else None,
                     leg_id=leg.id if leg else None,
-                    activity=wire,
+                    activity=kept,
                 )
             )
         turn.send(

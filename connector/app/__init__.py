@@ -26,6 +26,7 @@ from connector.app.webhooks import mount_webhooks
 from connector.auth import check_credential
 from connector.config import Config
 from connector.context import SharedHttp
+from connector.continuation import LINK_PATH
 from connector.engine import Engine
 from connector.errors import (
     AuthCodeError,
@@ -42,7 +43,7 @@ from connector.errors import (
 )
 from connector.interfaces import IntentResult, Mountable
 from connector.logs import redactor
-from connector.registry import build_adapters
+from connector.registry import build_adapters, build_continuation_page
 from connector.store import open_store
 
 __all__ = ["ENGINE", "HTTP", "AccessLogger", "create_app", "status_for"]
@@ -250,15 +251,18 @@ def create_app(
     )
     engine.channels.update(channels)
     engine.providers.update(providers)
+    page = build_continuation_page(config, engine.continuation, LINK_PATH)
     app[ENGINE] = engine
     app[HTTP] = http
     app[BODY_LIMIT] = config.midtier.limits.max_body_bytes
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/auth/token", auth_token)
     mount_webhooks(app, channels, public_url)
-    for adapter in [*channels.values(), *providers.values()]:
+    for adapter in [*channels.values(), *providers.values(), page]:
         if isinstance(adapter, Mountable):
             adapter.mount(app)
+    if isinstance(page, Mountable):
+        engine.continuation.page_url = engine.public_url + LINK_PATH
     for pcfg in config.providers.values():
         redactor.add(pcfg.credential)
     app.cleanup_ctx.append(_lifecycle)

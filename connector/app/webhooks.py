@@ -18,6 +18,7 @@ from aiohttp import web
 from connector.activity import Activity
 from connector.app.requests import ENGINE, header, match_text, read_body
 from connector.channels import OK, ChannelRequest, ChannelResponse
+from connector.claims import identities
 from connector.engine import Engine
 from connector.errors import MalformedPayload, NotFound
 from connector.interfaces import Acknowledges, Handshakes, WebhookChannel
@@ -64,14 +65,21 @@ async def channel_webhook(request: web.Request) -> web.StreamResponse:
 
 async def _record(engine: Engine, name: str, activity: Activity) -> None:
     address = None
-    if activity.channel_data and "address" in activity.channel_data:
+    proved: list[str] = []
+    if activity.channel_data and (
+        "address" in activity.channel_data or "identities" in activity.channel_data
+    ):
         data = dict(activity.channel_data)
-        found = data.pop("address")
+        found = data.pop("address", None)
         address = found if isinstance(found, dict) else None
+        proved = identities(data.pop("identities", None))
         activity = activity.model_copy(update={"channel_data": data or None})
     user = activity.from_.id if activity.from_ is not None else ""
-    # The platform vouched for who sent it (its signature checked out).
-    claims = {"sub": user, "channel": name, "verified": True}
+    # The platform vouched for who sent it (its signature checked out), and for the
+    # identities (a phone number) the adapter read from what it signed.
+    claims: dict[str, Any] = {"sub": user, "channel": name, "verified": True}
+    if proved:
+        claims["identities"] = proved
     try:
         await engine.submit(name, activity, claims=claims, ref=activity.id, address=address)
     except MalformedPayload as exc:

@@ -9,8 +9,10 @@ from pydantic import BaseModel, Field
 
 from connector.activity import now
 
-# open: first leg of a session; switch: to another provider; fallback: to the fallback provider
-Action = Literal["open", "stay", "switch", "fallback"]
+# open: first leg of a session; switch: to another provider; fallback: to the fallback provider;
+# move: the provider that serves it is on other channels only (``channels``): the user is
+# offered to continue there, and ``next_best`` serves it here if they carry on here.
+Action = Literal["open", "stay", "switch", "fallback", "move"]
 
 
 class Candidate(BaseModel):
@@ -37,6 +39,8 @@ class RouteDecision(BaseModel):
     reason: str = ""
     # Next best action: the runner-up, if the chosen provider fails.
     next_best: str | None = None
+    # For ``move``: the channels on which ``provider`` serves the conversation.
+    channels: list[str] = Field(default_factory=list)
     alternatives: list[Candidate] = Field(default_factory=list)
     message_id: str | None = None
 

@@ -13,6 +13,12 @@ message unless the route that would take it is sure enough to interrupt: the rou
 ``interrupt_confidence``, or the global one. What must reach a person (fraud, a lost card)
 sets a low one, so that "someone used my card" does not become the disputes bot's merchant.
 
+A route whose ``channels`` leave out the user's channel is skipped; but when it is the best
+route for the intent and could take the conversation on one of its channels, the decision is
+``move`` (once per provider and session): midtier offers the user to continue there
+(:mod:`connector.continuation`), and the next best provider here serves the conversation if
+the user carries on where they are.
+
 Every decision carries a short ``summary`` for people ("reported fraud", from the
 ``labels`` of ``routing.yaml``) and the detailed ``reason`` behind it.
 """
@@ -20,7 +26,7 @@ Every decision carries a short ``summary`` for people ("reported fraud", from th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from fnmatch import translate
 
 from connector.config import Route, RoutingConfig
@@ -31,6 +37,8 @@ from connector.sessions import MidTierSession
 # The ``labels`` key for messages no intent covers, and its default reading.
 OUT_OF_SCOPE = "out_of_scope"
 NOBODY_HELPED = "the assistant could not help with this"
+# The session's ``channel_state`` key of the providers a move was already offered for.
+MOVES_OFFERED = "moves_offered"
 _SEPARATORS = re.compile(r"[\s._\-]+")
 
 
@@ -57,8 +65,11 @@ class Router:
         *,
         unavailable: Callable[[str], str | None] = lambda _name: None,
         open_legs: Mapping[str, int] | None = None,
+        reachable: Collection[str] = (),
     ) -> None:
+        """``reachable``: the channels a conversation can be moved to (none: never ``move``)."""
         self.config = config
+        self._reachable = frozenset(reachable)
         self._routes = [_CompiledRoute(n, r) for n, r in config.routes.items()]
         self._by_name = {r.name: r for r in self._routes}
         self._serving: dict[str, list[_CompiledRoute]] = {}
@@ -84,14 +95,16 @@ class Router:
             found = self._serving[intent] = [r for r in self._routes if r.serves(intent)]
         return found
 
-    def check(self, provider: str, confidence: float, channel: str) -> str | None:
-        """Why ``provider`` may not take a conversation now (None: it may)."""
+    def check(self, provider: str, confidence: float, channel: str | None) -> str | None:
+        """Why ``provider`` may not take a conversation now (None: it may); ``channel``
+        None: on whichever channel it serves."""
         route = self._by_name.get(provider)
         if route is not None:
             needed = route.route.min_confidence
             if needed is not None and confidence < needed:
                 return f"confidence {confidence:.2f} below its minimum {needed:.2f}"
-            if route.route.channels is not None and channel not in route.route.channels:
+            channels = route.route.channels
+            if channel is not None and channels is not None and channel not in channels:
                 return f"does not serve channel {channel!r}"
             cap = route.route.max_open_legs
             if cap is not None and self._open_legs.get(provider, 0) >= cap:
@@ -200,6 +213,20 @@ class Router:
                 )
             )
         eligible = [c.provider for c in alternatives if c.eligible]
+        elsewhere = self._elsewhere(session, alternatives, conf, waiting)
+        if elsewhere is not None:
+            target, channels = elsewhere
+            return RouteDecision(
+                action="move",
+                provider=target,
+                summary=label,
+                reason=f"{target} serves {name} on {', '.join(channels)} only; "
+                "offered to continue there",
+                next_best=(eligible or [self.config.fallback])[0],
+                channels=channels,
+                alternatives=alternatives,
+                **base,
+            )
         if eligible:
             chosen = eligible[0]
             rest = [*eligible[1:], self.config.fallback]
@@ -235,6 +262,33 @@ class Router:
             alternatives=alternatives,
             **base,
         )
+
+    def _elsewhere(
+        self,
+        session: MidTierSession,
+        alternatives: list[Candidate],
+        confidence: float,
+        waiting: bool,
+    ) -> tuple[str, list[str]] | None:
+        """The best candidate, if it is held back only by the user's channel: it and the
+        channels it serves that the conversation can move to (once per provider)."""
+        offered = session.channel_state.get(MOVES_OFFERED)
+        for candidate in alternatives:
+            if candidate.eligible:
+                return None  # a better one serves it here
+            route = self._by_name[candidate.provider].route
+            if route.channels is None or (
+                isinstance(offered, list) and candidate.provider in offered
+            ):
+                continue
+            if self.check(candidate.provider, confidence, None) is not None:
+                continue
+            if waiting and confidence < self.interrupt_needed(candidate.provider):
+                continue
+            channels = [c for c in route.channels if c in self._reachable]
+            if channels:
+                return candidate.provider, channels
+        return None
 
 
 def _words(intent: str) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from connector.activity import ActivityTypes
+from connector.claims import verified_identities
 from connector.records import InboundEntry
 from connector.sessions import MidTierSession, TranscriptEntry
 
@@ -49,6 +50,11 @@ def close_expired(session: MidTierSession, at: datetime) -> None:
         leg.closed_at = at
         leg.close_reason = EXPIRED
     session.status = "closed"
+
+
+def indexed_identities(session: MidTierSession) -> list[str]:
+    """What ``by_identity`` finds the session by: its verified identities while active."""
+    return verified_identities(session.claims) if session.status == "active" else []
 
 
 def user_entry(entry: InboundEntry, session: MidTierSession) -> TranscriptEntry | None:

@@ -15,7 +15,14 @@ from connector.errors import ConflictError, NotFound
 from connector.records import AuthCodeRecord, Changes, InboundEntry, InboxEntry, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
-from connector.store.common import Clock, Stamper, as_utc, close_expired, user_entry
+from connector.store.common import (
+    Clock,
+    Stamper,
+    as_utc,
+    close_expired,
+    indexed_identities,
+    user_entry,
+)
 
 ChannelKey = tuple[str, str]
 
@@ -34,6 +41,9 @@ class MemoryStore:
         # Session ids of each channel conversation, oldest first.
         self._by_channel: dict[ChannelKey, list[str]] = {}
         self._legs: dict[tuple[str, str], str] = {}
+        # Verified identity -> ids of the active sessions that carry it, and the reverse.
+        self._identities: dict[str, set[str]] = {}
+        self._identities_of: dict[str, list[str]] = {}
         self._transcripts: dict[str, list[TranscriptEntry]] = {}
         self._decisions: dict[str, list[RouteDecision]] = {}
         self._seen: dict[str, datetime] = {}
@@ -58,14 +68,28 @@ class MemoryStore:
                 return session
         return None
 
-    def _index(self, session: MidTierSession) -> None:
+    def _index(self, session: MidTierSession, previous: MidTierSession | None = None) -> None:
         key = (session.channel, session.channel_conversation_id)
+        if previous is not None:
+            before = (previous.channel, previous.channel_conversation_id)
+            if before != key:  # moved: the old channel conversation no longer reaches it
+                self._by_channel[before].remove(session.id)
         ids = self._by_channel.setdefault(key, [])
         if session.id not in ids:
             ids.append(session.id)
         for leg in session.legs:
             if leg.provider_conversation_id:
                 self._legs[(leg.provider, leg.provider_conversation_id)] = session.id
+        self._index_identities(session)
+
+    def _index_identities(self, session: MidTierSession) -> None:
+        wanted = indexed_identities(session)
+        for identity in self._identities_of.pop(session.id, []):
+            self._identities[identity].discard(session.id)
+        for identity in wanted:
+            self._identities.setdefault(identity, set()).add(session.id)
+        if wanted:
+            self._identities_of[session.id] = wanted
 
     async def find_or_create(
         self, channel: str, channel_conversation_id: str, user_id: str
@@ -98,7 +122,10 @@ class MemoryStore:
         if not ids:
             return None
         # max() keeps the first of equals; scan newest-inserted first so ties go to it.
-        newest = max((self._sessions[i] for i in reversed(ids)), key=lambda s: s.created_at)
+        newest = max(
+            (self._sessions[i] for i in reversed(ids)),
+            key=lambda s: (s.status == "active", s.created_at),
+        )
         return newest.model_copy(deep=True)
 
     async def by_provider(
@@ -111,6 +138,12 @@ class MemoryStore:
     async def by_user(self, user_id: str) -> list[MidTierSession]:
         """Every session of a user, most recently updated first."""
         found = [s for s in self._sessions.values() if s.user_id == user_id]
+        found.sort(key=lambda s: s.updated_at, reverse=True)
+        return [s.model_copy(deep=True) for s in found]
+
+    async def by_identity(self, identity: str) -> list[MidTierSession]:
+        """Active sessions whose verified claims carry ``identity``, newest update first."""
+        found = [self._sessions[i] for i in self._identities.get(identity, ())]
         found.sort(key=lambda s: s.updated_at, reverse=True)
         return [s.model_copy(deep=True) for s in found]
 
@@ -143,8 +176,9 @@ class MemoryStore:
         saved = session.model_copy(
             deep=True, update={"version": expected + 1, "updated_at": self._stamp()}
         )
+        previous = self._sessions.get(saved.id)
         self._sessions[saved.id] = saved
-        self._index(saved)
+        self._index(saved, previous)
         return saved
 
     async def list_sessions(
@@ -175,6 +209,7 @@ class MemoryStore:
                 close_expired(session, at)
                 session.updated_at = at
                 session.version += 1
+                self._index_identities(session)
                 count += 1
         current = as_utc(self._clock())
         self._seen = {k: t for k, t in self._seen.items() if t > current}
@@ -238,6 +273,11 @@ class MemoryStore:
         checks ``expires_at``.
         """
         return self._codes.pop(code_hash, None)
+
+    async def peek_code(self, code_hash: str) -> AuthCodeRecord | None:
+        """The record, left in place (expired ones too, until ``expire`` drops them)."""
+        found = self._codes.get(code_hash)
+        return found.model_copy(deep=True) if found is not None else None
 
     # ------------------------------------------------------------------ inbound, commit
 

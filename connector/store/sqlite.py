@@ -138,6 +138,11 @@ class SqliteStore:
             sql.session_from(r) for r in await self._db.fetchall(sql.SELECT_BY_USER, (user_id,))
         ]
 
+    async def by_identity(self, identity: str) -> list[MidTierSession]:
+        """Active sessions whose verified claims carry ``identity``, newest update first."""
+        rows = await self._db.fetchall(sql.SELECT_BY_IDENTITY, (identity,))
+        return [sql.session_from(r) for r in rows]
+
     async def save(self, session: MidTierSession) -> MidTierSession:
         """Write if ``session.version`` is current (0 for a new session), else ``ConflictError``.
 
@@ -258,6 +263,13 @@ class SqliteStore:
         checks ``expires_at``.
         """
         rows = await self._db.fetchall(sql.TAKE_CODE, (code_hash,))
+        for (data,) in rows:
+            return AuthCodeRecord.model_validate_json(data)
+        return None
+
+    async def peek_code(self, code_hash: str) -> AuthCodeRecord | None:
+        """The record, left in place (expired ones too, until ``expire`` drops them)."""
+        rows = await self._db.fetchall(sql.PEEK_CODE, (code_hash,))
         for (data,) in rows:
             return AuthCodeRecord.model_validate_json(data)
         return None

@@ -17,7 +17,7 @@ from connector.records import OutboxEntry
 from connector.sessions import MidTierSession
 from connector.store.common import ONE_US, as_utc
 
-SCHEMA_VERSION = 3  # 2: provider inbox; 3: durable inbound
+SCHEMA_VERSION = 4  # 2: provider inbox; 3: durable inbound; 4: identities, moved sessions
 
 # The store adds ``PRAGMA synchronous`` (normal or full) after these.
 PRAGMAS = """
@@ -36,6 +36,16 @@ _SYNC_LEGS = """
     WHERE json_extract(value, '$.provider_conversation_id') <> ''
     ON CONFLICT DO UPDATE SET session_id = excluded.session_id
     WHERE session_id <> excluded.session_id;
+"""
+
+# Every active session whose verified claims carry identities is found by each of them
+# (connector.claims); sessions saved before schema 4 are indexed at their next save.
+_SYNC_IDENTITIES = """
+    DELETE FROM identities WHERE session_id = NEW.id;
+    INSERT OR IGNORE INTO identities(identity, session_id)
+    SELECT value, NEW.id FROM json_each(NEW.data, '$.claims.identities')
+    WHERE NEW.status = 'active' AND json_extract(NEW.data, '$.claims.verified') IS 1
+      AND type = 'text';
 """
 
 SCHEMA = f"""
@@ -71,6 +81,18 @@ CREATE TRIGGER IF NOT EXISTS sessions_legs_insert AFTER INSERT ON sessions BEGIN
 END;
 CREATE TRIGGER IF NOT EXISTS sessions_legs_update AFTER UPDATE OF data ON sessions BEGIN
     {_SYNC_LEGS}
+END;
+CREATE TABLE IF NOT EXISTS identities (
+    identity TEXT NOT NULL,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    PRIMARY KEY (identity, session_id)
+);
+CREATE INDEX IF NOT EXISTS identities_session ON identities(session_id);
+CREATE TRIGGER IF NOT EXISTS sessions_identities_insert AFTER INSERT ON sessions BEGIN
+    {_SYNC_IDENTITIES}
+END;
+CREATE TRIGGER IF NOT EXISTS sessions_identities_update AFTER UPDATE OF data ON sessions BEGIN
+    {_SYNC_IDENTITIES}
 END;
 CREATE TABLE IF NOT EXISTS transcript (
     session_id TEXT NOT NULL REFERENCES sessions(id),
@@ -147,19 +169,26 @@ INSERT INTO sessions(id, user_id, channel, channel_conversation_id, status, curr
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(id) DO NOTHING
 """
+# A session may move to another channel conversation (connector.continuation): the unique
+# index on active sessions then refuses a move onto a conversation that has one.
 UPDATE_SAVED = """
 UPDATE sessions
-SET status = ?, current_provider = ?, version = ?, updated_at = ?, data = ?
+SET user_id = ?, channel = ?, channel_conversation_id = ?, status = ?, current_provider = ?,
+    version = ?, updated_at = ?, data = ?
 WHERE id = ? AND version = ?
 """
 SELECT_BY_ID = "SELECT data FROM sessions WHERE id = ?"
 SELECT_BY_CHANNEL = """
 SELECT data FROM sessions WHERE channel = ? AND channel_conversation_id = ?
-ORDER BY created_at DESC, rowid DESC LIMIT 1
+ORDER BY status = 'active' DESC, created_at DESC, rowid DESC LIMIT 1
 """
 SELECT_BY_PROVIDER = """
 SELECT s.data FROM legs AS l JOIN sessions AS s ON s.id = l.session_id
 WHERE l.provider = ? AND l.provider_conversation_id = ?
+"""
+SELECT_BY_IDENTITY = """
+SELECT s.data FROM identities AS i JOIN sessions AS s ON s.id = i.session_id
+WHERE i.identity = ? AND s.status = 'active' ORDER BY s.updated_at DESC
 """
 SELECT_BY_USER = "SELECT data FROM sessions WHERE user_id = ? ORDER BY updated_at DESC"
 SELECT_IDLE = "SELECT data FROM sessions WHERE status = 'active' AND updated_at < ?"
@@ -202,6 +231,7 @@ WHERE dedupe.expires_at <= ?3
 PURGE_DEDUPE = "DELETE FROM dedupe WHERE expires_at <= ?"
 PUT_CODE = "INSERT OR REPLACE INTO codes(hash, data, expires_at) VALUES (?, ?, ?)"
 TAKE_CODE = "DELETE FROM codes WHERE hash = ? RETURNING data"
+PEEK_CODE = "SELECT data FROM codes WHERE hash = ?"
 PURGE_CODES = "DELETE FROM codes WHERE expires_at <= ?"
 
 # ---------------------------------------------------------------------------- outbox
@@ -305,6 +335,9 @@ def insert_params(session: MidTierSession) -> tuple[Any, ...]:
 def update_params(saved: MidTierSession, expected_version: int) -> tuple[Any, ...]:
     """Values for ``UPDATE_SAVED``: write ``saved`` over the row still at ``expected_version``."""
     return (
+        saved.user_id,
+        saved.channel,
+        saved.channel_conversation_id,
         saved.status,
         saved.current_provider,
         saved.version,

@@ -21,6 +21,7 @@ from connector.records import OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import DeliveryFailure, Leg, TranscriptEntry
 from connector.store.sqlite import SqliteStore
+from connector.store.sqlite_schema import SCHEMA_VERSION
 
 
 def test_check_passes_on_the_default_deployment(capsys: pytest.CaptureFixture[str]) -> None:
@@ -363,7 +364,7 @@ def test_run_on_a_store_of_a_newer_version_prints_one_error_and_exits(tmp_path: 
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert errors == [
         f"error: {data / 'midtier.db'}: schema version: 999 was written by a newer midtier"
-        " (this one knows 3); upgrade midtier or use another store file"
+        f" (this one knows {SCHEMA_VERSION}); upgrade midtier or use another store file"
     ]
     assert "Traceback" not in done.stderr
 
