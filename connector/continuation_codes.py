@@ -55,16 +55,16 @@ def read_code(text: str | None) -> str | None:
     """The code a message is (``XXXX-XXXX``), else None.
 
     The message must be just the code (quotes or an end mark around it aside), in any case,
-    with a dash, a space or nothing between its halves (nothing only if it has a digit), or
-    ``/start <code>`` (a Telegram deep link).
+    with a dash, a space or nothing between its halves, or ``/start <code>`` (a Telegram
+    deep link). Every code has a digit, so that two words ("Uber Eats") never read as one.
     """
     if not text or len(text) > 40:
         return None
     found = _CODE.match(text.strip().strip(_MARKS).strip().upper())
     if found is None:
         return None
-    first, separator, second = found.groups()
-    if not separator and not any(c.isdigit() for c in first + second):
+    first, _separator, second = found.groups()
+    if not any(c.isdigit() for c in first + second):
         return None
     return f"{first}-{second}"
 
