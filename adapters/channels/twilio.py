@@ -84,6 +84,10 @@ class TwilioSettings(BaseModel):
     shared_key_secret: str | None = Field(
         default=None, min_length=1, description="secret of a Webhook Rule's shared signing key"
     )
+    # An SMS sender's number as a proven identity (cross-channel continuation by identity):
+    # off by default, since SMS sender numbers can be spoofed on some routes. WhatsApp
+    # numbers through Twilio are always given.
+    sms_identity: bool = False
 
 
 class TwilioChannel:
@@ -165,7 +169,7 @@ class TwilioChannel:
         if is_status_callback(params):
             self._ignored("status callback")
             return []
-        activity = message_of(params, self.name)
+        activity = message_of(params, self.name, sms_identity=self._settings.sms_identity)
         if activity is None:
             self._ignored(f"{message_type(params)} message")
             return []

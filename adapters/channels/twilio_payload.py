@@ -19,6 +19,7 @@ from connector.activity import (
     ConversationAccount,
     now,
 )
+from connector.claims import phone_identity
 from connector.errors import DeliveryRejected, MalformedPayload
 
 MAX_MEDIA = 10  # MediaUrl parameters per message (MMS); WhatsApp takes one
@@ -38,9 +39,15 @@ def message_type(params: Mapping[str, Any]) -> str:
     return value[:32] if isinstance(value, str) and value.isprintable() and value else "empty"
 
 
-def message_of(params: Mapping[str, Any], channel: str) -> Activity | None:
+def message_of(
+    params: Mapping[str, Any], channel: str, *, sms_identity: bool = False
+) -> Activity | None:
     """The user's message, or None when it holds nothing midtier can pass on (a sticker or a
-    contact card on WhatsApp arrives without text or media)."""
+    contact card on WhatsApp arrives without text or media).
+
+    The sender's number is given as a proven identity (``connector.claims``) when WhatsApp
+    proved it, and for SMS only with ``sms_identity`` (an SMS sender can be spoofed on some
+    routes)."""
     ours, user = _address(params, "To"), _address(params, "From")
     sid = text(params, "MessageSid")
     if not _SID.match(sid):
@@ -52,6 +59,8 @@ def message_of(params: Mapping[str, Any], channel: str) -> Activity | None:
     if not (payload or body or attachments or entities):
         return None
     profile = text(params, "ProfileName")[:128]
+    proven = user.startswith("whatsapp:") or (sms_identity and user.startswith("+"))
+    identity = phone_identity(user) if proven else None
     return Activity(
         type=ActivityTypes.MESSAGE,
         id=sid,
@@ -64,6 +73,7 @@ def message_of(params: Mapping[str, Any], channel: str) -> Activity | None:
         text=payload or body or None,
         attachments=attachments or None,
         entities=entities or None,
+        channel_data={"identities": [identity]} if identity else None,
         value=(
             {"ButtonPayload": payload, "ButtonText": text(params, "ButtonText")}
             if payload

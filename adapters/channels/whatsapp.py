@@ -32,6 +32,7 @@ from connector.activity import (
     ConversationAccount,
 )
 from connector.channels import ChannelRequest, ChannelResponse, IgnoredKinds
+from connector.claims import phone_identity
 from connector.context import ChannelContext
 from connector.errors import MalformedPayload
 from connector.logs import redactor
@@ -153,8 +154,12 @@ class WhatsAppChannel:
             from_=ChannelAccount(id=wa_id, name=names.get(wa_id), role="user"),
             recipient=ChannelAccount(id=number, role="bot"),
             conversation=ConversationAccount(id=f"{number}:{wa_id}"),
-            # What a typing indicator needs: the newest message's id (see the docstring).
-            channel_data={"address": {"message_id": wamid}},
+            # What a typing indicator needs: the newest message's id (see the docstring); and
+            # the sender's number, which WhatsApp proves (connector.claims).
+            channel_data={
+                "address": {"message_id": wamid},
+                "identities": [i for i in (phone_identity(wa_id),) if i],
+            },
             **content,
         )
 

@@ -50,6 +50,18 @@ async def test_an_sms_is_a_message_from_the_sender_in_the_conversation_with_our_
     assert activity.attachments is None and activity.entities is None
 
 
+async def test_a_whatsapp_number_is_a_proven_identity_an_sms_number_only_if_trusted() -> None:
+    [whatsapp] = await parsed("whatsapp_text.json")
+    assert whatsapp.channel_data == {"identities": ["phone:+14155552345"]}
+    [sms] = await parsed("sms.json")
+    assert sms.channel_data is None  # SMS senders can be spoofed on some routes
+    adapter = channel(sms_identity=True)
+    incoming = signed(payload("sms.json"))
+    await adapter.verify(incoming)
+    [trusted] = await adapter.parse(incoming)
+    assert trusted.channel_data == {"identities": [f"phone:{USER}"]}
+
+
 async def test_an_mms_carries_each_picture_as_an_attachment_in_order() -> None:
     [activity] = await parsed("mms.json")
     fixture = payload("mms.json")

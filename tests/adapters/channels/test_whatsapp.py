@@ -61,7 +61,15 @@ async def test_a_text_message_is_addressed_to_the_number_and_the_user_by_name() 
 
 async def test_every_message_carries_its_id_as_the_reply_address_for_typing() -> None:
     [activity] = await _parse("text.json")
-    assert activity.channel_data == {"address": {"message_id": activity.id}}
+    assert activity.channel_data is not None
+    assert activity.channel_data["address"] == {"message_id": activity.id}
+
+
+async def test_the_senders_number_is_a_proven_identity() -> None:
+    # WhatsApp proves the number (for continuing a session from another channel).
+    [activity] = await _parse("text.json")
+    assert activity.channel_data is not None
+    assert activity.channel_data["identities"] == [f"phone:+{WA_ID}"]
 
 
 @pytest.mark.parametrize(
