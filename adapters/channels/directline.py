@@ -21,6 +21,8 @@ claims carry ``verified: false``.
 
 from __future__ import annotations
 
+import logging
+import secrets
 import time
 from typing import Any
 
@@ -39,6 +41,7 @@ from adapters.channels.directline_wire import (
     token_user,
     watermark_of,
 )
+from adapters.local_secrets import read_or_create_secret
 from connector.activity import Activity, ActivityTypes, new_activity_id
 from connector.app.requests import authorization, match_text, query_text, read_body
 from connector.context import ChannelContext
@@ -55,11 +58,20 @@ CORS = {
 }
 
 
+log = logging.getLogger("midtier.directline")
+
+# Stands in for the secret until start-up has read the kept one: random, never shown.
+_UNSET = secrets.token_urlsafe(48)
+
+
 class DirectLineSettings(BaseModel):
     """``channels.<name>`` of ``kind: directline`` in midtier.yaml."""
 
     model_config = ConfigDict(extra="forbid")
-    secret: list[str] = Field(min_length=1, description="${ENV}; the first signs, any opens")
+    # ${ENV}; the first signs, any opens. None given: midtier makes one up at its first
+    # start and keeps it in ``<data dir>/<channel name>-secret`` (owner-only), which is
+    # enough for the page midtier serves; a token server of your own needs it from ${ENV}.
+    secret: list[str] = Field(default_factory=list)
     title: str | None = Field(default=None, description="the page's title; midtier's title")
     base_path: str = Field(default="/v3/directline", pattern=r"^/[A-Za-z0-9_\-/]*[^/]$")
     page_path: str | None = Field(default="/directline/", pattern=r"^/([A-Za-z0-9_\-]+/)*$")
@@ -90,12 +102,24 @@ class DirectLineChannel:
         self.settings = settings = context.settings
         for secret in settings.secret:
             redactor.add(secret)
-        self.tokens = Tokens(self.name, settings.secret, settings.token_ttl_s)
+        self._secret_file = context.data_dir / f"{self.name}-secret"
+        # Without a configured secret, the kept one is read (or made) before serving.
+        self.tokens = Tokens(self.name, settings.secret or [_UNSET], settings.token_ttl_s)
         self.title = settings.title or self._host.config.midtier.title
         self.base = settings.base_path
         self._ws_base = context.public_url.replace("http", "ws", 1) + self.base
         self.streams = Streams(self.name, self._host, settings.keepalive_s)
         self._where = (context.file, context.key)
+
+    async def start(self) -> None:
+        """Read (or make, once) the kept secret when the config gives none."""
+        if self.settings.secret:
+            return
+        secret, made = read_or_create_secret(self._secret_file, lambda: secrets.token_urlsafe(48))
+        if made:
+            log.info("Direct Line secret generated and written to %s", self._secret_file)
+        redactor.add(secret)
+        self.tokens = Tokens(self.name, [secret], self.settings.token_ttl_s)
 
     def check(self) -> None:
         """For ``midtier check``: the page needs Web Chat's bundle."""

@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 import time
 import unicodedata
@@ -31,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.desk.settings import MIN_TOKEN_CHARS, DeskSettings
+from adapters.desk.settings import DeskSettings
+from adapters.local_secrets import read_or_create_secret
 from connector.errors import AuthError, InputError
 from connector.logs import redactor
 from connector.sessions import new_id
@@ -70,37 +70,6 @@ class AgentIdentity:
     name: str
     expires_at: int  # unix seconds
     session: str  # the signed session the page keeps
-
-
-def read_or_create_secret(path: Path, make: Callable[[], str]) -> tuple[str, bool]:
-    """The secret kept in ``path`` (owner-only), written with ``make()`` when missing.
-
-    Written to a temporary file and renamed, so a crash never leaves half a secret. Returns
-    the value and whether it was created now.
-    """
-    try:
-        value = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        value = ""
-    except UnicodeDecodeError:
-        value = ""
-    if len(value) >= MIN_TOKEN_CHARS and not any(c.isspace() for c in value):
-        if path.stat().st_mode & 0o077:
-            os.chmod(path, 0o600)
-            log.warning("%s was readable by others; now owner-only", path)
-        return value, False
-    value = make()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, (value + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    return value, True
 
 
 def clean_name(value: object) -> str:

@@ -297,7 +297,12 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await engine.pool.load_counts(engine.store)
         shared = app[HTTP]
         # One client for every adapter's platform calls; each call sets its own deadline.
-        shared.open(aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)))
+        # No cookie jar: platforms authenticate every call, and adapters must not share cookies.
+        shared.open(
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=30), cookie_jar=aiohttp.DummyCookieJar()
+            )
+        )
         started.push_async_callback(shared.close)
         for adapter in [*engine.channels.values(), *engine.providers.values()]:
             start = getattr(adapter, "start", None)

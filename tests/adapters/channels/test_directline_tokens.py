@@ -26,7 +26,7 @@ from support.directline import (
     payload,
     settings,
 )
-from support.server import Running
+from support.server import Running, serve
 
 from adapters.channels.directline import DirectLineSettings
 from adapters.channels.directline_tokens import LEEWAY_S, Tokens, derive_key
@@ -169,9 +169,38 @@ async def test_a_rotated_secret_still_opens_what_it_signed(
 def test_settings_are_strict_and_want_long_secrets() -> None:
     good = "x" * 32
     assert DirectLineSettings.model_validate({"secret": good}).secret == [good]
-    for bad in ({"secret": "short"}, {"secret": []}, {"secret": good, "colour": "red"}, {}):
+    for bad in ({"secret": "short"}, {"secret": [good, "short"]}, {"secret": good, "colour": 1}):
         with pytest.raises(ValidationError):
             DirectLineSettings.model_validate(bad)
+    # None given: midtier keeps one of its own (see the next test).
+    assert DirectLineSettings.model_validate({}).secret == []
+
+
+async def test_without_a_configured_secret_one_is_made_once_and_kept(tmp_path: Path) -> None:
+    async with serve(_own_secret_config(tmp_path), data_dir=tmp_path / "data") as run:
+        kept = (tmp_path / "data" / "directline-secret").read_text().strip()
+        assert (
+            len(kept) >= 32
+            and (tmp_path / "data" / "directline-secret").stat().st_mode & 0o077 == 0
+        )
+        async with aiohttp.ClientSession() as http:
+            generate = f"{run.base}/v3/directline/tokens/generate"
+            headers = {"Authorization": f"Bearer {kept}"}
+            async with http.post(generate, headers=headers) as answer:
+                assert answer.status == 200
+                first = (await answer.json())["token"]
+    async with serve(_own_secret_config(tmp_path), data_dir=tmp_path / "data") as run:
+        assert (tmp_path / "data" / "directline-secret").read_text().strip() == kept
+        async with aiohttp.ClientSession() as http:
+            # A token signed before the restart still opens its conversation.
+            start = f"{run.base}/v3/directline/conversations"
+            async with http.post(start, headers={"Authorization": f"Bearer {first}"}) as answer:
+                assert answer.status in (200, 201)
+
+
+def _own_secret_config(tmp_path: Path) -> Path:
+    block = {k: v for k, v in settings().items() if k != "secret"}
+    return channel_config(tmp_path, "directline", block)
 
 
 def test_config_problems_name_the_file_and_key(tmp_path: Path) -> None:
