@@ -68,12 +68,15 @@ def check_config(directory: Path) -> list[ConfigError]:
     """Validate everything that can be validated without starting the server."""
     import asyncio
 
+    unset: list[ConfigError] = []
     try:
-        config = load_config(directory)
+        config = load_config(directory, found=unset)
     except ConfigErrors as exc:
-        return exc.errors
+        return [*unset, *exc.errors]
     errors: list[ConfigError] = []
     channels, providers = build_adapters(config, SimpleNamespace(config=config), errors)
+    # A key whose env var is unset was read as empty: its own complaints say nothing more.
+    errors = [e for e in errors if (e.file, e.key) not in {(u.file, u.key) for u in unset}]
     errors.extend(asyncio.run(adapter_errors([*channels.values(), *providers.values()])))
     try:
         build_continuation_page(config, None, "/continue")
@@ -83,4 +86,4 @@ def check_config(directory: Path) -> list[ConfigError]:
     errors.extend(nlu_errors)
     if intents:
         errors.extend(_routing_errors(config, intents))
-    return errors
+    return [*unset, *errors]

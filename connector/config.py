@@ -371,8 +371,18 @@ def _cross_check(
             )
 
 
-def load_config(directory: str | Path) -> Config:
-    """Load and validate a config directory, or raise ConfigErrors listing every problem."""
+def _is_unset_env(error: ConfigError) -> bool:
+    return error.message.startswith("environment variable ") and error.message.endswith(
+        " is not set"
+    )
+
+
+def load_config(directory: str | Path, *, found: list[ConfigError] | None = None) -> Config:
+    """Load and validate a config directory, or raise ConfigErrors listing every problem.
+
+    With ``found`` (``midtier check``), unset environment variables are appended to it and
+    read as empty, so that everything else can still be checked in the same pass.
+    """
     root = Path(directory)
     errors: list[ConfigError] = []
     if not root.is_dir():
@@ -400,6 +410,9 @@ def load_config(directory: str | Path) -> Config:
 
     if providers_file is not None and routing is not None:
         _cross_check(providers_file.providers, routing, errors)
+    if found is not None and all(_is_unset_env(e) for e in errors):
+        found.extend(errors)
+        errors = []
     if errors or midtier is None or providers_file is None or routing is None:
         raise ConfigErrors(errors)
     return Config(

@@ -164,3 +164,40 @@ def test_outbox_settings_are_strict_and_name_their_keys(
         "midtier.yaml: outbox.give_up_after_s: Input should be greater than 0",
         "midtier.yaml: outbox.give_up_after: unknown key",
     ]
+
+
+def test_check_reports_unset_secrets_together_with_every_other_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import yaml
+
+    from connector.checks import check_config
+
+    config = tmp_path / "config"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "bot_configs", config)
+    settings = yaml.safe_load((config / "midtier.yaml").read_text())
+    settings["channels"]["telegram"] = {
+        "kind": "telegram",
+        "bot_token": "${CHECK_TG_TOKEN}",
+        "secret_token": "${CHECK_TG_SECRET}",
+        "colour": "red",
+    }
+    settings["channels"]["pigeon"] = {"kind": "carrier_pigeon"}
+    (config / "midtier.yaml").write_text(yaml.safe_dump(settings))
+    monkeypatch.delenv("CHECK_TG_TOKEN", raising=False)
+    monkeypatch.delenv("CHECK_TG_SECRET", raising=False)
+    problems = [str(e) for e in check_config(config)]
+    unset = "midtier.yaml: channels.telegram.{}: environment variable {} is not set"
+    assert problems[:2] == [
+        unset.format("bot_token", "CHECK_TG_TOKEN"),
+        unset.format("secret_token", "CHECK_TG_SECRET"),
+    ]
+    assert "midtier.yaml: channels.telegram.colour: unknown key" in problems
+    assert any(p.startswith("midtier.yaml: channels.pigeon.kind: unknown kind") for p in problems)
+    # The empty stand-ins for the unset values are not reported again as bad tokens.
+    assert len([p for p in problems if "channels.telegram.bot_token" in p]) == 1
+    # Loading for real (midtier run) still refuses to start.
+    with pytest.raises(ConfigErrors):
+        load_config(config)
