@@ -35,6 +35,10 @@ def write_config(
     if channels is not None:
         midtier = yaml.safe_load((config / "midtier.yaml").read_text())
         midtier["channels"] = channels
+        # Continuation may only name configured channels.
+        titles = midtier.get("continuation", {}).get("channels", {})
+        for name in [n for n in titles if n not in channels]:
+            del titles[name]
         (config / "midtier.yaml").write_text(yaml.safe_dump(midtier))
     providers = yaml.safe_load((config / "providers.yaml").read_text())
     providers["providers"]["remote"] = {
