@@ -31,6 +31,7 @@ from support.fuzz import (
     secret_requests,
 )
 from support.fuzz_world import (
+    CHANNEL_KITS,
     ENV,
     SECRETS,
     Keys,
@@ -136,6 +137,17 @@ async def test_no_secret_reaches_the_logs_of_midtier_run(tmp_path: Path) -> None
                 outcome = await exchange(sock, lambda f: f.get("type") == "error")
                 assert not outcome.abnormal, outcome
                 await sock.close()
+            # A signed message on every webhook channel: parsed, routed, answered, and the
+            # reply refused by the platform (the fakes answer 404), all of it logged.
+            async with aiohttp.ClientSession() as http:
+                for kind, kit in CHANNEL_KITS.items():
+                    url = f"{base}/channels/{kind}"
+                    call = kit.message(url, "hi", user="12345", message_id="777")
+                    async with http.post(url, data=call.body, headers=call.headers) as answer:
+                        statuses.append(answer.status)
+                    forged = kit.forged(call)
+                    async with http.post(url, data=forged.body, headers=forged.headers) as answer:
+                        statuses.append(answer.status)
             await normal_chat_works(base.replace("http://", "ws://"))
         finally:
             if proc.returncode is None:
@@ -157,3 +169,7 @@ async def test_no_secret_reaches_the_logs_of_midtier_run(tmp_path: Path) -> None
     refused = [r for r in records if r["msg"].startswith("Error handling request")]
     assert refused and all("exc" not in r for r in refused)
     assert any(r.get("event") == "bad_request" and r["level"] == "warning" for r in refused)
+    # The channels' replies were refused by their (fake) platforms, and that was logged.
+    failed = " ".join(r["msg"] for r in records if r.get("event") == "delivery_failed")
+    for kind in ("messenger", "slack", "telegram", "twilio", "whatsapp"):
+        assert f"channel {kind} " in failed, kind

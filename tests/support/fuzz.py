@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from adapters.webhook_signing import sign
-from support.fuzz_world import APP_ID, ENV, SECRETS, Keys
+from support.fuzz_world import APP_ID, CHANNEL_KITS, ENV, SECRETS, Keys
 from support.raw import FRAMINGS, GOOD_FRAMINGS, RawRequest
 
 EXAMPLES = int(os.environ.get("MIDTIER_FUZZ_EXAMPLES", "40"))
@@ -471,6 +471,30 @@ def routes(keys: Keys | None) -> dict[str, st.SearchStrategy[RawRequest]]:
         ),
         "rasa callback, no secret": requests(
             [b"POST", b"GET"], fixed("/rasa/orders/callback"), rasa_bodies("u:x")
+        ),
+        "channel webhooks, unsigned": requests(
+            any_method,
+            st.sampled_from([f"/channels/{k}".encode() for k in CHANNEL_KITS])
+            | st.sampled_from([b"/channels/webchat", b"/channels/", b"/channels/%ff"]),
+            garbage_bodies | activity_bodies,
+        ),
+        "direct line, anonymous": requests(
+            any_method,
+            st.sampled_from(
+                [
+                    b"/v3/directline/tokens/generate",
+                    b"/v3/directline/tokens/refresh",
+                    b"/v3/directline/conversations",
+                    b"/v3/directline/conversations/x/activities",
+                    b"/v3/directline/conversations/x",
+                    b"/v3/directline/conversations/x/stream?t=y",
+                    b"/v3/directline/conversations/x/upload",
+                    b"/directline/token",
+                    b"/directline/",
+                    b"/continue",
+                ]
+            ),
+            garbage_bodies | activity_bodies,
         ),
         "unknown paths": requests(
             any_method, path_segments().map(lambda s: b"/" + s), garbage_bodies

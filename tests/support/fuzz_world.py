@@ -22,6 +22,7 @@ import aiohttp
 import yaml
 from aiohttp import web
 
+from support.channel_kits import KITS
 from support.rasa_config import TRACK_ORDER
 from support.server import DEFAULT_CONFIG, Chatter, Frames, Running, free_port, serve
 
@@ -42,6 +43,10 @@ ENV = {
     "FUZZ_RASA_SECRET": "rasa-callback-secret-Gn84VbKt36cWl",
     "FUZZ_ORDERS_CREDENTIAL": "orders-cred-Ru12YmPe49dZi",
 }
+# Every webhook channel too, its secrets from the environment like the providers'.
+CHANNEL_KITS = {kind: make() for kind, make in KITS.items()}
+for _kit in CHANNEL_KITS.values():
+    ENV.update(_kit.env)
 SECRETS = sorted(ENV.values())
 
 T = TypeVar("T")
@@ -158,6 +163,10 @@ def write_config(tmp: Path, fakes_base: str) -> Path:
         **routes,
     }
     (config / "routing.yaml").write_text(yaml.safe_dump(routing), encoding="utf-8")
+    midtier = yaml.safe_load((config / "midtier.yaml").read_text(encoding="utf-8"))
+    for kind, kit in CHANNEL_KITS.items():  # their APIs answer 404: replies are refused
+        midtier["channels"][kind] = kit.settings(fakes_base)
+    (config / "midtier.yaml").write_text(yaml.safe_dump(midtier), encoding="utf-8")
     return config
 
 
