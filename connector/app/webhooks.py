@@ -74,6 +74,12 @@ async def _record(engine: Engine, name: str, activity: Activity) -> None:
         address = found if isinstance(found, dict) else None
         proved = identities(data.pop("identities", None))
         activity = activity.model_copy(update={"channel_data": data or None})
+    limit = engine.config.midtier.limits.max_text_chars
+    if activity.text is not None and len(activity.text) > limit:
+        # The platform took a longer message than midtier keeps: the user already sent it,
+        # so it is cut (and marked) rather than refused, which would lose it.
+        log.info("channel %s: a message was cut to %d characters", name, limit)
+        activity = activity.model_copy(update={"text": activity.text[: limit - 1] + "…"})
     user = activity.from_.id if activity.from_ is not None else ""
     # The platform vouched for who sent it (its signature checked out), and for the
     # identities (a phone number) the adapter read from what it signed.
@@ -83,8 +89,9 @@ async def _record(engine: Engine, name: str, activity: Activity) -> None:
     try:
         await engine.submit(name, activity, claims=claims, ref=activity.id, address=address)
     except MalformedPayload as exc:
-        # One event midtier cannot take (text over the limit...): a 400 would make the
-        # platform retry the whole batch for ever, so it is left out, loudly.
+        # One event midtier cannot take (an adapter left out its conversation or sender): a
+        # 400 would make the platform retry the whole batch for ever, so it is left out,
+        # loudly.
         log.warning(
             "channel %s: an event was refused: %s",
             name,

@@ -94,6 +94,17 @@ async def test_a_platform_retry_reaches_the_bot_once(world: World) -> None:
     assert len(answered) == 1
 
 
+async def test_a_message_longer_than_midtier_keeps_is_cut_not_lost(world: World) -> None:
+    limit = world.run.engine.config.midtier.limits.max_text_chars
+    long = "dispute " * (limit // 8 + 50)
+    status, _, _ = await world.post(world.message(long, user="u-400"))
+    assert 200 <= status < 300
+    await world.run.engine.inbound.idle()
+    [line] = await _user_lines(world)
+    assert line is not None and len(line) == limit and line.endswith("…")
+    assert long.startswith(line[:-1])
+
+
 async def test_a_forged_request_is_refused_and_touches_nothing(world: World) -> None:
     status, body, _ = await world.post(world.kit.forged(world.message("hi")))
     assert status in (401, 403), body
