@@ -31,6 +31,8 @@ from connector.engine import Engine
 from connector.errors import (
     AuthCodeError,
     AuthError,
+    ConfigError,
+    ConfigErrors,
     ConflictError,
     Forbidden,
     InputError,
@@ -258,9 +260,18 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/auth/token", auth_token)
     mount_webhooks(app, channels, public_url)
-    for adapter in [*channels.values(), *providers.values(), page]:
+    mounted = [
+        *(("midtier.yaml", f"channels.{n}", a) for n, a in channels.items()),
+        *(("providers.yaml", f"providers.{n}", a) for n, a in providers.items()),
+        ("midtier.yaml", "continuation.page", page),
+    ]
+    for file, key, adapter in mounted:
         if isinstance(adapter, Mountable):
-            adapter.mount(app)
+            try:
+                adapter.mount(app)
+            except (RuntimeError, ValueError) as exc:  # aiohttp: a route taken twice
+                reason = f"its routes clash with another's ({exc})"
+                raise ConfigErrors([ConfigError(file, key, reason)]) from None
     if isinstance(page, Mountable):
         engine.continuation.page_url = engine.public_url + LINK_PATH
     for pcfg in config.providers.values():

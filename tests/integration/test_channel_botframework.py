@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 from support.channel_kits import WebhookCall
 from support.channel_kits.botframework import APP_ID, REGION, BotFrameworkKit
@@ -17,6 +18,10 @@ from support.channel_world import channel_config, channel_world, environment
 from support.fake_platform import Call, FakePlatform, fake_platform
 from support.journey import bot_agent_bot
 from support.server import AGENT_TOKEN, Running, serve
+
+from connector.app import create_app
+from connector.config import load_config
+from connector.errors import ConfigErrors
 
 NAME = "botframework"
 
@@ -134,6 +139,18 @@ async def test_the_path_alias_answers_as_the_channel_route_does(tmp_path: Path) 
                 [session] = await run.engine.store.list_sessions()
                 assert session.channel == NAME
             assert len(_greetings(kit, platform)) == 1
+
+
+def test_two_channels_on_one_alias_are_a_config_error_naming_the_channel(tmp_path: Path) -> None:
+    kit = BotFrameworkKit()
+    block = {**kit.settings("http://127.0.0.1:9"), "path_alias": "/api/messages"}
+    channel_config(tmp_path, "teams", block)
+    config = channel_config(tmp_path, "teams2", block)
+    with environment(kit.env), pytest.raises(ConfigErrors) as caught:
+        create_app(load_config(config), tmp_path / "data")
+    [problem] = caught.value.errors
+    assert (problem.file, problem.key) == ("midtier.yaml", "channels.teams2")
+    assert "clash" in problem.message
 
 
 async def test_a_serviceurl_its_token_was_not_issued_for_is_refused_and_never_stored(
