@@ -91,6 +91,30 @@ def provider_context(
     )
 
 
+def channel_context(
+    cls: type[Any],
+    name: str,
+    raw: dict[str, Any],
+    host: Any,
+    data_dir: Path,
+    public_url: str,
+    http: SharedHttp,
+) -> ChannelContext[Any]:
+    """What channel ``name`` (of class ``cls``) is built from; ConfigErrors naming
+    ``midtier.yaml`` and ``channels.<name>.<key>`` for every problem of its settings."""
+    key = f"channels.{name}"
+    return ChannelContext(
+        name=name,
+        settings=settings_of(cls, raw, "midtier.yaml", key),
+        data_dir=data_dir,
+        public_url=public_url.rstrip("/"),
+        http=http,
+        file="midtier.yaml",
+        key=key,
+        host=host,
+    )
+
+
 def build_adapters(
     config: Config,
     host: Any,
@@ -116,20 +140,12 @@ def build_adapters(
     providers: dict[str, Any] = {}
     for name, ccfg in config.midtier.channels.items():
         try:
-            key = f"channels.{name}"
-            cls = resolve(ccfg.kind, "channels", packages, "midtier.yaml", f"{key}.kind")
-            settings = settings_of(cls, dict(ccfg.model_extra or {}), "midtier.yaml", key)
-            context = ChannelContext(
-                name=name,
-                settings=settings,
-                data_dir=data_dir,
-                public_url=public_url.rstrip("/"),
-                http=shared,
-                file="midtier.yaml",
-                key=key,
-                host=host,
+            where = f"channels.{name}.kind"
+            cls = resolve(ccfg.kind, "channels", packages, "midtier.yaml", where)
+            raw = dict(ccfg.model_extra or {})
+            channels[name] = cls(
+                channel_context(cls, name, raw, host, data_dir, public_url, shared)
             )
-            channels[name] = cls(context)
         except ConfigError as exc:
             errors.append(exc)
         except ConfigErrors as exc:
