@@ -69,6 +69,18 @@ def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def cut_utf16(text: str, limit: int) -> str:
+    """``text`` within ``limit`` UTF-16 code units, as Telegram and Twilio count (an emoji
+    is two), an ellipsis marking a cut."""
+    if len(text) * 2 <= limit:  # no text this short can be over, whatever it holds
+        return text
+    encoded = text.encode("utf-16-le", "surrogatepass")
+    if len(encoded) <= 2 * limit:
+        return text
+    # "ignore" drops the half of a surrogate pair that the cut would leave behind.
+    return encoded[: 2 * (limit - 1)].decode("utf-16-le", "ignore") + "…"
+
+
 def _fetchable(url: str) -> bool:
     return url.startswith(("https://", "http://"))
 

@@ -255,23 +255,12 @@ def _text_message(
         text = render.numbered(text, options)
     if not text:
         return None
-    body["text"] = cut_utf16(text, MAX_TEXT)
+    body["text"] = render.cut_utf16(text, MAX_TEXT)
     return body
 
 
 def _fits(option: render.Choice) -> bool:
     return 1 <= len(option.value.encode()) <= MAX_CALLBACK_DATA
-
-
-def cut_utf16(text: str, limit: int) -> str:
-    """``text`` within ``limit`` UTF-16 code units (Telegram's count), an ellipsis at a cut."""
-    if len(text) * 2 <= limit:  # no text this short can be over, whatever it holds
-        return text
-    encoded = text.encode("utf-16-le", "surrogatepass")
-    if len(encoded) <= 2 * limit:
-        return text
-    # "ignore" drops the half of a surrogate pair that the cut would leave behind.
-    return encoded[: 2 * (limit - 1)].decode("utf-16-le", "ignore") + "…"
 
 
 def _classify(status: int, body: Any) -> ChannelError | None:

@@ -39,7 +39,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.channels import platform_api, render
 from adapters.channels.twilio_payload import (
     MAX_MEDIA,
-    cut,
     is_status_callback,
     message_of,
     message_type,
@@ -197,7 +196,7 @@ class TwilioChannel:
         if len(media) > room:  # the rest as links rather than a second message
             text = "\n".join([text, *media[room:]] if text else media[room:])
             media = media[:room]
-        body = cut(text, MAX_BODY)
+        body = render.cut_utf16(text, MAX_BODY)
         if not body and not media:
             return ""
         form: MultiDict[str] = MultiDict(To=user)

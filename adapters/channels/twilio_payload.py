@@ -151,18 +151,3 @@ def reply_addresses(activity: Activity) -> tuple[str, str]:
         if ours and user:
             return ours, user
     raise DeliveryRejected("twilio: the conversation id is not <To>:<From>")
-
-
-def cut(text: str, limit: int) -> str:
-    """``text`` within ``limit`` UTF-16 code units (an emoji counts two), ellipsis marking a
-    cut: Twilio refuses a longer Body outright (error 21617)."""
-    if len(text.encode("utf-16-le", "surrogatepass")) <= limit * 2:
-        return text
-    out, used = [], 0
-    for char in text:
-        size = 2 if ord(char) > 0xFFFF else 1
-        if used + size > limit - 1:
-            break
-        out.append(char)
-        used += size
-    return "".join(out) + "…"

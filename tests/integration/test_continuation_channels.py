@@ -7,49 +7,15 @@ WhatsApp proves its sender's number; Twilio's SMS senders are trusted here
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
-import aiohttp
-from support.channel_kits import ChannelKit
 from support.channel_kits.twilio import TwilioKit
 from support.channel_kits.whatsapp import Kit as WhatsAppKit
-from support.channel_world import channel_config, environment
-from support.fake_platform import FakePlatform, fake_platform
-from support.server import AGENT_TOKEN, Running, serve
+from support.channel_world import World, channel_config, environment
+from support.fake_platform import fake_platform
+from support.server import AGENT_TOKEN, serve
 
 NUMBER = "+16505551234"
-
-
-class Phone:
-    """One person on one channel: says things by webhook, reads what was sent back."""
-
-    def __init__(self, run: Running, platform: FakePlatform, kit: ChannelKit, user: str) -> None:
-        self.run, self.platform, self.kit, self.user = run, platform, kit, user
-        self.read = 0
-        self.n = 0
-
-    async def say(self, text: str) -> None:
-        self.n += 1
-        url = f"{self.run.base}/channels/{self.kit.kind}"
-        call = self.kit.message(url, text, user=self.user, message_id=f"{self.kit.kind}{self.n}")
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(url, data=call.body, headers=call.headers) as response,
-        ):
-            assert response.status < 300, await response.text()
-
-    async def expect(self, where: Callable[[str], bool]) -> str:
-        async with asyncio.timeout(15):
-            while True:
-                replies = self.kit.replies(self.platform)
-                for i in range(self.read, len(replies)):
-                    if where(replies[i].text):
-                        self.read = i + 1
-                        return replies[i].text
-                seen = len(self.platform.calls)
-                await self.platform.wait_for(lambda _c: True, count=seen + 1)
 
 
 async def test_a_whatsapp_conversation_continues_over_sms_from_the_same_number(
@@ -65,15 +31,17 @@ async def test_a_whatsapp_conversation_continues_over_sms_from_the_same_number(
             sms_block = {**twilio.settings(platform.base_url), "sms_identity": True}
             config = channel_config(tmp_path, "twilio", sms_block)
             async with serve(config, data_dir=tmp_path / "data") as run:
-                app = Phone(run, platform, whatsapp, NUMBER.removeprefix("+"))
-                sms = Phone(run, platform, twilio, NUMBER)
+                app = World(run, platform, whatsapp, "whatsapp").user(NUMBER.removeprefix("+"))
+                sms = World(run, platform, twilio, "twilio").user(NUMBER)
                 await app.say("what's my balance?")
                 await app.expect(lambda t: "Home tab" in t)
                 [started] = await run.engine.store.list_sessions()
                 assert started.claims["identities"] == [f"phone:{NUMBER}"]
 
                 await sms.say("hi")
-                offer = await sms.expect(lambda t: t.startswith("Continue your conversation"))
+                offer = (
+                    await sms.expect(lambda t: t.startswith("Continue your conversation"))
+                ).text
                 assert "Reply YES" in offer
                 unmoved = await run.engine.store.get(started.id)
                 assert unmoved is not None and unmoved.channel == "whatsapp"

@@ -17,7 +17,8 @@ from support.channel_kits.telegram import BOT_TOKEN, SECRET, path
 from support.fake_platform import FakePlatform, fake_platform
 from support.telegram_adapter import PTB_BOT, PUBLIC_URL, channel, payload_json
 
-from adapters.channels.telegram import TelegramChannel, cut_utf16
+from adapters.channels.render import cut_utf16
+from adapters.channels.telegram import TelegramChannel
 from connector.activity import Activity, Attachment, ConversationAccount
 from connector.context import SharedHttp
 from connector.errors import ChannelError, DeliveryRejected
