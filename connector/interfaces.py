@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -19,8 +18,8 @@ from connector.activity import Activity
 from connector.channels import ChannelRequest, ChannelResponse
 from connector.config import Config
 from connector.records import AuthCodeRecord, Changes, InboundEntry, InboxEntry, OutboxEntry
-from connector.routing.decision import RouteDecision
 from connector.sessions import Leg, MidTierSession, TranscriptEntry
+from connector.store_protocol import Lock, SessionStore
 
 T = TypeVar("T")
 
@@ -306,165 +305,6 @@ class ProviderHost(Protocol):
     ) -> None:
         """Pass a transient activity (``typing``) to the user now: not recorded, not queued;
         dropped when the leg is not the provider's current one or nobody is listening."""
-
-
-# --------------------------------------------------------------------------- storage
-
-
-class SessionStore(Protocol):
-    """The session map, transcripts, route decisions, dedupe keys, auth codes and the outbox.
-
-    Every backend passes the same contract suite (``tests/connector/store``).
-    """
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    # sessions
-    async def find_or_create(
-        self, channel: str, channel_conversation_id: str, user_id: str
-    ) -> tuple[MidTierSession, bool]:
-        """The active session for a channel conversation, created if missing (bool: created)."""
-        ...
-
-    async def get(self, session_id: str) -> MidTierSession | None: ...
-
-    async def by_channel(self, channel: str, channel_conversation_id: str) -> MidTierSession | None:
-        """The session a channel conversation is joined to now: its active session, else its
-        newest closed one. A session that moved to another channel conversation
-        (``channel`` / ``channel_conversation_id`` changed and saved) is found there only."""
-        ...
-
-    async def by_provider(
-        self, provider: str, provider_conversation_id: str
-    ) -> MidTierSession | None:
-        """The session any leg of which has this provider conversation."""
-        ...
-
-    async def by_user(self, user_id: str) -> list[MidTierSession]: ...
-
-    async def by_identity(self, identity: str) -> list[MidTierSession]:
-        """Active sessions whose verified claims carry ``identity`` (e.g.
-        ``"phone:+16505551234"``, see :mod:`connector.claims`), most recently updated first:
-        an index kept on every save, not a scan."""
-        ...
-
-    async def save(self, session: MidTierSession) -> MidTierSession:
-        """Write if ``session.version`` is still current, else raise ``ConflictError``.
-
-        Returns the session with its version bumped.
-        """
-        ...
-
-    async def list_sessions(
-        self, *, status: str | None = None, provider: str | None = None, limit: int = 100
-    ) -> list[MidTierSession]:
-        """Newest first. ``provider`` filters on the current (open) leg's provider."""
-        ...
-
-    async def expire(self, idle_before: datetime) -> int:
-        """Close active sessions idle since before the given time; return how many."""
-        ...
-
-    # transcript and decisions
-    async def append_transcript(self, session_id: str, entry: TranscriptEntry) -> TranscriptEntry:
-        """Append and return the entry with its ``seq`` set."""
-        ...
-
-    async def transcript(
-        self, session_id: str, *, last: int | None = None, before: int | None = None
-    ) -> list[TranscriptEntry]:
-        """Oldest first; ``last`` keeps only the newest entries; ``before`` only entries whose
-        ``seq`` is below it (a page of older history)."""
-        ...
-
-    async def append_decision(self, session_id: str, decision: RouteDecision) -> None: ...
-
-    async def decisions(self, session_id: str) -> list[RouteDecision]: ...
-
-    # durable inbound
-    async def inbound_put(self, entry: InboundEntry, ttl_seconds: float) -> InboundEntry | None:
-        """Record a user's activity, in one transaction: its dedupe key (None if the key was
-        already recorded and has not expired: a duplicate, nothing written), the active
-        session of its channel conversation (created if missing, with the entry's
-        ``channel_state``), a transcript entry for a message, and the entry itself.
-
-        Returns the entry with ``session_id`` set.
-        """
-        ...
-
-    async def inbound_pending(self, channel: str, conversation: str) -> list[InboundEntry]:
-        """Recorded, unprocessed activities of one channel conversation, in record order."""
-        ...
-
-    async def inbound_keys(self) -> list[tuple[str, str]]:
-        """Every (channel, conversation) with activities waiting (start-up after a crash)."""
-        ...
-
-    # units of work
-    async def commit(self, changes: Changes) -> MidTierSession:
-        """Apply ``changes`` atomically: save the session if its stored version is still
-        ``expected_version`` (else ``ConflictError`` and nothing is written), append its
-        transcript entries and decisions, queue the outbox entries, drop the processed
-        inbound and inbox entries. Returns the saved session (version bumped)."""
-        ...
-
-    # dedupe
-    async def seen(self, key: str, ttl_seconds: float) -> bool:
-        """Record ``key``; True if it was already recorded and has not expired."""
-        ...
-
-    # authorization codes
-    async def put_code(self, code_hash: str, record: AuthCodeRecord) -> None: ...
-
-    async def take_code(self, code_hash: str) -> AuthCodeRecord | None:
-        """Remove and return atomically: a code can be taken once."""
-        ...
-
-    async def peek_code(self, code_hash: str) -> AuthCodeRecord | None:
-        """The record, left in place (expired ones too, until ``expire`` drops them)."""
-        ...
-
-    # outbox
-    async def outbox_put(self, entry: OutboxEntry) -> None: ...
-
-    async def outbox_pending(self, channel: str, conversation_id: str) -> list[OutboxEntry]:
-        """Entries not yet delivered for one conversation, in the order they were put."""
-        ...
-
-    async def outbox_due(self, before: datetime, limit: int = 100) -> list[OutboxEntry]:
-        """Entries whose next attempt is due, oldest first."""
-        ...
-
-    async def outbox_heads(self, before: datetime, limit: int = 100) -> list[OutboxEntry]:
-        """The oldest entry of each conversation (the one the others wait behind), where its
-        next attempt is due by ``before``; earliest due first, then put order."""
-        ...
-
-    async def outbox_done(self, entry_id: str) -> None: ...
-
-    async def outbox_retry(self, entry_id: str, next_attempt_at: datetime, error: str) -> None: ...
-
-    # provider inbox
-    async def inbox_put(self, entry: InboxEntry) -> None:
-        """Keep an accepted provider callback (an id already kept is ignored)."""
-
-    async def inbox_pending(self, provider: str, conversation: str) -> list[InboxEntry]:
-        """Callbacks of one provider conversation not yet applied, in the order they were put."""
-        ...
-
-    async def inbox_keys(self) -> list[tuple[str, str]]:
-        """Every (provider, conversation) with callbacks waiting (start-up after a crash)."""
-        ...
-
-    async def inbox_done(self, entry_id: str) -> None: ...
-
-
-class Lock(Protocol):
-    """Per-session ordering: one holder at a time, waiters served in arrival order."""
-
-    def hold(self, key: str) -> AbstractAsyncContextManager[None]: ...
 
 
 __all__ = [

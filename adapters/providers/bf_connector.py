@@ -42,6 +42,7 @@ from adapters.providers.bf_auth import CONNECTOR_AUDIENCE, KEY_FILE, TokenIssuer
 from connector.activity import Activity, ConversationAccount
 from connector.app import status_for
 from connector.app.requests import authorization, match_text, read_form, read_json_object
+from connector.app.token import oauth_error
 from connector.errors import (
     AuthError,
     Forbidden,
@@ -164,22 +165,22 @@ class ConnectorHub:
             basic = authorization(request) or ""
         except (AuthError, MalformedPayload) as exc:  # RFC 6749 errors, the core's statuses
             error = "invalid_client" if isinstance(exc, AuthError) else "invalid_request"
-            return _oauth_error(status_for(exc), error, str(exc))
+            return oauth_error(status_for(exc), error, str(exc))
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
         if basic.lower().startswith("basic "):
             try:
                 client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
             except ValueError:
-                return _oauth_error(400, "invalid_request", "malformed Basic credentials")
+                return oauth_error(400, "invalid_request", "malformed Basic credentials")
         if form.get("grant_type") != "client_credentials":
-            return _oauth_error(400, "unsupported_grant_type", "only client_credentials")
+            return oauth_error(400, "unsupported_grant_type", "only client_credentials")
         bot = next((p for p in self.providers.values() if p.auth and p.app_id == client_id), None)
         if bot is None or not hmac.compare_digest(secret.encode(), bot.app_password.encode()):
             log.warning("token request refused for client %r", client_id[:64])
-            return _oauth_error(401, "invalid_client", "unknown client or wrong secret")
+            return oauth_error(401, "invalid_client", "unknown client or wrong secret")
         scopes = form.get("scope", "").split()
         if scopes and CONNECTOR_AUDIENCE not in {s.removesuffix("/.default") for s in scopes}:
-            return _oauth_error(400, "invalid_scope", f"scope must be {CONNECTOR_AUDIENCE}")
+            return oauth_error(400, "invalid_scope", f"scope must be {CONNECTOR_AUDIENCE}")
         grant = self._issuer().client_credentials(client_id)
         return web.json_response(grant, headers={"Cache-Control": "no-store"})
 
@@ -288,14 +289,6 @@ async def _read_activity(request: web.Request) -> Activity:
         return Activity.from_wire(body)
     except ValidationError as exc:
         raise MalformedPayload(f"not an Activity: {exc.errors()[0]['msg']}") from exc
-
-
-def _oauth_error(status: int, error: str, description: str) -> web.Response:
-    return web.json_response(
-        {"error": error, "error_description": description},
-        status=status,
-        headers={"Cache-Control": "no-store"},
-    )
 
 
 __all__ = ["JWKS_PATH", "LOGIN_PATH", "METADATA_PATH", "TOKEN_PATH", "ConnectorHub", "hub_for"]

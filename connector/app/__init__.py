@@ -3,8 +3,9 @@
 ``create_app(config, data_dir)`` builds everything without side effects; the
 ``cleanup_ctx`` opens the store, trains or loads the intent classifier, starts providers and
 background tasks, and closes all of it again on shutdown. This is the only module of the core
-(with :mod:`connector.app.requests`, how requests are read) that imports aiohttp, and the
-only place errors become HTTP statuses.
+(with its modules: ``requests``, how requests are read; ``statuses``, the only place
+errors become HTTP statuses; ``webhooks``, the channels' route; ``token``, ``/auth/token``)
+that imports aiohttp.
 """
 
 from __future__ import annotations
@@ -14,35 +15,20 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from aiohttp.http_exceptions import HttpProcessingError
 
-from connector.app.requests import BODY_LIMIT, ENGINE, authorization, read_fields
+from connector.app.requests import BODY_LIMIT, ENGINE
+from connector.app.statuses import error_middleware, status_for
+from connector.app.token import auth_token
 from connector.app.webhooks import mount_webhooks
-from connector.auth import check_credential
 from connector.config import Config
 from connector.context import SharedHttp
 from connector.continuation import LINK_PATH
 from connector.engine import Engine
-from connector.errors import (
-    AuthCodeError,
-    AuthError,
-    ConfigError,
-    ConfigErrors,
-    ConflictError,
-    Forbidden,
-    InputError,
-    MalformedPayload,
-    MidtierError,
-    NotFound,
-    PayloadTooLarge,
-    SessionClosed,
-    UnsupportedMediaType,
-)
+from connector.errors import ConfigError, ConfigErrors
 from connector.interfaces import IntentResult, Mountable
 from connector.logs import redactor
 from connector.registry import build_adapters, build_continuation_page
@@ -78,57 +64,6 @@ class AccessLogger(AbstractAccessLogger):
         )
 
 
-def status_for(exc: MidtierError) -> int:
-    """The HTTP status of an error of ours (the only such mapping in midtier)."""
-    if isinstance(exc, PayloadTooLarge):
-        return 413
-    if isinstance(exc, UnsupportedMediaType):
-        return 415
-    if isinstance(exc, Forbidden):
-        return 403
-    if isinstance(exc, AuthError):
-        return 401
-    if isinstance(exc, SessionClosed | ConflictError):
-        return 409
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, InputError | AuthCodeError):
-        return 400
-    return 500
-
-
-# Decoding failures of untrusted input that escaped connector.payloads: still the caller's
-# fault, so a 400 and one line, never a traceback (its text may quote what was sent).
-_DECODING_ERRORS = (UnicodeError, HttpProcessingError, web.RequestPayloadError, RecursionError)
-
-
-@web.middleware
-async def error_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except MidtierError as exc:
-        if request.writer.output_size > 0:
-            raise  # a WebSocket or stream already answered: no status to send any more
-        status = status_for(exc)
-        if status >= 500:
-            log.exception("request failed: %s %s", request.method, request.path)
-        return web.json_response({"error": type(exc).__name__, "reason": str(exc)}, status=status)
-    except _DECODING_ERRORS as exc:
-        if request.writer.output_size > 0:
-            raise
-        log.warning(
-            "bad input on %s %s: %s",
-            request.method,
-            request.path,
-            type(exc).__name__,
-            extra={"event": "bad_input"},
-        )
-        reason = "the request could not be decoded"
-        return web.json_response({"error": "MalformedPayload", "reason": reason}, status=400)
-
-
 async def healthz(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     return web.json_response(
@@ -143,64 +78,6 @@ async def healthz(request: web.Request) -> web.Response:
             },
             "open_legs": dict(engine.pool.open_legs),
         }
-    )
-
-
-async def auth_token(request: web.Request) -> web.Response:
-    """OAuth-style token endpoint: a provider exchanges a code for the user's auth context.
-
-    Body (JSON or form): ``grant_type=authorization_code``, ``code``, ``client_id`` (the
-    provider name); the provider credential as ``client_secret`` or ``Authorization: Bearer``.
-    """
-    engine = request.app[ENGINE]
-    try:
-        body = await read_fields(request)  # over the size limit: 413 before anything else
-        header_value = authorization(request) or ""
-        fields = _oauth_fields(body, ("grant_type", "client_id", "provider", "code"))
-        secret = _oauth_fields(body, ("client_secret",)).get("client_secret")
-    except (AuthError, MalformedPayload) as exc:  # RFC 6749 errors, our statuses
-        error = "invalid_client" if isinstance(exc, AuthError) else "invalid_request"
-        return _oauth_error(status_for(exc), error, str(exc))
-    if fields.get("grant_type", "authorization_code") != "authorization_code":
-        return _oauth_error(400, "unsupported_grant_type", "only authorization_code is supported")
-    provider = fields.get("client_id") or fields.get("provider") or ""
-    code = fields.get("code") or ""
-    if not secret and header_value.startswith("Bearer "):
-        secret = header_value[7:]
-    cfg = engine.config.providers.get(provider)
-    try:
-        check_credential(cfg.credential if cfg else "", secret or None)
-    except AuthError as exc:
-        log.warning("token request refused for client %r: %s", provider[:64], exc)
-        return _oauth_error(401, "invalid_client", str(exc))
-    if not code:
-        return _oauth_error(400, "invalid_request", "code is missing")
-    try:
-        grant = await engine.redeem(code, provider)
-    except (AuthCodeError, NotFound) as exc:
-        log.warning("token request refused for client %r: %s", provider[:64], exc)
-        return _oauth_error(400, "invalid_grant", str(exc))
-    return web.json_response(grant, headers={"Cache-Control": "no-store"})
-
-
-def _oauth_fields(body: dict[str, Any], names: tuple[str, ...]) -> dict[str, str]:
-    """The named fields of a token request; each must be a string when present."""
-    out: dict[str, str] = {}
-    for name in names:
-        value = body.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise MalformedPayload(f"{name} must be a string")
-        out[name] = value
-    return out
-
-
-def _oauth_error(status: int, error: str, description: str) -> web.Response:
-    return web.json_response(
-        {"error": error, "error_description": description},
-        status=status,
-        headers={"Cache-Control": "no-store"},
     )
 
 
