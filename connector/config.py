@@ -19,15 +19,13 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -36,6 +34,38 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from connector.continuation_settings import ContinuationSettings
 from connector.errors import ConfigError, ConfigErrors
+from connector.routing.config import Circuit, Route, RoutingConfig
+from connector.settings import (
+    AuthSettings,
+    ChannelConfig,
+    Limits,
+    Notices,
+    OutboxSettings,
+    SessionSettings,
+    StoreSettings,
+    normalize_origin,
+)
+
+__all__ = [
+    "AuthSettings",
+    "ChannelConfig",
+    "Circuit",
+    "Config",
+    "Limits",
+    "MidtierConfig",
+    "Notices",
+    "OutboxSettings",
+    "ProviderConfig",
+    "ProvidersFile",
+    "Route",
+    "RoutingConfig",
+    "SessionSettings",
+    "StoreSettings",
+    "load_config",
+    "normalize_origin",
+    "substitute_env",
+    "validation_errors",
+]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -45,87 +75,6 @@ class _Strict(BaseModel):
 
 
 # --------------------------------------------------------------------------- midtier.yaml
-
-
-class ChannelConfig(BaseModel):
-    """One channel. ``kind`` names an adapter; the other keys belong to that adapter."""
-
-    model_config = ConfigDict(extra="allow")
-    kind: str
-
-
-class Notices(_Strict):
-    """What the user is told. ``{title}`` is the target provider's title."""
-
-    switch: str = "One moment, I'm passing you to {title}. You can keep typing."
-    hand_back: str = "You're back with {title}. Anything else I can help with?"
-    unavailable: str = (
-        "Sorry, nobody can take this conversation right now. "
-        "Your messages are saved; please try again in a little while."
-    )
-    provider_failed: str = "Sorry, something went wrong on our side. Let me get you some help."
-
-
-class SessionSettings(_Strict):
-    idle_timeout_s: float = Field(default=24 * 3600, gt=0)
-    handoff_transcript: int = Field(default=50, ge=0, description="entries passed on a switch")
-    dedupe_ttl_s: float = Field(default=24 * 3600, gt=0)
-
-
-class Limits(_Strict):
-    max_body_bytes: int = Field(default=64 * 1024, gt=0)
-    max_text_chars: int = Field(default=4000, gt=0)
-
-
-class AuthSettings(_Strict):
-    code_ttl_s: float = Field(default=120, gt=0, le=3600)
-
-
-class OutboxSettings(_Strict):
-    """How replies that a platform did not take are retried (``connector.outbox``).
-
-    Our own backoff doubles from ``first_backoff_s`` up to ``max_backoff_s``, with jitter;
-    a wait the platform asks for (``Retry-After``) is always honoured, however long. A reply
-    still not taken ``give_up_after_s`` after it was written is given up and recorded on its
-    session. Replies parked because nobody is connected (a closed web chat tab) are kept
-    until their session closes instead.
-    """
-
-    give_up_after_s: float = Field(default=24 * 3600, gt=0)
-    first_backoff_s: float = Field(default=1.0, gt=0)
-    max_backoff_s: float = Field(default=300.0, gt=0)
-    # Conversations of one channel retried at once: a platform that hangs holds at most
-    # this many retries, and the other channels' retries go on beside them.
-    retry_concurrency: int = Field(default=8, gt=0, le=1000)
-
-
-class StoreSettings(_Strict):
-    """The embedded SQLite store. ``normal``: a commit survives the process being killed;
-    ``full``: also a power cut or an OS crash, at the cost of an fsync per commit."""
-
-    synchronous: Literal["normal", "full"] = "normal"
-
-
-def normalize_origin(value: str) -> str | None:
-    """``scheme://host[:port]`` in lower case without a default port; None if not an origin.
-
-    Browsers send ``Origin`` in this form; config entries are normalized the same way so that
-    ``https://Desk.example.com:443/`` and ``https://desk.example.com`` compare equal.
-    """
-    try:
-        parts = urlsplit(value.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        return None
-    host = parts.hostname.lower()
-    if ":" in host:  # an IPv6 literal keeps its brackets
-        host = f"[{host}]"
-    default = 443 if parts.scheme == "https" else 80
-    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
 
 
 class MidtierConfig(_Strict):
@@ -193,77 +142,6 @@ class ProviderConfig(BaseModel):
 
 class ProvidersFile(_Strict):
     providers: dict[str, ProviderConfig]
-
-
-# --------------------------------------------------------------------------- routing.yaml
-
-
-class Route(_Strict):
-    """The intents a provider serves and the conditions under which it may take a conversation."""
-
-    intents: list[str] = Field(default_factory=list, description="names or fnmatch patterns")
-    min_confidence: float | None = Field(default=None, ge=0, le=1)
-    # The confidence this route's intents need to take a conversation away from a provider
-    # that is waiting for an answer (None: ``routing.interrupt_confidence``). Set it low
-    # for what must reach a person at once (fraud, a lost card): classifiers are rarely
-    # sure of such messages, and a bot asking for a merchant name must not keep them.
-    interrupt_confidence: float | None = Field(default=None, ge=0, le=1)
-    channels: list[str] | None = None
-    max_open_legs: int | None = Field(default=None, gt=0)
-    # A sticky provider (a human agent) keeps the conversation until it hands it back.
-    sticky: bool = False
-
-
-class Circuit(_Strict):
-    """When to stop sending conversations to a failing provider, and for how long."""
-
-    failures: int = Field(default=3, gt=0, description="consecutive failures that open it")
-    cooldown_s: float = Field(default=30.0, gt=0)
-
-
-class RoutingConfig(_Strict):
-    """``routing.yaml``: the routes, the thresholds between them, and how decisions read."""
-
-    min_confidence: float = Field(default=0.5, ge=0, le=1)
-    # While the current provider waits for an answer (its last reply had
-    # inputHint "expectingInput"), switching away takes at least this confidence, unless
-    # the target route sets its own ``interrupt_confidence``.
-    interrupt_confidence: float = Field(default=0.8, ge=0, le=1)
-    fallback: str
-    default: str | None = None
-    routes: dict[str, Route]
-    circuit: Circuit = Field(default_factory=Circuit)
-    # How a decision reads to people (the desk's queue, ``sessions show``): intent name ->
-    # a short phrase such as "reported fraud". ``out_of_scope`` labels messages nobody
-    # serves. Intents without a label read "asked about <intent words>".
-    labels: dict[str, Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]] = (
-        Field(default_factory=dict)
-    )
-
-    @model_validator(mode="after")
-    def _interrupts_above_minimum(self) -> RoutingConfig:
-        """An interrupt threshold below the route's minimum confidence would never apply,
-        which is almost certainly not what its author meant."""
-        problems = []
-        for name, route in self.routes.items():
-            floor = max(self.min_confidence, route.min_confidence or 0.0)
-            value = route.interrupt_confidence
-            if value is not None and value < floor:
-                problems.append(
-                    InitErrorDetails(
-                        type=PydanticCustomError(
-                            "interrupt_below_minimum",
-                            "{value} is below the minimum confidence {floor} this route needs "
-                            "anyway; use {floor} to let any confident message interrupt",
-                            {"value": value, "floor": floor},
-                        ),
-                        loc=("routes", name, "interrupt_confidence"),
-                        input=value,
-                    )
-                )
-        if problems:
-            raise ValidationError.from_exception_data(type(self).__name__, problems)
-        return self
 
 
 # --------------------------------------------------------------------------- the whole

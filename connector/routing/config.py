@@ -1,0 +1,90 @@
+"""``routing.yaml`` as pydantic models: which provider serves which intents, on what
+conditions, the thresholds between them, and how decisions read to people. Loaded (and
+re-exported) by :mod:`connector.config`; read by :mod:`connector.routing.policy`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Route(_Strict):
+    """The intents a provider serves and the conditions under which it may take a conversation."""
+
+    intents: list[str] = Field(default_factory=list, description="names or fnmatch patterns")
+    min_confidence: float | None = Field(default=None, ge=0, le=1)
+    # The confidence this route's intents need to take a conversation away from a provider
+    # that is waiting for an answer (None: ``routing.interrupt_confidence``). Set it low
+    # for what must reach a person at once (fraud, a lost card): classifiers are rarely
+    # sure of such messages, and a bot asking for a merchant name must not keep them.
+    interrupt_confidence: float | None = Field(default=None, ge=0, le=1)
+    channels: list[str] | None = None
+    max_open_legs: int | None = Field(default=None, gt=0)
+    # A sticky provider (a human agent) keeps the conversation until it hands it back.
+    sticky: bool = False
+
+
+class Circuit(_Strict):
+    """When to stop sending conversations to a failing provider, and for how long."""
+
+    failures: int = Field(default=3, gt=0, description="consecutive failures that open it")
+    cooldown_s: float = Field(default=30.0, gt=0)
+
+
+class RoutingConfig(_Strict):
+    """``routing.yaml``: the routes, the thresholds between them, and how decisions read."""
+
+    min_confidence: float = Field(default=0.5, ge=0, le=1)
+    # While the current provider waits for an answer (its last reply had
+    # inputHint "expectingInput"), switching away takes at least this confidence, unless
+    # the target route sets its own ``interrupt_confidence``.
+    interrupt_confidence: float = Field(default=0.8, ge=0, le=1)
+    fallback: str
+    default: str | None = None
+    routes: dict[str, Route]
+    circuit: Circuit = Field(default_factory=Circuit)
+    # How a decision reads to people (the desk's queue, ``sessions show``): intent name ->
+    # a short phrase such as "reported fraud". ``out_of_scope`` labels messages nobody
+    # serves. Intents without a label read "asked about <intent words>".
+    labels: dict[str, Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]] = (
+        Field(default_factory=dict)
+    )
+
+    @model_validator(mode="after")
+    def _interrupts_above_minimum(self) -> RoutingConfig:
+        """An interrupt threshold below the route's minimum confidence would never apply,
+        which is almost certainly not what its author meant."""
+        problems = []
+        for name, route in self.routes.items():
+            floor = max(self.min_confidence, route.min_confidence or 0.0)
+            value = route.interrupt_confidence
+            if value is not None and value < floor:
+                problems.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "interrupt_below_minimum",
+                            "{value} is below the minimum confidence {floor} this route needs "
+                            "anyway; use {floor} to let any confident message interrupt",
+                            {"value": value, "floor": floor},
+                        ),
+                        loc=("routes", name, "interrupt_confidence"),
+                        input=value,
+                    )
+                )
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
+        return self
