@@ -132,3 +132,17 @@ def message(text: str, *, sender: ChannelAccount | None = None, **fields: Any) -
         from_=sender,
         **fields,
     )
+
+
+def status_event(state: str, message: str | None = None) -> Activity:
+    """A Bot Framework ``handoff.status`` event (PROTOCOLS.md section 7)."""
+    value: dict[str, str] = {"state": state}
+    if message:
+        value["message"] = message
+    return Activity(
+        type=ActivityTypes.EVENT,
+        name=HandoffEventNames.STATUS,
+        id=new_activity_id(),
+        timestamp=now(),
+        value=value,
+    )

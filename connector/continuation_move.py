@@ -103,7 +103,7 @@ class Mover:
             closed = leg
 
             async def tell() -> None:
-                await pool.close_leg(closed, why)
+                await pool.close(closed, why)
 
             turn.after(tell)
         session.status = "closed"

@@ -12,29 +12,21 @@ same per-session lock, so provider events and user messages of one session never
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from connector.activity import (
-    Activity,
-    ActivityTypes,
-    HandoffEventNames,
-)
+from connector.activity import Activity, ActivityTypes
 from connector.auth import AuthCodes
 from connector.choices import OFFER, answer
 from connector.claims import merge_claims
 from connector.config import Config
 from connector.continuation import Continuation, Then
 from connector.errors import ConflictError, NotFound, ProviderError
+from connector.expiry import expire_idle
 from connector.handoff import Switcher
-from connector.hosting import ProviderSide
+from connector.hosting import Host, Understanding
 from connector.inbound import UserInbound, inbound_entry
-from connector.inbox import ProviderInbox
 from connector.interfaces import (
     AsyncIntentClassifier,
     ChannelAdapter,
@@ -44,22 +36,18 @@ from connector.interfaces import (
     SessionStore,
 )
 from connector.locks import LocalLocks
-from connector.logs import session_context
 from connector.outbox import Outbox
 from connector.pool import ProviderPool
 from connector.records import InboundEntry
+from connector.relay import Relay
 from connector.routing.policy import Router
 from connector.sessions import DeliveryFailure, Leg, MidTierSession, Speaker, TranscriptEntry
 from connector.to_user import ADDRESS, ToUser
-from connector.work import Turn, current_turn
+from connector.work import Turn, Turns
 
 log = logging.getLogger("midtier.engine")
 
 NO_INTENT = IntentResult(name=None, confidence=0.0, out_of_scope=True)
-MAX_HOPS = 4  # handoff requests followed within one turn
-# How many handoff requests the current turn is inside (a bot handing over on the
-# midtier.handoff event it gets would otherwise bounce a conversation around for ever).
-handoff_depth: ContextVar[int] = ContextVar("midtier_handoff_depth", default=0)
 TYPING = Activity(type=ActivityTypes.TYPING)
 
 
@@ -73,8 +61,15 @@ def _chosen(session: MidTierSession, activity: Activity) -> Activity:
     return activity if value is None else activity.model_copy(update={"text": value})
 
 
-class Engine(ProviderSide):
-    """Wires store, router, providers, channels and outbox together."""
+class Engine:
+    """The core, assembled from its parts, and its channel side.
+
+    The parts stand alone: the provider pool (:mod:`connector.pool`), the units of work
+    (:class:`connector.work.Turns`), the switcher (:mod:`connector.handoff`), the relay that
+    acts on what providers send (:mod:`connector.relay`), what goes to the user
+    (:mod:`connector.to_user`) through the outbox, the durable inbound, and the provider side
+    (``host``, :class:`connector.hosting.Host`, which providers are given).
+    """
 
     def __init__(
         self,
@@ -88,41 +83,74 @@ class Engine(ProviderSide):
     ) -> None:
         self.config = config
         self.store = store
-        self.classifier = classifier
+        self.understanding = Understanding(classifier)
         self.channels = channels
         self.providers = providers
-        self.locks = LocalLocks()
-        self.outbox = Outbox(
-            store, channels, config.midtier.outbox, on_failure=self._delivery_failed
-        )
-        self.auth = AuthCodes(store, config.midtier.auth.code_ttl_s)
+        mid = config.midtier
+        self.outbox = Outbox(store, channels, mid.outbox, on_failure=self._delivery_failed)
+        self.turns = Turns(store, LocalLocks(), self.outbox.dispatch)
+        self.turn = self.turns.turn
+        self.auth = AuthCodes(store, mid.auth.code_ttl_s)
         self.pool = ProviderPool(config, providers)
         self.router = Router(
             config.routing,
             unavailable=self.pool.unavailable,
             open_legs=self.pool.open_legs,
-            reachable=config.midtier.continuation.reachable(config.midtier.channels),
+            reachable=mid.continuation.reachable(mid.channels),
         )
-        self.switcher = Switcher(self)
-        self.inbound = UserInbound(store, self._process, config.midtier.session.dedupe_ttl_s)
-        self.inbox = ProviderInbox(self)
-        self.token_url = token_url
-        self.public_url = token_url.removesuffix("/auth/token")
-        self.data_dir = Path("data")
         self.to_user = ToUser(
             self.outbox,
-            system_name=config.midtier.title,
+            system_name=mid.title,
             title=self.pool.title,
             speaker=self.speaker,
             midtier_voice=self.pool.speaks_for_midtier,
         )
+        lines = mid.session.handoff_transcript
+        sticky = self.router.is_sticky
+        self.switcher = Switcher(
+            self.pool,
+            self.auth,
+            self.to_user,
+            is_sticky=sticky,
+            transcript_lines=lines,
+            token_url=token_url,
+        )
+        self.relay = Relay(
+            self.pool,
+            self.switcher,
+            self.to_user,
+            is_sticky=sticky,
+            providers_for=self.router.providers_for,
+            fallback=config.routing.fallback,
+            notices=mid.notices,
+        )
+        self.host = Host(
+            config,
+            store,
+            self.turns,
+            self.pool,
+            self.switcher,
+            self.relay,
+            self.to_user,
+            self.auth,
+            self.router,
+            self.understanding,
+        )
+        self.inbox = self.host.inbox
+        self.inbound = UserInbound(store, self._process, mid.session.dedupe_ttl_s)
+        self.token_url = token_url
+        self.public_url = token_url.removesuffix("/auth/token")
+        self.data_dir = Path("data")
         self.continuation = Continuation(self, self._handle_user)
 
-    # ------------------------------------------------------------------ helpers
+    @property
+    def classifier(self) -> IntentClassifier:
+        """What reads the intent of each message (set once trained, at start-up)."""
+        return self.understanding.classifier
 
-    def title(self, provider: str) -> str:
-        """How a provider is called to the user (for providers that show others' names)."""
-        return self.pool.title(provider)
+    @classifier.setter
+    def classifier(self, classifier: IntentClassifier) -> None:
+        self.understanding.classifier = classifier
 
     def speaker(self, provider: str) -> Speaker:
         return "agent" if self.router.is_sticky(provider) else "bot"
@@ -131,23 +159,10 @@ class Engine(ProviderSide):
         """Tell the user something in midtier's own voice."""
         self.to_user.notify(turn, text)
 
-    @asynccontextmanager
-    async def turn(self, session_id: str) -> AsyncIterator[Turn]:
-        """One unit of work on the session: its lock held, its state read fresh, everything
-        it wrote committed at the end of the block (nothing, if the block raises)."""
-        async with self.locks.hold(session_id):
-            with session_context(session_id):
-                session = await self.store.get(session_id)
-                if session is None:
-                    raise NotFound(f"no session {session_id!r}")
-                turn = Turn(self.store, session, self.outbox.dispatch)
-                token = current_turn.set(turn)
-                try:
-                    yield turn
-                    if not turn.finished:
-                        await turn.commit()
-                finally:
-                    current_turn.reset(token)
+    async def expire_idle(self) -> int:
+        """Close sessions idle longer than ``session.idle_timeout_s``; return how many."""
+        timeout = self.config.midtier.session.idle_timeout_s
+        return await expire_idle(self.store, self.turns, self.pool, timeout)
 
     async def _delivery_failed(self, session_id: str, failure: DeliveryFailure) -> None:
         """Keep a reply that never reached the user on its session, in a unit of work."""
@@ -214,10 +229,7 @@ class Engine(ProviderSide):
             return
         if not self.router.is_sticky(leg.provider):
             return
-        provider = self.providers.get(leg.provider)
-        if provider is not None:
-            typing = provider.deliver(leg, activity)
-            await self.pool.quietly(leg.provider, typing, "a typing signal", logging.INFO)
+        await self.pool.signal(leg, activity)
 
     async def _process(self, entry: InboundEntry) -> MidTierSession | None:
         """Process one recorded user activity; it leaves the store with what it caused."""
@@ -319,6 +331,8 @@ class Engine(ProviderSide):
             if switched is None:
                 # Nobody could take it: keep the old leg (if any) and say so plainly.
                 self.notify(turn, self.config.midtier.notices.unavailable)
+            else:
+                await self.relay.enter(turn, switched)
             leg = session.current_leg
         if leg is None:
             return
@@ -339,17 +353,16 @@ class Engine(ProviderSide):
             "midtier": {"intent": intent.name, "confidence": round(intent.confidence, 4)},
         }
         try:
-            await self.deliver_and_emit(turn, leg, inbound)
+            await self.relay.deliver(turn, leg, inbound)
             return
-        except (ProviderError, TimeoutError) as exc:
+        except ProviderError as exc:
             failed = leg.provider
-            log.warning("provider %s failed: %s", failed, exc or "timed out")
-            self.pool.mark_failure(failed)
+            log.warning("provider %s failed: %s", failed, exc)
         candidates: list[str | None] = []
         if intent.name:
             candidates += self.router.providers_for(intent.name)
         candidates.append(self.config.routing.fallback)
-        new_leg = await self.switcher.switch(
+        switched = await self.switcher.switch(
             turn,
             candidates,
             reason=f"{failed} failed to answer",
@@ -358,56 +371,12 @@ class Engine(ProviderSide):
             notice=self.config.midtier.notices.provider_failed,
             exclude={failed},
         )
-        if new_leg is None:
+        if switched is None:
             self.notify(turn, self.config.midtier.notices.unavailable)
             return
+        await self.relay.enter(turn, switched)
         try:
-            await self.deliver_and_emit(turn, new_leg, inbound)
-        except (ProviderError, TimeoutError) as exc:
-            log.warning("provider %s failed too: %s", new_leg.provider, exc or "timed out")
+            await self.relay.deliver(turn, switched.leg, inbound)
+        except ProviderError as exc:
+            log.warning("provider %s failed too: %s", switched.leg.provider, exc)
             self.notify(turn, self.config.midtier.notices.unavailable)
-
-    async def deliver_and_emit(self, turn: Turn, leg: Leg, activity: Activity) -> None:
-        """Deliver one activity to ``leg``'s provider and pass on what it answers inline."""
-        provider = self.providers[leg.provider]
-        async with asyncio.timeout(self.pool.timeout(leg.provider)):
-            replies = await provider.deliver(leg, activity)
-        if activity.type == ActivityTypes.MESSAGE:  # answering users is what counts
-            self.pool.breakers.success(leg.provider)
-        for reply in replies:
-            await self._emit(turn, leg, reply)
-        if activity.type == ActivityTypes.MESSAGE and leg.is_open:
-            self._note_expecting(turn, leg, replies)
-
-    @staticmethod
-    def _note_expecting(turn: Turn, leg: Leg, replies: list[Activity]) -> None:
-        """Remember whether the provider's last reply asked the user a question."""
-        current = turn.session.current_leg
-        if current is None or current.id != leg.id:
-            return
-        current.data["expecting_input"] = any(r.input_hint == "expectingInput" for r in replies)
-
-    async def _emit(self, turn: Turn, leg: Leg, activity: Activity) -> None:
-        """Act on one activity a provider sent: pass it to the user or follow a request."""
-        if activity.is_event(HandoffEventNames.INITIATE):
-            if handoff_depth.get() >= MAX_HOPS:
-                log.warning("handoff request ignored: too many handoffs in one turn")
-                return
-            token = handoff_depth.set(handoff_depth.get() + 1)
-            try:
-                await self._requested_handoff(turn, leg, activity)
-            finally:
-                handoff_depth.reset(token)
-            return
-        if activity.is_event(HandoffEventNames.STATUS):
-            await self._forward_status(turn, leg, activity)
-            return
-        if activity.type in (ActivityTypes.EVENT, ActivityTypes.HANDOFF):
-            return  # provider-internal events do not reach the user
-        if not leg.is_open:
-            log.info("activity from closed leg of %s dropped", leg.provider)
-            return
-        if activity.type == ActivityTypes.TYPING:
-            await self.to_user.signal(turn.session, leg, activity)
-            return
-        self.to_user.send(turn, leg, activity)

@@ -4,50 +4,62 @@
 2. For each candidate in turn: issue an authorization code bound to (session, candidate),
    open a leg with the context (bounded transcript, intents, slots, code).
 3. On the first success: map the session to the new leg, tell the user (configurable
-   notice), commit that, close the old leg with its reason, and deliver the
-   ``midtier.handoff`` event to the new provider. If no candidate opens, the old leg stays
-   and the caller tells the user plainly.
+   notice), commit that, close the old leg with its reason, and return what happened with
+   the ``midtier.handoff`` event the new provider is to get. The switcher delivers nothing
+   itself: the caller's relay (:mod:`connector.relay`) delivers the event and follows what
+   the new provider answers. If no candidate opens, the old leg stays and the caller tells
+   the user plainly.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from connector.activity import Activity, ActivityTypes, HandoffEventNames, new_activity_id, now
+from connector.auth import AuthCodes
 from connector.errors import ProviderError
 from connector.interfaces import HandoffContext
+from connector.pool import ProviderPool
 from connector.routing.decision import intent_history
 from connector.sessions import CHANNEL_ONLY, Leg, TranscriptEntry
-
-if TYPE_CHECKING:
-    from connector.engine import Engine
-    from connector.work import Turn
+from connector.to_user import ToUser
+from connector.work import Turn
 
 log = logging.getLogger("midtier.handoff")
 
 
-def status_event(state: str, message: str | None = None) -> Activity:
-    """A Bot Framework ``handoff.status`` event (PROTOCOLS.md section 7)."""
-    value: dict[str, str] = {"state": state}
-    if message:
-        value["message"] = message
-    return Activity(
-        type=ActivityTypes.EVENT,
-        name=HandoffEventNames.STATUS,
-        id=new_activity_id(),
-        timestamp=now(),
-        value=value,
-    )
+@dataclass(frozen=True)
+class Switched:
+    """A switch that happened: the new leg (committed) and the leg it replaced (closed, and
+    its provider told), and the ``midtier.handoff`` event the new provider is to get."""
+
+    leg: Leg
+    old: Leg | None
+    event: Activity
 
 
 class Switcher:
-    """Opens the target leg, closes the old one, and tells everyone concerned."""
+    """Picks and opens the target leg, closes the old one, tells the user; returns what
+    happened."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(
+        self,
+        pool: ProviderPool,
+        auth: AuthCodes,
+        to_user: ToUser,
+        *,
+        is_sticky: Callable[[str | None], bool],
+        transcript_lines: int,
+        token_url: str,
+    ) -> None:
+        self._pool = pool
+        self._auth = auth
+        self._to_user = to_user
+        self._is_sticky = is_sticky
+        self._lines = transcript_lines
+        self.token_url = token_url
 
     async def switch(
         self,
@@ -61,17 +73,17 @@ class Switcher:
         notice: str | None = None,
         exclude: Iterable[str] = (),
         requested: bool = False,
-    ) -> Leg | None:
-        """Switch ``turn``'s session to the first candidate that opens; return the new leg.
+    ) -> Switched | None:
+        """Switch ``turn``'s session to the first candidate that opens (None: none did).
 
         ``reason`` is for people ("reported fraud"); ``detail`` is the rule behind it (the
         router's reason), kept after it in the legs and the transcript.
 
         ``requested``: the current provider asked for this handoff (it expects the
         conversation back when the target is done with it). The new leg is committed
-        before the target hears of it (it may call back at once).
+        before this returns, so the target finds its conversation when it calls back.
         """
-        engine = self._engine
+        pool = self._pool
         session = turn.session
         old = session.current_leg
         why = f"{reason} ({detail})" if detail and detail != reason else reason
@@ -83,8 +95,10 @@ class Switcher:
             if target is None or target in skip or target in tried:
                 continue
             tried.append(target)
-            provider = engine.providers.get(target)
-            if provider is None:
+            if target not in pool:
+                continue
+            if not pool.breakers.allows(target):
+                log.info("skipping %s: its circuit is open", target)
                 continue
             leg = Leg(
                 channel=session.channel,
@@ -99,46 +113,18 @@ class Switcher:
                     "conversation": old.provider_conversation_id,
                     "requested": requested,
                 }
-            if not engine.pool.breakers.allows(target):
-                log.info("skipping %s: its circuit is open", target)
-                continue
-            engine.pool.breakers.begin_trial(target)
+            pool.breakers.begin_trial(target)
             context = await self._context(turn, target, reason, intent, confidence)
             context.detail = detail
             try:
-                async with asyncio.timeout(engine.pool.timeout(target)):
-                    leg.provider_conversation_id = await provider.open(session, leg, context)
-            except (ProviderError, TimeoutError) as exc:
-                log.warning("could not open %s: %s", target, exc or "timed out")
-                engine.pool.mark_failure(target)
+                leg.provider_conversation_id = await pool.open(target, session, leg, context)
+            except ProviderError as exc:
+                log.warning("could not open %s: %s", target, exc)
                 continue
-            if old is not None:
-                old.closed_at = now()
-                old.close_reason = why
-            session.legs.append(leg)
-            engine.pool.leg_opened(target, old.provider if old else None)
-            log.info(
-                "switched %s -> %s: %s",
-                old.provider if old else "(none)",
-                target,
-                why,
-                extra={"event": "switch", "from": old.provider if old else None, "to": target},
-            )
-            turn.record(
-                TranscriptEntry(
-                    speaker="system",
-                    provider=target,
-                    leg_id=leg.id,
-                    text=f"conversation moved from {old.provider if old else 'nobody'} "
-                    f"to {target}: {why}",
-                )
-            )
-            # The first leg of a conversation needs no notice, unless a person takes it.
-            if notice and (old is not None or engine.router.is_sticky(target)):
-                engine.notify(turn, notice.format(title=engine.pool.title(target)))
+            self._record(turn, old, leg, why, notice)
             await turn.checkpoint()
             if old is not None:
-                await engine.pool.close_leg(old, why)
+                await pool.close(old, why)
             event = Activity(
                 type=ActivityTypes.EVENT,
                 name=HandoffEventNames.CONTEXT,
@@ -146,9 +132,36 @@ class Switcher:
                 timestamp=now(),
                 value=context.model_dump(mode="json"),
             )
-            await engine.deliver_and_emit(turn, leg, event)
-            return leg
+            return Switched(leg=leg, old=old, event=event)
         return None
+
+    def _record(self, turn: Turn, old: Leg | None, leg: Leg, why: str, notice: str | None) -> None:
+        """Map the session to ``leg`` in ``turn``: legs, counts, transcript, the notice."""
+        target = leg.provider
+        if old is not None:
+            old.closed_at = now()
+            old.close_reason = why
+        turn.session.legs.append(leg)
+        self._pool.leg_opened(target, old.provider if old else None)
+        came_from = old.provider if old else None
+        log.info(
+            "switched %s -> %s: %s",
+            came_from or "(none)",
+            target,
+            why,
+            extra={"event": "switch", "from": came_from, "to": target},
+        )
+        turn.record(
+            TranscriptEntry(
+                speaker="system",
+                provider=target,
+                leg_id=leg.id,
+                text=f"conversation moved from {came_from or 'nobody'} to {target}: {why}",
+            )
+        )
+        # The first leg of a conversation needs no notice, unless a person takes it.
+        if notice and (old is not None or self._is_sticky(target)):
+            self._to_user.notify(turn, notice.format(title=self._pool.title(target)))
 
     async def _context(
         self,
@@ -158,12 +171,11 @@ class Switcher:
         intent: str | None,
         confidence: float,
     ) -> HandoffContext:
-        engine = self._engine
         session = turn.session
-        code = await engine.auth.issue(session.id, target)
+        code = await self._auth.issue(session.id, target)
         transcript = [
             TranscriptEntry.model_validate(e.model_dump(exclude=set(CHANNEL_ONLY)))
-            for e in await turn.transcript(last=engine.config.midtier.session.handoff_transcript)
+            for e in await turn.transcript(last=self._lines)
         ]
         return HandoffContext(
             session_id=session.id,
@@ -177,5 +189,5 @@ class Switcher:
             slots=session.slots,
             transcript=transcript,
             auth_code=code,
-            token_url=engine.token_url,
+            token_url=self.token_url,
         )

@@ -15,15 +15,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 from connector.activity import Activity, new_activity_id
 from connector.errors import MidtierError, NotFound, SessionClosed
 from connector.records import InboxEntry
+from connector.sessions import Leg
+from connector.store_protocol import InboxStore, SessionMap
+from connector.work import Turn
 from connector.workers import KeyedWorkers
-
-if TYPE_CHECKING:
-    from connector.engine import Engine
 
 log = logging.getLogger("midtier.inbox")
 
@@ -31,11 +33,39 @@ Key = tuple[str, str]  # (provider, provider conversation id)
 OPENING_POLL_S = 0.02
 
 
+class Applies(Protocol):
+    """What the inbox hands its callbacks to (the core's provider side)."""
+
+    def provider_turn(
+        self, provider: str, conversation_id: str
+    ) -> AbstractAsyncContextManager[tuple[Turn, Leg]]: ...
+
+    async def emit(self, turn: Turn, leg: Leg, activities: list[Activity]) -> None:
+        """Act on activities the provider sent."""
+
+    async def do(self, turn: Turn, leg: Leg, action: dict[str, Any]) -> None:
+        """Do what the provider asked (``hand_back``, ``transfer``); ``MidtierError`` when
+        it cannot be done."""
+
+    async def tell_provider_failed(
+        self, provider: str, provider_conversation_id: str, message: str
+    ) -> None: ...
+
+
 class ProviderInbox:
     """Durable, ordered hand-over of provider callbacks to the core."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(
+        self,
+        store: InboxStore,
+        sessions: SessionMap,
+        target: Applies,
+        deadline: Callable[[str], float],
+    ) -> None:
+        self._store = store
+        self._sessions = sessions
+        self._target = target
+        self._deadline = deadline  # how long a provider's leg may take to open
         self._workers: KeyedWorkers[Key] = KeyedWorkers(self._drain, "midtier-inbox")
 
     async def accept(
@@ -53,12 +83,12 @@ class ProviderInbox:
             activities=[a.to_wire() for a in activities],
             action=action,
         )
-        await self._engine.store.inbox_put(entry)
+        await self._store.inbox_put(entry)
         self._workers.kick((provider, conversation))
 
     async def resume(self) -> None:
         """Start workers for whatever was waiting when the process last stopped."""
-        for key in await self._engine.store.inbox_keys():
+        for key in await self._store.inbox_keys():
             self._workers.kick(key)
 
     async def idle(self) -> None:
@@ -70,46 +100,40 @@ class ProviderInbox:
         await self._workers.stop()
 
     async def _drain(self, key: Key) -> None:
-        for entry in await self._engine.store.inbox_pending(*key):
+        for entry in await self._store.inbox_pending(*key):
             await self._apply(entry)
 
     async def _apply(self, entry: InboxEntry) -> None:
-        engine, provider, conversation = self._engine, entry.provider, entry.conversation
+        target, provider, conversation = self._target, entry.provider, entry.conversation
         failure: MidtierError | None = None
         try:
             await self._wait_for_leg(entry)
-            async with engine.provider_turn(provider, conversation) as (turn, leg):
+            async with target.provider_turn(provider, conversation) as (turn, leg):
                 turn.consumed_inbox(entry.id)
-                for wire in entry.activities:
-                    await engine._emit(turn, leg, Activity.from_wire(wire))
-                action = entry.action or {}
-                reason = str(action.get("reason") or "")
+                await target.emit(turn, leg, [Activity.from_wire(w) for w in entry.activities])
                 try:
-                    if action.get("action") == "hand_back":
-                        await engine._hand_back(turn, leg, reason or "handed back")
-                    elif action.get("action") == "transfer":
-                        target = str(action.get("target") or "")
-                        await engine._transfer(turn, target, reason or "transferred")
+                    if entry.action:
+                        await target.do(turn, leg, entry.action)
                 except MidtierError as exc:  # the activities stand; the action did not happen
                     failure = exc
         except SessionClosed as exc:
             log.info("callback of %s for a closed conversation dropped: %s", provider, exc)
-            await engine.store.inbox_done(entry.id)
+            await self._store.inbox_done(entry.id)
         except MidtierError as exc:
             log.warning("callback of %s could not be applied: %s", provider, exc)
-            await engine.store.inbox_done(entry.id)
+            await self._store.inbox_done(entry.id)
             failure = exc if entry.action else None
         except Exception:  # one bad callback must not stop the conversation's queue
             log.exception("callback of %s failed in the core", provider)
-            await engine.store.inbox_done(entry.id)
+            await self._store.inbox_done(entry.id)
         if failure is not None:
             log.warning("request of %s could not be done: %s", provider, failure)
-            await engine.tell_provider_failed(provider, conversation, str(failure))
+            await target.tell_provider_failed(provider, conversation, str(failure))
 
     async def _wait_for_leg(self, entry: InboxEntry) -> None:
         """A provider may call back while its leg is still being opened (not yet saved)."""
-        deadline = time.monotonic() + self._engine.pool.timeout(entry.provider)
-        while await self._engine.store.by_provider(entry.provider, entry.conversation) is None:
+        deadline = time.monotonic() + self._deadline(entry.provider)
+        while await self._sessions.by_provider(entry.provider, entry.conversation) is None:
             if time.monotonic() > deadline:
                 raise NotFound(f"no conversation {entry.conversation!r} of {entry.provider!r}")
             await asyncio.sleep(OPENING_POLL_S)  # bounded by the provider's timeout

@@ -123,8 +123,12 @@ def build_adapters(
     data_dir: Path = Path("data"),
     public_url: str = "http://127.0.0.1:3978",
     http: SharedHttp | None = None,
+    provider_host: Any = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Construct every configured channel and provider.
+
+    Channels get ``host`` (the core's channel side), providers ``provider_host`` (its
+    provider side; ``host`` when not given).
 
     A channel is built from a :class:`ChannelContext`, a provider from a
     :class:`ProviderContext`, each with the settings its ``Settings`` model validated.
@@ -156,7 +160,13 @@ def build_adapters(
                 pcfg.kind, "providers", packages, "providers.yaml", f"providers.{name}.kind"
             )
             built_from = provider_context(
-                cls, name, pcfg, host, data_dir=data_dir, public_url=public_url, http=shared
+                cls,
+                name,
+                pcfg,
+                host if provider_host is None else provider_host,
+                data_dir=data_dir,
+                public_url=public_url,
+                http=shared,
             )
             providers[name] = cls(built_from)
         except ConfigError as exc:

@@ -1,7 +1,13 @@
-"""The storage side of midtier's extension points: the session store and the per-session
-lock (re-exported by :mod:`connector.interfaces`, where every protocol is listed).
+"""The storage side of midtier's extension points: the store, in small parts, and the
+per-session lock (re-exported by :mod:`connector.interfaces`, where every protocol is listed).
 
-Every backend of :class:`SessionStore` passes the contract suite in ``tests/connector/store``.
+The store is a few small protocols, one per kind of record: the session map
+(:class:`SessionMap`), transcripts and route decisions (:class:`History`), dedupe keys
+(:class:`Dedupe`), authorization codes (:class:`CodeStore`), the durable inbound
+(:class:`InboundStore`), the units of work (:class:`Commits`), the outbox
+(:class:`OutboxStore`) and the provider inbox (:class:`InboxStore`). Each part of the core
+depends only on the parts it uses; a backend implements all of them (:class:`SessionStore`)
+and passes one contract suite per part (``tests/connector/store``).
 """
 
 from __future__ import annotations
@@ -15,17 +21,10 @@ from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
 
 
-class SessionStore(Protocol):
-    """The session map, transcripts, route decisions, dedupe keys, auth codes and the outbox.
+class SessionMap(Protocol):
+    """Mid-tier sessions and their legs, found by id, by channel conversation, by provider
+    conversation, by user and by verified identity."""
 
-    Every backend passes the same contract suite (``tests/connector/store``).
-    """
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    # sessions
     async def find_or_create(
         self, channel: str, channel_conversation_id: str, user_id: str
     ) -> tuple[MidTierSession, bool]:
@@ -71,7 +70,10 @@ class SessionStore(Protocol):
         """Close active sessions idle since before the given time; return how many."""
         ...
 
-    # transcript and decisions
+
+class History(Protocol):
+    """Each session's transcript and route decisions, in order."""
+
     async def append_transcript(self, session_id: str, entry: TranscriptEntry) -> TranscriptEntry:
         """Append and return the entry with its ``seq`` set."""
         ...
@@ -87,7 +89,10 @@ class SessionStore(Protocol):
 
     async def decisions(self, session_id: str) -> list[RouteDecision]: ...
 
-    # durable inbound
+
+class InboundStore(Protocol):
+    """User activities recorded before they are acknowledged, until processed."""
+
     async def inbound_put(self, entry: InboundEntry, ttl_seconds: float) -> InboundEntry | None:
         """Record a user's activity, in one transaction: its dedupe key (None if the key was
         already recorded and has not expired: a duplicate, nothing written), the active
@@ -106,7 +111,10 @@ class SessionStore(Protocol):
         """Every (channel, conversation) with activities waiting (start-up after a crash)."""
         ...
 
-    # units of work
+
+class Commits(Protocol):
+    """Units of work: what handling one event wrote, applied in one transaction."""
+
     async def commit(self, changes: Changes) -> MidTierSession:
         """Apply ``changes`` atomically: save the session if its stored version is still
         ``expected_version`` (else ``ConflictError`` and nothing is written), append its
@@ -114,12 +122,18 @@ class SessionStore(Protocol):
         inbound and inbox entries. Returns the saved session (version bumped)."""
         ...
 
-    # dedupe
+
+class Dedupe(Protocol):
+    """Keys remembered for a while, to drop repeats (platform retries, replayed requests)."""
+
     async def seen(self, key: str, ttl_seconds: float) -> bool:
         """Record ``key``; True if it was already recorded and has not expired."""
         ...
 
-    # authorization codes
+
+class CodeStore(Protocol):
+    """Authorization codes by their hash: single use, bound to a session and a provider."""
+
     async def put_code(self, code_hash: str, record: AuthCodeRecord) -> None: ...
 
     async def take_code(self, code_hash: str) -> AuthCodeRecord | None:
@@ -130,7 +144,10 @@ class SessionStore(Protocol):
         """The record, left in place (expired ones too, until ``expire`` drops them)."""
         ...
 
-    # outbox
+
+class OutboxStore(Protocol):
+    """Activities for users, kept until their channel accepted them."""
+
     async def outbox_put(self, entry: OutboxEntry) -> None: ...
 
     async def outbox_pending(self, channel: str, conversation_id: str) -> list[OutboxEntry]:
@@ -150,7 +167,10 @@ class SessionStore(Protocol):
 
     async def outbox_retry(self, entry_id: str, next_attempt_at: datetime, error: str) -> None: ...
 
-    # provider inbox
+
+class InboxStore(Protocol):
+    """Provider callbacks, kept until the core has applied them."""
+
     async def inbox_put(self, entry: InboxEntry) -> None:
         """Keep an accepted provider callback (an id already kept is ignored)."""
 
@@ -163,6 +183,28 @@ class SessionStore(Protocol):
         ...
 
     async def inbox_done(self, entry_id: str) -> None: ...
+
+
+class TurnStore(SessionMap, History, Commits, Protocol):
+    """What a unit of work reads and writes (:mod:`connector.work`)."""
+
+
+class SessionStore(
+    SessionMap,
+    History,
+    InboundStore,
+    Commits,
+    Dedupe,
+    CodeStore,
+    OutboxStore,
+    InboxStore,
+    Protocol,
+):
+    """A whole backend: every part, and a life cycle."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class Lock(Protocol):

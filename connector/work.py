@@ -16,13 +16,16 @@ find its conversation.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
-from connector.interfaces import SessionStore
+from connector.errors import NotFound, SessionClosed
+from connector.logs import session_context
 from connector.records import Changes, OutboxEntry
 from connector.routing.decision import RouteDecision
-from connector.sessions import MidTierSession, TranscriptEntry
+from connector.sessions import Leg, MidTierSession, TranscriptEntry
+from connector.store_protocol import Lock, TurnStore
 
 log = logging.getLogger("midtier.work")
 
@@ -36,7 +39,7 @@ current_turn: ContextVar[Turn | None] = ContextVar("midtier_current_turn", defau
 class Turn:
     """One unit of work on one session; the caller holds the session's lock."""
 
-    def __init__(self, store: SessionStore, session: MidTierSession, dispatch: Dispatch) -> None:
+    def __init__(self, store: TurnStore, session: MidTierSession, dispatch: Dispatch) -> None:
         self._store = store
         self._dispatch = dispatch
         self.session = session  # changed in place by the engine's parts; saved at commit
@@ -132,3 +135,45 @@ async def after_commit(callback: AfterCommit) -> None:
         await callback()
     else:
         turn.after(callback)
+
+
+class Turns:
+    """Opens units of work: a session's lock held, its state read fresh, everything the block
+    wrote committed at its end (nothing, if it raises)."""
+
+    def __init__(self, store: TurnStore, locks: Lock, dispatch: Dispatch) -> None:
+        self._store = store
+        self._locks = locks
+        self._dispatch = dispatch  # hands committed replies to the outbox
+
+    @asynccontextmanager
+    async def turn(self, session_id: str) -> AsyncIterator[Turn]:
+        """A unit of work on session ``session_id`` (``NotFound`` if there is none)."""
+        async with self._locks.hold(session_id):
+            with session_context(session_id):
+                session = await self._store.get(session_id)
+                if session is None:
+                    raise NotFound(f"no session {session_id!r}")
+                turn = Turn(self._store, session, self._dispatch)
+                token = current_turn.set(turn)
+                try:
+                    yield turn
+                    if not turn.finished:
+                        await turn.commit()
+                finally:
+                    current_turn.reset(token)
+
+    @asynccontextmanager
+    async def provider_turn(
+        self, provider: str, conversation_id: str
+    ) -> AsyncIterator[tuple[Turn, Leg]]:
+        """A unit of work on the session of ``provider``'s open conversation (``NotFound``;
+        ``SessionClosed`` when that leg or its session is closed)."""
+        found = await self._store.by_provider(provider, conversation_id)
+        if found is None:
+            raise NotFound(f"no conversation {conversation_id!r} for provider {provider!r}")
+        async with self.turn(found.id) as turn:
+            leg = turn.session.leg_for_provider(provider, conversation_id)
+            if leg is None or not leg.is_open or turn.session.status != "active":
+                raise SessionClosed(f"conversation {conversation_id!r} of {provider!r} is closed")
+            yield turn, leg

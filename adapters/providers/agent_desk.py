@@ -29,7 +29,7 @@ from connector.activity import Activity, ActivityTypes, ChannelAccount, HandoffE
 from connector.config import Config
 from connector.context import ProviderContext
 from connector.errors import AuthCodeError, MidtierError
-from connector.handoff import status_event
+from connector.activity import status_event
 from connector.interfaces import HandoffContext, ProviderHost
 from connector.sessions import Leg, MidTierSession, new_id
 

@@ -94,13 +94,7 @@ async def _expiry_loop(engine: Engine) -> None:
 
 async def _health_loop(engine: Engine) -> None:
     while True:
-        for name, provider in engine.providers.items():
-            try:
-                async with asyncio.timeout(engine.pool.timeout(name)):
-                    engine.pool.healthy[name] = await provider.health()
-            except Exception as exc:  # a health probe must never stop the loop
-                log.warning("health check of %s failed: %s", name, exc)
-                engine.pool.healthy[name] = False
+        await engine.pool.probe()  # a probe that fails counts as unhealthy, never raises
         await asyncio.sleep(HEALTH_INTERVAL_S)
 
 
@@ -126,7 +120,12 @@ def create_app(
     engine.public_url = public_url.rstrip("/")
     http = SharedHttp()
     channels, providers = build_adapters(
-        config, engine, data_dir=data_dir, public_url=public_url, http=http
+        config,
+        engine,
+        data_dir=data_dir,
+        public_url=public_url,
+        http=http,
+        provider_host=engine.host,
     )
     engine.channels.update(channels)
     engine.providers.update(providers)

@@ -46,7 +46,7 @@ async def auth_token(request: web.Request) -> web.Response:
     if not code:
         return oauth_error(400, "invalid_request", "code is missing")
     try:
-        grant = await engine.redeem(code, provider)
+        grant = await engine.host.redeem(code, provider)
     except (AuthCodeError, NotFound) as exc:
         log.warning("token request refused for client %r: %s", provider[:64], exc)
         return oauth_error(400, "invalid_grant", str(exc))

@@ -21,7 +21,7 @@ class CallsBack(RecordingProvider):
         await super().deliver(leg, activity)
         if activity.type == "message":
             replies = [Activity(type="message", text=f"later {n}: {activity.text}") for n in (1, 2)]
-            await self.engine.accept(self.name, leg.provider_conversation_id, replies)
+            await self.engine.host.accept(self.name, leg.provider_conversation_id, replies)
         return []
 
 
@@ -49,7 +49,7 @@ async def test_accepted_callbacks_survive_a_crash(tmp_path: Path) -> None:
     session = await first.receive("test", user_message("hello"))
     assert session is not None
     conversation = session.legs[0].provider_conversation_id
-    await first.accept("faq", conversation, [Activity(type="message", text="kept")])
+    await first.host.accept("faq", conversation, [Activity(type="message", text="kept")])
     await first.inbox.stop()  # the process dies before the worker ran
     await first.store.close()
 
@@ -69,7 +69,7 @@ async def test_a_failed_action_is_reported_to_the_provider(tmp_path: Path) -> No
     assert session is not None
     conversation = session.legs[0].provider_conversation_id
     action = {"action": "transfer", "target": "nobody", "reason": "try"}
-    await engine.accept("faq", conversation, [], action)
+    await engine.host.accept("faq", conversation, [], action)
     await engine.inbox.idle()
     assert providers["faq"].statuses() == ["failed"]
     after = await engine.store.get(session.id)

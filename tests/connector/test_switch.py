@@ -10,7 +10,7 @@ import pytest
 from support.doubles import make_engine, user_message
 
 from connector.activity import Activity, HandoffEventNames
-from connector.engine import MAX_HOPS
+from connector.relay import MAX_HOPS
 from connector.errors import AuthCodeError, NotFound, SessionClosed
 from connector.interfaces import SessionStore
 from connector.sessions import Leg
@@ -60,10 +60,10 @@ async def test_switch_carries_transcript_intent_and_code(tmp_path: Path) -> None
     ]
     # The code lets the target, and only the target, fetch the auth context once.
     with pytest.raises(AuthCodeError, match="another provider"):
-        await engine.redeem(context.auth_code, "faq")
+        await engine.host.redeem(context.auth_code, "faq")
     # (a wrong provider burns the code: a second, correct attempt fails too)
     with pytest.raises(AuthCodeError, match="already used"):
-        await engine.redeem(context.auth_code, "disputes")
+        await engine.host.redeem(context.auth_code, "disputes")
 
 
 async def test_redeem_returns_claims_and_transcript_once(tmp_path: Path) -> None:
@@ -72,14 +72,14 @@ async def test_redeem_returns_claims_and_transcript_once(tmp_path: Path) -> None
     await engine.receive("test", user_message("dispute this"))
     code = providers["disputes"].opened[0].auth_code
     assert code is not None
-    grant = await engine.redeem(code, "disputes")
+    grant = await engine.host.redeem(code, "disputes")
     assert grant["claims"] == {"sub": "user-1", "verified": True}
     assert [e["text"] for e in grant["transcript"] if e["speaker"] == "user"] == [
         "hello",
         "dispute this",
     ]
     with pytest.raises(AuthCodeError, match="already used"):
-        await engine.redeem(code, "disputes")
+        await engine.host.redeem(code, "disputes")
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -182,12 +182,12 @@ async def test_agent_hand_back_returns_to_the_bot_with_completed(tmp_path: Path)
     # sticky: the router keeps the conversation with the agent
     await engine.receive("test", user_message("my balance?"))
     assert providers["agents"].messages() == ["fraud on my card", "my balance?"]
-    await engine.provider_activity(
+    await engine.host.provider_activity(
         "agents", desk_conv, Activity(type="message", text="I've blocked the card.")
     )
     await engine.outbox.settled("test", "c1")  # replies go out in a task of their own
     assert channel.texts()[-1] == "I've blocked the card."
-    await engine.hand_back("agents", desk_conv, "resolved by agent Dana")
+    await engine.host.hand_back("agents", desk_conv, "resolved by agent Dana")
     await engine.outbox.settled("test", "c1")
     session = await engine.store.get(session.id)
     assert session is not None
@@ -281,7 +281,7 @@ async def test_agent_acceptance_reaches_the_bot_that_handed_over(tmp_path: Path)
     assert session is not None and session.current_provider == "agents"
     assert providers["faq"].statuses() == []  # a person has not taken it yet
     desk = session.legs[-1].provider_conversation_id
-    await engine.provider_activity(
+    await engine.host.provider_activity(
         "agents",
         desk,
         Activity(type="event", name=HandoffEventNames.STATUS, value={"state": "accepted"}),
@@ -294,7 +294,7 @@ async def test_transfer_moves_the_conversation_to_the_named_provider(tmp_path: P
     await engine.receive("test", user_message("fraud!"))
     session = (await engine.store.list_sessions())[0]
     desk = session.legs[-1].provider_conversation_id
-    await engine.transfer("agents", desk, "disputes", "transferred by agent Dana")
+    await engine.host.transfer("agents", desk, "disputes", "transferred by agent Dana")
     await engine.outbox.settled("test", "c1")  # replies go out in a task of their own
     session = await engine.store.get(session.id)
     assert session is not None and [leg.provider for leg in session.legs] == ["agents", "disputes"]
@@ -316,9 +316,9 @@ async def test_replies_for_unknown_or_closed_provider_conversations_are_refused(
     old = session.legs[0].provider_conversation_id
     sent = len(channel.sent)
     with pytest.raises(SessionClosed):
-        await engine.provider_activity("faq", old, Activity(type="message", text="late"))
+        await engine.host.provider_activity("faq", old, Activity(type="message", text="late"))
     with pytest.raises(NotFound):
-        await engine.provider_activity("faq", "nope", Activity(type="message", text="who?"))
+        await engine.host.provider_activity("faq", "nope", Activity(type="message", text="who?"))
     await engine.outbox.idle()
     assert len(channel.sent) == sent  # nothing reached the user
 
@@ -344,7 +344,7 @@ async def test_resolve_returns_to_the_bot_that_asked_for_the_handoff(tmp_path: P
     ]
     session = await engine.receive("test", user_message("escalate please"))
     assert session is not None and session.current_provider == "agents"
-    await engine.hand_back("agents", session.legs[-1].provider_conversation_id, "resolved")
+    await engine.host.hand_back("agents", session.legs[-1].provider_conversation_id, "resolved")
     session = await engine.store.get(session.id)
     assert session is not None
     assert [leg.provider for leg in session.legs] == ["faq", "disputes", "agents", "disputes"]
@@ -357,7 +357,7 @@ async def test_resolve_of_a_routed_conversation_goes_to_the_home_bot(tmp_path: P
     await engine.receive("test", user_message("dispute"))  # disputes first
     session = await engine.receive("test", user_message("fraud!"))  # routed to the desk
     assert session is not None and session.current_provider == "agents"
-    await engine.hand_back("agents", session.legs[-1].provider_conversation_id, "resolved")
+    await engine.host.hand_back("agents", session.legs[-1].provider_conversation_id, "resolved")
     session = await engine.store.get(session.id)
     assert session is not None
     assert [leg.provider for leg in session.legs] == ["disputes", "agents", "faq"]

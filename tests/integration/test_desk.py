@@ -625,7 +625,7 @@ async def test_agent_typing_goes_nowhere_when_nobody_listens_or_the_leg_moved_on
             assert ann.of("error") == []
         typing = Activity(type="typing", from_=ChannelAccount(id="agents:x", name="Ann"))
         async with chat(run, welcome["resume"]) as (back, _):
-            await run.engine.signal("agents", conversation, typing)  # an old leg: dropped
+            await run.engine.host.signal("agents", conversation, typing)  # an old leg: dropped
             me.client = back
             await me.say("how do I reset my password")
             await back.expect("message", lambda f: "Forgot password" in f["text"])

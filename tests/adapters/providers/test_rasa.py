@@ -17,7 +17,7 @@ from adapters.providers.rasa_nlu import RasaNluClassifier
 from connector.activity import Activity, HandoffEventNames
 from connector.context import SharedHttp
 from connector.errors import ConfigErrors, ProviderError, ProviderTimeout
-from connector.handoff import status_event
+from connector.activity import status_event
 from connector.interfaces import HandoffContext
 from connector.sessions import Leg, MidTierSession
 

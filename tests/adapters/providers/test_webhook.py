@@ -26,7 +26,7 @@ from adapters.webhook_signing import (
 from connector.activity import Activity, HandoffEventNames, message
 from connector.context import SharedHttp
 from connector.errors import ConfigErrors, ProviderError, ProviderTimeout
-from connector.handoff import status_event
+from connector.activity import status_event
 from connector.interfaces import HandoffContext
 from connector.sessions import Leg, MidTierSession, TranscriptEntry
 
