@@ -25,11 +25,17 @@ from adapters.desk.settings import DeskSettings
 from adapters.desk.signin import AgentIdentity, DeskSignIn
 from adapters.desk.throttle import SignInThrottle
 from adapters.pages import check_origin, ended, page_handler, parse_frame, send_error
-from connector.activity import Activity, ActivityTypes, ChannelAccount, HandoffEventNames, now
+from connector.activity import (
+    Activity,
+    ActivityTypes,
+    ChannelAccount,
+    HandoffEventNames,
+    now,
+    status_event,
+)
 from connector.config import Config
 from connector.context import ProviderContext
 from connector.errors import AuthCodeError, MidtierError
-from connector.activity import status_event
 from connector.interfaces import HandoffContext, ProviderHost
 from connector.sessions import Leg, MidTierSession, new_id
 

@@ -10,9 +10,9 @@ import pytest
 from support.doubles import make_engine, user_message
 
 from connector.activity import Activity, HandoffEventNames
-from connector.relay import MAX_HOPS
 from connector.errors import AuthCodeError, NotFound, SessionClosed
 from connector.interfaces import SessionStore
+from connector.relay import MAX_HOPS
 from connector.sessions import Leg
 from connector.store import MemoryStore, SqliteStore
 

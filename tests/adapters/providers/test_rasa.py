@@ -14,10 +14,9 @@ from support.rasa_fake import FakeRasa
 from adapters.providers.rasa import RasaProvider
 from adapters.providers.rasa_mapping import CUSTOM_TYPE, intent_result, to_activities
 from adapters.providers.rasa_nlu import RasaNluClassifier
-from connector.activity import Activity, HandoffEventNames
+from connector.activity import Activity, HandoffEventNames, status_event
 from connector.context import SharedHttp
 from connector.errors import ConfigErrors, ProviderError, ProviderTimeout
-from connector.activity import status_event
 from connector.interfaces import HandoffContext
 from connector.sessions import Leg, MidTierSession
 

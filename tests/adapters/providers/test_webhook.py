@@ -23,10 +23,9 @@ from adapters.webhook_signing import (
     sign,
     verify,
 )
-from connector.activity import Activity, HandoffEventNames, message
+from connector.activity import Activity, HandoffEventNames, message, status_event
 from connector.context import SharedHttp
 from connector.errors import ConfigErrors, ProviderError, ProviderTimeout
-from connector.activity import status_event
 from connector.interfaces import HandoffContext
 from connector.sessions import Leg, MidTierSession, TranscriptEntry
 
