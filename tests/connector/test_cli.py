@@ -13,9 +13,12 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
+import aiohttp
 import pytest
+from support.process import midtier_process
 from support.server import DEFAULT_CONFIG, REPO, free_port
 
+from adapters.providers.bf_auth import KEY_FILE
 from connector.cli import main
 from connector.records import OutboxEntry
 from connector.routing.decision import RouteDecision
@@ -316,6 +319,33 @@ def test_check_as_a_process_passes_with_botframework_providers_and_opens_nothing
     assert (done.returncode, done.stderr, done.stdout) == (0, "", f"{config}: ok\n")
     # No data directory, no signing key: the shared Connector was built, not started.
     assert [p.name for p in tmp_path.iterdir()] == ["config"]
+
+
+async def test_run_with_botframework_providers_serves_their_connector(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG, config, ignore=shutil.ignore_patterns("__pycache__"))
+    with (config / "providers.yaml").open("a") as providers:
+        providers.write(BOTFRAMEWORK_PROVIDERS)
+    password = "billing-bot-password-0123456789"
+    env = {"BILLING_BOT_PASSWORD": password}
+    async with (
+        midtier_process(tmp_path / "data", free_port(), config, env) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.get(server.base + "/v1/.well-known/openidconfiguration") as response:
+            assert response.status == 200
+            metadata = await response.json()
+        assert metadata["token_endpoint"] == server.base + "/adfs/oauth2/token"
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": "6f1c2a9e-0d4b-4c59-9a55-3b8e2f1d7c01",
+            "client_secret": password,
+        }
+        async with http.post(metadata["token_endpoint"], data=form) as response:
+            assert response.status == 200
+            assert (await response.json())["token_type"] == "Bearer"
+        assert await server.stop() == 0
+    assert (tmp_path / "data" / KEY_FILE).exists()  # the key bots cache outlives the process
 
 
 async def _seed_long(path: Path) -> str:
