@@ -11,7 +11,7 @@ A provider is built the same way, as ``Kind(context)`` with a :class:`ProviderCo
 ``Settings`` validate the kind's own keys of its ``providers.yaml`` block, and the context
 also carries the keys every provider has (``config``: kind, title, timeout_s, credential).
 
-Providers of one kind may share one object (the Connector API every remote Bot Framework bot
+Providers may share one object (the Connector API that every remote Bot Framework bot
 calls back, say): a provider asks its context for it with ``context.shared(Factory)``, where
 ``Factory`` is built from a :class:`ServiceContext`. The app makes one :class:`Services` per
 application, so every provider that asks for the same factory gets the same object, and a
