@@ -10,13 +10,21 @@ back into. An adapter reads no config any other way.
 A provider is built the same way, as ``Kind(context)`` with a :class:`ProviderContext`: its
 ``Settings`` validate the kind's own keys of its ``providers.yaml`` block, and the context
 also carries the keys every provider has (``config``: kind, title, timeout_s, credential).
+
+Providers may share one object (the Connector API that every remote Bot Framework bot
+calls back, say): a provider asks its context for it with ``context.shared(Factory)``, where
+``Factory`` is built from a :class:`ServiceContext`. The app makes one :class:`Services` per
+application, so every provider that asks for the same factory gets the same object, and a
+second app in the same process gets its own; the app mounts the routes of such an object
+once and starts it before the adapters (``mount`` / ``start`` / ``stop``, as adapters have).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -30,6 +38,7 @@ if TYPE_CHECKING:  # the core imports aiohttp only in connector.app
 
 S = TypeVar("S", bound=BaseModel)
 H = TypeVar("H", bound="ProviderHost")
+T = TypeVar("T")
 
 
 class NoSettings(BaseModel):
@@ -89,17 +98,53 @@ class ChannelContext(AdapterContext[S]):
 
 
 @dataclass(frozen=True)
+class ServiceContext:
+    """What an object shared by providers is built from: the app's, not one provider's."""
+
+    host: ProviderHost
+    data_dir: Path
+    public_url: str  # no trailing slash
+    http: SharedHttp
+    channels: tuple[str, ...] = ()  # the names of the configured channels
+
+
+class Services:
+    """The objects providers of one app share, one per factory, made when first asked for."""
+
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
+        self._made: dict[Callable[[ServiceContext], object], tuple[object, str]] = {}
+
+    def get(self, factory: Callable[[ServiceContext], T], asked_by: str = "") -> T:
+        """The app's one ``factory(context)``; ``asked_by`` (a config key) names it in errors."""
+        made = self._made.get(factory)
+        if made is None:
+            made = self._made[factory] = (factory(self.context), asked_by)
+        return cast(T, made[0])  # stored under its own factory: of the type it returns
+
+    def __iter__(self) -> Iterator[tuple[str, object]]:
+        """``(key of the first asker, object)`` for each object made, in the order made."""
+        return iter([(key, made) for made, key in self._made.values()])
+
+
+@dataclass(frozen=True)
 class ProviderContext(AdapterContext[S], Generic[S, H]):
-    """A provider's context: the keys every provider has, and the host it calls back into
-    (``ProviderHost``, or a protocol extending it for a provider that uses more of the core)."""
+    """A provider's context: the keys every provider has, the host it calls back into
+    (``ProviderHost``, or a protocol extending it for a provider that uses more of the core),
+    and the app's shared objects."""
 
     config: ProviderConfig  # kind, title, timeout_s, credential
     host: H
+    services: Services
 
     @property
     def title(self) -> str:
         """How the provider is called to the user: its ``title``, else its name."""
         return self.config.title or self.name
+
+    def shared(self, factory: Callable[[ServiceContext], T]) -> T:
+        """The one object ``factory`` makes for this app, the same for every provider."""
+        return self.services.get(factory, self.key)
 
 
 def settings_of(cls: type[Any], raw: dict[str, Any], file: str, key: str) -> BaseModel:

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from connector.config import Config, ProviderConfig
-from connector.context import ChannelContext, ProviderContext, SharedHttp, settings_of
+from connector.context import (
+    ChannelContext,
+    ProviderContext,
+    ServiceContext,
+    Services,
+    SharedHttp,
+    settings_of,
+)
 from connector.errors import ConfigError, ConfigErrors
 
 
@@ -74,20 +81,28 @@ def provider_context(
     data_dir: Path,
     public_url: str,
     http: SharedHttp,
+    services: Services | None = None,
 ) -> ProviderContext[Any, Any]:
     """What provider ``name`` (of class ``cls``) is built from; ConfigErrors naming
-    ``providers.yaml`` and ``providers.<name>.<key>`` for every problem of its settings."""
+    ``providers.yaml`` and ``providers.<name>.<key>`` for every problem of its settings.
+
+    ``services``: the app's shared objects; without them, the provider shares with nobody.
+    """
     key = f"providers.{name}"
+    public_url = public_url.rstrip("/")
+    if services is None:
+        services = Services(ServiceContext(host, data_dir, public_url, http))
     return ProviderContext(
         name=name,
         settings=settings_of(cls, pcfg.settings, "providers.yaml", key),
         data_dir=data_dir,
-        public_url=public_url.rstrip("/"),
+        public_url=public_url,
         http=http,
         file="providers.yaml",
         key=key,
         config=pcfg,
         host=host,
+        services=services,
     )
 
 
@@ -115,6 +130,16 @@ def channel_context(
     )
 
 
+def app_services(
+    config: Config, host: Any, *, data_dir: Path, public_url: str, http: SharedHttp
+) -> Services:
+    """The shared objects of one app's providers (none made until a provider asks)."""
+    context = ServiceContext(
+        host, data_dir, public_url.rstrip("/"), http, channels=tuple(config.midtier.channels)
+    )
+    return Services(context)
+
+
 def build_adapters(
     config: Config,
     host: Any,
@@ -123,6 +148,7 @@ def build_adapters(
     data_dir: Path = Path("data"),
     public_url: str = "http://127.0.0.1:3978",
     http: SharedHttp | None = None,
+    services: Services | None = None,
     provider_host: Any = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Construct every configured channel and provider.
@@ -133,9 +159,12 @@ def build_adapters(
     A channel is built from a :class:`ChannelContext`, a provider from a
     :class:`ProviderContext`, each with the settings its ``Settings`` model validated.
     Problems raise ConfigErrors listing all of them, or, when an ``errors`` list is given,
-    are appended to it and the adapters that could be built are returned.
+    are appended to it and the adapters that could be built are returned. The providers share
+    ``services`` (the app's, to mount and start them; by default a set of their own).
     """
     shared = http if http is not None else SharedHttp()
+    if services is None:
+        services = app_services(config, host, data_dir=data_dir, public_url=public_url, http=shared)
     add_config_dir_to_path(config)
     packages = config.midtier.adapter_packages
     collect = errors is not None
@@ -167,6 +196,7 @@ def build_adapters(
                 data_dir=data_dir,
                 public_url=public_url,
                 http=shared,
+                services=services,
             )
             providers[name] = cls(built_from)
         except ConfigError as exc:

@@ -1,8 +1,11 @@
 """midtier's Bot Connector API and token issuer endpoints for remote Bot Framework bots.
 
-One :class:`ConnectorHub` per midtier server serves every ``botframework`` provider: the
-Connector routes find the provider that owns a conversation id, check the caller (see
-:mod:`adapters.providers.bf_auth`), and hand what the bot sent to the core.
+One :class:`ConnectorHub` per midtier app serves every ``botframework`` provider: each
+provider asks its context for the app's hub (``context.shared(ConnectorHub)``) and registers
+itself as a :class:`ConnectorBot`; the app mounts the hub's routes once and starts it (loads
+the signing key) before the providers. The Connector routes find the provider that owns a
+conversation id, check the caller (see :mod:`adapters.providers.bf_auth`), and hand what the
+bot sent to the core.
 
 **Why the inbox.** The core holds the session's lock while it delivers to a bot, and
 ``host.provider_activity`` takes that same lock. A botbuilder bot hosted on aiohttp posts its
@@ -32,17 +35,17 @@ import base64
 import hmac
 import logging
 import secrets
-import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from adapters.providers.bf_auth import CONNECTOR_AUDIENCE, KEY_FILE, TokenIssuer, load_or_create_key
-from connector.activity import Activity, ConversationAccount
+from connector.activity import Activity, ChannelAccount, ConversationAccount
 from connector.app import status_for
 from connector.app.requests import authorization, match_text, read_form, read_json_object
 from connector.app.token import oauth_error
+from connector.context import ServiceContext
 from connector.errors import (
     AuthError,
     Forbidden,
@@ -50,9 +53,7 @@ from connector.errors import (
     NotFound,
     SessionClosed,
 )
-
-if TYPE_CHECKING:
-    from adapters.providers.botframework import BotFrameworkProvider
+from connector.sessions import Leg
 
 log = logging.getLogger("midtier.botframework")
 
@@ -63,20 +64,20 @@ TOKEN_PATH = "/adfs/oauth2/token"
 _CONV = "/v3/conversations/{cid}"
 _DROPPED = frozenset({"trace", "delay", "invokeResponse"})
 
-_hubs: weakref.WeakKeyDictionary[Any, ConnectorHub] = weakref.WeakKeyDictionary()
 
+class ConnectorBot(Protocol):
+    """What the hub needs of a provider whose bot calls the Connector API: who the bot is,
+    how it signs in, and how the channel presents the bot and the user to it."""
 
-def hub_for(host: Any) -> ConnectorHub:
-    """The hub shared by every ``botframework`` provider of one host (engine)."""
-    try:
-        hub = _hubs.get(host)
-    except TypeError:
-        # ``midtier check`` builds providers on a plain namespace, which cannot be weakly
-        # referenced; nothing is mounted or started there, so an unshared hub will do.
-        return ConnectorHub(host)
-    if hub is None:
-        hub = _hubs[host] = ConnectorHub(host)
-    return hub
+    name: str
+    app_id: str
+    app_password: str
+    auth: bool
+    channel_id: str
+
+    def bot_account(self) -> ChannelAccount: ...
+
+    def user_account(self, leg: Leg, user_id: str) -> ChannelAccount: ...
 
 
 def not_supported(what: str) -> web.Response:
@@ -86,51 +87,45 @@ def not_supported(what: str) -> web.Response:
 
 
 class ConnectorHub:
-    """Connector API + token issuer of one server; dispatches to the owning provider."""
+    """Connector API + token issuer of one app; dispatches to the owning provider."""
 
-    def __init__(self, host: Any) -> None:
-        self.host = host
-        self.providers: dict[str, BotFrameworkProvider] = {}
+    def __init__(self, context: ServiceContext) -> None:
+        self.host = context.host
+        self.base_url = context.public_url  # midtier's public base URL, no trailing slash
+        self.providers: dict[str, ConnectorBot] = {}
         self.issuer: TokenIssuer | None = None
-        self._app: web.Application | None = None
+        self._key_path = context.data_dir / KEY_FILE
+        self._channels = context.channels
         self._owners: dict[str, str] = {}  # conversation id -> provider (cache of the store)
 
-    @property
-    def base_url(self) -> str:
-        """midtier's public base URL (the host's token URL without ``/auth/token``)."""
-        url = str(getattr(self.host, "token_url", "") or "http://127.0.0.1:3978/auth/token")
-        return url.removesuffix("/auth/token").rstrip("/")
-
-    def register(self, provider: BotFrameworkProvider) -> None:
+    def register(self, provider: ConnectorBot) -> None:
+        """Serve ``provider``'s conversations (and its bot's token requests)."""
         self.providers[provider.name] = provider
 
     def own(self, conversation_id: str, provider: str) -> None:
+        """Remember whose conversation this is (the store is asked for those not known)."""
         self._owners[conversation_id] = provider
 
     def disown(self, conversation_id: str) -> None:
+        """Forget a closed conversation's owner."""
         self._owners.pop(conversation_id, None)
 
-    async def start(self) -> TokenIssuer:
-        """Load (or make) the signing key once for all providers."""
+    async def start(self) -> None:
+        """Load (or make) the signing key once for all providers (the app starts the hub)."""
         if self.issuer is None:
-            path = self.host.data_dir / KEY_FILE
-            key = await asyncio.to_thread(load_or_create_key, path)
+            key = await asyncio.to_thread(load_or_create_key, self._key_path)
             self.issuer = TokenIssuer(self.base_url, key)
-        return self.issuer
 
     def endorsements(self) -> list[str]:
         """Channel ids our key is endorsed for: every channel and provider channel_id."""
-        ids = {"midtier", *getattr(self.host.config.midtier, "channels", {})}
+        ids = {"midtier", *self._channels}
         ids.update(p.channel_id for p in self.providers.values() if p.channel_id)
         return sorted(ids)
 
     # ------------------------------------------------------------------ routes
 
     def mount(self, app: web.Application) -> None:
-        """Add the routes once, whichever provider asks first."""
-        if self._app is app:
-            return
-        self._app = app
+        """Add the Connector API and issuer routes (the app does, once)."""
         r = app.router
         r.add_get(METADATA_PATH, self._metadata)
         r.add_get("/.well-known/openid-configuration", self._metadata)
@@ -231,7 +226,7 @@ class ConnectorHub:
             raise NotFound("the Bot Framework token issuer has not started")
         return self.issuer
 
-    async def _authorize(self, request: web.Request) -> tuple[BotFrameworkProvider, str, Any]:
+    async def _authorize(self, request: web.Request) -> tuple[ConnectorBot, str, ChannelAccount]:
         """Caller, owner and open leg of a Connector call; touches no session.
 
         A present ``Authorization`` header is always validated (401); an auth-on bot must
@@ -253,7 +248,7 @@ class ConnectorHub:
             raise SessionClosed(f"conversation {cid!r} is closed")
         return provider, cid, provider.user_account(leg, session.user_id)
 
-    async def _owner(self, cid: str) -> BotFrameworkProvider:
+    async def _owner(self, cid: str) -> ConnectorBot:
         name = self._owners.get(cid)
         if name is None:
             for candidate in self.providers:
@@ -267,7 +262,7 @@ class ConnectorHub:
 
     # ------------------------------------------------------------------ hand-over
 
-    async def _enqueue(self, provider: BotFrameworkProvider, cid: str, activity: Activity) -> None:
+    async def _enqueue(self, provider: ConnectorBot, cid: str, activity: Activity) -> None:
         """Hand the bot's activity to the core's inbox: stored now, applied in order soon.
 
         Bots post replies while midtier's POST to them is still open (and the session's lock
@@ -291,4 +286,11 @@ async def _read_activity(request: web.Request) -> Activity:
         raise MalformedPayload(f"not an Activity: {exc.errors()[0]['msg']}") from exc
 
 
-__all__ = ["JWKS_PATH", "LOGIN_PATH", "METADATA_PATH", "TOKEN_PATH", "ConnectorHub", "hub_for"]
+__all__ = [
+    "JWKS_PATH",
+    "LOGIN_PATH",
+    "METADATA_PATH",
+    "TOKEN_PATH",
+    "ConnectorBot",
+    "ConnectorHub",
+]

@@ -36,10 +36,9 @@ import secrets
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from adapters.providers.bf_connector import hub_for
+from adapters.providers.bf_connector import ConnectorHub
 from adapters.providers.fields import HttpUrl, http_url
 from connector.activity import (
     Activity,
@@ -119,7 +118,7 @@ class BotFrameworkProvider:
         self._service_url = settings.service_url.rstrip("/") or context.public_url
         self.conversation_update = settings.conversation_update
         self.title = context.title
-        self.hub = hub_for(context.host)
+        self.hub = context.shared(ConnectorHub)  # the app's one Connector API, mounted by it
         self.hub.register(self)
         redactor.add(self.app_password)
         self._http = context.http
@@ -137,17 +136,13 @@ class BotFrameworkProvider:
         return ChannelAccount(id=self.app_id or self.name, name=self.title, role="bot")
 
     def user_account(self, leg: Leg, user_id: str) -> ChannelAccount:
+        """The user as the bot knows them: the id kept on the leg since it opened."""
         return ChannelAccount(id=str(leg.data.get("user_id") or user_id), role="user")
 
     # ------------------------------------------------------------------ lifecycle
 
-    def mount(self, app: web.Application) -> None:
-        """The Connector API and issuer routes (shared by every botframework provider)."""
-        self.hub.mount(app)
-
     async def start(self) -> None:
-        """Load the signing key (shared by every botframework provider)."""
-        await self.hub.start()
+        """Take conversations (the app has started the hub: its key is loaded)."""
         self._started = True
 
     async def stop(self) -> None:
@@ -212,8 +207,9 @@ class BotFrameworkProvider:
             raise ProviderError(self.name, "not started")
         headers = {}
         if self.auth:
-            issuer = await self.hub.start()
-            token = issuer.token_for_bot(self.app_id, self.service_url)
+            if self.hub.issuer is None:
+                raise ProviderError(self.name, "the Connector's token issuer has not started")
+            token = self.hub.issuer.token_for_bot(self.app_id, self.service_url)
             headers["Authorization"] = f"Bearer {token}"
         try:
             async with self._http().post(

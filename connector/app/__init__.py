@@ -25,20 +25,21 @@ from connector.app.statuses import error_middleware, status_for
 from connector.app.token import auth_token
 from connector.app.webhooks import mount_webhooks
 from connector.config import Config
-from connector.context import SharedHttp
+from connector.context import Services, SharedHttp
 from connector.continuation import LINK_PATH
 from connector.engine import Engine
 from connector.errors import ConfigError, ConfigErrors
 from connector.interfaces import IntentResult, Mountable
 from connector.logs import redactor
-from connector.registry import build_adapters, build_continuation_page
+from connector.registry import app_services, build_adapters, build_continuation_page
 from connector.store import open_store
 
-__all__ = ["ENGINE", "HTTP", "AccessLogger", "create_app", "status_for"]
+__all__ = ["ENGINE", "HTTP", "SERVICES", "AccessLogger", "create_app", "status_for"]
 
 log = logging.getLogger("midtier.app")
 
 HTTP = web.AppKey("http", SharedHttp)
+SERVICES = web.AppKey("services", Services)  # what providers share, one set per app
 HEALTH_INTERVAL_S = 15.0
 EXPIRY_INTERVAL_S = 60.0
 
@@ -119,12 +120,16 @@ def create_app(
     engine.data_dir = data_dir
     engine.public_url = public_url.rstrip("/")
     http = SharedHttp()
+    services = app_services(
+        config, engine.host, data_dir=data_dir, public_url=public_url, http=http
+    )
     channels, providers = build_adapters(
         config,
         engine,
         data_dir=data_dir,
         public_url=public_url,
         http=http,
+        services=services,
         provider_host=engine.host,
     )
     engine.channels.update(channels)
@@ -132,6 +137,7 @@ def create_app(
     page = build_continuation_page(config, engine.continuation, LINK_PATH)
     app[ENGINE] = engine
     app[HTTP] = http
+    app[SERVICES] = services
     app[BODY_LIMIT] = config.midtier.limits.max_body_bytes
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/auth/token", auth_token)
@@ -139,6 +145,7 @@ def create_app(
     mounted = [
         *(("midtier.yaml", f"channels.{n}", a) for n, a in channels.items()),
         *(("providers.yaml", f"providers.{n}", a) for n, a in providers.items()),
+        *(("providers.yaml", key, service) for key, service in services),
         ("midtier.yaml", "continuation.page", page),
     ]
     for file, key, adapter in mounted:
@@ -191,7 +198,12 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             )
         )
         started.push_async_callback(shared.close)
-        for adapter in [*engine.channels.values(), *engine.providers.values()]:
+        shared_by_providers = [service for _, service in app[SERVICES]]
+        for adapter in [
+            *shared_by_providers,
+            *engine.channels.values(),
+            *engine.providers.values(),
+        ]:
             start = getattr(adapter, "start", None)
             if start is not None:
                 await start()

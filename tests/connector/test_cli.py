@@ -13,9 +13,12 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
+import aiohttp
 import pytest
-from support.server import DEFAULT_CONFIG, free_port
+from support.process import midtier_process
+from support.server import DEFAULT_CONFIG, REPO, free_port
 
+from adapters.providers.bf_auth import KEY_FILE
 from connector.cli import main
 from connector.records import OutboxEntry
 from connector.routing.decision import RouteDecision
@@ -264,10 +267,24 @@ def test_run_refuses_an_invalid_config(tmp_path: Path, capsys: pytest.CaptureFix
 MIDTIER = str(Path(sys.executable).with_name("midtier"))  # the installed console script
 
 
-def _midtier(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MIDTIER_AGENT_TOKEN": "test-agent-token-0123456789"}
+def _env() -> dict[str, str]:
+    """The environment of the console script: it runs this checkout's code, wherever the
+    package was installed from."""
+    path = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return {**os.environ, "PYTHONPATH": path, "MIDTIER_AGENT_TOKEN": "test-agent-token-0123456789"}
+
+
+def _midtier(
+    *args: str, timeout: float = 60, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [MIDTIER, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
+        [MIDTIER, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**_env(), **(env or {})},
+        cwd=cwd,
+        check=False,
     )
 
 
@@ -275,6 +292,60 @@ def test_version_comes_from_the_package_metadata() -> None:
     done = _midtier("--version")
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == f"midtier {version('midtier')}\n"
+
+
+BOTFRAMEWORK_PROVIDERS = """
+  billing:
+    kind: botframework
+    endpoint: http://127.0.0.1:3979/api/messages
+    app_id: 6f1c2a9e-0d4b-4c59-9a55-3b8e2f1d7c01
+    app_password: ${BILLING_BOT_PASSWORD}
+  emulated:
+    kind: botframework
+    endpoint: http://127.0.0.1:3980/api/messages
+    auth: off
+"""
+
+
+def test_check_as_a_process_passes_with_botframework_providers_and_opens_nothing(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG, config, ignore=shutil.ignore_patterns("__pycache__"))
+    with (config / "providers.yaml").open("a") as providers:
+        providers.write(BOTFRAMEWORK_PROVIDERS)
+    password = {"BILLING_BOT_PASSWORD": "billing-bot-password-0123456789"}
+    done = _midtier("check", "--config", str(config), env=password, cwd=tmp_path)
+    assert (done.returncode, done.stderr, done.stdout) == (0, "", f"{config}: ok\n")
+    # No data directory, no signing key: the shared Connector was built, not started.
+    assert [p.name for p in tmp_path.iterdir()] == ["config"]
+
+
+async def test_run_with_botframework_providers_serves_their_connector(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG, config, ignore=shutil.ignore_patterns("__pycache__"))
+    with (config / "providers.yaml").open("a") as providers:
+        providers.write(BOTFRAMEWORK_PROVIDERS)
+    password = "billing-bot-password-0123456789"
+    env = {"BILLING_BOT_PASSWORD": password}
+    async with (
+        midtier_process(tmp_path / "data", free_port(), config, env) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.get(server.base + "/v1/.well-known/openidconfiguration") as response:
+            assert response.status == 200
+            metadata = await response.json()
+        assert metadata["token_endpoint"] == server.base + "/adfs/oauth2/token"
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": "6f1c2a9e-0d4b-4c59-9a55-3b8e2f1d7c01",
+            "client_secret": password,
+        }
+        async with http.post(metadata["token_endpoint"], data=form) as response:
+            assert response.status == 200
+            assert (await response.json())["token_type"] == "Bearer"
+        assert await server.stop() == 0
+    assert (tmp_path / "data" / KEY_FILE).exists()  # the key bots cache outlives the process
 
 
 async def _seed_long(path: Path) -> str:
@@ -293,7 +364,8 @@ async def _seed_long(path: Path) -> str:
 def test_output_to_a_closed_pipe_ends_quietly(tmp_path: Path, output: list[str]) -> None:
     session_id = asyncio.run(_seed_long(tmp_path / "midtier.db"))
     args = [MIDTIER, "sessions", "show", session_id, "--data", str(tmp_path), *output]
-    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+    pipe = subprocess.PIPE
+    with subprocess.Popen(args, stdout=pipe, stderr=pipe, env=_env()) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         first = proc.stdout.readline()  # what `| head -1` reads before it goes away
         proc.stdout.close()
