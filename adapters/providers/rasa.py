@@ -29,7 +29,7 @@ and back continues where the bot left it (the latest leg owns the key; older leg
 ``handoff_intent`` is set: then it goes to the bot at once as ``/{handoff_intent}`` with that
 metadata. Close sends nothing unless ``restart_on_close``; Rasa expires its own sessions.
 
-**Handoff.** ``adapters.rasa_handoff.ActionHandoff`` sends ``{"custom": {"midtier":
+**Handoff.** ``adapters.botside.rasa.ActionHandoff`` sends ``{"custom": {"midtier":
 {"handoff": ...}}}`` and pauses the tracker; it becomes ``handoff.initiate``. midtier appends
 ``{"event": "resume"}`` when a later leg reopens this sender, or when the handoff failed
 (``handoff.status`` ``failed``). The tracker API needs Rasa's ``--enable-api``.

@@ -6,7 +6,7 @@ A Rasa bot message is the REST channel's element (also what the callback channel
      "attachment": ..., "elements": [...], "custom": {...}}
 
 ``custom`` of the shape ``{"midtier": {"handoff": {...}}}`` (sent by
-:class:`adapters.rasa_handoff.ActionHandoff`) becomes a ``handoff.initiate`` event; other
+:class:`adapters.botside.rasa.ActionHandoff`) becomes a ``handoff.initiate`` event; other
 ``custom`` payloads travel as an attachment for the channels that understand them.
 """
 

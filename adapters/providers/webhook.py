@@ -3,7 +3,7 @@
 For custom bots and external agent desks. midtier POSTs one JSON envelope per event to the
 service's ``url``; the service answers with the replies it has now and may send more later to
 ``POST /webhooks/providers/<provider name>``. Both directions are signed with the provider's
-``secret`` (see :mod:`adapters.webhook_signing`, stdlib only, to copy into the service)::
+``secret`` (see :mod:`adapters.botside.signing`, stdlib only, to copy into the service)::
 
     X-Midtier-Timestamp: <unix seconds>
     X-Midtier-Signature: v1=<hex HMAC-SHA256(secret, f"{timestamp}." + raw body)>
@@ -66,8 +66,8 @@ import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from adapters.botside.signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, sign, verify
 from adapters.providers.fields import HttpUrl, Secret, secret
-from adapters.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, sign, verify
 from connector.activity import Activity, HandoffEventNames
 from connector.app.requests import decode_json, read_body
 from connector.context import ProviderContext

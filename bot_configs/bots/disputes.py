@@ -17,7 +17,7 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.schema import InputHints
 
-from adapters.handoff import create_handoff_initiation
+from adapters.botside.handoff import create_handoff_initiation
 from bots import AcmeBot, intent_of
 
 HIGH_VALUE = Decimal(1000)

@@ -10,7 +10,7 @@ import re
 
 from botbuilder.core import TurnContext
 
-from adapters.handoff import create_handoff_initiation
+from adapters.botside.handoff import create_handoff_initiation
 from bots import AcmeBot, intent_of
 
 _WANTS_PERSON = re.compile(r"\b(human|agent)s?\b", re.IGNORECASE)

@@ -47,7 +47,7 @@ from support.raw import (
 )
 from support.server import REPO, Chatter, Frames, free_port
 
-from adapters.webhook_signing import sign
+from adapters.botside.signing import sign
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
 
 midtier runs on 127.0.0.1 with bot_configs/ plus a Rasa provider ``orders`` (track_order);
 the Rasa side is ``FakeRasa`` (records what it gets) and, for the handoff, the real rasa-sdk
-action server from ``.venv-rasa`` running ``adapters.rasa_handoff.ActionHandoff``.
+action server from ``.venv-rasa`` running ``adapters.botside.rasa.ActionHandoff``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from support.server import AGENT_TOKEN, DEFAULT_CONFIG, Chatter, Frames, Running
 from support.server import free_port as _free_port
 from support.webhook_service import SECRET, FakeService, call_back, echo, fake_service, reply
 
-from adapters.webhook_signing import sign
+from adapters.botside.signing import sign
 
 CREDENTIAL = "desk-credential-0123456789"
 DISPUTE = "I want to dispute a charge"

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from adapters.webhook_signing import sign
+from adapters.botside.signing import sign
 from support.fuzz_world import APP_ID, CHANNEL_KITS, ENV, SECRETS, Keys
 from support.raw import FRAMINGS, GOOD_FRAMINGS, RawRequest
 

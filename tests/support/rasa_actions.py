@@ -4,6 +4,6 @@ Runs in ``.venv-rasa`` (rasa-sdk only): it imports midtier's handoff action, as 
 own actions module would.
 """
 
-from adapters.rasa_handoff import ActionHandoff
+from adapters.botside.rasa import ActionHandoff
 
 __all__ = ["ActionHandoff"]

@@ -1,6 +1,6 @@
 """A fake remote service for the webhook provider: a real aiohttp server on 127.0.0.1.
 
-It checks midtier's signature on every request with ``adapters.webhook_signing.verify``,
+It checks midtier's signature on every request with ``adapters.botside.signing.verify``,
 records what it got, answers through a replaceable ``answer`` coroutine, and signs the
 callbacks it sends back to midtier with the same helper.
 """
@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from adapters.webhook_signing import SignatureError, sign, verify
+from adapters.botside.signing import SignatureError, sign, verify
 
 SECRET = "webhook-secret-0123456789abcdef"
 

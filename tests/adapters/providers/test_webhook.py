@@ -14,8 +14,7 @@ from support.providers import build, shared_http
 from support.server import free_port
 from support.webhook_service import SECRET, FakeService, fake_service, reply
 
-from adapters.providers.webhook import WebhookProvider
-from adapters.webhook_signing import (
+from adapters.botside.signing import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -23,6 +22,7 @@ from adapters.webhook_signing import (
     sign,
     verify,
 )
+from adapters.providers.webhook import WebhookProvider
 from connector.activity import Activity, HandoffEventNames, message, status_event
 from connector.context import SharedHttp
 from connector.errors import ConfigErrors, ProviderError, ProviderTimeout

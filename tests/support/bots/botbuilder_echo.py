@@ -28,8 +28,8 @@ from botbuilder.core.bot_adapter import BotAdapter
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import ChannelAccount
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repo: adapters.handoff
-from adapters.handoff import create_handoff_initiation
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repo: adapters.botside.handoff
+from adapters.botside.handoff import create_handoff_initiation
 
 _SETTINGS = (
     "TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL",

@@ -1,5 +1,8 @@
 """Sign and verify midtier webhook requests (stdlib only: copy this file into your service).
 
+Runs on both sides: in the webhook service (copied, e.g. as ``midtier_signing.py``, or as
+``adapters.botside.signing`` where midtier is installed) and in midtier's webhook provider.
+
 Both directions of the webhook provider use one scheme, modelled on Slack's signing secret v0
 and Stripe's ``v1`` signatures::
 
@@ -11,7 +14,7 @@ the timestamp, so a captured request cannot be replayed once it is more than
 ``TOLERANCE_S`` (5 minutes) away from the receiver's clock. A service checks a request from
 midtier with::
 
-    from webhook_signing import SignatureError, verify
+    from midtier_signing import SignatureError, verify
 
     body = await request.read()                     # the raw bytes, before any JSON parsing
     try:

@@ -1,4 +1,4 @@
-"""adapters.handoff against PROTOCOLS.md section 7, and the example bots that use it.
+"""adapters.botside.handoff against PROTOCOLS.md section 7, and the example bots that use it.
 
 The example bots (bot_configs/bots) run through the real BotbuilderProvider.
 """
@@ -22,7 +22,7 @@ from botbuilder.schema import (
 )
 from support.providers import build
 
-from adapters.handoff import (
+from adapters.botside.handoff import (
     HandoffEventNames,
     HandoffStates,
     create_handoff_initiation,
@@ -34,7 +34,7 @@ from connector.errors import AuthCodeError
 from connector.interfaces import HandoffContext
 from connector.sessions import Leg, MidTierSession
 
-BOT_CONFIGS = Path(__file__).resolve().parents[2] / "bot_configs"
+BOT_CONFIGS = Path(__file__).resolve().parents[3] / "bot_configs"
 
 
 class Host:
@@ -145,6 +145,11 @@ def test_names_and_states_are_the_protocol_strings() -> None:
     assert (HandoffEventNames.INITIATE, HandoffEventNames.STATUS) == (
         "handoff.initiate",
         "handoff.status",
+    )
+    # Spelt out twice, once for each side of the process boundary: the two must agree.
+    assert (HandoffEventNames.INITIATE, HandoffEventNames.STATUS) == (
+        midtier.HandoffEventNames.INITIATE,
+        midtier.HandoffEventNames.STATUS,
     )
     assert (HandoffStates.ACCEPTED, HandoffStates.FAILED, HandoffStates.COMPLETED) == (
         "accepted",

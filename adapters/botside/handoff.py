@@ -1,7 +1,8 @@
 """Bot Framework handoff events for botbuilder-python bots (PROTOCOLS.md section 7).
 
-botbuilder-python has no ``EventFactory``; these follow the C# and JS SDKs'
-``CreateHandoffInitiation`` / ``CreateHandoffStatus`` field for field.
+Runs in the bot's process and needs only botbuilder-schema. botbuilder-python has no
+``EventFactory``; these follow the C# and JS SDKs' ``CreateHandoffInitiation`` /
+``CreateHandoffStatus`` field for field.
 
 midtier's convention for ``handoff_context`` (the ``value`` of ``handoff.initiate``)::
 
@@ -24,9 +25,8 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botbuilder.core import TurnContext
 from botbuilder.schema import (
     Activity,
     ActivityTypes,
@@ -36,7 +36,19 @@ from botbuilder.schema import (
     Transcript,
 )
 
-from connector.activity import HandoffEventNames
+if TYPE_CHECKING:  # only read for its ``activity``; a bot that passes one has botbuilder-core
+    from botbuilder.core import TurnContext
+
+
+class HandoffEventNames:
+    """The names of the Bot Framework handoff events.
+
+    The same strings as ``connector.activity.HandoffEventNames`` on midtier's side, spelt out
+    here because this module runs without midtier's server.
+    """
+
+    INITIATE = "handoff.initiate"
+    STATUS = "handoff.status"
 
 
 class HandoffStates:

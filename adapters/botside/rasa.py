@@ -1,10 +1,11 @@
 """A rasa-sdk action with which a Rasa bot hands its conversation over through midtier.
 
-Runs inside the Rasa **action server** (its own virtualenv: rasa-sdk only, plus the standard
-library; nothing of midtier is imported). Add it to the bot's actions module::
+Runs inside the Rasa **action server** and needs only rasa-sdk and the standard library
+(``pip install midtier[rasa]``, or copy this file next to the actions). Add it to the bot's
+actions module::
 
     # actions/actions.py
-    from adapters.rasa_handoff import ActionHandoff  # noqa: F401  (registered by rasa-sdk)
+    from adapters.botside.rasa import ActionHandoff  # noqa: F401  (registered by rasa-sdk)
 
 and to the domain: ``actions: [action_handoff]``, optionally the slots ``handoff_provider``,
 ``handoff_intent`` and ``handoff_reason`` (text slots). A rule or story then runs it, e.g.
@@ -28,18 +29,21 @@ attributes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.interfaces import Action, Tracker
+
+if TYPE_CHECKING:
+    from rasa_sdk.types import DomainDict
 
 PROVIDER_SLOT = "handoff_provider"
 INTENT_SLOT = "handoff_intent"
 REASON_SLOT = "handoff_reason"
 
 
-class ActionHandoff(Action):  # type: ignore[misc]
+class ActionHandoff(Action):
     """``action_handoff``: ask midtier to switch this conversation to another provider.
 
     Target and reason come from the slots ``handoff_provider`` / ``handoff_intent`` /
@@ -84,7 +88,7 @@ class ActionHandoff(Action):  # type: ignore[misc]
         return request
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
         """Send the request to midtier, clear the handoff slots, pause the conversation."""
         dispatcher.utter_message(json_message={"midtier": {"handoff": self.request(tracker)}})
