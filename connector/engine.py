@@ -12,6 +12,7 @@ same per-session lock, so provider events and user messages of one session never
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,7 @@ class Engine:
         self.outbox = Outbox(store, channels, mid.outbox, on_failure=self._delivery_failed)
         self.turns = Turns(store, LocalLocks(), self.outbox.dispatch)
         self.turn = self.turns.turn
+        self.locks = self.turns.locks
         self.auth = AuthCodes(store, mid.auth.code_ttl_s)
         self.pool = ProviderPool(config, providers)
         self.router = Router(
@@ -142,6 +144,7 @@ class Engine:
         self.public_url = token_url.removesuffix("/auth/token")
         self.data_dir = Path("data")
         self.continuation = Continuation(self, self._handle_user)
+        self._signals: set[asyncio.Future[None]] = set()  # typing shown late, until sent
 
     @property
     def classifier(self) -> IntentClassifier:
@@ -296,8 +299,34 @@ class Engine:
             if leg is not None:
                 await self._deliver_guarded(turn, leg, activity, NO_INTENT)
             return
+        typing = None
         if leg is None or not self.router.is_sticky(leg.provider):
-            await self.to_user.signal(session, leg, TYPING)  # a bot is at work on it
+            typing = await self._typing(session, leg)  # a bot is at work on it
+        try:
+            await self._route(turn, activity)
+        finally:
+            if typing is not None:
+                typing.cancel()
+
+    async def _typing(self, session: MidTierSession, leg: Leg | None) -> asyncio.TimerHandle | None:
+        """Show the user that a bot is at work: after ``session.typing_after_s``, unless the
+        turn is over by then (the returned timer is cancelled at its end)."""
+        delay = self.config.midtier.session.typing_after_s
+        if delay <= 0:
+            await self.to_user.signal(session, leg, TYPING)
+            return None
+
+        def show() -> None:
+            task = asyncio.ensure_future(self.to_user.signal(session, leg, TYPING))
+            self._signals.add(task)
+            task.add_done_callback(self._signals.discard)
+
+        return asyncio.get_running_loop().call_later(delay, show)
+
+    async def _route(self, turn: Turn, activity: Activity) -> None:
+        """Read the user message's intent, route it, switch if needed, deliver it."""
+        session = turn.session
+        leg = session.current_leg
         activity = _chosen(session, activity)
         intent = await self._read_intent(activity.text) if activity.text else NO_INTENT
         decision = self.router.decide(session, intent)

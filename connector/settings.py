@@ -38,6 +38,10 @@ class SessionSettings(_Strict):
     idle_timeout_s: float = Field(default=24 * 3600, gt=0)
     handoff_transcript: int = Field(default=50, ge=0, description="entries passed on a switch")
     dedupe_ttl_s: float = Field(default=24 * 3600, gt=0)
+    # A bot that has not answered a message within this long shows the user it is typing
+    # (0: at once, before every answer). A bot that answers sooner needs no indicator, and
+    # on webhook channels each one is an extra call to the platform.
+    typing_after_s: float = Field(default=0.5, ge=0, le=60)
 
 
 class Limits(_Strict):

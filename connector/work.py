@@ -143,13 +143,13 @@ class Turns:
 
     def __init__(self, store: TurnStore, locks: Lock, dispatch: Dispatch) -> None:
         self._store = store
-        self._locks = locks
+        self.locks = locks
         self._dispatch = dispatch  # hands committed replies to the outbox
 
     @asynccontextmanager
     async def turn(self, session_id: str) -> AsyncIterator[Turn]:
         """A unit of work on session ``session_id`` (``NotFound`` if there is none)."""
-        async with self._locks.hold(session_id):
+        async with self.locks.hold(session_id):
             with session_context(session_id):
                 session = await self._store.get(session_id)
                 if session is None:

@@ -1,13 +1,14 @@
 """The embedded default session store: one SQLite file.
 
-One connection runs every statement on its own worker thread (:mod:`.sqlite_db`), so the
-event loop never touches the disk. Single operations are single statements in autocommit
-mode (see :mod:`connector.store.sqlite_schema`); a unit of work (``commit``) and the
-recording of a user's message (``inbound_put``) are one ``BEGIN IMMEDIATE`` transaction
-run whole on that thread, one round trip each. WAL journaling lets a second process
-(``midtier sessions``) read while the server writes. With ``synchronous = NORMAL`` (the
-default) a commit survives the process being killed; ``full`` also survives the machine
-losing power, at the price of an fsync per commit.
+One connection runs every statement (:mod:`.sqlite_db`): on the event loop itself with
+``synchronous = NORMAL``, where a commit is a write into the page cache and the checkpoints
+that fsync run on a worker thread; on its own worker thread with ``FULL``, where every
+commit fsyncs. Single operations are single statements in autocommit mode (see
+:mod:`connector.store.sqlite_schema`); a unit of work (``commit``) and the recording of a
+user's message (``inbound_put``) are one ``BEGIN IMMEDIATE`` transaction each, run whole.
+WAL journaling lets a second process (``midtier sessions``) read while the server writes.
+With ``synchronous = NORMAL`` (the default) a commit survives the process being killed;
+``full`` also survives the machine losing power, at the price of an fsync per commit.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class SqliteStore:
         self._clock = clock
         self._stamp = Stamper(clock)
         self._pragmas = sql.PRAGMAS + f"PRAGMA synchronous = {synchronous.upper()};\n"
+        self._synchronous = synchronous
         self._conn: Database | None = None
 
     @property
@@ -60,7 +62,7 @@ class SqliteStore:
         """
         if self._conn is not None:
             return
-        db = Database(self.path, self._pragmas)
+        db = Database(self.path, self._pragmas, on_loop=self._synchronous == "normal")
         await db.open()
         try:
             [(version,)] = await db.fetchall("PRAGMA user_version")

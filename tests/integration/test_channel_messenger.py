@@ -9,7 +9,7 @@ from support.channel_kits import WebhookCall
 from support.channel_kits import messenger as kit
 from support.channel_kits import meta as signing
 from support.channel_restart import stop_while_working_then_restart
-from support.channel_world import channel_world
+from support.channel_world import TYPING_AT_ONCE, channel_world
 from support.journey import bot_agent_bot
 
 PSID = "6783452093874651"
@@ -19,7 +19,7 @@ CONVERSATION = f"{kit.PAGE_ID}:{PSID}"
 async def test_a_messenger_user_goes_from_the_bot_to_an_agent_and_back_in_one_session(
     tmp_path: Path,
 ) -> None:
-    async with channel_world(tmp_path, kit.Kit()) as world:
+    async with channel_world(tmp_path, kit.Kit(), midtier=TYPING_AT_ONCE) as world:
         session = await bot_agent_bot(world.run, world.name, world.user(PSID))
         assert session.channel_conversation_id == CONVERSATION
         replies = world.kit.replies(world.platform)

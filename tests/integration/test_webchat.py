@@ -3,7 +3,9 @@ resume and rotation of the resume secret."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,7 +13,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from support.server import AGENT_TOKEN, Chatter, Running, chat, serve
+import yaml
+from support.server import AGENT_TOKEN, DEFAULT_CONFIG, Chatter, Running, chat, serve
 
 from adapters.channels.webchat_frames import HISTORY_PAGE
 from connector.sessions import TranscriptEntry
@@ -30,8 +33,19 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MIDTIER_AGENT_TOKEN", AGENT_TOKEN)
 
 
+def _typing_after(tmp_path: Path, seconds: float) -> Path:
+    """The default deployment with ``session.typing_after_s`` set."""
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG, config)
+    settings = yaml.safe_load((config / "midtier.yaml").read_text())
+    settings["session"]["typing_after_s"] = seconds
+    (config / "midtier.yaml").write_text(yaml.safe_dump(settings))
+    return config
+
+
 async def test_a_bot_at_work_shows_as_typing_before_its_reply(tmp_path: Path) -> None:
-    async with serve(data_dir=tmp_path) as run, chat(run) as (user, _):
+    config = _typing_after(tmp_path, 0)  # at once, however fast the bot
+    async with serve(config, data_dir=tmp_path / "data") as run, chat(run) as (user, _):
         me = Chatter(user)
         await me.say("hi")
         first = await user.expect("message", lambda f: f["speaker"] == "bot")
@@ -44,6 +58,40 @@ async def test_a_bot_at_work_shows_as_typing_before_its_reply(tmp_path: Path) ->
         assert len(typing) == 1 and user.seen.index(typing[0]) < user.seen.index(reply)
         assert typing[0]["speaker"] == "bot"
         assert typing[0]["from"]["name"] == "the Acme Pay assistant"
+
+
+async def test_a_bot_that_answers_before_typing_is_due_shows_no_typing(tmp_path: Path) -> None:
+    config = _typing_after(tmp_path, 30)  # far longer than the FAQ bot takes
+    async with serve(config, data_dir=tmp_path / "data") as run, chat(run) as (user, _):
+        me = Chatter(user)
+        await me.say("hi")
+        await user.expect("message", lambda f: f["speaker"] == "bot")
+        await me.say("what are your fees?")
+        await user.expect("message", lambda f: "free" in f["text"])
+        assert user.of("typing") == []
+
+
+async def test_a_bot_slower_than_typing_after_shows_typing_before_its_reply(
+    tmp_path: Path,
+) -> None:
+    config = _typing_after(tmp_path, 0.05)
+    async with serve(config, data_dir=tmp_path / "data") as run, chat(run) as (user, _):
+        me = Chatter(user)
+        await me.say("hi")
+        first = await user.expect("message", lambda f: f["speaker"] == "bot")
+        bot = run.engine.providers["faq"]
+        answer = bot.deliver
+
+        async def slow(leg: Any, activity: Any) -> Any:  # the bot takes 0.3 s to answer
+            await asyncio.sleep(0.3)
+            return await answer(leg, activity)
+
+        bot.deliver = slow  # type: ignore[method-assign]
+        await me.say("what are your fees?")
+        reply = await user.expect("message", lambda f: "free" in f["text"])
+        [typing] = [f for f in user.of("typing") if user.seen.index(f) > user.seen.index(first)]
+        assert user.seen.index(typing) < user.seen.index(reply)
+        assert typing["speaker"] == "bot"
 
 
 async def test_history_comes_in_pages_back_to_the_first_line(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from support.channel_kits import ChannelKit, Reply
-from support.channel_world import World, channel_config, environment
+from support.channel_world import TYPING_AT_ONCE, World, channel_config, environment
 from support.fake_platform import Call, FakePlatform, fake_platform
 from support.server import AGENT_TOKEN, serve
 
@@ -48,7 +48,9 @@ async def stop_while_working_then_restart(
     with environment({"MIDTIER_AGENT_TOKEN": AGENT_TOKEN, **channel_kit.env}):
         async with fake_platform() as platform:
             platform.route("POST", send_path, platform_api)
-            config = channel_config(tmp_path, name, channel_kit.settings(platform.base_url))
+            # The first call to the platform, the typing indicator, is where it stops.
+            settings = channel_kit.settings(platform.base_url)
+            config = channel_config(tmp_path, name, settings, TYPING_AT_ONCE)
             data = tmp_path / "data"
             async with serve(config, data_dir=data) as run:
                 world = World(run, platform, channel_kit, name)

@@ -140,3 +140,13 @@ async def channel_world(
             config = channel_config(tmp_path, name, kit.settings(platform.base_url), midtier)
             async with serve(config, data_dir=tmp_path / "data") as run:
                 yield World(run, platform, kit, name)
+
+
+TYPING_AT_ONCE = {
+    "session": {
+        "idle_timeout_s": 86400,
+        "handoff_transcript": 50,
+        "dedupe_ttl_s": 86400,
+        "typing_after_s": 0,  # the typing indicator before every answer, however fast
+    }
+}
