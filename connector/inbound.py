@@ -77,13 +77,20 @@ class UserInbound:
         self._ttl = dedupe_ttl_s
         self._workers: KeyedWorkers[Key] = KeyedWorkers(self._drain, "midtier-inbound")
         self._waiters: dict[str, asyncio.Future[MidTierSession | None]] = {}
+        # What this process recorded and has not processed yet, in record order; the store
+        # has it too. Keys in ``_unread`` may have more in the store only (left by a crash,
+        # or by a worker that stopped): their worker reads the store instead.
+        self._queued: dict[Key, list[InboundEntry]] = {}
+        self._unread: set[Key] = set()
 
     async def record(self, entry: InboundEntry) -> InboundEntry | None:
         """Record ``entry``; None if it repeats one already recorded. Once this returns,
         the entry will be processed, after a crash too."""
         recorded = await self._store.inbound_put(entry, self._ttl)
         if recorded is not None:
-            self._workers.kick((recorded.channel, recorded.conversation))
+            key = (recorded.channel, recorded.conversation)
+            self._queued.setdefault(key, []).append(recorded)
+            self._workers.kick(key)
         return recorded
 
     async def receive(self, entry: InboundEntry) -> MidTierSession | None:
@@ -104,6 +111,7 @@ class UserInbound:
         if keys:
             log.info("processing messages of %d conversation(s) left from before", len(keys))
         for key in keys:
+            self._unread.add(key)
             self._workers.kick(key)
 
     async def idle(self) -> None:
@@ -114,8 +122,18 @@ class UserInbound:
         await self._workers.stop()
 
     async def _drain(self, key: Key) -> None:
-        for entry in await self._store.inbound_pending(*key):
-            session = await self._process(entry)
-            waiter = self._waiters.get(entry.id)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(session)
+        if key in self._unread:  # the store has everything, in order: read it there
+            self._unread.discard(key)
+            self._queued.pop(key, None)
+            entries = await self._store.inbound_pending(*key)
+        else:
+            entries = self._queued.pop(key, [])
+        try:
+            for entry in entries:
+                session = await self._process(entry)
+                waiter = self._waiters.get(entry.id)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(session)
+        except BaseException:  # the worker stops: its next run finds the rest in the store
+            self._unread.add(key)
+            raise

@@ -8,10 +8,17 @@ Where the function runs depends on what a commit costs:
 
 - ``synchronous = NORMAL`` (the default): on the event loop itself. In WAL mode a commit
   appends to the ``-wal`` file, a write into the page cache with no fsync; a thread hand-off
-  costs more CPU (some 40 us each way) than the transaction (some 15 us). The one step that
-  waits on the disk, the checkpoint that copies the WAL into the database and fsyncs, is
-  taken off the loop: automatic checkpoints are off on the loop's connection, and a second
-  connection on a worker thread checkpoints every ``CHECKPOINT_EVERY`` commits.
+  costs more CPU (some 40 us each way) than a small transaction (some 15 us). The one step
+  that waits on the disk, the checkpoint that copies the WAL into the database and fsyncs,
+  is taken off the loop: automatic checkpoints are off on the loop's connection, and a
+  second connection on a worker thread checkpoints every ``CHECKPOINT_EVERY`` calls.
+
+  Writes are committed in groups: the transactions (and single writes) that tasks ask for
+  in one turn of the event loop run in one ``BEGIN IMMEDIATE`` ... ``COMMIT`` at the end of
+  that turn, each inside its own ``SAVEPOINT`` (one that raises is rolled back alone), and
+  each caller's await returns once that ``COMMIT`` is done. A commit's cost is mostly the
+  pages it writes to the WAL, and concurrent conversations write the same pages (the
+  tables' and indexes' last pages): a group writes each once.
 - ``synchronous = FULL``: every commit fsyncs, so every call runs on the connection's own
   worker thread and the loop never waits on the disk.
 """
@@ -33,7 +40,7 @@ T = TypeVar("T")
 log = logging.getLogger("midtier.store")
 
 IN_MEMORY = ":memory:"
-CHECKPOINT_EVERY = 1000  # calls (reads and commits) between two checkpoints
+CHECKPOINT_EVERY = 200  # commits (of groups) between two checkpoints
 FILE_MODE = 0o600  # the store holds conversations: readable by its owner only
 DIR_MODE = 0o700
 
@@ -68,6 +75,7 @@ class Database:
         self._checkpointer: sqlite3.Connection | None = None  # on the worker thread
         self._commits = 0
         self._checkpointing: asyncio.Future[None] | None = None
+        self._group: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
 
     async def open(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="midtier-sqlite")
@@ -125,9 +133,7 @@ class Database:
         if self._pool is None:
             raise RuntimeError(f"SQLite store {self.path!r} is not started")
         if self._on_loop:
-            result = fn(self._conn, *args)
-            self._committed()
-            return result
+            return fn(self._conn, *args)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._call, fn, args)
 
@@ -138,21 +144,71 @@ class Database:
         return await self.run(_fetchall, statement, params)
 
     async def execute(self, statement: str, params: Any = ()) -> int:
-        """Run one statement; its row count."""
+        """Run one statement (a write: committed when this returns); its row count."""
+        if self._on_loop:
+            return await self.transaction(lambda conn: _execute(conn, statement, params))
         return await self.run(_execute, statement, params)
 
     async def executemany(self, statement: str, params: list[Any]) -> int:
+        if self._on_loop:
+            return await self.transaction(lambda conn: _executemany(conn, statement, params))
         return await self.run(_executemany, statement, params)
 
     async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """``fn(connection)`` inside ``BEGIN IMMEDIATE``; committed if it returns, rolled
-        back if it raises."""
-        return await self.run(_transaction, fn)
+        """``fn(connection)`` all or nothing: committed when this returns, rolled back if it
+        raises (with the exception raised here)."""
+        if not self._on_loop:
+            return await self.run(_transaction, fn)
+        if self._pool is None:
+            raise RuntimeError(f"SQLite store {self.path!r} is not started")
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T] = loop.create_future()
+        self._group.append((fn, done))
+        if len(self._group) == 1:
+            loop.call_soon(self._commit_group)
+        return await done
+
+    def _commit_group(self) -> None:
+        """Run the transactions asked for in this turn of the loop; commit them together."""
+        group, self._group = self._group, []
+        conn = self._conn
+        if conn is None:  # closed meanwhile
+            for _, done in group:
+                if not done.done():
+                    done.set_exception(RuntimeError(f"SQLite store {self.path!r} is closed"))
+            return
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, done in group:
+                conn.execute("SAVEPOINT unit")
+                try:
+                    result = fn(conn)
+                except Exception as exc:  # this unit only: the others go on
+                    conn.execute("ROLLBACK TO unit")
+                    conn.execute("RELEASE unit")
+                    outcomes.append((done, None, exc))
+                else:
+                    conn.execute("RELEASE unit")
+                    outcomes.append((done, result, None))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:  # the disk, not a unit: none of them is committed
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            outcomes = [(done, None, exc) for _, done in group]
+        for done, result, error in outcomes:
+            if done.done():  # its caller was cancelled; what it wrote stands
+                continue
+            if error is None:
+                done.set_result(result)
+            else:
+                done.set_exception(error)
+        self._committed()
 
     # ------------------------------------------------------------------ checkpoints
 
     def _committed(self) -> None:
-        """Count a call; every ``CHECKPOINT_EVERY`` of them, checkpoint on the thread."""
+        """Count a commit; every ``CHECKPOINT_EVERY`` of them, checkpoint on the thread."""
         if self._checkpointer is None:
             return
         self._commits += 1
