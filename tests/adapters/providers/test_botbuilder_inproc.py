@@ -234,9 +234,10 @@ async def test_a_stuck_bot_is_cut_off_by_the_pool_at_its_deadline() -> None:
 async def test_a_stuck_bot_alone_runs_past_its_deadline_until_cancelled() -> None:
     """The provider sets no deadline of its own: the pool's is the only one."""
     provider, leg, _ = await started(f"{__name__}:StuckBot", timeout_s=0.3)
-    with pytest.raises(TimeoutError):  # the outer deadline's: no ProviderTimeout came first
-        async with asyncio.timeout(2 * provider.config.timeout_s):
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(2 * provider.config.timeout_s) as outer:
             await provider.deliver(leg, message("hi"))
+    assert outer.expired()  # ended by this deadline, not by anything the provider raised
     assert provider.bot.cancelled.is_set()
 
 
