@@ -5,7 +5,7 @@
     faq:
       kind: botbuilder
       title: the help assistant
-      timeout_s: 5
+      timeout_s: 5                # the core cancels a longer turn
       bot: bots.faq:FaqBot        # or bots.faq.FaqBot; any object with async on_turn(ctx)
 
 The bot runs on :class:`MidTierBotAdapter`, our own ``BotAdapter``: no ``ConnectorClient``, no
@@ -27,7 +27,6 @@ callable with which a bot redeems the ``auth_code`` of the ``midtier.handoff`` e
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import inspect
 import secrets
@@ -53,7 +52,7 @@ from connector.activity import (
     now,
 )
 from connector.context import ProviderContext
-from connector.errors import ConfigError, ProviderError, ProviderTimeout
+from connector.errors import ConfigError, ProviderError
 from connector.interfaces import HandoffContext, ProviderHost
 from connector.sessions import Leg, MidTierSession
 
@@ -225,7 +224,8 @@ class BotbuilderProvider:
 
     Keeps no per-conversation state: the leg holds the channel and the provider conversation
     id, and each activity carries the user. Bot failures raise ``ProviderError`` (from the bot's
-    exception); a turn longer than ``timeout_s`` raises ``ProviderTimeout``.
+    exception). The turn has no deadline of its own: the core's ``ProviderPool`` cancels one
+    that runs past ``timeout_s`` (and raises ``ProviderTimeout``).
     """
 
     kind = "botbuilder"
@@ -297,18 +297,11 @@ class BotbuilderProvider:
             conversation.id = leg.provider_conversation_id
         incoming.recipient = BfAccount(id=self.name, role="bot")
         incoming.channel_id = leg.channel
-        deadline = asyncio.timeout(self.config.timeout_s)
         try:
-            async with deadline:
-                with serving(leg):
-                    return await self.adapter.run_turn(incoming, bot.on_turn)
-        except TimeoutError as exc:
-            if deadline.expired():
-                raise ProviderTimeout(
-                    self.name, f"no answer within {self.config.timeout_s:g}s"
-                ) from exc
-            raise ProviderError(self.name, f"the bot failed: {exc!r}") from exc
+            with serving(leg):
+                return await self.adapter.run_turn(incoming, bot.on_turn)
         except Exception as exc:
+            # A TimeoutError is the bot's own: the pool's deadline arrives as a cancellation.
             raise ProviderError(self.name, f"the bot failed: {exc!r}") from exc
 
 

@@ -10,7 +10,7 @@ messaging endpoint with ``serviceUrl`` pointing at midtier's own Connector API
     billing:
       kind: botframework
       title: the billing bot
-      timeout_s: 10
+      timeout_s: 10           # the core gives up on a POST to the bot after this
       endpoint: http://127.0.0.1:3979/api/messages   # the bot's messaging endpoint
       app_id: 00000000-0000-0000-0000-000000000001    # the bot's MicrosoftAppId ("" = no auth)
       app_password: ${BILLING_BOT_PASSWORD}
@@ -26,7 +26,9 @@ sent, and Connector calls for this bot are accepted without one (a header that i
 still validated).
 
 ``deliver`` returns ``[]``: replies come back through the Connector API. A bot answering
-an HTTP error, or not reachable, raises ``ProviderError``; too slow, ``ProviderTimeout``.
+an HTTP error, or not reachable, raises ``ProviderError``. A POST has no deadline of its own:
+the core's ``ProviderPool`` cancels one that outlasts ``timeout_s`` (``ProviderTimeout``). A
+POST cut off counts against ``health`` as a failed one does.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from connector.activity import (
     now,
 )
 from connector.context import ProviderContext
-from connector.errors import ProviderError, ProviderTimeout
+from connector.errors import ProviderError
 from connector.interfaces import HandoffContext, ProviderHost
 from connector.logs import redactor
 from connector.sessions import Leg, MidTierSession
@@ -57,6 +59,8 @@ from connector.sessions import Leg, MidTierSession
 log = logging.getLogger("midtier.botframework")
 
 FAILURES_UNHEALTHY = 3  # consecutive failed POSTs before health() says no
+# No total deadline, not even the shared client's default: the pool's is the only one.
+NO_DEADLINE = aiohttp.ClientTimeout()
 
 
 class BotFrameworkSettings(BaseModel):
@@ -122,7 +126,6 @@ class BotFrameworkProvider:
         self.hub.register(self)
         redactor.add(self.app_password)
         self._http = context.http
-        self._timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
         self._started = False
         self._failures = 0
 
@@ -211,24 +214,20 @@ class BotFrameworkProvider:
                 raise ProviderError(self.name, "the Connector's token issuer has not started")
             token = self.hub.issuer.token_for_bot(self.app_id, self.service_url)
             headers["Authorization"] = f"Bearer {token}"
+        body, answered = self.wire(leg, activity), False
         try:
             async with self._http().post(
-                self.endpoint, json=self.wire(leg, activity), headers=headers, timeout=self._timeout
+                self.endpoint, json=body, headers=headers, timeout=NO_DEADLINE
             ) as response:
                 await response.read()
                 status = response.status
-        except TimeoutError as exc:
-            self._failures += 1
-            raise ProviderTimeout(
-                self.name, f"no answer within {self.config.timeout_s:g}s"
-            ) from exc
+            answered = status < 300
         except aiohttp.ClientError as exc:
-            self._failures += 1
             raise ProviderError(self.name, f"cannot reach the bot: {exc}") from exc
-        if status >= 300:
-            self._failures += 1
+        finally:  # also when the pool's deadline cancels the POST
+            self._failures = 0 if answered else self._failures + 1
+        if not answered:
             raise ProviderError(self.name, f"the bot answered HTTP {status}")
-        self._failures = 0
 
 
 __all__ = ["BotFrameworkProvider", "BotFrameworkSettings"]

@@ -12,6 +12,7 @@
       callback_secret: ${RASA_CALLBACK_SECRET}  # required with channel: callback
       parse_intents: false                  # also read intents with the bot's /model/parse
       parse_timeout_s: 2                    # ... within this time, else skipped
+      timeout_s: 10                         # the core gives up on a turn of the bot after this
       text_fallback: true                   # also write buttons/images into the text
       handoff_intent: ""                    # e.g. midtier_handoff: tell the bot at once
       restart_on_close: false               # send /restart when a leg closes
@@ -40,6 +41,11 @@ no signature, so the URL configured in Rasa's ``credentials.yml`` carries the se
 ``Authorization: Bearer <secret>``. Missing: 401; wrong: 403; unknown ``recipient_id``: 404.
 Messages arriving while midtier waits for that sender's webhook answer are returned with it
 (Rasa answers ``success`` only after posting them all), others go to ``provider_activity``.
+
+**Deadlines.** Calls made for ``open``, ``deliver``, ``close`` and ``health`` set none of their
+own: the core's ``ProviderPool`` cancels one that outlasts ``timeout_s``. ``/model/parse`` is
+not such a call (the classifier asks it for every message, before routing), so it keeps its
+own, shorter ``parse_timeout_s``.
 """
 
 from __future__ import annotations
@@ -74,6 +80,9 @@ from connector.payloads import parse_json
 from connector.sessions import Leg, MidTierSession
 
 log = logging.getLogger("midtier.rasa")
+
+# No total deadline, not even the shared client's default: the pool's is the only one.
+NO_DEADLINE = aiohttp.ClientTimeout()
 
 RasaChannel = Literal["rest", "callback"]
 CHANNELS: tuple[str, ...] = get_args(RasaChannel)
@@ -156,11 +165,10 @@ class RasaProvider:
 
     async def health(self) -> bool:
         """``GET {url}/`` answers 200."""
-        limit = aiohttp.ClientTimeout(total=self.config.timeout_s)
         try:
-            async with self._client().get(f"{self.url}/", timeout=limit) as response:
+            async with self._client().get(f"{self.url}/", timeout=NO_DEADLINE) as response:
                 return response.status == 200
-        except (aiohttp.ClientError, TimeoutError, ProviderError):
+        except (aiohttp.ClientError, ProviderError):
             return False
 
     def sender(self, session: MidTierSession) -> str:
@@ -254,24 +262,27 @@ class RasaProvider:
     ) -> list[dict[str, Any]]:
         body = {"sender": sender, "message": text, "metadata": metadata}
         if self.channel == "rest":
-            answer = await self._post_json("/webhooks/rest/webhook", body, self.config.timeout_s)
+            answer = await self._post_json("/webhooks/rest/webhook", body)
             return answer if isinstance(answer, list) else [answer]
         collected: list[dict[str, Any]] = []
         self._inflight[sender] = collected
         try:
-            await self._post_json("/webhooks/callback/webhook", body, self.config.timeout_s)
+            await self._post_json("/webhooks/callback/webhook", body)
         finally:
             self._inflight.pop(sender, None)
         return collected
 
     async def _resume(self, sender: str) -> None:
         path = f"/conversations/{quote(sender, safe='')}/tracker/events"
-        await self._post_json(path, {"event": "resume"}, self.config.timeout_s)
+        await self._post_json(path, {"event": "resume"})
 
-    async def _post_json(self, path: str, body: dict[str, Any], limit_s: float) -> Any:
-        """POST JSON to Rasa; its answer (JSON, or the text for ``success``)."""
+    async def _post_json(
+        self, path: str, body: dict[str, Any], limit_s: float | None = None
+    ) -> Any:
+        """POST JSON to Rasa; its answer (JSON, or the text for ``success``). ``limit_s``: a
+        deadline of its own (``/model/parse``); None for calls within the pool's."""
         http = self._client()
-        limit = aiohttp.ClientTimeout(total=limit_s)
+        limit = NO_DEADLINE if limit_s is None else aiohttp.ClientTimeout(total=limit_s)
         try:
             async with http.post(
                 self.url + path, json=body, params=self._params, timeout=limit
@@ -279,8 +290,8 @@ class RasaProvider:
                 if response.status >= 400:
                     raise ProviderError(self.name, f"{path} answered HTTP {response.status}")
                 raw = await response.read()
-        except TimeoutError as exc:
-            raise ProviderTimeout(self.name, f"{path}: no answer within {limit_s:g}s") from exc
+        except TimeoutError as exc:  # only ``limit_s`` times a call: NO_DEADLINE sets no timer
+            raise ProviderTimeout(self.name, f"{path}: no answer within {limit_s}s") from exc
         except aiohttp.ClientError as exc:
             raise ProviderError(self.name, f"{path} failed: {type(exc).__name__}") from exc
         if path == "/webhooks/callback/webhook":

@@ -30,7 +30,9 @@ within ``auth.code_ttl_s`` at ``token_url`` with its ``credential``. It answers 
 the answer to ``open`` is shown right after the switch notice. A ``handoff.initiate`` event
 among them hands the conversation over. A non-2xx answer, invalid JSON or no answer within
 ``timeout_s`` fails the provider: the conversation moves to the next candidate or the fallback
-and the user is told. Requests are not retried; ``id`` lets a service drop duplicates.
+and the user is told. Requests are not retried; ``id`` lets a service drop duplicates. The
+requests (and health checks) set no deadline of their own: the core's ``ProviderPool`` cancels
+one that outlasts ``timeout_s``.
 
 service -> midtier, ``POST /webhooks/providers/<name>``, signed the same way::
 
@@ -76,7 +78,6 @@ from connector.errors import (
     MalformedPayload,
     NotFound,
     ProviderError,
-    ProviderTimeout,
     SessionClosed,
 )
 from connector.interfaces import HandoffContext, ProviderHost
@@ -89,6 +90,8 @@ log = logging.getLogger("midtier.webhook")
 MAX_ANSWER_BYTES = 1 << 20
 MAX_CALLBACK_ACTIVITIES = 100
 REPLAY_TTL_S = 600  # twice the signature window
+# No total deadline, not even the shared client's default: the pool's is the only one.
+NO_DEADLINE = aiohttp.ClientTimeout()
 
 
 @dataclass(slots=True)
@@ -130,6 +133,7 @@ class WebhookProvider:
 
     def __init__(self, context: ProviderContext[WebhookSettings, ProviderHost]) -> None:
         self.name = context.name
+        self.config = context.config
         self._host = context.host
         settings = context.settings
         self._url = settings.url
@@ -139,8 +143,6 @@ class WebhookProvider:
         self._secrets = [self._secret, *([previous] if previous else [])]
         for one in self._secrets:
             redactor.add(one)
-        self._timeout = context.config.timeout_s
-        self._limit = aiohttp.ClientTimeout(total=self._timeout)
         self.callback_path = f"/webhooks/providers/{self.name}"
         self._http = context.http
         self._started = False
@@ -206,10 +208,10 @@ class WebhookProvider:
         try:
             headers = sign(self._secret, b"")
             async with self._http().get(
-                self._health_url, headers=headers, allow_redirects=False, timeout=self._limit
+                self._health_url, headers=headers, allow_redirects=False, timeout=NO_DEADLINE
             ) as r:
                 return 200 <= r.status < 300
-        except (aiohttp.ClientError, TimeoutError):
+        except aiohttp.ClientError:
             return False
 
     def _settled(self, conversation: str) -> None:
@@ -230,15 +232,13 @@ class WebhookProvider:
         kind = envelope["type"]
         try:
             async with self._http().post(
-                self._url, data=body, headers=headers, allow_redirects=False, timeout=self._limit
+                self._url, data=body, headers=headers, allow_redirects=False, timeout=NO_DEADLINE
             ) as resp:
                 status, raw = resp.status, bytearray()
                 async for chunk in resp.content.iter_any():
                     raw += chunk
                     if len(raw) > MAX_ANSWER_BYTES:
                         raise ProviderError(self.name, f"answer to {kind} is over 1 MiB")
-        except TimeoutError as exc:
-            raise ProviderTimeout(self.name, f"no answer to {kind} in {self._timeout} s") from exc
         except aiohttp.ClientError as exc:
             raise ProviderError(self.name, f"{kind} failed: {type(exc).__name__}") from exc
         if not 200 <= status < 300:

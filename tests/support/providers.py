@@ -4,7 +4,8 @@
 holds (the common keys ``title``, ``timeout_s``, ``credential`` and the kind's own), validates
 the kind's keys with its ``Settings`` as the registry does (``ConfigErrors`` naming
 ``providers.yaml`` and ``providers.<name>.<key>``), and calls ``Kind(context)``. Providers
-that call out over HTTP use the shared client: open one with :func:`shared_http`.
+that call out over HTTP use the shared client: open one with :func:`shared_http`. The core
+calls a provider through a ``ProviderPool``: :func:`pooled` puts built providers in one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import aiohttp
 
 from connector.config import ProviderConfig
 from connector.context import SharedHttp
+from connector.pool import ProviderPool
 from connector.registry import provider_context
+from support.doubles import make_config
 
 P = TypeVar("P")
 
@@ -49,11 +52,19 @@ def build(
     return cls(context)  # type: ignore[call-arg]
 
 
+def pooled(*providers: Any) -> ProviderPool:
+    """A ProviderPool of built ``providers``, each under its own block's ``timeout_s``."""
+    config = make_config(Path("."), [], {})
+    config.providers.update({p.name: p.config for p in providers})
+    return ProviderPool(config, {p.name: p for p in providers})
+
+
 @asynccontextmanager
-async def shared_http() -> AsyncIterator[SharedHttp]:
-    """The shared HTTP client, opened as the app opens it at start-up, closed afterwards."""
+async def shared_http(total_s: float = 30) -> AsyncIterator[SharedHttp]:
+    """The shared HTTP client, opened as the app opens it at start-up (``total_s``: its
+    default deadline of a request), closed afterwards."""
     http = SharedHttp()
-    http.open(aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)))
+    http.open(aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=total_s)))
     try:
         yield http
     finally:

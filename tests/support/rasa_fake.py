@@ -44,6 +44,7 @@ class FakeRasa:
         self.intents: dict[str, tuple[str, float]] = {}  # keyword -> /model/parse answer
         self.fail_status: int | None = None
         self.hang = asyncio.Event()  # set: webhooks wait until released
+        self.hang_parse = asyncio.Event()  # set: /model/parse waits until released
         self.release = asyncio.Event()
         self.callback_url = ""
         self.callback_statuses: list[int] = []
@@ -133,6 +134,8 @@ class FakeRasa:
             return web.json_response({"status": "failure"}, status=401)
         text = (await request.json())["text"]
         self.parsed.append(text)
+        if self.hang_parse.is_set():
+            await self.release.wait()
         name, conf = next(
             (v for k, v in self.intents.items() if k in text.lower()), ("nlu_fallback", 0.3)
         )

@@ -20,7 +20,7 @@ from botbuilder.schema import (
     SuggestedActions,
 )
 from botbuilder.schema import ChannelAccount as BfAccount
-from support.providers import build
+from support.providers import build, pooled
 
 from adapters.providers import REGISTRY
 from adapters.providers.botbuilder_inproc import (
@@ -130,9 +130,25 @@ class FailingBot(ActivityHandler):
         raise RuntimeError("boom")
 
 
-class StuckBot(ActivityHandler):
+class TimingOutBot(ActivityHandler):
+    """A bot whose own call to some service timed out."""
+
     async def on_message_activity(self, turn_context: TurnContext) -> None:
-        await asyncio.Event().wait()  # never set: the turn only ends by timeout
+        raise TimeoutError("the weather service did not answer")
+
+
+class StuckBot(ActivityHandler):
+    """Never answers a message; records that its turn was cancelled."""
+
+    def __init__(self) -> None:
+        self.cancelled = asyncio.Event()
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        try:
+            await asyncio.Event().wait()  # never set: the turn ends only when cancelled
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
 
 
 def message(text: str, intent: str | None = None, **extra: Any) -> Activity:
@@ -206,11 +222,31 @@ async def test_bot_exception_becomes_provider_error_from_it() -> None:
     assert not isinstance(caught.value, ProviderTimeout)
 
 
-async def test_slow_bot_becomes_provider_timeout() -> None:
-    provider, leg, _ = await started(f"{__name__}:StuckBot", timeout_s=0.05)
-    with pytest.raises(ProviderTimeout) as caught:
-        await provider.deliver(leg, message("hi"))
+async def test_a_stuck_bot_is_cut_off_by_the_pool_at_its_deadline() -> None:
+    provider, leg, _ = await started(f"{__name__}:StuckBot", timeout_s=0.3)
+    pool = pooled(provider)
+    with pytest.raises(ProviderTimeout, match=r"no answer to message within 0\.3s") as caught:
+        await pool.deliver(leg, message("hi"))
     assert caught.value.provider == "faq"
+    assert provider.bot.cancelled.is_set()  # the turn does not run on behind the user's back
+
+
+async def test_a_stuck_bot_alone_runs_past_its_deadline_until_cancelled() -> None:
+    """The provider sets no deadline of its own: the pool's is the only one."""
+    provider, leg, _ = await started(f"{__name__}:StuckBot", timeout_s=0.3)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(2 * provider.config.timeout_s) as outer:
+            await provider.deliver(leg, message("hi"))
+    assert outer.expired()  # ended by this deadline, not by anything the provider raised
+    assert provider.bot.cancelled.is_set()
+
+
+async def test_a_bots_own_timeout_error_is_a_failure_not_the_deadline() -> None:
+    provider, leg, _ = await started(f"{__name__}:TimingOutBot")
+    with pytest.raises(ProviderError, match="the bot failed: TimeoutError") as caught:
+        await pooled(provider).deliver(leg, message("hi"))
+    assert not isinstance(caught.value, ProviderTimeout)
+    assert isinstance(caught.value.__cause__, TimeoutError)
 
 
 async def test_proactive_reply_reaches_the_host_after_the_turn() -> None:

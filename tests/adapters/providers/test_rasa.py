@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from support.doubles import KeywordClassifier
-from support.providers import build, shared_http
+from support.providers import build, pooled, shared_http
 from support.rasa_fake import FakeRasa
 
 from adapters.providers.rasa import RasaProvider
@@ -46,7 +47,7 @@ class Host:
 
 
 def _provider(host: Host, http: SharedHttp | None = None, **settings: Any) -> RasaProvider:
-    return build(RasaProvider, "orders", host, http=http, timeout_s=1, **settings)
+    return build(RasaProvider, "orders", host, http=http, **{"timeout_s": 1, **settings})
 
 
 @pytest.fixture
@@ -221,7 +222,9 @@ async def test_failed_handoff_resumes_and_close_restarts(rasa: FakeRasa, http: S
         await provider.stop()
 
 
-async def test_errors_and_timeouts_are_provider_errors(rasa: FakeRasa, http: SharedHttp) -> None:
+async def test_http_errors_are_provider_errors_and_a_server_down_is_unhealthy(
+    rasa: FakeRasa, http: SharedHttp
+) -> None:
     provider = _provider(Host(), http, url=rasa.base)
     assert await provider.health() is False  # not started
     await provider.start()
@@ -229,11 +232,9 @@ async def test_errors_and_timeouts_are_provider_errors(rasa: FakeRasa, http: Sha
         assert await provider.health() is True
         _, leg = await _opened(provider)
         rasa.fail_status = 503
-        with pytest.raises(ProviderError, match="HTTP 503"):
+        with pytest.raises(ProviderError, match="HTTP 503") as caught:
             await provider.deliver(leg, Activity(text="hi"))
-        rasa.hang.set()
-        with pytest.raises(ProviderTimeout):
-            await provider.deliver(leg, Activity(text="hi"))
+        assert not isinstance(caught.value, ProviderTimeout)
     finally:
         await provider.stop()
     down = _provider(Host(), http, url="http://127.0.0.1:9")
@@ -242,6 +243,54 @@ async def test_errors_and_timeouts_are_provider_errors(rasa: FakeRasa, http: Sha
         assert await down.health() is False
     finally:
         await down.stop()
+
+
+@pytest.mark.parametrize("channel", ["rest", "callback"])
+async def test_a_hanging_rasa_is_cut_off_by_the_pool_at_its_deadline(
+    rasa: FakeRasa, http: SharedHttp, channel: str
+) -> None:
+    provider = _provider(
+        Host(), http, url=rasa.base, channel=channel, callback_secret=SECRET, timeout_s=0.3
+    )
+    await provider.start()
+    try:
+        _, leg = await _opened(provider)
+        rasa.hang.set()
+        with pytest.raises(ProviderTimeout, match=r"no answer to message within 0\.3s"):
+            await pooled(provider).deliver(leg, Activity(text="hi"))
+        assert [r["message"] for r in rasa.received] == ["hi"]
+        assert provider._inflight == {}  # later callbacks for the sender are not collected
+    finally:
+        await provider.stop()
+
+
+async def test_the_provider_alone_sets_no_deadline_of_its_own(rasa: FakeRasa) -> None:
+    """Neither ``timeout_s`` nor the shared client's default ends a call: the pool does."""
+    async with shared_http(total_s=0.1) as short:
+        provider = _provider(Host(), short, url=rasa.base, timeout_s=0.3)
+        await provider.start()
+        try:
+            _, leg = await _opened(provider)
+            rasa.hang.set()
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(2 * provider.config.timeout_s) as outer:
+                    await provider.deliver(leg, Activity(text="hi"))
+            assert outer.expired()  # ended by this deadline, not by anything the provider raised
+        finally:
+            await provider.stop()
+
+
+async def test_model_parse_keeps_its_own_shorter_deadline(rasa: FakeRasa, http: SharedHttp) -> None:
+    provider = _provider(Host(), http, url=rasa.base, token=TOKEN, parse_timeout_s=0.2)
+    await provider.start()
+    try:
+        rasa.hang_parse.set()
+        async with asyncio.timeout(provider.config.timeout_s):  # parse must end well before
+            with pytest.raises(ProviderTimeout, match=r"/model/parse: no answer within 0\.2s"):
+                await provider.parse("where is my parcel")
+        assert rasa.parsed == ["where is my parcel"]
+    finally:
+        await provider.stop()
 
 
 async def test_rasa_nlu_feeds_the_classifier(rasa: FakeRasa, http: SharedHttp) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
-from support.providers import build, shared_http
+from support.providers import build, pooled, shared_http
 from support.server import free_port
 from support.webhook_service import SECRET, FakeService, fake_service, reply
 
@@ -214,15 +214,52 @@ async def test_failing_answers_raise_provider_error(
     assert not isinstance(caught.value, ProviderTimeout)
 
 
-async def test_no_answer_in_time_is_a_provider_timeout(
-    service: FakeService, provider: WebhookProvider
+async def test_a_service_that_does_not_answer_is_cut_off_by_the_pool_at_its_deadline(
+    service: FakeService, http: SharedHttp
 ) -> None:
-    _, leg = await _open(provider)
-    service.answer = service.hang
-    started = time.monotonic()
-    with pytest.raises(ProviderTimeout, match="no answer to message in 1"):
-        await provider.deliver(leg, message("hi"))
-    assert time.monotonic() - started < 5
+    provider = _provider(http, service.url, timeout_s=0.3)
+    await provider.start()
+    try:
+        _, leg = await _open(provider)
+        service.answer = service.hang
+        with pytest.raises(ProviderTimeout, match=r"no answer to message within 0\.3s"):
+            await pooled(provider).deliver(leg, message("hi"))
+        assert [m["activity"]["text"] for m in service.of("message")] == ["hi"]
+    finally:
+        await provider.stop()
+
+
+async def test_an_open_cut_off_by_the_pool_leaves_nothing_waiting(
+    service: FakeService, http: SharedHttp
+) -> None:
+    provider = _provider(http, service.url, timeout_s=0.3)
+    await provider.start()
+    try:
+        service.answer = service.hang
+        session = MidTierSession(user_id="u1", channel="webchat", channel_conversation_id="c")
+        leg = Leg(channel="webchat", channel_conversation_id="c", provider="desk")
+        with pytest.raises(ProviderTimeout, match="no answer to open"):
+            await pooled(provider).open("desk", session, leg, _context())
+        assert len(service.of("open")) == 1
+        assert provider._opening == {}  # no callback waits for a conversation never opened
+    finally:
+        await provider.stop()
+
+
+async def test_the_provider_alone_sets_no_deadline_of_its_own(service: FakeService) -> None:
+    """Neither ``timeout_s`` nor the shared client's default ends a request: the pool does."""
+    async with shared_http(total_s=0.1) as short:
+        provider = _provider(short, service.url, timeout_s=0.3)
+        await provider.start()
+        try:
+            _, leg = await _open(provider)
+            service.answer = service.hang
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(2 * provider.config.timeout_s) as outer:
+                    await provider.deliver(leg, message("hi"))
+            assert outer.expired()  # ended by this deadline, not by anything the provider raised
+        finally:
+            await provider.stop()
 
 
 async def test_open_fails_when_the_service_is_down(http: SharedHttp) -> None:
