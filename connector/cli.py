@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -96,6 +97,15 @@ def _print_config_errors(errors: list[ConfigError]) -> None:
         print(f"error: {err}", file=sys.stderr)
 
 
+async def _settle_memory(_app: object) -> None:
+    """Once started: what start-up made (modules, the trained classifier, the bots) lives as
+    long as the process, so the garbage collector stops walking it, and collects young
+    objects less often (each message makes a few thousand; the defaults collect every 700)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 100)
+
+
 def _run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -115,6 +125,7 @@ def _run(args: argparse.Namespace) -> int:
     if problems:
         _print_config_errors(problems)
         return 2
+    app.on_startup.append(_settle_memory)  # after everything else has started
     base = f"http://{args.host}:{args.port}"
     logging.getLogger("midtier").info(
         "serving %s: web chat at %s/ , agent desk at %s/agent", config.dir, base, base

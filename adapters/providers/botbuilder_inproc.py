@@ -32,6 +32,7 @@ import inspect
 import secrets
 from collections.abc import Awaitable, Callable
 from copy import copy
+from functools import partial
 from typing import Annotated, Any
 
 from botbuilder.core import BotAdapter, TurnContext
@@ -63,6 +64,28 @@ _NOT_FORWARDED = frozenset({"invokeResponse", "delay"})
 # --------------------------------------------------------------------------- the adapter
 
 
+def _itself(activity: Any, memo: dict[int, Any]) -> Any:
+    return activity
+
+
+class MidTierTurnContext(TurnContext):  # type: ignore[misc]
+    """botbuilder's ``TurnContext``, sending each activity as a shallow copy.
+
+    ``TurnContext.send_activities`` deep-copies every activity before it sets the
+    conversation reference on it, so the bot's own object is left as it was. A shallow copy
+    does that as well (the reference's fields are replaced, not changed inside; the adapter
+    turns what is sent into midtier's own activity at once) and costs a small fraction:
+    msrest models are deep trees of mostly empty attributes.
+    """
+
+    async def send_activities(self, activities: list[Any]) -> Any:
+        copies = [copy(activity) for activity in activities]
+        for each in copies:
+            # ``deepcopy(each)`` looks ``__deepcopy__`` up on the object first.
+            each.__deepcopy__ = partial(_itself, each)
+        return await super().send_activities(copies)
+
+
 class MidTierBotAdapter(BotAdapter):  # type: ignore[misc]
     """A ``BotAdapter`` that hands what a bot sends back to midtier instead of a Connector.
 
@@ -91,7 +114,7 @@ class MidTierBotAdapter(BotAdapter):  # type: ignore[misc]
         self, activity: Any, logic: Callable[[TurnContext], Awaitable[Any]]
     ) -> list[Any]:
         """Run one turn through the middleware and ``logic``; return what it sent."""
-        context = TurnContext(self, activity)
+        context = MidTierTurnContext(self, activity)
         sent: list[Any] = []
         context.turn_state[_SENT_KEY] = sent
         context.turn_state[REDEEM_KEY] = self._redeem
@@ -134,6 +157,7 @@ class MidTierBotAdapter(BotAdapter):  # type: ignore[misc]
                 context.turn_state[self._INVOKE_RESPONSE_KEY] = activity
             if kind in _NOT_FORWARDED or (kind == "trace" and activity.channel_id != "emulator"):
                 continue
+            vars(activity).pop("__deepcopy__", None)  # set by MidTierTurnContext
             activity.id = activity_id
             if activity.timestamp is None:
                 activity.timestamp = now()
