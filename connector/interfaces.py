@@ -19,7 +19,7 @@ from connector.channels import ChannelRequest, ChannelResponse
 from connector.config import Config
 from connector.records import AuthCodeRecord, Changes, InboundEntry, InboxEntry, OutboxEntry
 from connector.sessions import Leg, MidTierSession, TranscriptEntry
-from connector.store_protocol import Lock, SessionStore
+from connector.store_protocol import ChannelStore, Lock, ProviderStore, SessionStore
 
 T = TypeVar("T")
 
@@ -142,7 +142,10 @@ class ChannelHost(Protocol):
     """
 
     config: Config
-    store: SessionStore
+
+    @property
+    def store(self) -> ChannelStore: ...
+
     outbox: DeliveryQueue
 
     async def submit(
@@ -236,7 +239,9 @@ class ProviderHost(Protocol):
     Providers may also read the session map (``store``) and the other providers' names.
     """
 
-    store: SessionStore
+    @property
+    def store(self) -> ProviderStore: ...
+
     providers: Mapping[str, Provider]
 
     async def provider_activity(
@@ -313,6 +318,7 @@ __all__ = [
     "Changes",
     "ChannelAdapter",
     "ChannelHost",
+    "ChannelStore",
     "DeliveryQueue",
     "HandoffContext",
     "Handshakes",
@@ -325,6 +331,7 @@ __all__ = [
     "OutboxEntry",
     "Provider",
     "ProviderHost",
+    "ProviderStore",
     "SessionStore",
     "SpeaksForMidtier",
     "WebhookChannel",

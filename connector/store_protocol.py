@@ -189,6 +189,15 @@ class TurnStore(SessionMap, History, Commits, Protocol):
     """What a unit of work reads and writes (:mod:`connector.work`)."""
 
 
+class ProviderStore(SessionMap, History, Dedupe, Protocol):
+    """What providers may read and use of the store (``ProviderHost.store``)."""
+
+
+class ChannelStore(SessionMap, History, Dedupe, OutboxStore, Protocol):
+    """What channels may read and use of the store (``ChannelHost.store``): also the
+    replies still waiting for a conversation (a web chat page shows them on resume)."""
+
+
 class SessionStore(
     SessionMap,
     History,

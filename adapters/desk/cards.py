@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from connector.interfaces import SessionStore
+from connector.interfaces import ProviderStore
 
 TRANSCRIPT = 50  # entries on a card
 
 
 async def queue_cards(
-    store: SessionStore, provider: str, tickets: Mapping[str, str]
+    store: ProviderStore, provider: str, tickets: Mapping[str, str]
 ) -> list[dict[str, Any]]:
     """Every open conversation of ``tickets`` (provider conversation -> session id), waiting
     ones first, oldest first: status, agent, why it came, the user, the customer's last
