@@ -1,0 +1,287 @@
+"""The rows of ``message_cpu.py``: each starts its server(s), warms up, measures, stops.
+
+The server's CPU time is read just before the timed load and again once the last reply of
+it arrived, so start-up and warm-up are never counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import message_cpu_loads as loads
+import message_cpu_servers as servers
+
+
+@dataclass
+class Options:
+    """What the command line asked for."""
+
+    conversations: int
+    messages: int
+    warmup: int
+    duration: int  # seconds, as wrk takes them
+    warmup_duration: int
+    connector_replies: bool  # botbuilder rows: replies to serviceUrl instead of expectReplies
+
+
+@dataclass
+class Row:
+    """One measured row of the table."""
+
+    name: str
+    bot: str
+    measured: str
+    messages: int
+    seconds: float
+    cpu_seconds: float
+    reply_ms: tuple[float, float, float] | None = None  # until the bot's reply arrived
+    http_ms: tuple[float, float, float] | None = None  # until the HTTP answer (wrk)
+    note: str = ""
+
+    @property
+    def cpu_us(self) -> float:
+        """Server CPU per message, microseconds."""
+        return self.cpu_seconds / self.messages * 1e6 if self.messages else float("nan")
+
+    @property
+    def rate(self) -> float:
+        """Messages per second."""
+        return self.messages / self.seconds if self.seconds else float("nan")
+
+
+FAQ = "FAQ bot (bot_configs/bots/faq.py)"
+
+
+def _check(row: str, answer: str) -> None:
+    if not answer.startswith(loads.FIRST_ANSWER):
+        raise SystemExit(f"{row}: the bot answered {answer[:80]!r}, not the FAQ answer")
+
+
+async def midtier_webchat(options: Options) -> Row:
+    """midtier on the embedded default, N web chat WebSockets sending M messages each."""
+    with tempfile.TemporaryDirectory(prefix="bench-midtier-") as tmp:
+        config = servers.midtier_config(Path(tmp), None)
+        port = servers.free_port()
+        command = servers.midtier(port, config, Path(tmp) / "data")
+        async with servers.serve("midtier", command, port, ready_path="/healthz") as server:
+            _, answers = await loads.webchat(server.base, options.conversations, options.warmup)
+            for answer in answers:
+                _check("midtier-webchat", answer)
+            cpu0, wall0 = server.cpu(), time.perf_counter()
+            latencies, _ = await loads.webchat(server.base, options.conversations, options.messages)
+            wall, cpu = time.perf_counter() - wall0, server.cpu() - cpu0
+    return Row(
+        "midtier-webchat",
+        f"{FAQ}, in process; midtier's intent",
+        "send -> bot's reply and ack frames, on open WebSockets",
+        len(latencies),
+        wall,
+        cpu,
+        reply_ms=loads.percentiles(latencies),
+    )
+
+
+async def _stats(http: aiohttp.ClientSession, fake: str, arrivals: bool = False) -> Any:
+    async with http.get(f"{fake}/stats", params={"arrivals": "1" if arrivals else "0"}) as r:
+        return await r.json()
+
+
+async def _drain(fake: str, at_least: int, quiet_s: float = 3.0, limit_s: float = 180) -> Any:
+    """Wait until ``at_least`` replies arrived (or none came for ``quiet_s``); the stats."""
+    deadline = time.monotonic() + limit_s
+    async with aiohttp.ClientSession() as http:
+        seen, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            stats = await _stats(http, fake)
+            if stats["replies"] >= at_least:
+                break
+            if stats["replies"] != seen:
+                seen, since = stats["replies"], time.monotonic()
+            elif time.monotonic() - since > quiet_s:
+                break
+            await asyncio.sleep(0.1)
+        stats = await _stats(http, fake, arrivals=True)
+        await http.post(f"{fake}/reset")
+        return stats
+
+
+async def _post_one(url: str, body: str, headers: dict[str, str]) -> tuple[int, str]:
+    one = body.replace("{ID}", "1").replace("{CONV}", "999")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, data=one, headers={"Content-Type": "application/json", **headers}) as r,
+    ):
+        return r.status, await r.text()
+
+
+async def _wrk_measure(
+    name: str,
+    server: servers.Server,
+    url: str,
+    bodies: list[str],
+    headers: dict[str, str],
+    options: Options,
+    fake: str | None,
+    key: Any = str,
+) -> tuple[int, float, float, loads.WrkRun, list[float]]:
+    """Warm up, then the timed wrk run: (messages, seconds, CPU seconds, wrk run, reply
+    latencies). With ``fake``, the replies go out to it over HTTP and a message counts
+    once its reply arrived there."""
+    n = options.conversations
+    warm = await loads.run_wrk(
+        url,
+        bodies,
+        headers,
+        seconds=options.warmup_duration,
+        first_id=10**9,
+        connections=n,
+        record=False,
+    )
+    if fake is not None:
+        await _drain(fake, warm.requests)
+    print(f"running {name}: wrk, {n} connections, {options.duration:g} s ...", file=sys.stderr)
+    cpu0, wall0 = server.cpu(), time.monotonic()
+    run = await loads.run_wrk(
+        url,
+        bodies,
+        headers,
+        seconds=options.duration,
+        first_id=2 * 10**9,
+        connections=n,
+        record=fake is not None,
+    )
+    if fake is None:
+        return run.requests, run.seconds, server.cpu() - cpu0, run, []
+    stats = await _drain(fake, sum(len(times) for times in run.sent.values()))
+    cpu = server.cpu() - cpu0
+    latencies = loads.reply_latencies(run.sent, stats["arrivals"], key)
+    return stats["replies"], stats["last"] - wall0, cpu, run, latencies
+
+
+async def midtier_telegram(options: Options) -> Row:
+    """midtier with a Telegram channel, the webhook driven by wrk, replies to a fake Bot API."""
+    fake_port = servers.free_port()
+    fake_cmd = servers.fake_platform(fake_port)
+    async with servers.serve("fake platform", fake_cmd, fake_port, ready_path="/stats") as fake:
+        with tempfile.TemporaryDirectory(prefix="bench-midtier-") as tmp:
+            config = servers.midtier_config(Path(tmp), fake.base)
+            port = servers.free_port()
+            command = servers.midtier(port, config, Path(tmp) / "data")
+            env = servers.MIDTIER_ENV
+            async with servers.serve("midtier", command, port, ready_path="/healthz", env=env) as s:
+                url = f"{s.base}/channels/telegram"
+                bodies, headers = loads.telegram_bodies(), loads.TELEGRAM_HEADERS
+                status, text = await _post_one(url, bodies[0], headers)
+                if status != 200:
+                    raise SystemExit(f"midtier-telegram: webhook answered {status}: {text[:200]}")
+                _check("midtier-telegram", (await _drain(fake.base, 1))["text"])
+                messages, seconds, cpu, run, latencies = await _wrk_measure(
+                    "midtier-telegram", s, url, bodies, headers, options, fake.base
+                )
+    return Row(
+        "midtier-telegram",
+        f"{FAQ}, in process; midtier's intent",
+        "webhook -> sendMessage at a fake Bot API; HTTP: the webhook's 200",
+        messages,
+        seconds,
+        cpu,
+        reply_ms=loads.percentiles(latencies),
+        http_ms=run.p50_p95_p99_ms,
+        note=_errors(run),
+    )
+
+
+def _errors(run: loads.WrkRun) -> str:
+    if not (run.errors or run.status_errors):
+        return ""
+    return f"wrk: {run.errors} socket errors, {run.status_errors} error statuses"
+
+
+async def botbuilder(name: str, options: Options) -> Row:
+    """The FAQ bot on a botbuilder hosting (``cloudadapter``, ``legacy_adapter``)."""
+    module = "cloudadapter" if name == "cloudadapter" else "legacy_adapter"
+    connector = options.connector_replies
+    fake_port = servers.free_port()
+    fake_cmd = servers.fake_platform(fake_port)
+    async with servers.serve("fake platform", fake_cmd, fake_port, ready_path="/stats") as fake:
+        port = servers.free_port()
+        command = servers.baseline(module, port)
+        async with servers.serve(name, command, port, ready_path="/api/messages") as server:
+            url = f"{server.base}/api/messages"
+            bodies = loads.activity_bodies(fake.base, expect_replies=not connector)
+            status, text = await _post_one(url, bodies[0], {})
+            answer = (await _drain(fake.base, 1))["text"] if connector else _first_reply(text)
+            if status not in (200, 201):
+                raise SystemExit(f"{name}: answered {status}: {text[:200]}")
+            _check(name, answer)
+            messages, seconds, cpu, run, latencies = await _wrk_measure(
+                name,
+                server,
+                url,
+                bodies,
+                {},
+                options,
+                fake.base if connector else None,
+                key=lambda conversation: f"conv-{conversation}",
+            )
+    cloud = name == "cloudadapter"
+    hosting = "CloudAdapter, as the samples" if cloud else "BotFrameworkHttpAdapter"
+    measured = (
+        "POST /api/messages -> replies POSTed to a fake Connector (serviceUrl)"
+        if connector
+        else "POST /api/messages, expectReplies: the replies in the HTTP answer (the bot alone)"
+    )
+    return Row(
+        name,
+        f"{FAQ} on {hosting}; intent given",
+        measured,
+        messages,
+        seconds,
+        cpu,
+        reply_ms=loads.percentiles(latencies) if connector else run.p50_p95_p99_ms,
+        http_ms=run.p50_p95_p99_ms,
+        note=_errors(run),
+    )
+
+
+def _first_reply(text: str) -> str:
+    """The first reply's text in an expectReplies answer."""
+    try:
+        activities = json.loads(text).get("activities") or [{}]
+        return str(activities[0].get("text"))
+    except (ValueError, AttributeError, IndexError):
+        return text
+
+
+async def bare(options: Options) -> Row:
+    """A bare aiohttp handler: parse the JSON activity, answer JSON."""
+    port = servers.free_port()
+    command = servers.baseline("bare_aiohttp", port)
+    async with servers.serve("bare-aiohttp", command, port, ready_path="/api/messages") as server:
+        url = f"{server.base}/api/messages"
+        bodies = loads.activity_bodies("http://127.0.0.1:9", expect_replies=True)
+        status, text = await _post_one(url, bodies[0], {})
+        if status != 200:
+            raise SystemExit(f"bare-aiohttp: answered {status}: {text[:200]}")
+        messages, seconds, cpu, run, _ = await _wrk_measure(
+            "bare-aiohttp", server, url, bodies, {}, options, None
+        )
+    return Row(
+        "bare-aiohttp",
+        "none: parse the activity, answer JSON",
+        "POST /api/messages -> JSON answer",
+        messages,
+        seconds,
+        cpu,
+        reply_ms=run.p50_p95_p99_ms,
+        http_ms=run.p50_p95_p99_ms,
+        note=_errors(run),
+    )
