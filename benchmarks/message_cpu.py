@@ -19,7 +19,12 @@ expectReplies`` (the replies come back in the HTTP answer: the bot alone); with
 ``--connector-replies`` the replies go to ``serviceUrl``, a fake Connector service instead.
 
     .venv/bin/python benchmarks/message_cpu.py [--only ROW[,ROW]] [--conversations 16]
-        [--messages 100] [--duration 10] [--connector-replies] [--instructions] [--profile]
+        [--messages 100] [--duration 10] [--pause-ms 0] [--connector-replies]
+        [--instructions] [--profile [--profile-raw FILE]]
+
+``wrk`` does not wait for a webhook's reply, only for its 200: midtier-telegram is run
+flat out, and its reply latency is mostly the queue; ``--pause-ms`` paces every wrk
+connection (a pause after each answer) for a reply latency below saturation.
 
 ``--instructions`` runs midtier under callgrind for instructions per message
 (``message_cpu_callgrind.py``); ``--profile`` samples midtier with py-spy while the web
@@ -126,6 +131,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=int, default=10, help="seconds of each wrk row")
     parser.add_argument("--warmup-duration", type=int, default=2, help="wrk seconds first")
     parser.add_argument(
+        "--pause-ms",
+        type=int,
+        default=0,
+        help="wrk rows: each connection pauses this long after an answer (default: none)",
+    )
+    parser.add_argument(
         "--connector-replies",
         action="store_true",
         help="botbuilder rows: replies to serviceUrl (a fake Connector) instead of expectReplies",
@@ -150,6 +161,7 @@ async def main() -> None:
         duration=args.duration,
         warmup_duration=args.warmup_duration,
         connector_replies=args.connector_replies,
+        pause_ms=args.pause_ms,
     )
     if args.instructions:
         import message_cpu_callgrind

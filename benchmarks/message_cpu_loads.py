@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from message_cpu_servers import REPO, TG_SECRET
@@ -160,6 +161,7 @@ async def run_wrk(
     first_id: int,
     connections: int,
     record: bool,
+    pause_ms: int = 0,
 ) -> WrkRun:
     """``wrk`` with one thread per connection, each request one of ``bodies`` made unique."""
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
@@ -183,6 +185,7 @@ async def run_wrk(
             str(bodies_file),
             str(first_id),
             str(sent_file) if record else "-",
+            str(pause_ms),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
@@ -220,3 +223,51 @@ def reply_latencies(
         replies = arrivals.get(key(conversation), [])
         latencies += [got - at for at, got in zip(times, replies, strict=False)]
     return latencies
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+async def _stats(http: aiohttp.ClientSession, fake: str, arrivals: bool = False) -> Any:
+    async with http.get(f"{fake}/stats", params={"arrivals": "1" if arrivals else "0"}) as r:
+        return await r.json()
+
+
+async def drain(fake: str, at_least: int, quiet_s: float = 3.0, limit_s: float = 180) -> Any:
+    """Wait until the fake platform got ``at_least`` replies (or none for ``quiet_s``); what
+    it got, arrivals included. Then it forgets them."""
+    deadline = time.monotonic() + limit_s
+    async with aiohttp.ClientSession() as http:
+        seen, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            stats = await _stats(http, fake)
+            if stats["replies"] >= at_least:
+                break
+            if stats["replies"] != seen:
+                seen, since = stats["replies"], time.monotonic()
+            elif time.monotonic() - since > quiet_s:
+                break
+            await asyncio.sleep(0.1)
+        stats = await _stats(http, fake, arrivals=True)
+        async with http.post(f"{fake}/reset") as reset:
+            reset.raise_for_status()
+        return stats
+
+
+async def post_one(url: str, body: str, headers: dict[str, str]) -> tuple[int, str]:
+    """POST one of the bodies (its placeholders filled in); the status and the answer."""
+    one = body.replace("{ID}", "1").replace("{CONV}", "999")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, data=one, headers={"Content-Type": "application/json", **headers}) as r,
+    ):
+        return r.status, await r.text()
+
+
+def first_reply(text: str) -> str:
+    """The first reply's text in an expectReplies answer."""
+    try:
+        activities = json.loads(text).get("activities") or [{}]
+        return str(activities[0].get("text"))
+    except (ValueError, AttributeError, IndexError):
+        return text

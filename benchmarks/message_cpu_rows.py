@@ -6,8 +6,6 @@ it arrived, so start-up and warm-up are never counted.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import sys
 import tempfile
 import time
@@ -15,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import message_cpu_loads as loads
 import message_cpu_servers as servers
 
@@ -30,6 +27,7 @@ class Options:
     duration: int  # seconds, as wrk takes them
     warmup_duration: int
     connector_replies: bool  # botbuilder rows: replies to serviceUrl instead of expectReplies
+    pause_ms: int = 0  # wrk rows: each connection's pause between an answer and its next request
 
 
 @dataclass
@@ -57,7 +55,7 @@ class Row:
         return self.messages / self.seconds if self.seconds else float("nan")
 
 
-FAQ = "FAQ bot (bot_configs/bots/faq.py)"
+FAQ = "FAQ bot"  # bot_configs/bots/faq.py
 
 
 def _check(row: str, answer: str) -> None:
@@ -80,46 +78,13 @@ async def midtier_webchat(options: Options) -> Row:
             wall, cpu = time.perf_counter() - wall0, server.cpu() - cpu0
     return Row(
         "midtier-webchat",
-        f"{FAQ}, in process; midtier's intent",
+        f"{FAQ} in process, intent from midtier's classifier",
         "send -> bot's reply and ack frames, on open WebSockets",
         len(latencies),
         wall,
         cpu,
         reply_ms=loads.percentiles(latencies),
     )
-
-
-async def _stats(http: aiohttp.ClientSession, fake: str, arrivals: bool = False) -> Any:
-    async with http.get(f"{fake}/stats", params={"arrivals": "1" if arrivals else "0"}) as r:
-        return await r.json()
-
-
-async def _drain(fake: str, at_least: int, quiet_s: float = 3.0, limit_s: float = 180) -> Any:
-    """Wait until ``at_least`` replies arrived (or none came for ``quiet_s``); the stats."""
-    deadline = time.monotonic() + limit_s
-    async with aiohttp.ClientSession() as http:
-        seen, since = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            stats = await _stats(http, fake)
-            if stats["replies"] >= at_least:
-                break
-            if stats["replies"] != seen:
-                seen, since = stats["replies"], time.monotonic()
-            elif time.monotonic() - since > quiet_s:
-                break
-            await asyncio.sleep(0.1)
-        stats = await _stats(http, fake, arrivals=True)
-        await http.post(f"{fake}/reset")
-        return stats
-
-
-async def _post_one(url: str, body: str, headers: dict[str, str]) -> tuple[int, str]:
-    one = body.replace("{ID}", "1").replace("{CONV}", "999")
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(url, data=one, headers={"Content-Type": "application/json", **headers}) as r,
-    ):
-        return r.status, await r.text()
 
 
 async def _wrk_measure(
@@ -144,9 +109,10 @@ async def _wrk_measure(
         first_id=10**9,
         connections=n,
         record=False,
+        pause_ms=options.pause_ms,
     )
     if fake is not None:
-        await _drain(fake, warm.requests)
+        await loads.drain(fake, warm.requests)
     print(f"running {name}: wrk, {n} connections, {options.duration:g} s ...", file=sys.stderr)
     cpu0, wall0 = server.cpu(), time.monotonic()
     run = await loads.run_wrk(
@@ -157,10 +123,11 @@ async def _wrk_measure(
         first_id=2 * 10**9,
         connections=n,
         record=fake is not None,
+        pause_ms=options.pause_ms,
     )
     if fake is None:
         return run.requests, run.seconds, server.cpu() - cpu0, run, []
-    stats = await _drain(fake, sum(len(times) for times in run.sent.values()))
+    stats = await loads.drain(fake, sum(len(times) for times in run.sent.values()))
     cpu = server.cpu() - cpu0
     latencies = loads.reply_latencies(run.sent, stats["arrivals"], key)
     return stats["replies"], stats["last"] - wall0, cpu, run, latencies
@@ -179,17 +146,17 @@ async def midtier_telegram(options: Options) -> Row:
             async with servers.serve("midtier", command, port, ready_path="/healthz", env=env) as s:
                 url = f"{s.base}/channels/telegram"
                 bodies, headers = loads.telegram_bodies(), loads.TELEGRAM_HEADERS
-                status, text = await _post_one(url, bodies[0], headers)
+                status, text = await loads.post_one(url, bodies[0], headers)
                 if status != 200:
                     raise SystemExit(f"midtier-telegram: webhook answered {status}: {text[:200]}")
-                _check("midtier-telegram", (await _drain(fake.base, 1))["text"])
+                _check("midtier-telegram", (await loads.drain(fake.base, 1))["text"])
                 messages, seconds, cpu, run, latencies = await _wrk_measure(
                     "midtier-telegram", s, url, bodies, headers, options, fake.base
                 )
     return Row(
         "midtier-telegram",
-        f"{FAQ}, in process; midtier's intent",
-        "webhook -> sendMessage at a fake Bot API; HTTP: the webhook's 200",
+        f"{FAQ} in process, intent from midtier's classifier",
+        _paced("webhook -> sendMessage at a fake Bot API; HTTP: the webhook's 200", options),
         messages,
         seconds,
         cpu,
@@ -197,6 +164,12 @@ async def midtier_telegram(options: Options) -> Row:
         http_ms=run.p50_p95_p99_ms,
         note=_errors(run),
     )
+
+
+def _paced(measured: str, options: Options) -> str:
+    if not options.pause_ms:
+        return measured
+    return f"{measured}; each connection pauses {options.pause_ms} ms after an answer"
 
 
 def _errors(run: loads.WrkRun) -> str:
@@ -217,8 +190,10 @@ async def botbuilder(name: str, options: Options) -> Row:
         async with servers.serve(name, command, port, ready_path="/api/messages") as server:
             url = f"{server.base}/api/messages"
             bodies = loads.activity_bodies(fake.base, expect_replies=not connector)
-            status, text = await _post_one(url, bodies[0], {})
-            answer = (await _drain(fake.base, 1))["text"] if connector else _first_reply(text)
+            status, text = await loads.post_one(url, bodies[0], {})
+            answer = (
+                (await loads.drain(fake.base, 1))["text"] if connector else loads.first_reply(text)
+            )
             if status not in (200, 201):
                 raise SystemExit(f"{name}: answered {status}: {text[:200]}")
             _check(name, answer)
@@ -233,7 +208,7 @@ async def botbuilder(name: str, options: Options) -> Row:
                 key=lambda conversation: f"conv-{conversation}",
             )
     cloud = name == "cloudadapter"
-    hosting = "CloudAdapter, as the samples" if cloud else "BotFrameworkHttpAdapter"
+    hosting = "CloudAdapter (as botbuilder's samples)" if cloud else "BotFrameworkHttpAdapter"
     measured = (
         "POST /api/messages -> replies POSTed to a fake Connector (serviceUrl)"
         if connector
@@ -241,8 +216,8 @@ async def botbuilder(name: str, options: Options) -> Row:
     )
     return Row(
         name,
-        f"{FAQ} on {hosting}; intent given",
-        measured,
+        f"{FAQ} on {hosting}, intent given",
+        _paced(measured, options),
         messages,
         seconds,
         cpu,
@@ -252,15 +227,6 @@ async def botbuilder(name: str, options: Options) -> Row:
     )
 
 
-def _first_reply(text: str) -> str:
-    """The first reply's text in an expectReplies answer."""
-    try:
-        activities = json.loads(text).get("activities") or [{}]
-        return str(activities[0].get("text"))
-    except (ValueError, AttributeError, IndexError):
-        return text
-
-
 async def bare(options: Options) -> Row:
     """A bare aiohttp handler: parse the JSON activity, answer JSON."""
     port = servers.free_port()
@@ -268,7 +234,7 @@ async def bare(options: Options) -> Row:
     async with servers.serve("bare-aiohttp", command, port, ready_path="/api/messages") as server:
         url = f"{server.base}/api/messages"
         bodies = loads.activity_bodies("http://127.0.0.1:9", expect_replies=True)
-        status, text = await _post_one(url, bodies[0], {})
+        status, text = await loads.post_one(url, bodies[0], {})
         if status != 200:
             raise SystemExit(f"bare-aiohttp: answered {status}: {text[:200]}")
         messages, seconds, cpu, run, _ = await _wrk_measure(
@@ -276,8 +242,8 @@ async def bare(options: Options) -> Row:
         )
     return Row(
         "bare-aiohttp",
-        "none: parse the activity, answer JSON",
-        "POST /api/messages -> JSON answer",
+        "none (parse the activity, answer JSON)",
+        _paced("POST /api/messages -> JSON answer", options),
         messages,
         seconds,
         cpu,

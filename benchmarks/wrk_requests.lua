@@ -1,13 +1,15 @@
 -- wrk script of benchmarks/message_cpu.py: every request unique, one conversation per thread.
 --
---   wrk -t16 -c16 -s benchmarks/wrk_requests.lua URL -- BODIES FIRST_ID SENT_FILE
+--   wrk -t16 -c16 -s benchmarks/wrk_requests.lua URL -- BODIES FIRST_ID SENT_FILE [PAUSE_MS]
 --
 -- BODIES: a file of request bodies, one a line, in which {ID} becomes a number unique to the
 -- request (an update_id, an activity id) and {CONV} the thread's conversation (1000 + thread
 -- number). Run with as many threads as connections, so that each conversation sends its
 -- messages one after another on one connection, in order. FIRST_ID: where this run's ids
 -- start. SENT_FILE: where done() writes "conversation<TAB>monotonic send time" per request,
--- in order, to match with the replies' arrivals; "-" for none. done() prints one line,
+-- in order, to match with the replies' arrivals; "-" for none. PAUSE_MS: how long each
+-- connection waits after an answer before its next request (none by default: as fast as
+-- the server answers). done() prints one line,
 -- "wrk-summary {json}", with wrk's figures (latencies in microseconds).
 
 local ffi = require("ffi")
@@ -34,6 +36,13 @@ function init(args)
   first = tonumber(args[2]) + tid * 10000000
   sent_file = args[3]
   record = sent_file ~= "-"
+  local pause = tonumber(args[4] or "0")
+  if pause > 0 then
+    -- wrk looks for delay() after init: defined only when asked for, it costs nothing else
+    delay = function()
+      return pause
+    end
+  end
   clock = ffi.new("bench_timespec")
 end
 
