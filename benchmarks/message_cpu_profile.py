@@ -1,27 +1,33 @@
-"""Where midtier's time goes under the web chat load (``--profile``), sampled by py-spy.
+"""Where midtier's time goes under the web chat load (``--profile``).
 
-midtier runs as in the ``midtier-webchat`` row; after the warm-up, ``py-spy record`` samples
-its threads (the event loop and the SQLite thread) while the N x M messages run, and each
-thread's own CPU time is read from ``/proc/<pid>/task/<tid>/stat`` before and after. Each
-sample is put in one kind of work, the first of :data:`KINDS` that it matches; a thread's CPU
-time is shared out over its samples, so the microseconds per message add up to the
-process's CPU per message. (py-spy also counts a thread that is ready to run but waiting for
-a core, or just woken, as busy: weighing by each thread's CPU time keeps an idle thread's
-samples from counting. The SQLite thread is seen waiting for its next job, in
-``SimpleQueue.get``, in most of its samples: those are left out of the weighing, as waiting.)
-Then the functions most often running (the leaves of the stacks). Run with ``--nonblocking``
-so that py-spy does not stop midtier at each sample.
+midtier runs as in the ``midtier-webchat`` row. After the warm-up, while the N x M messages
+run, two things are recorded:
+
+* each thread's user and system CPU time, from ``/proc/<pid>/task/<tid>/stat``: exact;
+* ``py-spy record --gil``: samples of whichever thread holds the GIL, that is, of the Python
+  code running. Each sample is put in one kind of work, the first of :data:`KINDS` it
+  matches. What runs without the GIL (SQLite's own C code, system calls: socket writes,
+  ``pwrite``, ``getrandom``, ``epoll_wait``) is not in these samples; it is in the system
+  time above and in ``--instructions``' counts. py-spy without ``--gil`` would sample it,
+  but it also counts a thread waiting for the GIL, or for a core, as busy, and the two
+  threads here hand the GIL to each other about 120 times per message.
+
+Then the functions most often running (the leaves of the stacks). ``--nonblocking``: py-spy
+does not stop midtier at each sample.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import signal
 import sys
+import sysconfig
 import tempfile
-from collections import Counter, defaultdict
+import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,12 +37,9 @@ import message_cpu_servers as servers
 from message_cpu_rows import Options
 
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<path>.*?)(?::\d+)?\)$")
-_PREFIXES = (
-    str(Path(sys.prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}")
-    + "/site-packages/",
-    str(servers.REPO) + "/",
-    str(Path(sys.base_prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}") + "/",
-)
+# Paths shown from where Python finds them: "pydantic/main.py", "asyncio/events.py".
+_PATHS = sysconfig.get_paths()
+_PREFIXES = tuple(f"{p}/" for p in (_PATHS["purelib"], str(servers.REPO), _PATHS["stdlib"]))
 
 
 @dataclass
@@ -65,7 +68,7 @@ def _short(path: str) -> str:
     return path
 
 
-WAITING = ("_worker", "concurrent/futures/thread.py")  # an executor thread waits for work
+RATE = 250  # samples per second
 NLU = "connector/routing/nlu.py"
 INPROC = "adapters/providers/botbuilder_inproc.py"
 HANDOFF = {
@@ -77,6 +80,11 @@ HANDOFF = {
     "wrap_future",
 }
 
+
+def _store_thread(sample: Sample) -> bool:
+    return sample.thread.startswith("midtier-sqlite")
+
+
 KINDS: list[tuple[str, Callable[[Sample], bool]]] = [
     ("intent classification (routing/nlu.py classify)", lambda s: s.runs(NLU, "classify")),
     (
@@ -84,36 +92,25 @@ KINDS: list[tuple[str, Callable[[Sample], bool]]] = [
         lambda s: s.runs(INPROC),
     ),
     (
-        "hand-offs between the loop and the SQLite thread (executor, futures, wake-ups)",
+        "hand-offs between the loop and the SQLite thread (executor, futures, locks)",
         lambda s: (
             any(f.rsplit(".", 1)[-1] in HANDOFF for f, _ in s.frames)
             or s.leaf[1].startswith(("concurrent/", "threading.py"))
         ),
     ),
-    (
-        "SQLite: COMMIT and BEGIN (store thread, _transaction's own lines)",
-        lambda s: s.thread.startswith("midtier-sqlite") and s.leaf[0] == "_transaction",
-    ),
-    ("pydantic: validate, dump, copy", lambda s: s.leaf[1].startswith("pydantic")),
-    ("JSON (json module)", lambda s: s.leaf[1].startswith("json/")),
-    (
-        "SQLite: statements and the store's Python (store thread: sqlite_tx, sqlite_db)",
-        lambda s: s.thread.startswith("midtier-sqlite"),
-    ),
-    ("socket writes (send() on loopback)", lambda s: s.leaf[0].endswith("Transport.write")),
-    (
-        "event loop: epoll, scheduling",
-        lambda s: (
-            s.leaf[1] == "selectors.py" or s.leaf[0] in ("BaseEventLoop._run_once", "Handle._run")
-        ),
-    ),
-    ("activity ids (uuid4: os.urandom)", lambda s: s.leaf[1] == "uuid.py"),
+    ("pydantic: validate, dump, copy (either thread)", lambda s: s.leaf[1].startswith("pydantic")),
+    ("json module", lambda s: s.leaf[1].startswith("json/")),
+    ("the store's Python on the SQLite thread (sqlite_tx, sqlite_db)", _store_thread),
     ("aiohttp: HTTP, WebSocket frames", lambda s: s.leaf[1].startswith("aiohttp/")),
+    (
+        "event loop: scheduling, selector",
+        lambda s: s.leaf[1].startswith(("asyncio/", "selectors.py")),
+    ),
     (
         "midtier's own Python (engine, outbox, to_user, channel, store code)",
         lambda s: s.leaf[1].startswith(("connector/", "adapters/")),
     ),
-    ("other (asyncio tasks, contextlib, copy, ...)", lambda s: True),
+    ("other (uuid, contextlib, copy, typing, ...)", lambda s: True),
 ]
 
 
@@ -133,58 +130,54 @@ def parse(raw: str) -> list[Sample]:
     return samples
 
 
-def thread_cpu(pid: int) -> dict[int, float]:
-    """CPU seconds of each thread of a process so far."""
+def thread_cpu(pid: int) -> dict[int, tuple[float, float]]:
+    """(user, system) CPU seconds of each thread of a process so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
     seconds = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            seconds[int(task.name)] = servers.cpu_seconds_of(task / "stat")
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):
             continue  # the thread ended
+        seconds[int(task.name)] = (int(fields[11]) / ticks, int(fields[12]) / ticks)
     return seconds
 
 
-def summary(samples: list[Sample], cpu: dict[int, float], messages: int, top: int = 15) -> str:
-    """The table of kinds of work (us per message), then the functions most often running.
+def cpu_table(
+    cpu: dict[int, tuple[float, float]], names: dict[int, str], pid: int, messages: int
+) -> list[str]:
+    """Each thread's user and system CPU per message."""
+    lines = ["| thread | user us/msg | system us/msg | total |", "|---|---|---|---|"]
+    total_user = total_system = 0.0
+    for tid, (user, system) in sorted(cpu.items(), key=lambda item: -sum(item[1])):
+        if user + system <= 0:
+            continue
+        name = "MainThread (the event loop)" if tid == pid else names.get(tid, f"thread {tid}")
+        u, s = user / messages * 1e6, system / messages * 1e6
+        total_user, total_system = total_user + u, total_system + s
+        lines.append(f"| {name} | {u:,.0f} | {s:,.0f} | {u + s:,.0f} |")
+    total = total_user + total_system
+    lines.append(f"| all | {total_user:,.0f} | {total_system:,.0f} | {total:,.0f} |")
+    return lines
 
-    ``cpu``: each thread's CPU seconds over the sampled load."""
-    waiting = sum(s.count for s in samples if s.leaf == WAITING)
-    samples = [s for s in samples if s.leaf != WAITING]
-    per_thread: Counter[int] = Counter()
-    names: dict[int, str] = {}
-    for sample in samples:
-        per_thread[sample.tid] += sample.count
-        names[sample.tid] = sample.thread
-    weight = {tid: cpu.get(tid, 0.0) / n / messages * 1e6 for tid, n in per_thread.items()}
+
+def gil_table(samples: list[Sample], gil_us: float, top: int = 15) -> list[str]:
+    """Kinds of Python work, then the functions most often running, as shares of the samples
+    and of ``gil_us``, the GIL's time held per message."""
+    total = sum(s.count for s in samples) or 1
     kinds: dict[str, float] = defaultdict(float)
     leaves: dict[str, float] = defaultdict(float)
     for sample in samples:
-        kind = next(name for name, matches in KINDS if matches(sample))
-        kinds[kind] += sample.count * weight[sample.tid]
+        kinds[next(name for name, matches in KINDS if matches(sample))] += sample.count
         function, path = sample.leaf
-        leaves[f"`{function}` ({path}, {sample.thread})"] += sample.count * weight[sample.tid]
-    unsampled = sum(t for tid, t in cpu.items() if tid not in per_thread) / messages * 1e6
-    if unsampled >= 0.5:
-        kinds["threads py-spy saw no sample of"] += unsampled
-    total = sum(kinds.values()) or 1.0
-    threads = ", ".join(
-        f"{names[tid]} {cpu.get(tid, 0.0) / messages * 1e6:,.0f} us"
-        for tid, _ in per_thread.most_common()
-    )
-    lines = [
-        f"server CPU {total:,.0f} us per message ({threads}); "
-        f"{sum(per_thread.values()):,} samples, and {waiting:,} of the SQLite thread waiting "
-        "for work, left out",
-        "",
-        "| kind of work | share | us per message |",
-        "|---|---|---|",
-    ]
-    for kind, us in _largest(kinds):
-        lines.append(f"| {kind} | {us / total:.1%} | {us:,.0f} |")
-    lines += ["", "| running (leaf of the stack) | share | us per message |", "|---|---|---|"]
-    for leaf, us in _largest(leaves)[:top]:
-        lines.append(f"| {leaf} | {us / total:.1%} | {us:,.0f} |")
-    return "\n".join(lines)
+        leaves[f"`{function}` ({path}, {sample.thread})"] += sample.count
+    lines = ["| Python work (GIL held) | share | ~us per message |", "|---|---|---|"]
+    for kind, n in _largest(kinds):
+        lines.append(f"| {kind} | {n / total:.1%} | {n / total * gil_us:,.0f} |")
+    lines += ["", "| running (leaf of the stack) | share | ~us per message |", "|---|---|---|"]
+    for leaf, n in _largest(leaves)[:top]:
+        lines.append(f"| {leaf} | {n / total:.1%} | {n / total * gil_us:,.0f} |")
+    return lines
 
 
 def _largest(values: dict[str, float]) -> list[tuple[str, float]]:
@@ -210,7 +203,8 @@ async def main(options: Options, raw_out: str | None = None) -> None:
             await loads.webchat(server.base, options.conversations, options.warmup)
             spy = await asyncio.create_subprocess_exec(
                 *(py_spy, "record", "--pid", str(server.pid), "--format", "raw"),
-                *("--rate", "250", "--nonblocking", "--threads", "--full-filenames", "--function"),
+                *("--rate", str(RATE), "--gil", "--nonblocking", "--threads", "--function"),
+                "--full-filenames",
                 *("--output", str(raw)),
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
@@ -219,13 +213,28 @@ async def main(options: Options, raw_out: str | None = None) -> None:
             started = await asyncio.wait_for(spy.stdout.readline(), 30)  # "Sampling process..."
             if b"Sampling" not in started:
                 raise SystemExit(f"py-spy did not start: {started.decode(errors='replace')}")
-            cpu0 = thread_cpu(server.pid)
+            cpu0, wall0 = thread_cpu(server.pid), time.monotonic()
             latencies, _ = await loads.webchat(server.base, options.conversations, options.messages)
-            cpu1 = thread_cpu(server.pid)
+            cpu1, wall = thread_cpu(server.pid), time.monotonic() - wall0
             spy.send_signal(signal.SIGINT)
             out, _ = await spy.communicate()
             if not raw.exists():
                 raise SystemExit(f"py-spy wrote nothing: {out.decode(errors='replace')}")
-        print(f"{len(latencies):,} messages in {options.conversations} conversations")
-        cpu = {tid: t - cpu0.get(tid, 0.0) for tid, t in cpu1.items()}
-        print(summary(parse(raw.read_text()), cpu, len(latencies)))
+        samples = parse(raw.read_text())
+    messages = len(latencies)
+    cpu = {
+        tid: (user - cpu0.get(tid, (0.0, 0.0))[0], system - cpu0.get(tid, (0.0, 0.0))[1])
+        for tid, (user, system) in cpu1.items()
+    }
+    names = {s.tid: s.thread for s in samples}
+    held = sum(s.count for s in samples) / RATE  # seconds the GIL was seen held
+    print(f"{messages:,} messages in {options.conversations} conversations, {wall:.1f} s")
+    print()
+    print("\n".join(cpu_table(cpu, names, server.pid, messages)))
+    print()
+    print(
+        f"GIL held {held / wall:.0%} of the time, {held / messages * 1e6:,.0f} us per message; "
+        f"{sum(s.count for s in samples):,} samples at {RATE} Hz"
+    )
+    print()
+    print("\n".join(gil_table(samples, held / messages * 1e6)))
