@@ -46,18 +46,28 @@ class Replies:
 REPLIES = web.AppKey("replies", Replies)
 
 
+async def _body(request: web.Request) -> dict[str, object]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="the body must be a JSON object")
+    return body
+
+
 async def telegram(request: web.Request) -> web.Response:
     """Bot API methods: ``sendMessage`` is a reply; the rest (chat actions) are only answered."""
     message_id = 0
     if request.match_info["method"] == "sendMessage":
-        body = await request.json()
+        body = await _body(request)
         message_id = request.app[REPLIES].add(str(body.get("chat_id")), body.get("text"))
     return web.json_response({"ok": True, "result": {"message_id": message_id, "date": 0}})
 
 
 async def connector(request: web.Request) -> web.Response:
     """The Connector's send-to-conversation and reply-to-activity: each is a reply."""
-    activity = await request.json()
+    activity = await _body(request)
     reply_id = request.app[REPLIES].add(request.match_info["conversation"], activity.get("text"))
     return web.json_response({"id": f"reply-{reply_id}"})
 

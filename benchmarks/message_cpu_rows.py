@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import message_cpu_loads as loads
 import message_cpu_servers as servers
@@ -87,6 +87,18 @@ async def midtier_webchat(options: Options) -> Row:
     )
 
 
+@dataclass
+class Measured:
+    """What the timed wrk run gave."""
+
+    messages: int
+    seconds: float
+    cpu_seconds: float
+    run: loads.WrkRun
+    reply_latencies: list[float]
+    note: str
+
+
 async def _wrk_measure(
     name: str,
     server: servers.Server,
@@ -95,11 +107,11 @@ async def _wrk_measure(
     headers: dict[str, str],
     options: Options,
     fake: str | None,
-    key: Any = str,
-) -> tuple[int, float, float, loads.WrkRun, list[float]]:
-    """Warm up, then the timed wrk run: (messages, seconds, CPU seconds, wrk run, reply
-    latencies). With ``fake``, the replies go out to it over HTTP and a message counts
-    once its reply arrived there."""
+    key: Callable[[str], str] = str,
+) -> Measured:
+    """Warm up, then the timed wrk run. With ``fake``, the replies go out to it over HTTP, a
+    message counts once its reply arrived there and ``key`` maps a conversation of wrk's to
+    the fake platform's name for it."""
     n = options.conversations
     warm = await loads.run_wrk(
         url,
@@ -125,12 +137,16 @@ async def _wrk_measure(
         record=fake is not None,
         pause_ms=options.pause_ms,
     )
+    notes = [_errors(run)] if run.errors or run.status_errors else []
     if fake is None:
-        return run.requests, run.seconds, server.cpu() - cpu0, run, []
-    stats = await loads.drain(fake, sum(len(times) for times in run.sent.values()))
+        return Measured(run.requests, run.seconds, server.cpu() - cpu0, run, [], "; ".join(notes))
+    sent = sum(len(times) for times in run.sent.values())
+    stats = await loads.drain(fake, sent)
     cpu = server.cpu() - cpu0
+    if stats["replies"] < run.requests:
+        notes.append(f"{run.requests:,} answered by the server, only {stats['replies']:,} replied")
     latencies = loads.reply_latencies(run.sent, stats["arrivals"], key)
-    return stats["replies"], stats["last"] - wall0, cpu, run, latencies
+    return Measured(stats["replies"], stats["last"] - wall0, cpu, run, latencies, "; ".join(notes))
 
 
 async def midtier_telegram(options: Options) -> Row:
@@ -150,19 +166,19 @@ async def midtier_telegram(options: Options) -> Row:
                 if status != 200:
                     raise SystemExit(f"midtier-telegram: webhook answered {status}: {text[:200]}")
                 _check("midtier-telegram", (await loads.drain(fake.base, 1))["text"])
-                messages, seconds, cpu, run, latencies = await _wrk_measure(
+                got = await _wrk_measure(
                     "midtier-telegram", s, url, bodies, headers, options, fake.base
                 )
     return Row(
         "midtier-telegram",
         f"{FAQ} in process, intent from midtier's classifier",
         _paced("webhook -> sendMessage at a fake Bot API; HTTP: the webhook's 200", options),
-        messages,
-        seconds,
-        cpu,
-        reply_ms=loads.percentiles(latencies),
-        http_ms=run.p50_p95_p99_ms,
-        note=_errors(run),
+        got.messages,
+        got.seconds,
+        got.cpu_seconds,
+        reply_ms=loads.percentiles(got.reply_latencies),
+        http_ms=got.run.p50_p95_p99_ms,
+        note=got.note,
     )
 
 
@@ -173,9 +189,7 @@ def _paced(measured: str, options: Options) -> str:
 
 
 def _errors(run: loads.WrkRun) -> str:
-    if not (run.errors or run.status_errors):
-        return ""
-    return f"wrk: {run.errors} socket errors, {run.status_errors} error statuses"
+    return f"wrk: {run.errors:,} socket errors, {run.status_errors:,} error statuses"
 
 
 async def botbuilder(name: str, options: Options) -> Row:
@@ -197,7 +211,7 @@ async def botbuilder(name: str, options: Options) -> Row:
             if status not in (200, 201):
                 raise SystemExit(f"{name}: answered {status}: {text[:200]}")
             _check(name, answer)
-            messages, seconds, cpu, run, latencies = await _wrk_measure(
+            got = await _wrk_measure(
                 name,
                 server,
                 url,
@@ -218,12 +232,12 @@ async def botbuilder(name: str, options: Options) -> Row:
         name,
         f"{FAQ} on {hosting}, intent given",
         _paced(measured, options),
-        messages,
-        seconds,
-        cpu,
-        reply_ms=loads.percentiles(latencies) if connector else run.p50_p95_p99_ms,
-        http_ms=run.p50_p95_p99_ms,
-        note=_errors(run),
+        got.messages,
+        got.seconds,
+        got.cpu_seconds,
+        reply_ms=loads.percentiles(got.reply_latencies) if connector else got.run.p50_p95_p99_ms,
+        http_ms=got.run.p50_p95_p99_ms,
+        note=got.note,
     )
 
 
@@ -237,17 +251,15 @@ async def bare(options: Options) -> Row:
         status, text = await loads.post_one(url, bodies[0], {})
         if status != 200:
             raise SystemExit(f"bare-aiohttp: answered {status}: {text[:200]}")
-        messages, seconds, cpu, run, _ = await _wrk_measure(
-            "bare-aiohttp", server, url, bodies, {}, options, None
-        )
+        got = await _wrk_measure("bare-aiohttp", server, url, bodies, {}, options, None)
     return Row(
         "bare-aiohttp",
         "none (parse the activity, answer JSON)",
         _paced("POST /api/messages -> JSON answer", options),
-        messages,
-        seconds,
-        cpu,
-        reply_ms=run.p50_p95_p99_ms,
-        http_ms=run.p50_p95_p99_ms,
-        note=_errors(run),
+        got.messages,
+        got.seconds,
+        got.cpu_seconds,
+        reply_ms=got.run.p50_p95_p99_ms,
+        http_ms=got.run.p50_p95_p99_ms,
+        note=got.note,
     )

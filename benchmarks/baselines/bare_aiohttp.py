@@ -12,7 +12,10 @@ from bot import port_argument
 
 async def messages(request: web.Request) -> web.Response:
     """Parse the activity; answer one message activity in the shape of an expectReplies body."""
-    activity = await request.json()
+    try:
+        activity = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="the body is not JSON") from None
     if not isinstance(activity, dict):
         raise web.HTTPBadRequest(text="the body must be a JSON object")
     reply = {
