@@ -1,230 +1,193 @@
-"""CPU per user message and latency through a real midtier server (the embedded default).
+"""Server CPU per user message, side by side: midtier and the ways botbuilder hosts a bot.
 
-Starts ``midtier run`` on 127.0.0.1 with a fresh data directory (SQLite), opens N web chat
-WebSockets and has each send M messages to the FAQ bot one after another (send, then wait
-for the bot's reply and the ack), all conversations at once. Prints one table: messages/s,
-the server's CPU time per message (user + system, read from /proc, so Linux only) and
-client-side latency percentiles.
+One run, one row after another on the same machine, each server in its own process on
+127.0.0.1, its CPU time (user + system, from /proc, so Linux only) read over the timed part
+only, after a warm-up:
 
-    .venv/bin/python benchmarks/message_cpu.py [--conversations 16] [--messages 100]
-        [--channel webchat|telegram]
+* ``midtier-webchat``: ``midtier run`` on the embedded default (SQLite, the FAQ bot in
+  process), N web chat WebSockets each sending M messages one after another;
+* ``midtier-telegram``: midtier with a Telegram channel, ``wrk`` posting webhooks (each
+  update unique, with the secret-token header), the replies going to a fake Bot API in its
+  own process; a message counts once its reply arrived there;
+* ``cloudadapter``: the same FAQ bot hosted as botbuilder's samples do (``CloudAdapter``);
+* ``legacy-adapter``: the same bot on ``BotFrameworkHttpAdapter``;
+* ``bare-aiohttp``: an aiohttp handler that parses the JSON activity and answers JSON.
 
-``--channel telegram`` sends the messages as Telegram webhooks instead (the secret-token
-header, one Update each, the next one once the reply reached a fake Bot API that this
-script serves on 127.0.0.1): the webhook path, with the reply going out over HTTP.
+The HTTP rows get the same ``wrk`` load: one thread per connection (16), a ~600-byte
+activity or update, every request unique. The botbuilder rows send ``deliveryMode:
+expectReplies`` (the replies come back in the HTTP answer: the bot alone); with
+``--connector-replies`` the replies go to ``serviceUrl``, a fake Connector service instead.
 
-The budget in DESIGN.md is <= 600 us of server CPU per message and p99 < 25 ms at 16
-concurrent conversations.
+    .venv/bin/python benchmarks/message_cpu.py [--only ROW[,ROW]] [--conversations 16]
+        [--messages 100] [--duration 10] [--pause-ms 0] [--connector-replies]
+        [--instructions] [--profile [--profile-raw FILE]]
+
+``wrk`` does not wait for a webhook's reply, only for its 200: midtier-telegram is run
+flat out, and its reply latency is mostly the queue; ``--pause-ms`` paces every wrk
+connection (a pause after each answer) for a reply latency below saturation.
+
+``--instructions`` runs midtier under callgrind for instructions per message
+(``message_cpu_callgrind.py``); ``--profile`` samples midtier with py-spy while the web
+chat load runs and prints where its time goes (``message_cpu_profile.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
-import json
-import os
-import shutil
-import signal
-import socket
-import statistics
+import importlib.util
+import math
 import sys
-import tempfile
-import time
-from pathlib import Path
-from typing import Any
+from collections.abc import Awaitable, Callable
 
-import aiohttp
-import yaml
-from aiohttp import web
+import message_cpu_loads as loads
+import message_cpu_rows as rows
 
-REPO = Path(__file__).resolve().parents[1]
-QUESTIONS = [
-    "what's my balance?",
-    "how do I reset my password",
-    "what are your fees",
-    "when will my refund arrive",
-    "how do I activate my new card",
-    "where can I download my statement",
-]
+ROWS = ["midtier-webchat", "midtier-telegram", "cloudadapter", "legacy-adapter", "bare-aiohttp"]
+MIDTIER = ("midtier-webchat", "midtier-telegram")
+BASELINES = {"cloudadapter": "CloudAdapter", "legacy-adapter": "legacy", "bare-aiohttp": "bare"}
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _runner(name: str, options: rows.Options) -> Callable[[], Awaitable[rows.Row]] | str:
+    """How to run a row, or why it cannot run here."""
+    if name != "midtier-webchat" and not loads.wrk_available():
+        return loads.WRK_MISSING
+    if name in ("cloudadapter", "legacy-adapter") and not _has("botbuilder.integration.aiohttp"):
+        return "botbuilder-integration-aiohttp is not installed (pip install '.[test]')"
+    if name == "midtier-webchat":
+        return lambda: rows.midtier_webchat(options)
+    if name == "midtier-telegram":
+        return lambda: rows.midtier_telegram(options)
+    if name == "bare-aiohttp":
+        return lambda: rows.bare(options)
+    return lambda: rows.botbuilder(name, options)
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _has(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
-async def _wait_ready(base: str) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(600):
-            try:
-                async with http.get(f"{base}/healthz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit("server did not start")
+def _ms(figures: tuple[float, float, float] | None) -> str:
+    return " / ".join(f"{x:.1f}" for x in figures) if figures else "-"
 
 
-async def _conversation(base: str, n: int, latencies: list[float]) -> None:
-    url = base.replace("http://", "ws://") + "/webchat/ws"
-    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
-        await ws.send_json({"type": "hello", "resume": None, "user": None})
-        await ws.receive_json()
-        for i in range(n):
-            started = time.perf_counter()
-            await ws.send_json({"type": "message", "id": f"m{i}", "text": QUESTIONS[i % 6]})
-            got_reply = got_ack = False
-            while not (got_reply and got_ack):
-                frame = json.loads((await ws.receive()).data)
-                got_reply |= frame["type"] == "message" and frame["speaker"] == "bot"
-                got_ack |= frame["type"] == "ack"
-            latencies.append(time.perf_counter() - started)
+def table(results: list[rows.Row], skipped: dict[str, str]) -> str:
+    """The markdown table of the rows, then the ratios of server CPU per message."""
+    lines = [
+        "| row | bot | what is measured | messages | msg/s | server CPU/msg (us) "
+        "| reply p50 / p95 / p99 ms | HTTP answer p50 / p95 / p99 ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.name} | {r.bot} | {r.measured} | {r.messages:,} | {r.rate:,.0f} "
+            f"| {r.cpu_us:,.0f} | {_ms(r.reply_ms)} | {_ms(r.http_ms)} |"
+        )
+    for name, why in skipped.items():
+        lines.append(f"| {name} | skipped: {why} | | | | | | |")
+    notes = [f"- {r.name}: {r.note}" for r in results if r.note]
+    ratios = _ratios(results)
+    for extra in (notes, ratios):
+        lines += ["", *extra] if extra else []
+    return "\n".join(lines)
 
 
-UPDATE_IDS = itertools.count(1)
-TG_TOKEN = "123456:benchmark-token_0123456789abcdefgh"
-TG_SECRET = "benchmark-secret-token-0123456789"
+def _ratios(results: list[rows.Row]) -> list[str]:
+    by_name = {r.name: r for r in results}
+    ours = [by_name[n] for n in MIDTIER if n in by_name]
+    theirs = [by_name[n] for n in BASELINES if n in by_name]
+    if not ours or not theirs:
+        return []
+    lines = [
+        "| server CPU per message | " + " | ".join(r.name for r in ours) + " |",
+        "|---|" + "---|" * len(ours),
+    ]
+    for base in theirs:
+        label = BASELINES[base.name]
+        if base.name == "cloudadapter":  # how many times cheaper midtier is
+            cells = [_x(base.cpu_us / m.cpu_us) for m in ours]
+            lines.append(f"| {label} / midtier | " + " | ".join(cells) + " |")
+        else:
+            cells = [_x(m.cpu_us / base.cpu_us) for m in ours]
+            lines.append(f"| midtier / {label} | " + " | ".join(cells) + " |")
+    return lines
 
 
-class FakeTelegram:
-    """The Bot API's sendMessage (and chat actions), waking whoever waits for a chat."""
-
-    def __init__(self) -> None:
-        self.waiting: dict[int, asyncio.Future[None]] = {}
-        self.base = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        if request.path.endswith("/sendMessage"):
-            chat = (await request.json())["chat_id"]
-            waiter = self.waiting.pop(chat, None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-        return web.json_response({"ok": True, "result": {"message_id": 1, "date": 0}})
-
-    async def start(self) -> web.AppRunner:
-        app = web.Application()
-        app.router.add_post("/{tail:.*}", self.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        port = _port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        self.base = f"http://127.0.0.1:{port}"
-        return runner
+def _x(ratio: float) -> str:
+    if not math.isfinite(ratio):
+        return "-"
+    return f"{ratio:.1f}x" if ratio < 10 else f"{ratio:.0f}x"
 
 
-def _telegram_config(directory: Path, api_base: str) -> Path:
-    config = directory / "config"
-    shutil.copytree(REPO / "bot_configs", config)
-    midtier = yaml.safe_load((config / "midtier.yaml").read_text())
-    midtier["channels"]["telegram"] = {
-        "kind": "telegram",
-        "bot_token": "${BENCH_TG_TOKEN}",
-        "secret_token": "${BENCH_TG_SECRET}",
-        "api_base": api_base,
-    }
-    (config / "midtier.yaml").write_text(yaml.safe_dump(midtier))
-    return config
-
-
-async def _telegram_conversation(
-    base: str, fake: FakeTelegram, chat: int, n: int, latencies: list[float]
-) -> None:
-    headers = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
-    async with aiohttp.ClientSession() as http:
-        for i in range(n):
-            started = time.perf_counter()
-            update_id = next(UPDATE_IDS)  # a repeated id would be a platform retry
-            update = {
-                "update_id": update_id,
-                "message": {
-                    "message_id": update_id,
-                    "date": int(time.time()),
-                    "chat": {"id": chat, "type": "private", "first_name": "Bench"},
-                    "from": {"id": chat, "is_bot": False, "first_name": "Bench"},
-                    "text": QUESTIONS[i % 6],
-                },
-            }
-            replied = fake.waiting[chat] = asyncio.get_running_loop().create_future()
-            async with http.post(f"{base}/channels/telegram", json=update, headers=headers) as r:
-                assert r.status == 200, await r.text()
-            await replied
-            latencies.append(time.perf_counter() - started)
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--only", help=f"comma-separated rows of: {', '.join(ROWS)}")
+    parser.add_argument("--conversations", type=int, default=16, help="also wrk's connections")
+    parser.add_argument("--messages", type=int, default=100, help="per web chat conversation")
+    parser.add_argument("--warmup", type=int, default=5, help="web chat messages per conversation")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of each wrk row")
+    parser.add_argument("--warmup-duration", type=int, default=2, help="wrk seconds first")
+    parser.add_argument(
+        "--pause-ms",
+        type=int,
+        default=0,
+        help="wrk rows: each connection pauses this long after an answer (default: none)",
+    )
+    parser.add_argument(
+        "--connector-replies",
+        action="store_true",
+        help="botbuilder rows: replies to serviceUrl (a fake Connector) instead of expectReplies",
+    )
+    parser.add_argument(
+        "--instructions", action="store_true", help="midtier-webchat under callgrind only"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="midtier-webchat sampled by py-spy only"
+    )
+    parser.add_argument("--profile-raw", help="--profile: keep py-spy's raw stacks in this file")
+    return parser
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--conversations", type=int, default=16)
-    parser.add_argument("--messages", type=int, default=100, help="per conversation")
-    parser.add_argument("--warmup", type=int, default=5, help="messages per conversation first")
-    parser.add_argument("--channel", choices=["webchat", "telegram"], default="webchat")
-    args = parser.parse_args()
-    port = _port()
-    base = f"http://127.0.0.1:{port}"
-    fake = FakeTelegram()
-    runner = await fake.start() if args.channel == "telegram" else None
-    env = {**os.environ, "BENCH_TG_TOKEN": TG_TOKEN, "BENCH_TG_SECRET": TG_SECRET}
-
-    def conversations(n: int, into: list[float]) -> list[Any]:
-        if args.channel == "telegram":
-            chats = range(1000, 1000 + args.conversations)
-            return [_telegram_conversation(base, fake, c, n, into) for c in chats]
-        return [_conversation(base, n, into) for _ in range(args.conversations)]
-
-    with tempfile.TemporaryDirectory() as data:
-        config = (
-            _telegram_config(Path(data), fake.base)
-            if args.channel == "telegram"
-            else REPO / "bot_configs"
-        )
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "connector.cli",
-            "run",
-            "--port",
-            str(port),
-            "--data",
-            str(Path(data) / "data"),
-            "--config",
-            str(config),
-            "--log-level",
-            "warning",
-            cwd=REPO,
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-        )
-        try:
-            print(f"starting midtier on {base} ...", file=sys.stderr)
-            await _wait_ready(base)
-            warm: list[float] = []
-            await asyncio.gather(*conversations(args.warmup, warm))
-            print(f"running {args.conversations} x {args.messages} messages ...", file=sys.stderr)
-            latencies: list[float] = []
-            cpu0, wall0 = _cpu_seconds(proc.pid), time.perf_counter()
-            await asyncio.gather(*conversations(args.messages, latencies))
-            wall, cpu = time.perf_counter() - wall0, _cpu_seconds(proc.pid) - cpu0
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            await proc.wait()
-            if runner is not None:
-                await runner.cleanup()
-    total = len(latencies)
-    q = statistics.quantiles([x * 1000 for x in latencies], n=100)
-    print("| channel | conversations | messages | msg/s | server CPU/msg | p50 | p95 | p99 ms |")
-    print("|---|---|---|---|---|---|---|---|")
-    rate, per = f"{total / wall:,.0f}", f"{cpu / total * 1e6:,.0f} us"
-    print(
-        f"| {args.channel} | {args.conversations} | {total} | {rate} | {per} "
-        f"| {q[49]:.1f} | {q[94]:.1f} | {q[98]:.1f} |"
+    """Run the rows asked for and print the table."""
+    args = _parser().parse_args()
+    options = rows.Options(
+        conversations=args.conversations,
+        messages=args.messages,
+        warmup=args.warmup,
+        duration=args.duration,
+        warmup_duration=args.warmup_duration,
+        connector_replies=args.connector_replies,
+        pause_ms=args.pause_ms,
     )
+    if args.instructions:
+        import message_cpu_callgrind
+
+        await message_cpu_callgrind.main(options)
+        return
+    if args.profile:
+        import message_cpu_profile
+
+        await message_cpu_profile.main(options, args.profile_raw)
+        return
+    wanted = args.only.split(",") if args.only else ROWS
+    unknown = [name for name in wanted if name not in ROWS]
+    if unknown:
+        raise SystemExit(f"unknown rows: {', '.join(unknown)} (rows: {', '.join(ROWS)})")
+    results: list[rows.Row] = []
+    skipped: dict[str, str] = {}
+    for name in wanted:
+        runner = _runner(name, options)
+        if isinstance(runner, str):
+            print(f"skipping {name}: {runner}", file=sys.stderr)
+            skipped[name] = runner
+            continue
+        print(f"starting {name} ...", file=sys.stderr)
+        results.append(await runner())
+    print(table(results, skipped))
 
 
 if __name__ == "__main__":

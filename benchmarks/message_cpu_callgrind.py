@@ -1,0 +1,211 @@
+"""Instructions per web chat message through midtier, counted by callgrind (``--instructions``).
+
+A count of instructions does not move with the machine's load or clock the way CPU time
+does, so it shows a change of a few percent that CPU time hides in its noise. ``perf stat
+-e instructions`` would be cheaper, where the machine exposes the counter (a VM often does
+not); callgrind works everywhere valgrind does.
+
+midtier runs under ``valgrind --tool=callgrind --instr-atstart=no``: start-up and warm-up
+run uninstrumented (about 5x slower than native rather than 50x). Then, for two rounds of
+the same N web chat conversations, M1 and then M2 messages each, instrumentation is
+switched on for the round only (``callgrind_control -i on|off``) and the counters dumped
+(``callgrind_control -d``, which zeroes them). Each round opens its N sockets again, so
+the difference of the two rounds divided by N * (M2 - M1) is what one more message costs,
+sockets excluded; the second round alone divided by its messages is also printed.
+All threads count (the SQLite thread's included); the kernel's work in system calls does
+not (callgrind sees user space only). From the same dumps: the instructions each library
+ran itself (the interpreter, SQLite, pydantic-core, libc...), and how often a few telling
+functions were called per message (SQLite statements stepped, WAL writes, socket sends,
+``getrandom``, GIL hand-overs). About 30 s at 4 x (5, 15) here, most of it start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import message_cpu_loads as loads
+import message_cpu_servers as servers
+from message_cpu_rows import Options
+
+ROUNDS = (5, 15)  # messages per conversation in the two instrumented rounds
+CALLS = {
+    "sqlite3_step": "SQLite statements stepped (sqlite3_step)",
+    "sqlite3WalFrames": "SQLite transactions writing to the WAL (sqlite3WalFrames)",
+    "pwrite": "pwrite() to the database files",
+    "fdatasync": "fdatasync()",
+    "send": "send() on sockets (frames, HTTP, the loop's self-pipe)",
+    "recv": "recv() on sockets",
+    "epoll_wait": "epoll_wait()",
+    "getrandom": "getrandom() (os.urandom: uuid4, secrets)",
+    "take_gil": "GIL taken (after a release: I/O, SQLite, the other thread)",
+}
+
+
+@dataclass
+class Dump:
+    """One callgrind dump: instructions, by the library that ran them, and calls made."""
+
+    total: int = 0
+    by_object: Counter[str] = field(default_factory=Counter)
+    calls: Counter[str] = field(default_factory=Counter)
+
+
+def parse(text: str) -> Dump:
+    """Self instructions per object file and call counts per function, from callgrind's
+    format (names compressed as ``(id) name`` on first use, ``(id)`` after)."""
+    dump = Dump()
+    names: dict[tuple[str, str], str] = {}
+
+    def name(kind: str, value: str) -> str:
+        found = re.match(r"\((\d+)\)(?: (.*))?", value)
+        if not found:
+            return value
+        if found[2]:
+            names[kind, found[1]] = found[2]
+        return names.get((kind, found[1]), "?")
+
+    current, called, call_cost = "?", "?", False
+    for line in text.splitlines():
+        if not line:
+            continue
+        if line[0].isdigit() or line[0] in "+-*":
+            if call_cost:  # the inclusive cost of the call just listed: not this function's
+                call_cost = False
+            elif " " in line:
+                dump.by_object[current] += int(line.rsplit(" ", 1)[1])
+            continue
+        if line.startswith("totals:"):
+            dump.total = int(line.split(":", 1)[1])
+            continue
+        key, _, value = line.partition("=")
+        if key == "ob":
+            current = name("ob", value)
+        elif key == "cob":
+            name("ob", value)
+        elif key in ("fn", "cfn"):
+            function = name("fn", value)
+            called = function if key == "cfn" else called
+        elif key == "calls":
+            dump.calls[called] += int(value.split()[0])
+            call_cost = True
+    return dump
+
+
+LIBRARIES = {
+    "libpython": "the interpreter (all the Python code: midtier, aiohttp, botbuilder...)",
+    "libsqlite3": "SQLite",
+    "_pydantic_core": "pydantic-core (validation, serialization)",
+    "libc.": "libc (memory, strings, system call wrappers)",
+    "_multiarray_umath": "numpy (the intent classifier)",
+    "_json": "json's C speedups",
+}
+
+
+def _library(path: str) -> str:
+    name = re.sub(r"\.cpython-[^/]*\.so$", "", path.rsplit("/", 1)[-1])
+    return next((f"{label}" for key, label in LIBRARIES.items() if name.startswith(key)), name)
+
+
+async def _control(*args: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        "callgrind_control",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"callgrind_control {' '.join(args)} failed:\n{out.decode()}")
+
+
+def _find_dump(directory: Path, trigger: str) -> Dump | None:
+    for path in directory.glob("callgrind.out.*"):
+        text = path.read_text(errors="replace")
+        if f"desc: Trigger: dump {trigger}" in text and "\ntotals:" in text:
+            return parse(text)
+    return None
+
+
+async def _dump(directory: Path, trigger: str, timeout_s: float = 60) -> Dump:
+    """The dump of ``trigger``, once callgrind wrote it whole."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        dump = await asyncio.to_thread(_find_dump, directory, trigger)
+        if dump is not None:
+            return dump
+        await asyncio.sleep(0.2)
+    raise SystemExit(f"no callgrind dump {trigger!r} in {directory}")
+
+
+async def main(options: Options) -> None:
+    """Count instructions per message of the midtier-webchat row and print them."""
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise SystemExit("valgrind is not installed (Debian/Ubuntu: apt-get install -y valgrind)")
+    conversations = min(options.conversations, 4)
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as tmp:
+        directory = Path(tmp)
+        config = servers.midtier_config(directory, None)
+        port = servers.free_port()
+        wrapper = (
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={directory}/callgrind.out.%p",
+        )
+        command = servers.midtier(port, config, directory / "data", *wrapper)
+        print("starting midtier under callgrind (about 30 s) ...", file=sys.stderr)
+        async with servers.serve(
+            "midtier (callgrind)", command, port, ready_path="/healthz", timeout_s=300
+        ) as server:
+            await loads.webchat(server.base, conversations, options.warmup)
+            pid = str(server.pid)
+            counts = []
+            for messages in ROUNDS:
+                await _control("-i", "on", pid)
+                latencies, _ = await loads.webchat(server.base, conversations, messages)
+                await _control("-i", "off", pid)
+                await _control("-d", f"round-{messages}", pid)
+                counts.append((len(latencies), await _dump(directory, f"round-{messages}")))
+    (n1, d1), (n2, d2) = counts
+    print(f"({time.monotonic() - began:.0f} s)", file=sys.stderr)
+    _print(conversations, n1, d1, n2, d2)
+
+
+def _print(conversations: int, n1: int, d1: Dump, n2: int, d2: Dump) -> None:
+    i1, i2 = d1.total, d2.total
+    marginal = (i2 - i1) / (n2 - n1)
+    print("| row | conversations | messages per round | instructions per message |")
+    print("|---|---|---|---|")
+    print(
+        f"| midtier-webchat, one more message | {conversations} | {n1} and {n2} "
+        f"| {marginal / 1e6:.2f} M |"
+    )
+    print(
+        f"| midtier-webchat, the {n2} messages with their sockets | {conversations} | {n2} "
+        f"| {i2 / n2 / 1e6:.2f} M |"
+    )
+    print()
+    print("| library (instructions it ran itself) | per message | share |")
+    print("|---|---|---|")
+    by_library: dict[str, float] = defaultdict(float)
+    for path in d1.by_object.keys() | d2.by_object.keys():
+        by_library[_library(path)] += (d2.by_object[path] - d1.by_object[path]) / (n2 - n1)
+    shown = sorted(by_library.items(), key=lambda item: -item[1])[:8]
+    rest = sum(by_library.values()) - sum(v for _, v in shown)
+    for library, ir in [*shown, ("everything else", rest)]:
+        print(f"| {library} | {ir / 1e3:,.0f} k | {ir / marginal:.1%} |")
+    print()
+    print("| calls per message | count |")
+    print("|---|---|")
+    for function, label in CALLS.items():
+        per = (d2.calls[function] - d1.calls[function]) / (n2 - n1)
+        print(f"| {label} | {per:.1f} |")
