@@ -171,6 +171,8 @@ class Engine:
         """Keep a reply that never reached the user on its session, in a unit of work."""
         try:
             async with self.turn(session_id) as turn:
+                # Kept on the session and out of the outbox at once: nobody sees it as both.
+                turn.outbox_finished(failure.activity_id)
                 if not turn.session.record_failure(failure):
                     turn.abandon()  # recorded before a crash, tried once more since
         except NotFound:

@@ -46,6 +46,7 @@ from connector.store.common import Clock, as_utc
 from connector.workers import KeyedWorkers
 
 log = logging.getLogger("midtier.outbox")
+STOP_GRACE_S = 5.0  # how long a stop waits for deliveries under way
 
 PARK = timedelta(hours=1)  # a parked head is looked at again (is its session still open?)
 REASON_CHARS = 300
@@ -310,11 +311,15 @@ class Outbox:
         self._task = asyncio.create_task(self._loop(interval), name="midtier-outbox")
 
     async def stop(self) -> None:
-        """Stop retrying and delivering; what did not go out stays in the store."""
+        """Stop retrying and delivering; what did not go out stays in the store.
+
+        Deliveries under way get ``STOP_GRACE_S`` to finish: one cut off after the platform
+        took it, but before the outbox knew, would go out again after a restart.
+        """
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self._workers.stop()
+        await self._workers.stop(STOP_GRACE_S)
         self._queued.clear()

@@ -64,6 +64,7 @@ class Changes(BaseModel):
     outbox: list[OutboxEntry] = Field(default_factory=list)
     inbound_done: list[str] = Field(default_factory=list)
     inbox_done: list[str] = Field(default_factory=list)
+    outbox_done: list[str] = Field(default_factory=list)  # entries the outbox is done with
 
 
 class InboxEntry(BaseModel):

@@ -119,7 +119,8 @@ class Commits(Protocol):
         """Apply ``changes`` atomically: save the session if its stored version is still
         ``expected_version`` (else ``ConflictError`` and nothing is written), append its
         transcript entries and decisions, queue the outbox entries, drop the processed
-        inbound and inbox entries. Returns the saved session (version bumped)."""
+        inbound and inbox entries and the outbox entries it is done with. Returns the saved
+        session (version bumped)."""
         ...
 
 

@@ -49,6 +49,7 @@ class Turn:
         self._outbox: list[OutboxEntry] = []
         self._inbound_done: list[str] = []
         self._inbox_done: list[str] = []
+        self._outbox_done: list[str] = []
         self._after: list[AfterCommit] = []
         self.finished = False
 
@@ -71,6 +72,10 @@ class Turn:
 
     def consumed_inbox(self, entry_id: str) -> None:
         self._inbox_done.append(entry_id)
+
+    def outbox_finished(self, entry_id: str) -> None:
+        """The outbox is done with this entry (given up on it): it leaves with the commit."""
+        self._outbox_done.append(entry_id)
 
     def after(self, callback: AfterCommit) -> None:
         """Run ``callback`` after the next commit."""
@@ -102,6 +107,7 @@ class Turn:
             outbox=self._outbox,
             inbound_done=self._inbound_done,
             inbox_done=self._inbox_done,
+            outbox_done=self._outbox_done,
         )
         saved = await self._store.commit(changes)
         # Keep working on the same objects (providers hold references to its legs).
@@ -110,6 +116,7 @@ class Turn:
         outbox, after = self._outbox, self._after
         self._transcript, self._decisions, self._outbox = [], [], []
         self._inbound_done, self._inbox_done, self._after = [], [], []
+        self._outbox_done = []
         if outbox:
             await self._dispatch(outbox)
         for callback in after:

@@ -47,9 +47,12 @@ class KeyedWorkers(Generic[K]):
         while (task := self._tasks.get(key)) is not None:
             await asyncio.wait([task])
 
-    async def stop(self) -> None:
-        """Stop the workers; what they had not applied stays in the store."""
+    async def stop(self, grace_s: float = 0.0) -> None:
+        """Stop the workers; what they had not applied stays in the store. Workers still
+        running after ``grace_s`` seconds (none are started meanwhile) are cancelled."""
         self._stopped = True
+        if grace_s > 0 and self._tasks:
+            await asyncio.wait(list(self._tasks.values()), timeout=grace_s)
         for task in list(self._tasks.values()):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

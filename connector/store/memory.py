@@ -332,6 +332,8 @@ class MemoryStore:
             self._inbound.pop(done, None)
         for done in changes.inbox_done:
             self._inbox.pop(done, None)
+        for done in changes.outbox_done:
+            self._outbox.pop(done, None)
         return saved.model_copy(deep=True)
 
     def _append(self, session_id: str, entry: TranscriptEntry) -> TranscriptEntry:

@@ -114,6 +114,8 @@ class Database:
     async def close(self) -> None:
         if self._pool is None:
             return
+        if self._group:  # asked for before the close (a caller may have been cancelled)
+            self._commit_group()
         pool, self._pool = self._pool, None
         loop = asyncio.get_running_loop()
         if self._checkpointing is not None:

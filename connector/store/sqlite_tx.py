@@ -72,3 +72,5 @@ def commit(conn: sqlite3.Connection, changes: Changes, saved: MidTierSession) ->
         conn.executemany(sql.INBOUND_DONE, [(i,) for i in changes.inbound_done])
     if changes.inbox_done:
         conn.executemany(sql.INBOX_DONE, [(i,) for i in changes.inbox_done])
+    if changes.outbox_done:
+        conn.executemany(sql.OUTBOX_DONE, [(i,) for i in changes.outbox_done])

@@ -44,10 +44,13 @@ def settings(**extra: Any) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def directline_midtier(tmp_path: Path, **extra: Any) -> AsyncIterator[Running]:
-    """midtier, the default deployment plus a Direct Line channel named ``directline``."""
+async def directline_midtier(
+    tmp_path: Path, midtier: dict[str, Any] | None = None, **extra: Any
+) -> AsyncIterator[Running]:
+    """midtier, the default deployment plus a Direct Line channel named ``directline``
+    (``extra``: its settings; ``midtier``: midtier.yaml keys changed)."""
     with environment(ENV):
-        config = channel_config(tmp_path, "directline", settings(**extra))
+        config = channel_config(tmp_path, "directline", settings(**extra), midtier)
         async with serve(config, data_dir=tmp_path / "data") as run:
             yield run
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from support.channel_world import TYPING_AT_ONCE
 from support.directline import SECRET, DirectLine, Stream, bot_said, directline_midtier
 from support.server import Running
 
@@ -24,7 +25,8 @@ from connector.sessions import TranscriptEntry
 
 @pytest.fixture
 async def run(tmp_path: Path) -> AsyncIterator[Running]:
-    async with directline_midtier(tmp_path, keepalive_s=0.3) as running:
+    # Typing before every answer: the stream shows it live, without a watermark.
+    async with directline_midtier(tmp_path, TYPING_AT_ONCE, keepalive_s=0.3) as running:
         yield running
 
 
