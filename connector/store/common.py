@@ -57,22 +57,28 @@ def indexed_identities(session: MidTierSession) -> list[str]:
     return verified_identities(session.claims) if session.status == "active" else []
 
 
-def user_entry(entry: InboundEntry, session: MidTierSession) -> TranscriptEntry | None:
-    """The transcript entry recorded with a user's message (None for other activities).
+def user_entry(entry: InboundEntry, open_leg: tuple[str, str] | None) -> TranscriptEntry | None:
+    """The transcript entry recorded with a user's message (None for other activities);
+    ``open_leg`` is the session's open leg as (provider, leg id).
 
     Written in the same transaction as the inbound record, so the history a client sees
     holds every message it was told had arrived, processed yet or not.
     """
     if entry.activity.get("type", ActivityTypes.MESSAGE) != ActivityTypes.MESSAGE:
         return None
-    leg = session.current_leg
     text = entry.activity.get("text")
     return TranscriptEntry(
         at=entry.created_at,
         speaker="user",
         text=text if isinstance(text, str) else None,
-        provider=leg.provider if leg else None,
-        leg_id=leg.id if leg else None,
+        provider=open_leg[0] if open_leg else None,
+        leg_id=open_leg[1] if open_leg else None,
         activity=entry.activity,
         ref=entry.ref,
     )
+
+
+def open_leg_of(session: MidTierSession) -> tuple[str, str] | None:
+    """The session's open leg as (provider, leg id), for :func:`user_entry`."""
+    leg = session.current_leg
+    return (leg.provider, leg.id) if leg is not None else None

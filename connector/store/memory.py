@@ -21,6 +21,7 @@ from connector.store.common import (
     as_utc,
     close_expired,
     indexed_identities,
+    open_leg_of,
     user_entry,
 )
 
@@ -300,7 +301,7 @@ class MemoryStore:
             self._sessions[found.id] = found
             self._index(found)
         stored = entry.model_copy(deep=True, update={"session_id": found.id})
-        said = user_entry(stored, found)
+        said = user_entry(stored, open_leg_of(found))
         if said is not None:
             self._append(found.id, said)
         self._inbound[stored.id] = stored

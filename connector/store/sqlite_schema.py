@@ -154,6 +154,16 @@ SELECT_ACTIVE = """
 SELECT data FROM sessions
 WHERE channel = ? AND channel_conversation_id = ? AND status = 'active'
 """
+# What recording a user's message needs of its active session: the id and the open leg
+# (the last one, unless closed), read by SQLite without parsing the whole session.
+SELECT_ACTIVE_LEG = """
+SELECT id,
+       json_extract(data, '$.legs[#-1].provider'),
+       json_extract(data, '$.legs[#-1].id'),
+       json_extract(data, '$.legs[#-1].closed_at')
+FROM sessions
+WHERE channel = ? AND channel_conversation_id = ? AND status = 'active'
+"""
 # Loses quietly to a concurrent creator through the unique index on active sessions.
 INSERT_NEW = """
 INSERT INTO sessions(id, user_id, channel, channel_conversation_id, status, current_provider,

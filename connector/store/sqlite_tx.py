@@ -44,16 +44,18 @@ def inbound_put(
         if conn.execute(sql.SEEN, (entry.dedupe_key, expires, current)).rowcount == 0:
             return None
     key = (entry.channel, entry.conversation)
-    row = conn.execute(sql.SELECT_ACTIVE, key).fetchone()
+    row = conn.execute(sql.SELECT_ACTIVE_LEG, key).fetchone()
+    open_leg: tuple[str, str] | None
     if row is not None:
-        session = sql.session_from(row)
+        session_id, provider, leg_id, closed_at = row
+        open_leg = (provider, leg_id) if provider is not None and closed_at is None else None
     else:
         conn.execute(sql.INSERT_NEW, sql.insert_params(fresh)).fetchall()
-        session = fresh
-    stored = entry.model_copy(update={"session_id": session.id})
-    said = user_entry(stored, session)
+        session_id, open_leg = fresh.id, None
+    stored = entry.model_copy(update={"session_id": session_id})
+    said = user_entry(stored, open_leg)
     if said is not None:
-        conn.execute(sql.INSERT_TRANSCRIPT, (session.id, said.model_dump_json())).fetchall()
+        conn.execute(sql.INSERT_TRANSCRIPT, (session_id, said.model_dump_json())).fetchall()
     conn.execute(
         sql.INBOUND_PUT, (stored.id, stored.channel, stored.conversation, stored.model_dump_json())
     )
