@@ -29,7 +29,6 @@ from connector.handoff import Switcher
 from connector.hosting import Host, Understanding
 from connector.inbound import UserInbound, inbound_entry
 from connector.interfaces import (
-    AsyncIntentClassifier,
     ChannelAdapter,
     IntentClassifier,
     IntentResult,
@@ -330,7 +329,7 @@ class Engine:
         session = turn.session
         leg = session.current_leg
         activity = _chosen(session, activity)
-        intent = await self._read_intent(activity.text) if activity.text else NO_INTENT
+        intent = await self.understanding.read(activity.text) if activity.text else NO_INTENT
         decision = self.router.decide(session, intent)
         decision.message_id = activity.id
         turn.decide(decision)
@@ -368,11 +367,6 @@ class Engine:
         if leg is None:
             return
         await self._deliver_guarded(turn, leg, activity, intent)
-
-    async def _read_intent(self, text: str) -> IntentResult:
-        if isinstance(self.classifier, AsyncIntentClassifier):
-            return await self.classifier.aclassify(text)
-        return self.classifier.classify(text)
 
     async def _deliver_guarded(
         self, turn: Turn, leg: Leg, activity: Activity, intent: IntentResult

@@ -18,7 +18,13 @@ from connector.config import Config
 from connector.errors import NotFound
 from connector.handoff import Switcher
 from connector.inbox import ProviderInbox
-from connector.interfaces import IntentClassifier, Provider, ProviderHost
+from connector.interfaces import (
+    AsyncIntentClassifier,
+    IntentClassifier,
+    IntentResult,
+    Provider,
+    ProviderHost,
+)
 from connector.pool import ProviderPool
 from connector.relay import Relay
 from connector.routing.decision import intent_history
@@ -40,6 +46,22 @@ class Understanding:
 
     def __init__(self, classifier: IntentClassifier) -> None:
         self.classifier = classifier
+
+    @property
+    def classifier(self) -> IntentClassifier:
+        return self._classifier
+
+    @classifier.setter
+    def classifier(self, classifier: IntentClassifier) -> None:
+        self._classifier = classifier
+        # Looked up once: a runtime check against a Protocol costs some 10 us each time.
+        self._async = classifier if isinstance(classifier, AsyncIntentClassifier) else None
+
+    async def read(self, text: str) -> IntentResult:
+        """The intent of one message."""
+        if self._async is not None:
+            return await self._async.aclassify(text)
+        return self._classifier.classify(text)
 
 
 class Host:
