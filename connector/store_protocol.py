@@ -71,6 +71,16 @@ class SessionStore(Protocol):
         """Close active sessions idle since before the given time; return how many."""
         ...
 
+    async def open_leg_counts(self) -> dict[str, int]:
+        """How many active sessions have an open leg with each provider (providers with none
+        are left out), counted by the store without reading every session."""
+        ...
+
+    async def idle_sessions(self, before: datetime, limit: int = 100) -> list[str]:
+        """Ids of active sessions not updated since ``before``, longest idle first, at most
+        ``limit`` (a page: expiry never holds every session in memory)."""
+        ...
+
     # transcript and decisions
     async def append_transcript(self, session_id: str, entry: TranscriptEntry) -> TranscriptEntry:
         """Append and return the entry with its ``seq`` set."""
