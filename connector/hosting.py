@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from connector.activity import Activity, now
@@ -24,6 +24,8 @@ from connector.work import Turn, after_commit
 log = logging.getLogger("midtier.engine")
 
 T = TypeVar("T")
+IDLE_PAGE = 100
+_BREAK = 1  # idle sessions read from the store at a time
 
 if TYPE_CHECKING:
     from connector.auth import AuthCodes
@@ -68,6 +70,19 @@ class _Core(Protocol):
     ) -> T: ...
 
     async def provider_status(self, leg: Leg, state: str, message: str | None = None) -> None: ...
+
+
+async def _idle_ids(store: SessionStore, cutoff: datetime) -> AsyncIterator[str]:
+    """Ids of the sessions idle since before ``cutoff``, read a page at a time.
+
+    The caller closes each one, or finds it written to (no longer idle), so every page holds
+    others; the same page twice means none of it could be closed, and ends the pass.
+    """
+    done: list[str] = []
+    while (page := await store.idle_sessions(cutoff, IDLE_PAGE)) and page != done:
+        for session_id in page:
+            yield session_id
+        done = page
 
 
 class ProviderSide:
@@ -135,10 +150,8 @@ class ProviderSide:
         """Close sessions idle longer than ``session.idle_timeout_s``; return how many."""
         cutoff = now() - timedelta(seconds=self.config.midtier.session.idle_timeout_s)
         closed = 0
-        for stale in await self.store.list_sessions(status="active", limit=100_000):
-            if stale.updated_at >= cutoff:
-                continue
-            async with self.turn(stale.id) as turn:
+        async for stale_id in _idle_ids(self.store, cutoff):
+            async with self.turn(stale_id) as turn:
                 session = turn.session
                 if session.status != "active" or session.updated_at >= cutoff:
                     turn.abandon()  # written to meanwhile: it is not idle

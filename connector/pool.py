@@ -76,9 +76,7 @@ class ProviderPool:
     async def load_counts(self, store: SessionStore) -> None:
         """Count open legs per provider from the store (start-up)."""
         self.open_legs.clear()
-        for session in await store.list_sessions(status="active", limit=100_000):
-            if session.current_provider:
-                self.open_legs[session.current_provider] += 1
+        self.open_legs.update(await store.open_leg_counts())
 
     async def quietly(
         self, provider: str, call: Awaitable[object], what: str, level: int = logging.WARNING
