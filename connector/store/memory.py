@@ -225,6 +225,17 @@ class MemoryStore:
                 counts[provider] = counts.get(provider, 0) + 1
         return counts
 
+    async def open_conversations(self, provider: str) -> dict[str, str]:
+        """Provider conversation id -> session id of the active sessions whose open leg is
+        with ``provider``."""
+        return {
+            leg.provider_conversation_id: session.id
+            for session in self._sessions.values()
+            if session.status == "active"
+            and (leg := session.current_leg) is not None
+            and leg.provider == provider
+        }
+
     async def idle_sessions(self, before: datetime, limit: int = 100) -> list[str]:
         """Ids of active sessions not updated since ``before``, longest idle first."""
         before = as_utc(before)

@@ -202,6 +202,12 @@ class SqliteStore:
         rows = await self._db.fetchall(sql.OPEN_LEG_COUNTS)
         return {str(provider): int(n) for provider, n in rows}
 
+    async def open_conversations(self, provider: str) -> dict[str, str]:
+        """Provider conversation id -> session id of the active sessions whose open leg is
+        with ``provider``."""
+        rows = await self._db.fetchall(sql.OPEN_CONVERSATIONS, (provider,))
+        return {str(conversation): str(session_id) for conversation, session_id in rows}
+
     async def idle_sessions(self, before: datetime, limit: int = 100) -> list[str]:
         """Ids of active sessions not updated since ``before``, longest idle first."""
         rows = await self._db.fetchall(sql.SELECT_IDLE_IDS, (sql.to_us(before), max(limit, 0)))

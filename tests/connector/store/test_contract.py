@@ -337,6 +337,28 @@ async def test_open_leg_counts_are_active_sessions_per_provider_of_their_open_le
     assert await store.open_leg_counts() == {"bot": 2, "desk": 2}
 
 
+async def test_open_conversations_map_each_open_leg_of_a_provider_to_its_session(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    assert await store.open_conversations("desk") == {}
+    waiting = await on_provider(store, "c-1", "desk")
+    await on_provider(store, "c-2", "bot")
+    await on_provider(store, "c-3", "desk", closed=True)
+    handed_back = await on_provider(store, "c-4", "desk")
+    handed_back.legs[-1].closed_at = clock()
+    handed_back.legs.append(leg("bot", "b-4", "c-4"))
+    await store.save(handed_back)
+    transferred = await on_provider(store, "c-5", "bot")
+    transferred.legs[-1].closed_at = clock()
+    transferred.legs.append(leg("desk", "d-5", "c-5"))
+    transferred = await store.save(transferred)
+    assert await store.open_conversations("desk") == {
+        "desk-c-1": waiting.id,
+        "d-5": transferred.id,
+    }
+    assert await store.open_conversations("nobody") == {}
+
+
 async def test_idle_sessions_are_active_ones_not_written_since_longest_idle_first(
     store: SessionStore, clock: FakeClock
 ) -> None:
