@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 
 from connector.activity import now
 from connector.pool import ProviderPool
 from connector.store_protocol import SessionMap
 from connector.work import Turns
+
+IDLE_PAGE = 100  # idle sessions read from the store at a time
+
+
+async def _idle_ids(sessions: SessionMap, cutoff: datetime) -> AsyncIterator[str]:
+    """Ids of the sessions idle since before ``cutoff``, read a page at a time.
+
+    The caller closes each one, or finds it written to (no longer idle), so every page holds
+    others; the same page twice means none of it could be closed, and ends the pass.
+    """
+    done: list[str] = []
+    while (page := await sessions.idle_sessions(cutoff, IDLE_PAGE)) and page != done:
+        for session_id in page:
+            yield session_id
+        done = page
 
 
 async def expire_idle(
@@ -17,10 +33,8 @@ async def expire_idle(
     leg's provider told); return how many. Also purges old dedupe keys and used codes."""
     cutoff = now() - timedelta(seconds=idle_timeout_s)
     closed = 0
-    for stale in await sessions.list_sessions(status="active", limit=100_000):
-        if stale.updated_at >= cutoff:
-            continue
-        async with turns.turn(stale.id) as turn:
+    async for stale_id in _idle_ids(sessions, cutoff):
+        async with turns.turn(stale_id) as turn:
             session = turn.session
             if session.status != "active" or session.updated_at >= cutoff:
                 turn.abandon()  # written to meanwhile: it is not idle

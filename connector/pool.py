@@ -89,9 +89,7 @@ class ProviderPool:
     async def load_counts(self, sessions: SessionMap) -> None:
         """Count open legs per provider from the store (start-up)."""
         self.open_legs.clear()
-        for session in await sessions.list_sessions(status="active", limit=100_000):
-            if session.current_provider:
-                self.open_legs[session.current_provider] += 1
+        self.open_legs.update(await sessions.open_leg_counts())
 
     # ------------------------------------------------------------------ calls
 

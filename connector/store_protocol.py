@@ -70,6 +70,21 @@ class SessionMap(Protocol):
         """Close active sessions idle since before the given time; return how many."""
         ...
 
+    async def open_leg_counts(self) -> dict[str, int]:
+        """How many active sessions have an open leg with each provider (providers with none
+        are left out), counted by the store without reading every session."""
+        ...
+
+    async def open_conversations(self, provider: str) -> dict[str, str]:
+        """Provider conversation id -> session id of each active session whose open leg is
+        with ``provider`` (a provider's queue at start-up), without reading the sessions."""
+        ...
+
+    async def idle_sessions(self, before: datetime, limit: int = 100) -> list[str]:
+        """Ids of active sessions not updated since ``before``, longest idle first, at most
+        ``limit`` (a page: expiry never holds every session in memory)."""
+        ...
+
 
 class History(Protocol):
     """Each session's transcript and route decisions, in order."""

@@ -102,12 +102,7 @@ class AgentDeskProvider:
 
     async def start(self) -> None:
         self.signin.start(self._data_dir)
-        for session in await self._host.store.list_sessions(
-            status="active", provider=self.name, limit=10_000
-        ):
-            leg = session.current_leg
-            if leg is not None:
-                self._tickets[leg.provider_conversation_id] = session.id
+        self._tickets.update(await self._host.store.open_conversations(self.name))
 
     async def shutdown(self) -> None:
         """Server going down: close the agents' sockets (the page reconnects)."""

@@ -217,6 +217,34 @@ class MemoryStore:
         self._codes = {k: c for k, c in self._codes.items() if as_utc(c.expires_at) > current}
         return count
 
+    async def open_leg_counts(self) -> dict[str, int]:
+        """How many active sessions have an open leg with each provider."""
+        counts: dict[str, int] = {}
+        for session in self._sessions.values():
+            provider = session.current_provider
+            if session.status == "active" and provider is not None:
+                counts[provider] = counts.get(provider, 0) + 1
+        return counts
+
+    async def open_conversations(self, provider: str) -> dict[str, str]:
+        """Provider conversation id -> session id of the active sessions whose open leg is
+        with ``provider``."""
+        return {
+            leg.provider_conversation_id: session.id
+            for session in self._sessions.values()
+            if session.status == "active"
+            and (leg := session.current_leg) is not None
+            and leg.provider == provider
+        }
+
+    async def idle_sessions(self, before: datetime, limit: int = 100) -> list[str]:
+        """Ids of active sessions not updated since ``before``, longest idle first."""
+        before = as_utc(before)
+        idle = [s for s in self._sessions.values() if s.status == "active"]
+        idle = [s for s in idle if s.updated_at < before]
+        idle.sort(key=lambda s: s.updated_at)
+        return [s.id for s in idle[: max(limit, 0)]]
+
     # ------------------------------------------------------------------ transcript, decisions
 
     def _require(self, session_id: str) -> None:

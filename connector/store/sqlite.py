@@ -179,23 +179,41 @@ class SqliteStore:
         a holder of an older copy gets ``ConflictError`` on save; a session saved meanwhile
         is left alone. Also drops expired dedupe keys and authorization codes.
         """
-        rows = await self._db.fetchall(sql.SELECT_IDLE, (sql.to_us(idle_before),))
-        at = self._stamp()
-        params = []
-        for row in rows:
-            session = sql.session_from(row)
-            expected = session.version
-            close_expired(session, at)
-            session.version += 1
-            session.updated_at = at
-            params.append(sql.update_params(session, expected))
-        count = 0
-        if params:
-            count = await self._db.executemany(sql.UPDATE_SAVED, params)
+        before, at, count = sql.to_us(idle_before), self._stamp(), 0
+        while True:
+            rows = await self._db.fetchall(sql.SELECT_IDLE, (before, sql.EXPIRE_PAGE))
+            params = []
+            for row in rows:
+                session = sql.session_from(row)
+                expected = session.version
+                close_expired(session, at)
+                session.version += 1
+                session.updated_at = at
+                params.append(sql.update_params(session, expected))
+            closed = await self._db.executemany(sql.UPDATE_SAVED, params) if params else 0
+            count += closed
+            if len(rows) < sql.EXPIRE_PAGE or closed == 0:  # the last page, or no progress
+                break
         current = sql.to_us(self._clock())
         await self._db.execute(sql.PURGE_DEDUPE, (current,))
         await self._db.execute(sql.PURGE_CODES, (current,))
         return count
+
+    async def open_leg_counts(self) -> dict[str, int]:
+        """How many active sessions have an open leg with each provider, counted in SQL."""
+        rows = await self._db.fetchall(sql.OPEN_LEG_COUNTS)
+        return {str(provider): int(n) for provider, n in rows}
+
+    async def open_conversations(self, provider: str) -> dict[str, str]:
+        """Provider conversation id -> session id of the active sessions whose open leg is
+        with ``provider``."""
+        rows = await self._db.fetchall(sql.OPEN_CONVERSATIONS, (provider,))
+        return {str(conversation): str(session_id) for conversation, session_id in rows}
+
+    async def idle_sessions(self, before: datetime, limit: int = 100) -> list[str]:
+        """Ids of active sessions not updated since ``before``, longest idle first."""
+        rows = await self._db.fetchall(sql.SELECT_IDLE_IDS, (sql.to_us(before), max(limit, 0)))
+        return [str(session_id) for (session_id,) in rows]
 
     # ------------------------------------------------------------------ transcript, decisions
 

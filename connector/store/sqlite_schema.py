@@ -17,7 +17,9 @@ from connector.records import OutboxEntry
 from connector.sessions import MidTierSession
 from connector.store.common import ONE_US, as_utc
 
-SCHEMA_VERSION = 4  # 2: provider inbox; 3: durable inbound; 4: identities, moved sessions
+# 2: provider inbox; 3: durable inbound; 4: identities, moved sessions; 5: sessions_idle.
+# Every statement of SCHEMA is idempotent: an older file gets what it lacks at start().
+SCHEMA_VERSION = 5
 
 # The store adds ``PRAGMA synchronous`` (normal or full) after these.
 PRAGMAS = """
@@ -70,6 +72,8 @@ CREATE INDEX IF NOT EXISTS sessions_channel
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id, updated_at);
 CREATE INDEX IF NOT EXISTS sessions_status
     ON sessions(status, current_provider, updated_at);
+-- Expiry reads a page of the longest idle active sessions at a time.
+CREATE INDEX IF NOT EXISTS sessions_idle ON sessions(status, updated_at);
 CREATE TABLE IF NOT EXISTS legs (
     provider TEXT NOT NULL,
     provider_conversation_id TEXT NOT NULL,
@@ -196,12 +200,28 @@ SELECT_BY_PROVIDER = """
 SELECT s.data FROM legs AS l JOIN sessions AS s ON s.id = l.session_id
 WHERE l.provider = ? AND l.provider_conversation_id = ?
 """
+# CROSS JOIN keeps identities the outer loop: left to itself, the planner would rather walk
+# every active session through sessions_idle and probe identities for each.
 SELECT_BY_IDENTITY = """
-SELECT s.data FROM identities AS i JOIN sessions AS s ON s.id = i.session_id
+SELECT s.data FROM identities AS i CROSS JOIN sessions AS s ON s.id = i.session_id
 WHERE i.identity = ? AND s.status = 'active' ORDER BY s.updated_at DESC
 """
 SELECT_BY_USER = "SELECT data FROM sessions WHERE user_id = ? ORDER BY updated_at DESC"
-SELECT_IDLE = "SELECT data FROM sessions WHERE status = 'active' AND updated_at < ?"
+# Longest idle first, a page at a time, so that no read holds every session in memory.
+_IDLE = "FROM sessions WHERE status = 'active' AND updated_at < ? ORDER BY updated_at LIMIT ?"
+SELECT_IDLE = f"SELECT data {_IDLE}"
+SELECT_IDLE_IDS = f"SELECT id {_IDLE}"
+EXPIRE_PAGE = 500  # sessions ``expire`` closes per statement
+# A provider's queue at start-up: the open (last) leg's conversation id of its sessions.
+OPEN_CONVERSATIONS = """
+SELECT json_extract(data, '$.legs[#-1].provider_conversation_id'), id FROM sessions
+WHERE status = 'active' AND current_provider = ?
+"""
+# Start-up counts: a GROUP BY over the index on (status, current_provider), rows unread.
+OPEN_LEG_COUNTS = """
+SELECT current_provider, COUNT(*) FROM sessions
+WHERE status = 'active' AND current_provider IS NOT NULL GROUP BY current_provider
+"""
 
 # list_sessions: one constant per combination of filters, so each can use an index.
 _LIST = "SELECT data FROM sessions {} ORDER BY updated_at DESC LIMIT ?"
@@ -209,6 +229,23 @@ LIST_ALL = _LIST.format("")
 LIST_BY_STATUS = _LIST.format("WHERE status = ?")
 LIST_BY_PROVIDER = _LIST.format("WHERE current_provider = ?")
 LIST_BY_STATUS_PROVIDER = _LIST.format("WHERE status = ? AND current_provider = ?")
+
+# The session map's reads, each with the index its outer loop must search, however many
+# sessions the file holds (tests and benchmarks/session_map.py check the query plans). The
+# store runs no ANALYZE, so these are the planner's choices without statistics.
+INDEXED_READS = {
+    "find_or_create": (SELECT_ACTIVE, "sessions_active_channel"),
+    "get": (SELECT_BY_ID, "sqlite_autoindex_sessions_1"),
+    "by_channel": (SELECT_BY_CHANNEL, "sessions_channel"),
+    "by_provider": (SELECT_BY_PROVIDER, "sqlite_autoindex_legs_1"),
+    "by_identity": (SELECT_BY_IDENTITY, "sqlite_autoindex_identities_1"),
+    "by_user": (SELECT_BY_USER, "sessions_user"),
+    "expire": (SELECT_IDLE, "sessions_idle"),
+    "idle_sessions": (SELECT_IDLE_IDS, "sessions_idle"),
+    "open_leg_counts": (OPEN_LEG_COUNTS, "sessions_status"),
+    "open_conversations": (OPEN_CONVERSATIONS, "sessions_status"),
+    "list_sessions(status, provider)": (LIST_BY_STATUS_PROVIDER, "sessions_status"),
+}
 
 # ---------------------------------------------------------------------------- transcript
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from support.doubles import make_engine, user_message
 
+from connector import hosting
 from connector.activity import Activity, HandoffEventNames
 from connector.errors import AuthCodeError, NotFound, SessionClosed
 from connector.interfaces import SessionStore
@@ -231,6 +232,20 @@ async def test_idle_sessions_expire_and_close_their_leg(tmp_path: Path) -> None:
     # the next message of that conversation starts a new session
     fresh = await engine.receive("test", user_message("hello again"))
     assert fresh is not None and fresh.id != session.id
+
+
+async def test_expiry_closes_idle_sessions_beyond_one_page_in_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hosting, "IDLE_PAGE", 2)
+    engine, providers, _ = make_engine(tmp_path)
+    for n in range(5):
+        await engine.receive("test", user_message("hello", conversation=f"c{n}"))
+    engine.config.midtier.session.idle_timeout_s = 1e-9  # everything is idle now
+    assert await engine.expire_idle() == 5
+    assert await engine.store.list_sessions(status="active") == []
+    assert len(providers["faq"].closed) == 5
+    assert engine.pool.open_legs["faq"] == 0
 
 
 async def test_expecting_input_hint_is_remembered_on_the_leg(tmp_path: Path) -> None:

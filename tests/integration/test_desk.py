@@ -562,6 +562,18 @@ async def test_queue_cards_carry_the_customers_last_message(tmp_path: Path) -> N
             assert later["conversations"][0]["last_message"]["at"] >= card["last_message"]["at"]
 
 
+async def test_a_conversation_waiting_on_the_desk_is_on_its_queue_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    async with serve(data_dir=tmp_path) as run, chat(run) as (user, _):
+        session = await to_the_desk(run, user)
+    leg = session.current_leg
+    assert leg is not None
+    async with serve(data_dir=tmp_path) as run, agent(run) as desk:
+        [card] = (await desk.expect("queue", waiting))["conversations"]
+        assert card["conversation"] == leg.provider_conversation_id
+
+
 # --------------------------------------------------------------------------- typing
 
 

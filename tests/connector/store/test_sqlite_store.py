@@ -15,6 +15,7 @@ from connector.records import AuthCodeRecord, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import Leg, TranscriptEntry
 from connector.store import SqliteStore
+from connector.store import sqlite_schema as sql
 from connector.store.sqlite_schema import SCHEMA_VERSION
 
 
@@ -135,3 +136,55 @@ async def test_calls_before_start_raise(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="not started"):
         await store.get("mts_x")
     assert not (tmp_path / "midtier.db").exists()
+
+
+async def test_a_file_of_schema_4_gets_the_idle_index_at_start(tmp_path: Path) -> None:
+    path = tmp_path / "midtier.db"
+    store = SqliteStore(path)
+    await store.start()
+    session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    await store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP INDEX sessions_idle")
+        db.execute("PRAGMA user_version = 4")
+    db.close()
+    reopened = SqliteStore(path)
+    await reopened.start()
+    try:
+        assert await reopened.idle_sessions(now() + timedelta(seconds=1)) == [session.id]
+    finally:
+        await reopened.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchall() == [(SCHEMA_VERSION,)]
+        indexes = db.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+        assert ("sessions_idle",) in indexes
+    db.close()
+
+
+async def test_expire_closes_idle_sessions_a_page_at_a_time_until_none_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sql, "EXPIRE_PAGE", 2)
+    store = SqliteStore(tmp_path / "midtier.db")
+    await store.start()
+    try:
+        for n in range(5):
+            await store.find_or_create("webchat", f"c-{n}", f"u-{n}")
+        assert await store.expire(now() + timedelta(seconds=1)) == 5
+        assert await store.list_sessions(status="active") == []
+    finally:
+        await store.close()
+
+
+async def test_every_read_of_the_session_map_starts_from_the_index_of_its_key(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "midtier.db")
+    await store.start()
+    await store.close()
+    with sqlite3.connect(tmp_path / "midtier.db") as db:
+        for name, (read, index) in sql.INDEXED_READS.items():
+            plan = db.execute(f"EXPLAIN QUERY PLAN {read}", (None,) * read.count("?"))
+            outer = next(iter(plan.fetchall()))[3]
+            assert outer.startswith("SEARCH") and f"INDEX {index} (" in outer, (name, outer)
+    db.close()
