@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from support.doubles import make_engine, user_message
 
-from connector import hosting
+from connector import expiry
 from connector.activity import Activity, HandoffEventNames
 from connector.errors import AuthCodeError, NotFound, SessionClosed
 from connector.interfaces import SessionStore
@@ -237,7 +237,7 @@ async def test_idle_sessions_expire_and_close_their_leg(tmp_path: Path) -> None:
 async def test_expiry_closes_idle_sessions_beyond_one_page_in_one_pass(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hosting, "IDLE_PAGE", 2)
+    monkeypatch.setattr(expiry, "IDLE_PAGE", 2)
     engine, providers, _ = make_engine(tmp_path)
     for n in range(5):
         await engine.receive("test", user_message("hello", conversation=f"c{n}"))
