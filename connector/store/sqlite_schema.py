@@ -17,9 +17,10 @@ from connector.records import OutboxEntry
 from connector.sessions import MidTierSession
 from connector.store.common import ONE_US, as_utc
 
-# 2: provider inbox; 3: durable inbound; 4: identities, moved sessions; 5: sessions_idle.
+# 2: provider inbox; 3: durable inbound; 4: identities, moved sessions; 5: sessions_idle;
+# 6: the leg and identity triggers run only on saves that change legs, claims or status.
 # Every statement of SCHEMA is idempotent: an older file gets what it lacks at start().
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # The store adds ``PRAGMA synchronous`` (normal or full) after these.
 PRAGMAS = """
@@ -83,7 +84,12 @@ CREATE TABLE IF NOT EXISTS legs (
 CREATE TRIGGER IF NOT EXISTS sessions_legs_insert AFTER INSERT ON sessions BEGIN
     {_SYNC_LEGS}
 END;
-CREATE TRIGGER IF NOT EXISTS sessions_legs_update AFTER UPDATE OF data ON sessions BEGIN
+-- On a save that added a leg (legs are only ever appended, their keys set before): most
+-- saves (a message answered) add none. Schema 6 added the WHEN.
+DROP TRIGGER IF EXISTS sessions_legs_update;
+CREATE TRIGGER sessions_legs_update AFTER UPDATE OF data ON sessions
+WHEN json_array_length(NEW.data, '$.legs') IS NOT json_array_length(OLD.data, '$.legs')
+BEGIN
     {_SYNC_LEGS}
 END;
 CREATE TABLE IF NOT EXISTS identities (
@@ -95,7 +101,12 @@ CREATE INDEX IF NOT EXISTS identities_session ON identities(session_id);
 CREATE TRIGGER IF NOT EXISTS sessions_identities_insert AFTER INSERT ON sessions BEGIN
     {_SYNC_IDENTITIES}
 END;
-CREATE TRIGGER IF NOT EXISTS sessions_identities_update AFTER UPDATE OF data ON sessions BEGIN
+-- On a save that changed the claims or the status (schema 6 added the WHEN).
+DROP TRIGGER IF EXISTS sessions_identities_update;
+CREATE TRIGGER sessions_identities_update AFTER UPDATE OF data ON sessions
+WHEN NEW.status IS NOT OLD.status
+  OR json_extract(NEW.data, '$.claims') IS NOT json_extract(OLD.data, '$.claims')
+BEGIN
     {_SYNC_IDENTITIES}
 END;
 CREATE TABLE IF NOT EXISTS transcript (
@@ -190,6 +201,14 @@ UPDATE sessions
 SET user_id = ?, channel = ?, channel_conversation_id = ?, status = ?, current_provider = ?,
     version = ?, updated_at = ?, data = ?
 WHERE id = ? AND version = ?
+"""
+# Most saves (a message answered) change none of the indexed keys but updated_at: writing
+# only what changed spares SQLite the indexes of the others (UPDATE_SAVED when it matches
+# no row: the keys changed, or the version is stale).
+UPDATE_TOUCHED = """
+UPDATE sessions SET version = ?, updated_at = ?, data = ?
+WHERE id = ? AND version = ? AND user_id = ? AND channel = ? AND channel_conversation_id = ?
+  AND status = ? AND current_provider IS ?
 """
 SELECT_BY_ID = "SELECT data FROM sessions WHERE id = ?"
 SELECT_BY_CHANNEL = """
@@ -376,6 +395,22 @@ def insert_params(session: MidTierSession) -> tuple[Any, ...]:
         to_us(session.created_at),
         to_us(session.updated_at),
         session.model_dump_json(),
+    )
+
+
+def touched_params(saved: MidTierSession, expected_version: int, data: str) -> tuple[Any, ...]:
+    """Values for ``UPDATE_TOUCHED``."""
+    return (
+        saved.version,
+        to_us(saved.updated_at),
+        data,
+        saved.id,
+        expected_version,
+        saved.user_id,
+        saved.channel,
+        saved.channel_conversation_id,
+        saved.status,
+        saved.current_provider,
     )
 
 

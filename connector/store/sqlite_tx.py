@@ -21,7 +21,12 @@ def save(conn: sqlite3.Connection, saved: MidTierSession, expected: int) -> None
         if expected == 0:
             cursor = conn.execute(sql.INSERT_SAVED, sql.insert_params(saved))
         else:
-            cursor = conn.execute(sql.UPDATE_SAVED, sql.update_params(saved, expected))
+            params = sql.update_params(saved, expected)
+            cursor = conn.execute(
+                sql.UPDATE_TOUCHED, sql.touched_params(saved, expected, params[7])
+            )
+            if cursor.rowcount != 1:  # a key changed (or the version is stale: then 0 again)
+                cursor = conn.execute(sql.UPDATE_SAVED, params)
     except sqlite3.IntegrityError as exc:
         raise ConflictError(
             f"session {saved.id}: its channel conversation has another active session"
