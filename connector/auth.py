@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 
 from connector.activity import now
 from connector.errors import AuthCodeError, AuthError
-from connector.interfaces import SessionStore
 from connector.records import AuthCodeRecord
+from connector.store_protocol import CodeStore
 
 
 def code_hash(code: str) -> str:
@@ -30,7 +30,7 @@ class AuthCodes:
     """Issues and redeems single-use, short-lived codes bound to a session and a provider."""
 
     def __init__(
-        self, store: SessionStore, ttl_s: float, clock: Callable[[], datetime] = now
+        self, store: CodeStore, ttl_s: float, clock: Callable[[], datetime] = now
     ) -> None:
         self._store = store
         self._ttl = timedelta(seconds=ttl_s)

@@ -24,8 +24,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from connector.activity import now
-from connector.interfaces import SessionStore
 from connector.records import AuthCodeRecord
+from connector.store_protocol import CodeStore
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols: 5 bits each
 PURPOSE = "midtier.continuation"  # the records' ``provider``: no provider can redeem them
@@ -81,7 +81,7 @@ class Codes:
     """Issues and takes continuation codes in the store's code records."""
 
     def __init__(
-        self, store: SessionStore, ttl_s: float, clock: Callable[[], datetime] = now
+        self, store: CodeStore, ttl_s: float, clock: Callable[[], datetime] = now
     ) -> None:
         self._store = store
         self.ttl = timedelta(seconds=ttl_s)

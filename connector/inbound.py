@@ -20,9 +20,9 @@ from typing import Any
 
 from connector.activity import Activity, new_activity_id
 from connector.errors import MalformedPayload
-from connector.interfaces import SessionStore
 from connector.records import InboundEntry
 from connector.sessions import MidTierSession
+from connector.store_protocol import InboundStore
 from connector.workers import KeyedWorkers
 
 log = logging.getLogger("midtier.inbound")
@@ -71,7 +71,7 @@ def inbound_entry(
 class UserInbound:
     """Records user activities and feeds them, in order, to ``process``."""
 
-    def __init__(self, store: SessionStore, process: Process, dedupe_ttl_s: float) -> None:
+    def __init__(self, store: InboundStore, process: Process, dedupe_ttl_s: float) -> None:
         self._store = store
         self._process = process
         self._ttl = dedupe_ttl_s

@@ -38,11 +38,12 @@ from connector import backoff
 from connector.activity import Activity, now
 from connector.config import OutboxSettings
 from connector.errors import ChannelError, ChannelUnavailable, DeliveryRejected
-from connector.interfaces import ChannelAdapter, SessionStore
+from connector.interfaces import ChannelAdapter
 from connector.locks import LocalLocks
 from connector.records import OutboxEntry
 from connector.sessions import DeliveryFailure, FailureOutcome, excerpt
 from connector.store.common import Clock, as_utc
+from connector.store_protocol import DeliveryStore
 from connector.workers import KeyedWorkers
 
 log = logging.getLogger("midtier.outbox")
@@ -64,7 +65,7 @@ class Outbox:
 
     def __init__(
         self,
-        store: SessionStore,
+        store: DeliveryStore,
         channels: Mapping[str, ChannelAdapter],
         settings: OutboxSettings | None = None,
         *,

@@ -201,6 +201,10 @@ class InboxStore(Protocol):
     async def inbox_done(self, entry_id: str) -> None: ...
 
 
+class DeliveryStore(OutboxStore, SessionMap, Protocol):
+    """What the outbox uses: its entries, and whether a reply's session is still open."""
+
+
 class TurnStore(SessionMap, History, Commits, Protocol):
     """What a unit of work reads and writes (:mod:`connector.work`)."""
 
