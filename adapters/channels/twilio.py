@@ -48,6 +48,7 @@ from connector.activity import Activity, ActivityTypes
 from connector.channels import ChannelRequest, ChannelResponse, IgnoredKinds
 from connector.context import ChannelContext
 from connector.errors import AuthError, ChannelError, DeliveryRejected, Forbidden, MalformedPayload
+from connector.logs import redactor
 from connector.payloads import decode_text, parse_content_type
 
 SIGNATURE = "X-Twilio-Signature"
@@ -103,6 +104,10 @@ class TwilioChannel:
         # Basic auth written out: aiohttp.BasicAuth is deprecated in newer aiohttp releases.
         basic = base64.b64encode(f"{settings.account_sid}:{settings.auth_token}".encode())
         self._headers = {"Authorization": "Basic " + basic.decode()}
+        redactor.add(settings.auth_token)  # never in a log line, a URL logged included
+        redactor.add(basic.decode())
+        if settings.shared_key_secret:
+            redactor.add(settings.shared_key_secret)
         base = settings.api_base.rstrip("/")
         self._messages_url = f"{base}/2010-04-01/Accounts/{settings.account_sid}/Messages.json"
         self._ignored = IgnoredKinds(context.name)
