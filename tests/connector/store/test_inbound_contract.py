@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from connector.sessions import Leg
 from connector.store_protocol import History, InboundStore, SessionMap
-from tests.connector.store.contract import FakeClock, arrival
+from tests.connector.store.contract import FakeClock, arrival, leg
 
 PART = InboundStore
 
@@ -63,6 +64,24 @@ async def test_inbound_pending_keeps_record_order_per_conversation(store: Inboun
     assert await store.inbound_keys() == [("webchat", "a"), ("webchat", "b")]
 
 
+async def test_inbound_pending_returns_each_entry_as_it_was_recorded(
+    store: Recording,
+) -> None:
+    entry = arrival(
+        "hi",
+        "m1",
+        claims={"sub": "u-1", "verified": True},
+        address={"serviceUrl": "http://127.0.0.1:1/"},
+        channel_state={"resume": "hash"},
+    )
+    recorded = await store.inbound_put(entry, ttl_seconds=60)
+    assert recorded is not None and recorded.session_id
+    assert recorded == entry.model_copy(update={"session_id": recorded.session_id})
+    assert await store.inbound_pending("webchat", "c-1") == [recorded]
+    [line] = await store.transcript(recorded.session_id)
+    assert (line.at, line.activity) == (entry.created_at, entry.activity)
+
+
 async def test_an_activity_that_is_not_a_message_gets_no_transcript_line(
     store: Recording,
 ) -> None:
@@ -70,3 +89,69 @@ async def test_an_activity_that_is_not_a_message_gets_no_transcript_line(
     entry.activity = {"type": "conversationUpdate"}
     recorded = await store.inbound_put(entry, ttl_seconds=60)
     assert recorded is not None and await store.transcript(recorded.session_id) == []
+
+
+# ------------------------------------------------------------------ the leg a line names
+
+
+async def joined(store: Recording, *legs: Leg) -> str:
+    """The id of webchat conversation c-1's active session, saved with ``legs``."""
+    session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    session.legs = list(legs)
+    return (await store.save(session)).id
+
+
+async def users_line(
+    store: Recording, conversation: str = "c-1"
+) -> tuple[str, str | None, str | None]:
+    """Record a message on ``conversation``: its session, and the provider and leg its
+    transcript line names."""
+    recorded = await store.inbound_put(arrival("hi", conversation=conversation), ttl_seconds=60)
+    assert recorded is not None
+    line = (await store.transcript(recorded.session_id))[-1]
+    assert (line.speaker, line.text) == ("user", "hi")
+    return recorded.session_id, line.provider, line.leg_id
+
+
+async def test_the_users_line_names_the_sessions_open_leg(store: Recording) -> None:
+    bot = leg("bot", "b-1")
+    session_id = await joined(store, bot)
+    assert await users_line(store) == (session_id, "bot", bot.id)
+
+
+async def test_the_users_line_names_the_leg_opened_by_a_switch(
+    store: Recording, clock: FakeClock
+) -> None:
+    bot, desk = leg("bot", "b-1"), leg("desk", "d-1")
+    bot.closed_at, bot.close_reason = clock(), "switch"
+    session_id = await joined(store, bot, desk)
+    assert await users_line(store) == (session_id, "desk", desk.id)
+
+
+async def test_the_users_line_names_no_leg_once_the_sessions_last_leg_is_closed(
+    store: Recording, clock: FakeClock
+) -> None:
+    bot, desk = leg("bot", "b-1"), leg("desk", "d-1")
+    bot.closed_at, bot.close_reason = clock(), "switch"
+    desk.closed_at, desk.close_reason = clock(), "hand_back"
+    session_id = await joined(store, bot, desk)
+    assert await users_line(store) == (session_id, None, None)
+
+
+async def test_the_users_line_names_no_leg_when_its_session_has_none(store: Recording) -> None:
+    session_id = await joined(store)
+    assert await users_line(store) == (session_id, None, None)
+    _, provider, leg_id = await users_line(store, "c-new")  # a session inbound_put made
+    assert (provider, leg_id) == (None, None)
+
+
+async def test_the_users_line_goes_to_a_new_session_without_leg_after_its_session_closed(
+    store: Recording,
+) -> None:
+    session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    session.legs.append(leg("bot", "b-1"))  # left open when the session was closed
+    session.status = "closed"
+    await store.save(session)
+    session_id, provider, leg_id = await users_line(store)
+    assert session_id != session.id and (provider, leg_id) == (None, None)
+    assert await store.transcript(session.id) == []
