@@ -47,3 +47,17 @@ async def test_a_peeked_code_stays_until_taken(store: CodeStore, clock: FakeCloc
     assert await store.take_code("hash-1") == record
     assert await store.peek_code("hash-1") is None
     assert await store.peek_code("hash-unknown") is None
+
+
+async def test_expire_keeps_the_codes_that_have_not_expired(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    record = AuthCodeRecord(
+        session_id="mts_x",
+        provider="desk",
+        expires_at=clock() + timedelta(seconds=60),
+        scope={"intent": "dispute"},
+    )
+    await store.put_code("hash-1", record)
+    await store.expire(clock())
+    assert await store.peek_code("hash-1") == record

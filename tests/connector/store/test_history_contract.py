@@ -6,6 +6,7 @@ A session to write history for is made through the session map (``find_or_create
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Protocol
 
 import pytest
@@ -69,6 +70,24 @@ async def test_transcript_pages_go_back_from_a_seq(store: SessionHistory) -> Non
     assert [e.seq for e in await store.transcript(session.id, before=3)] == [1, 2]
 
 
+async def test_a_transcript_entry_reads_back_with_every_field_it_was_given(
+    store: SessionHistory,
+) -> None:
+    session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    said = TranscriptEntry(
+        at=datetime(2030, 1, 1, 12, 0, 0, 123456, tzinfo=UTC),
+        speaker="bot",
+        text="Your order ships today.",
+        provider="faq",
+        leg_id="leg_1",
+        activity={"type": "message", "text": "Your order ships today.", "attachments": []},
+        ref="r-1",
+    )
+    appended = await store.append_transcript(session.id, said)
+    assert appended == said.model_copy(update={"seq": 1})
+    assert await store.transcript(session.id) == [appended]
+
+
 async def test_append_to_unknown_session_raises_not_found(store: History) -> None:
     with pytest.raises(NotFound):
         await store.append_transcript("mts_unknown", TranscriptEntry(speaker="user", text="x"))
@@ -84,3 +103,12 @@ async def test_decisions_are_returned_in_order(store: SessionHistory) -> None:
     await store.append_decision(session.id, second)
     assert await store.decisions(session.id) == [first, second]
     assert await store.decisions("mts_unknown") == []
+
+
+async def test_decisions_are_kept_per_session(store: SessionHistory) -> None:
+    a, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    b, _ = await store.find_or_create("webchat", "c-2", "u-2")
+    decision = RouteDecision(action="open", provider="bot", intent="greet", confidence=0.9)
+    await store.append_decision(a.id, decision)
+    assert await store.decisions(a.id) == [decision]
+    assert await store.decisions(b.id) == []

@@ -36,3 +36,21 @@ async def test_inbox_keeps_callbacks_in_put_order_until_done(store: InboxStore) 
     assert [e.id for e in await store.inbox_pending("remote", "c-1")] == ["i-3"]
     await store.inbox_done("i-3")
     assert await store.inbox_keys() == [("remote", "c-2")]
+
+
+async def test_inbox_returns_each_callback_as_it_was_put(store: InboxStore) -> None:
+    kept = entry("i-3", "c-1")
+    await store.inbox_put(kept)
+    assert await store.inbox_pending("remote", "c-1") == [kept]
+
+
+async def test_inbox_keys_are_per_provider_in_order_of_their_oldest_callback(
+    store: InboxStore,
+) -> None:
+    await store.inbox_put(entry("i-1", "c-1", provider="desk"))
+    await store.inbox_put(entry("i-2", "c-1"))
+    await store.inbox_put(entry("i-3", "c-1", provider="desk"))
+    assert await store.inbox_keys() == [("desk", "c-1"), ("remote", "c-1")]
+    assert [e.id for e in await store.inbox_pending("desk", "c-1")] == ["i-1", "i-3"]
+    await store.inbox_done("i-1")  # desk's oldest callback now comes after remote's
+    assert await store.inbox_keys() == [("remote", "c-1"), ("desk", "c-1")]

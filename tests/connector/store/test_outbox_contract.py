@@ -86,6 +86,20 @@ async def test_outbox_heads_are_each_conversations_oldest_entry_when_it_is_due(
     assert (heads[1].attempts, heads[1].last_error) == (1, "503")
 
 
+async def test_the_same_conversation_id_on_two_channels_is_two_queues(
+    store: OutboxStore, clock: FakeClock
+) -> None:
+    t = clock()
+    await store.outbox_put(outbox_entry("web-1", "c-1", t))
+    await store.outbox_put(
+        outbox_entry("slack-1", "c-1", t).model_copy(update={"channel": "slack"})
+    )
+    await store.outbox_put(outbox_entry("web-2", "c-1", t))
+    assert [e.id for e in await store.outbox_heads(t)] == ["web-1", "slack-1"]
+    assert [e.id for e in await store.outbox_pending("slack", "c-1")] == ["slack-1"]
+    assert [e.id for e in await store.outbox_pending("webchat", "c-1")] == ["web-1", "web-2"]
+
+
 async def test_outbox_done_removes_the_entry(store: OutboxStore, clock: FakeClock) -> None:
     await store.outbox_put(outbox_entry("o-1", "c-1", clock()))
     await store.outbox_put(outbox_entry("o-2", "c-1", clock()))

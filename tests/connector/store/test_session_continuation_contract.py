@@ -64,6 +64,20 @@ async def test_moving_onto_a_conversation_with_an_active_session_raises_conflict
     assert found is not None and found.id == there.id
 
 
+async def test_moving_onto_a_conversation_with_an_active_session_by_save_raises_conflict(
+    store: SessionMap,
+) -> None:
+    there, _ = await store.find_or_create("sms", "+15550001", "+15550001")
+    session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    move(session, "sms", "+15550001", "+15550001")
+    with pytest.raises(ConflictError):
+        await store.save(session)
+    found = await store.by_channel("webchat", "c-1")
+    assert found is not None and found.id == session.id and found.version == session.version
+    found = await store.by_channel("sms", "+15550001")
+    assert found is not None and found.id == there.id
+
+
 async def test_by_channel_prefers_the_active_session_to_a_newer_closed_one(
     store: SessionMap, clock: FakeClock
 ) -> None:

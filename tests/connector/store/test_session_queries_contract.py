@@ -79,6 +79,21 @@ async def test_expire_closes_idle_sessions_and_their_open_leg(
     assert created
 
 
+async def test_expire_leaves_a_leg_closed_before_as_it_was(
+    store: SessionMap, clock: FakeClock
+) -> None:
+    session = await with_leg(store, "bot", "b-1")
+    ended = clock()
+    session.legs[-1].closed_at = ended
+    session.legs[-1].close_reason = "hand_back"
+    await store.save(session)
+    clock.advance(600)
+    assert await store.expire(clock()) == 1
+    expired = await store.get(session.id)
+    assert expired is not None and expired.status == "closed"
+    assert (expired.legs[-1].close_reason, expired.legs[-1].closed_at) == ("hand_back", ended)
+
+
 async def test_open_leg_counts_are_active_sessions_per_provider_of_their_open_leg(
     store: SessionMap, clock: FakeClock
 ) -> None:
@@ -120,6 +135,18 @@ async def test_open_conversations_map_each_open_leg_of_a_provider_to_its_session
     assert await store.open_conversations("nobody") == {}
 
 
+async def test_open_conversations_forget_a_session_once_expiry_closed_it(
+    store: SessionMap, clock: FakeClock
+) -> None:
+    idle = await on_provider(store, "c-1", "desk")
+    clock.advance(600)
+    busy = await on_provider(store, "c-2", "desk")
+    assert await store.open_conversations("desk") == {"desk-c-1": idle.id, "desk-c-2": busy.id}
+    assert await store.expire(clock() - timedelta(seconds=300)) == 1
+    assert await store.open_conversations("desk") == {"desk-c-2": busy.id}
+    assert await store.open_leg_counts() == {"desk": 1}
+
+
 async def test_idle_sessions_are_active_ones_not_written_since_longest_idle_first(
     store: SessionMap, clock: FakeClock
 ) -> None:
@@ -141,3 +168,27 @@ async def test_idle_sessions_are_active_ones_not_written_since_longest_idle_firs
     assert await store.idle_sessions(cutoff) == [older.id]
     assert await store.expire(cutoff) == 1
     assert await store.idle_sessions(cutoff) == []
+
+
+async def test_idle_sessions_page_through_every_idle_session_in_idle_order(
+    store: SessionMap, clock: FakeClock
+) -> None:
+    idle = []
+    for n in range(7):
+        idle.append((await on_provider(store, f"c-{n}", "bot")).id)
+        clock.advance(1)
+    cutoff = clock()
+    await on_provider(store, "c-busy", "bot")  # written at the cutoff: not idle
+    pages = []
+    # A sweep writes each page it read (as expiry closes it), then asks for the next one.
+    for _ in range(len(idle)):
+        page = await store.idle_sessions(cutoff, limit=3)
+        if not page:
+            break
+        pages.append(page)
+        for session_id in page:
+            session = await store.get(session_id)
+            assert session is not None
+            session.status = "closed"
+            await store.save(session)
+    assert pages == [idle[0:3], idle[3:6], idle[6:7]]
