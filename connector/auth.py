@@ -29,9 +29,7 @@ def code_hash(code: str) -> str:
 class AuthCodes:
     """Issues and redeems single-use, short-lived codes bound to a session and a provider."""
 
-    def __init__(
-        self, store: CodeStore, ttl_s: float, clock: Callable[[], datetime] = now
-    ) -> None:
+    def __init__(self, store: CodeStore, ttl_s: float, clock: Callable[[], datetime] = now) -> None:
         self._store = store
         self._ttl = timedelta(seconds=ttl_s)
         self.clock = clock  # replaceable, e.g. to test expiry

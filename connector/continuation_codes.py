@@ -80,9 +80,7 @@ def link_hash(token: str) -> str:
 class Codes:
     """Issues and takes continuation codes in the store's code records."""
 
-    def __init__(
-        self, store: CodeStore, ttl_s: float, clock: Callable[[], datetime] = now
-    ) -> None:
+    def __init__(self, store: CodeStore, ttl_s: float, clock: Callable[[], datetime] = now) -> None:
         self._store = store
         self.ttl = timedelta(seconds=ttl_s)
         self.clock = clock  # replaceable, e.g. to test expiry

@@ -67,7 +67,9 @@ class SessionMap(Protocol):
         ...
 
     async def expire(self, idle_before: datetime) -> int:
-        """Close active sessions idle since before the given time; return how many."""
+        """Close active sessions idle since before the given time; return how many. Also
+        purges the dedupe keys and authorization codes that expired (a backend's
+        housekeeping, done on the same pass)."""
         ...
 
     async def open_leg_counts(self) -> dict[str, int]:

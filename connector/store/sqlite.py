@@ -303,15 +303,18 @@ class SqliteStore:
         """
         current = as_utc(self._clock())
         seen = (sql.to_us(current + timedelta(seconds=ttl_seconds)), sql.to_us(current))
-        fresh = MidTierSession(  # used only if the conversation has no active session
-            user_id=entry.user_id,
-            channel=entry.channel,
-            channel_conversation_id=entry.conversation,
-            channel_state=dict(entry.channel_state),
-            created_at=current,
-            updated_at=self._stamp(),
-            version=1,
-        )
+
+        def fresh() -> MidTierSession:  # made only if the conversation has no active session
+            return MidTierSession(
+                user_id=entry.user_id,
+                channel=entry.channel,
+                channel_conversation_id=entry.conversation,
+                channel_state=dict(entry.channel_state),
+                created_at=current,
+                updated_at=self._stamp(),
+                version=1,
+            )
+
         return await self._db.transaction(lambda conn: tx.inbound_put(conn, entry, seen, fresh))
 
     async def inbound_pending(self, channel: str, conversation: str) -> list[InboundEntry]:

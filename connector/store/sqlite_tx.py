@@ -7,6 +7,7 @@ Each takes the ``sqlite3`` connection; :class:`~connector.store.sqlite_db.Databa
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 from connector.errors import ConflictError
 from connector.records import Changes, InboundEntry
@@ -42,7 +43,7 @@ def inbound_put(
     conn: sqlite3.Connection,
     entry: InboundEntry,
     seen: tuple[int, int],
-    fresh: MidTierSession,
+    fresh: Callable[[], MidTierSession],
 ) -> InboundEntry | None:
     if entry.dedupe_key is not None:
         expires, current = seen
@@ -55,8 +56,9 @@ def inbound_put(
         session_id, provider, leg_id, closed_at = row
         open_leg = (provider, leg_id) if provider is not None and closed_at is None else None
     else:
-        conn.execute(sql.INSERT_NEW, sql.insert_params(fresh)).fetchall()
-        session_id, open_leg = fresh.id, None
+        created = fresh()
+        conn.execute(sql.INSERT_NEW, sql.insert_params(created)).fetchall()
+        session_id, open_leg = created.id, None
     stored = entry.model_copy(update={"session_id": session_id})
     said = user_entry(stored, open_leg)
     if said is not None:

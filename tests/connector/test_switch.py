@@ -85,7 +85,7 @@ async def test_redeem_returns_claims_and_transcript_once(tmp_path: Path) -> None
 
 @pytest.fixture(params=["memory", "sqlite"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SessionStore]:
-    """Each store backend (as in tests/connector/store/test_contract.py)."""
+    """Each store backend (as in the store contract suites, tests/connector/store/)."""
     backend: SessionStore = (
         MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "midtier.db")
     )
