@@ -14,6 +14,7 @@ With ``synchronous = NORMAL`` (the default) a commit survives the process being 
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -44,6 +45,7 @@ class SqliteStore:
         self.path = str(path)
         self._clock = clock
         self._stamp = Stamper(clock)
+        self._seq = 0  # the last queue seq given (see _next_seq)
         self._pragmas = sql.PRAGMAS + f"PRAGMA synchronous = {synchronous.upper()};\n"
         self._synchronous = synchronous
         self._conn: Database | None = None
@@ -73,11 +75,21 @@ class SqliteStore:
                     f"{version} was written by a newer midtier (this one knows"
                     f" {sql.SCHEMA_VERSION}); upgrade midtier or use another store file",
                 )
+            if version and await db.fetchall(sql.NEEDS_MIGRATE_7):
+                await db.run(lambda conn: conn.executescript(sql.MIGRATE_7))
             await db.run(lambda conn: conn.executescript(sql.SCHEMA))
+            [(highest,)] = await db.fetchall(sql.MAX_QUEUE_SEQ)
+            self._seq = int(highest or 0)
         except BaseException:
             await db.close()
             raise
         self._conn = db
+
+    def _next_seq(self) -> int:
+        """A queue entry's place: rising, unique, the clock's microseconds where it can (so
+        that order holds across restarts even if the file's highest seq was lost)."""
+        self._seq = max(self._seq + 1, time.time_ns() // 1000)
+        return self._seq
 
     async def close(self) -> None:
         """Close the connection; ``start`` may open it again."""
@@ -315,7 +327,10 @@ class SqliteStore:
                 version=1,
             )
 
-        return await self._db.transaction(lambda conn: tx.inbound_put(conn, entry, seen, fresh))
+        seq = self._next_seq()
+        return await self._db.transaction(
+            lambda conn: tx.inbound_put(conn, entry, seen, fresh, seq)
+        )
 
     async def inbound_pending(self, channel: str, conversation: str) -> list[InboundEntry]:
         """Unprocessed activities of one channel conversation, in record order."""
@@ -332,14 +347,15 @@ class SqliteStore:
         saved = changes.session.model_copy(
             update={"version": changes.expected_version + 1, "updated_at": self._stamp()}
         )
-        await self._db.transaction(lambda conn: tx.commit(conn, changes, saved))
+        seqs = [self._next_seq() for _ in changes.outbox]
+        await self._db.transaction(lambda conn: tx.commit(conn, changes, saved, seqs))
         return saved
 
     # ------------------------------------------------------------------ outbox
 
     async def outbox_put(self, entry: OutboxEntry) -> None:
         """Queue an entry; putting an id that is already queued does nothing."""
-        await self._db.execute(sql.OUTBOX_PUT, sql.outbox_params(entry))
+        await self._db.execute(sql.OUTBOX_PUT, sql.outbox_params(entry, self._next_seq()))
 
     async def outbox_pending(self, channel: str, conversation_id: str) -> list[OutboxEntry]:
         """Entries not yet delivered for one conversation, in the order they were put."""
@@ -369,7 +385,8 @@ class SqliteStore:
 
     async def inbox_put(self, entry: InboxEntry) -> None:
         """Keep an accepted provider callback (an id already kept is ignored)."""
-        params = (entry.id, entry.provider, entry.conversation, entry.model_dump_json())
+        seq = self._next_seq()
+        params = (entry.id, seq, entry.provider, entry.conversation, entry.model_dump_json())
         await self._db.execute(sql.INBOX_PUT, params)
 
     async def inbox_pending(self, provider: str, conversation: str) -> list[InboxEntry]:

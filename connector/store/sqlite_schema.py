@@ -18,9 +18,10 @@ from connector.sessions import MidTierSession
 from connector.store.common import ONE_US, as_utc
 
 # 2: provider inbox; 3: durable inbound; 4: identities, moved sessions; 5: sessions_idle;
-# 6: the leg and identity triggers run only on saves that change legs, claims or status.
+# 6: the leg and identity triggers run only on saves that change legs, claims or status;
+# 7: the queues and dedupe keys in WITHOUT ROWID tables keyed by id (MIGRATE_7).
 # Every statement of SCHEMA is idempotent: an older file gets what it lacks at start().
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # The store adds ``PRAGMA synchronous`` (normal or full) after these.
 PRAGMAS = """
@@ -49,6 +50,38 @@ _SYNC_IDENTITIES = """
     SELECT value, NEW.id FROM json_each(NEW.data, '$.claims.identities')
     WHERE NEW.status = 'active' AND json_extract(NEW.data, '$.claims.verified') IS 1
       AND type = 'text';
+"""
+
+QUEUES = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    session_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error TEXT,
+    data TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS outbox_line ON outbox(channel, conversation_id, seq);
+CREATE INDEX IF NOT EXISTS outbox_next ON outbox(next_attempt_at);
+CREATE TABLE IF NOT EXISTS inbox (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    data TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS inbox_line ON inbox(provider, conversation, seq);
+CREATE TABLE IF NOT EXISTS inbound (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    data TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS inbound_line ON inbound(channel, conversation, seq);
 """
 
 SCHEMA = f"""
@@ -124,41 +157,17 @@ CREATE TABLE IF NOT EXISTS decisions (
 CREATE TABLE IF NOT EXISTS dedupe (
     key TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS codes (
     hash TEXT PRIMARY KEY,
     data TEXT NOT NULL,
     expires_at INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    session_id TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    conversation_id TEXT NOT NULL,
-    next_attempt_at INTEGER NOT NULL,
-    attempts INTEGER NOT NULL,
-    last_error TEXT,
-    data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS outbox_conversation ON outbox(channel, conversation_id);
-CREATE INDEX IF NOT EXISTS outbox_next ON outbox(next_attempt_at);
-CREATE TABLE IF NOT EXISTS inbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    provider TEXT NOT NULL,
-    conversation TEXT NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS inbox_conversation ON inbox(provider, conversation);
-CREATE TABLE IF NOT EXISTS inbound (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    channel TEXT NOT NULL,
-    conversation TEXT NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS inbound_conversation ON inbound(channel, conversation, seq);
+-- The queues (outbox, provider inbox, durable inbound) are keyed by their entries' ids,
+-- in the order of ``seq`` (given by the store, rising): an entry written and deleted
+-- touches two b-trees, where a rowid table with a UNIQUE id and AUTOINCREMENT touched
+-- four (schema 7).
+{QUEUES}
 PRAGMA user_version = {SCHEMA_VERSION};
 COMMIT;
 """
@@ -303,9 +312,9 @@ PURGE_CODES = "DELETE FROM codes WHERE expires_at <= ?"
 # ---------------------------------------------------------------------------- outbox
 
 OUTBOX_PUT = """
-INSERT INTO outbox(id, session_id, channel, conversation_id, next_attempt_at, attempts,
+INSERT INTO outbox(id, seq, session_id, channel, conversation_id, next_attempt_at, attempts,
                    last_error, data)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(id) DO NOTHING
 """
 _OUTBOX_COLUMNS = "data, attempts, next_attempt_at, last_error"
@@ -317,11 +326,14 @@ SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE next_attempt_at <= ?
 ORDER BY next_attempt_at, seq LIMIT ?
 """
 # The entry that holds each conversation's line (the oldest one), when it is due.
-OUTBOX_HEADS = f"""
-SELECT {_OUTBOX_COLUMNS} FROM outbox
-WHERE seq IN (SELECT MIN(seq) FROM outbox GROUP BY channel, conversation_id)
-  AND next_attempt_at <= ?
-ORDER BY next_attempt_at, seq LIMIT ?
+OUTBOX_HEADS = """
+SELECT o.data, o.attempts, o.next_attempt_at, o.last_error
+FROM (SELECT channel, conversation_id, MIN(seq) AS seq FROM outbox
+      GROUP BY channel, conversation_id) AS head
+JOIN outbox AS o ON o.channel = head.channel AND o.conversation_id = head.conversation_id
+                AND o.seq = head.seq
+WHERE o.next_attempt_at <= ?
+ORDER BY o.next_attempt_at, o.seq LIMIT ?
 """
 OUTBOX_DONE = "DELETE FROM outbox WHERE id = ?"
 OUTBOX_RETRY = """
@@ -331,7 +343,7 @@ UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? W
 # ---------------------------------------------------------------------------- inbox
 
 INBOX_PUT = """
-INSERT INTO inbox(id, provider, conversation, data) VALUES (?, ?, ?, ?)
+INSERT INTO inbox(id, seq, provider, conversation, data) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT(id) DO NOTHING
 """
 INBOX_PENDING = "SELECT data FROM inbox WHERE provider = ? AND conversation = ? ORDER BY seq"
@@ -342,7 +354,12 @@ INBOX_DONE = "DELETE FROM inbox WHERE id = ?"
 
 # ---------------------------------------------------------------------------- inbound
 
-INBOUND_PUT = "INSERT INTO inbound(id, channel, conversation, data) VALUES (?, ?, ?, ?)"
+INBOUND_PUT = "INSERT INTO inbound(id, seq, channel, conversation, data) VALUES (?, ?, ?, ?, ?)"
+# The highest seq in the queues: the store's next is above it (and above the clock).
+MAX_QUEUE_SEQ = """
+SELECT MAX(m) FROM (SELECT MAX(seq) AS m FROM outbox UNION ALL SELECT MAX(seq) FROM inbox
+                    UNION ALL SELECT MAX(seq) FROM inbound)
+"""
 INBOUND_PENDING = """
 SELECT data FROM inbound WHERE channel = ? AND conversation = ? ORDER BY seq
 """
@@ -350,6 +367,43 @@ INBOUND_KEYS = """
 SELECT channel, conversation FROM inbound GROUP BY channel, conversation ORDER BY MIN(seq)
 """
 INBOUND_DONE = "DELETE FROM inbound WHERE id = ?"
+
+# A file of schema 6 or older: its queues and dedupe keys move into the tables of schema 7,
+# in one transaction, their order (seq) kept. Run before SCHEMA when ``needs_migrate_7``.
+MIGRATE_7 = (
+    """
+BEGIN;
+DROP INDEX IF EXISTS outbox_conversation;
+DROP INDEX IF EXISTS outbox_next;
+DROP INDEX IF EXISTS inbox_conversation;
+DROP INDEX IF EXISTS inbound_conversation;
+ALTER TABLE outbox RENAME TO outbox_6;
+ALTER TABLE inbox RENAME TO inbox_6;
+ALTER TABLE inbound RENAME TO inbound_6;
+ALTER TABLE dedupe RENAME TO dedupe_6;
+CREATE TABLE dedupe (
+    key TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+    + QUEUES.replace("IF NOT EXISTS ", "")
+    + """
+INSERT INTO outbox SELECT id, seq, session_id, channel, conversation_id, next_attempt_at,
+                          attempts, last_error, data FROM outbox_6;
+INSERT INTO inbox SELECT id, seq, provider, conversation, data FROM inbox_6;
+INSERT INTO inbound SELECT id, seq, channel, conversation, data FROM inbound_6;
+INSERT INTO dedupe SELECT key, expires_at FROM dedupe_6;
+DROP TABLE outbox_6;
+DROP TABLE inbox_6;
+DROP TABLE inbound_6;
+DROP TABLE dedupe_6;
+DELETE FROM sqlite_sequence WHERE name IN ('outbox', 'inbox', 'inbound');
+COMMIT;
+"""
+)
+NEEDS_MIGRATE_7 = """
+SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inbound' AND sql LIKE '%AUTOINCREMENT%'
+"""
 
 # ---------------------------------------------------------------------------- rows
 
@@ -430,10 +484,11 @@ def update_params(saved: MidTierSession, expected_version: int) -> tuple[Any, ..
     )
 
 
-def outbox_params(entry: OutboxEntry) -> tuple[Any, ...]:
+def outbox_params(entry: OutboxEntry, seq: int) -> tuple[Any, ...]:
     """Values for ``OUTBOX_PUT``."""
     return (
         entry.id,
+        seq,
         entry.session_id,
         entry.channel,
         entry.conversation_id,

@@ -44,6 +44,7 @@ def inbound_put(
     entry: InboundEntry,
     seen: tuple[int, int],
     fresh: Callable[[], MidTierSession],
+    seq: int,
 ) -> InboundEntry | None:
     if entry.dedupe_key is not None:
         expires, current = seen
@@ -64,19 +65,24 @@ def inbound_put(
     if said is not None:
         conn.execute(sql.INSERT_TRANSCRIPT, (session_id, said.model_dump_json())).fetchall()
     conn.execute(
-        sql.INBOUND_PUT, (stored.id, stored.channel, stored.conversation, stored.model_dump_json())
+        sql.INBOUND_PUT,
+        (stored.id, seq, stored.channel, stored.conversation, stored.model_dump_json()),
     )
     return stored
 
 
-def commit(conn: sqlite3.Connection, changes: Changes, saved: MidTierSession) -> None:
+def commit(
+    conn: sqlite3.Connection, changes: Changes, saved: MidTierSession, seqs: list[int]
+) -> None:
+    """Write a unit of work (``seqs``: the places of its outbox entries)."""
     save(conn, saved, changes.expected_version)
     for entry in changes.transcript:
         conn.execute(sql.INSERT_TRANSCRIPT, (saved.id, entry.model_dump_json())).fetchall()
     for decision in changes.decisions:
         conn.execute(sql.INSERT_DECISION, (saved.id, decision.model_dump_json()))
     if changes.outbox:
-        conn.executemany(sql.OUTBOX_PUT, [sql.outbox_params(e) for e in changes.outbox])
+        params = [sql.outbox_params(e, s) for e, s in zip(changes.outbox, seqs, strict=True)]
+        conn.executemany(sql.OUTBOX_PUT, params)
     if changes.inbound_done:
         conn.executemany(sql.INBOUND_DONE, [(i,) for i in changes.inbound_done])
     if changes.inbox_done:

@@ -11,12 +11,13 @@ import pytest
 
 from connector.activity import now
 from connector.errors import ConfigError
-from connector.records import AuthCodeRecord, OutboxEntry
+from connector.records import AuthCodeRecord, InboxEntry, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import Leg, TranscriptEntry
 from connector.store import SqliteStore
 from connector.store import sqlite_schema as sql
 from connector.store.sqlite_schema import SCHEMA_VERSION
+from tests.connector.store.contract import arrival, outbox_entry
 
 
 async def test_everything_survives_closing_and_reopening_the_file(tmp_path: Path) -> None:
@@ -187,4 +188,79 @@ async def test_every_read_of_the_session_map_starts_from_the_index_of_its_key(
             plan = db.execute(f"EXPLAIN QUERY PLAN {read}", (None,) * read.count("?"))
             outer = next(iter(plan.fetchall()))[3]
             assert outer.startswith("SEARCH") and f"INDEX {index} (" in outer, (name, outer)
+    db.close()
+
+
+# The queues and dedupe keys as schema 6 and older laid them out (rowid tables, a UNIQUE id,
+# AUTOINCREMENT seq): what a file written by an older midtier holds.
+_SCHEMA_6_QUEUES = """
+DROP TABLE outbox; DROP TABLE inbox; DROP TABLE inbound; DROP TABLE dedupe;
+CREATE TABLE dedupe (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, session_id TEXT NOT NULL,
+    channel TEXT NOT NULL, conversation_id TEXT NOT NULL, next_attempt_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL, last_error TEXT, data TEXT NOT NULL);
+CREATE INDEX outbox_conversation ON outbox(channel, conversation_id);
+CREATE INDEX outbox_next ON outbox(next_attempt_at);
+CREATE TABLE inbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, provider TEXT NOT NULL,
+    conversation TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX inbox_conversation ON inbox(provider, conversation);
+CREATE TABLE inbound (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, channel TEXT NOT NULL,
+    conversation TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX inbound_conversation ON inbound(channel, conversation, seq);
+PRAGMA user_version = 6;
+"""
+
+
+async def test_a_file_of_schema_6_keeps_its_queues_in_order_and_its_dedupe_keys(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "midtier.db"
+    store = SqliteStore(path)
+    await store.start()
+    await store.close()
+    first, second = arrival("one", "m1"), arrival("two", "m2")
+    replies = [outbox_entry(f"out-{n}", "c-1", now()) for n in (1, 2)]
+    callback = InboxEntry(id="cb-1", provider="faq", conversation="p-1")
+    with sqlite3.connect(path) as db:
+        db.executescript(_SCHEMA_6_QUEUES)
+        for entry in (first, second):
+            db.execute(
+                "INSERT INTO inbound(id, channel, conversation, data) VALUES (?, ?, ?, ?)",
+                (entry.id, entry.channel, entry.conversation, entry.model_dump_json()),
+            )
+        for reply in replies:
+            db.execute(
+                "INSERT INTO outbox(id, session_id, channel, conversation_id, next_attempt_at,"
+                " attempts, last_error, data) VALUES (?, ?, ?, ?, ?, 0, NULL, ?)",
+                (reply.id, reply.session_id, reply.channel, reply.conversation_id,
+                 sql.to_us(reply.next_attempt_at), reply.model_dump_json()),
+            )  # fmt: skip
+        db.execute(
+            "INSERT INTO inbox(id, provider, conversation, data) VALUES (?, ?, ?, ?)",
+            (callback.id, callback.provider, callback.conversation, callback.model_dump_json()),
+        )
+        far = sql.to_us(now() + timedelta(hours=1))
+        db.execute("INSERT INTO dedupe(key, expires_at) VALUES ('in:webchat:c-1:m0', ?)", (far,))
+    db.close()
+    reopened = SqliteStore(path)
+    await reopened.start()
+    try:
+        third = await reopened.inbound_put(arrival("three", "m3"), ttl_seconds=60)
+        assert third is not None
+        pending = await reopened.inbound_pending("webchat", "c-1")
+        assert [e.id for e in pending] == [first.id, second.id, third.id]
+        await reopened.outbox_put(outbox_entry("out-3", "c-1", now()))
+        waiting = await reopened.outbox_pending("webchat", "c-1")
+        assert [e.id for e in waiting] == ["out-1", "out-2", "out-3"]
+        assert [e.id for e in await reopened.inbox_pending("faq", "p-1")] == ["cb-1"]
+        assert await reopened.inbound_put(arrival("zero", "m0"), ttl_seconds=60) is None
+    finally:
+        await reopened.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchall() == [(SCHEMA_VERSION,)]
+        tables = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+        assert not [name for name, text in tables if "AUTOINCREMENT" in (text or "")]
     db.close()
