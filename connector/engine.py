@@ -145,15 +145,6 @@ class Engine:
         self.continuation = Continuation(self, self._handle_user)
         self._signals: set[asyncio.Future[None]] = set()  # typing shown late, until sent
 
-    @property
-    def classifier(self) -> IntentClassifier:
-        """What reads the intent of each message (set once trained, at start-up)."""
-        return self.understanding.classifier
-
-    @classifier.setter
-    def classifier(self, classifier: IntentClassifier) -> None:
-        self.understanding.classifier = classifier
-
     def speaker(self, provider: str) -> Speaker:
         return "agent" if self.router.is_sticky(provider) else "bot"
 

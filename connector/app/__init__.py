@@ -186,7 +186,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         classifier, trained = await asyncio.to_thread(
             train_or_load, engine.config.nlu_files, engine.data_dir / "nlu-cache"
         )
-        engine.classifier = classifier
+        engine.understanding.classifier = classifier
         log.info("intent classifier %s", "trained" if trained else "loaded from cache")
         await engine.pool.load_counts(engine.store)
         shared = app[HTTP]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
+from support.clock import FakeClock
 from support.doubles import make_engine, user_message
 
 from connector.activity import Activity, ActivityTypes, ConversationAccount
@@ -21,17 +22,6 @@ from connector.store.memory import MemoryStore
 SETTINGS = OutboxSettings(give_up_after_s=600, first_backoff_s=1, max_backoff_s=60)
 ALL = 1.0 - 1e-12  # rand() at the top of its range: the jitter keeps all of the backoff
 Refuse = Callable[[Activity], BaseException | None]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.current = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
 
 
 class Channel:

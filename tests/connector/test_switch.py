@@ -256,7 +256,7 @@ async def test_expecting_input_hint_is_remembered_on_the_leg(tmp_path: Path) -> 
     session = await engine.receive("test", user_message("hello"))
     assert session is not None and session.legs[-1].data["expecting_input"] is True
     # a so-so "dispute" guess does not pull the user out of the question
-    engine.classifier.keywords["coffee"] = "dispute_charge"  # type: ignore[attr-defined]
+    engine.understanding.classifier.keywords["coffee"] = "dispute_charge"  # type: ignore[attr-defined]
     providers["faq"].answer = None
     session = await engine.receive("test", user_message("savings"))
     assert session is not None and session.legs[-1].data["expecting_input"] is False

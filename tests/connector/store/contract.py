@@ -8,27 +8,15 @@ Each contract module (``test_*_contract.py``) checks one part of the store and n
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
+
+from support.clock import FakeClock
 
 from connector.records import InboundEntry, OutboxEntry
 from connector.sessions import Leg, MidTierSession, new_id
 from connector.store import MemoryStore, SqliteStore
 from connector.store_protocol import SessionMap, SessionStore
-
-
-class FakeClock:
-    """A clock that stands still until the test advances it."""
-
-    def __init__(self) -> None:
-        self.current = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
-
 
 Backend = Callable[[Path, FakeClock], SessionStore]
 """Builds an unstarted store keeping its data under a test's temporary directory."""
