@@ -1,0 +1,102 @@
+"""The SQLite connection of the embedded store: writes committed in groups on the event loop
+(``synchronous = normal``), checkpoints on a thread, nothing asked for lost at close."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from connector.store import sqlite_schema as sql
+from connector.store.sqlite_db import CHECKPOINT_EVERY, Database
+
+PRAGMAS = sql.PRAGMAS + "PRAGMA synchronous = NORMAL;\n"
+
+
+async def _database(path: Path) -> Database:
+    db = Database(str(path), PRAGMAS, on_loop=True)
+    await db.open()
+    await db.run(lambda conn: conn.execute("CREATE TABLE t (x INTEGER NOT NULL)"))
+    return db
+
+
+def _rows(path: Path) -> list[int]:
+    """What another connection (another process) reads from the file."""
+    with sqlite3.connect(path) as other:
+        rows = [x for (x,) in other.execute("SELECT x FROM t ORDER BY x")]
+    other.close()
+    return rows
+
+
+async def test_transactions_asked_for_in_one_turn_share_one_commit_and_fail_alone(
+    tmp_path: Path,
+) -> None:
+    db = await _database(tmp_path / "store.db")
+    commits: list[str] = []
+    assert db._conn is not None
+    db._conn.set_trace_callback(lambda s: commits.append(s) if s == "COMMIT" else None)
+
+    def insert(x: int) -> Callable[[sqlite3.Connection], int]:
+        def write(conn: sqlite3.Connection) -> int:
+            conn.execute("INSERT INTO t (x) VALUES (?)", (x,))
+            if x == 3:
+                raise ValueError("this unit fails")
+            return x
+
+        return write
+
+    results = await asyncio.gather(
+        *(db.transaction(insert(x)) for x in range(1, 6)), return_exceptions=True
+    )
+    assert results[:2] == [1, 2] and results[3:] == [4, 5]
+    assert isinstance(results[2], ValueError)
+    assert commits == ["COMMIT"]  # five units of work, one commit
+    assert _rows(tmp_path / "store.db") == [1, 2, 4, 5]  # the failed one rolled back alone
+    await db.close()
+
+
+async def test_a_write_is_in_the_file_when_its_await_returns(tmp_path: Path) -> None:
+    db = await _database(tmp_path / "store.db")
+    await db.execute("INSERT INTO t (x) VALUES (7)")
+    assert _rows(tmp_path / "store.db") == [7]
+    await db.close()
+
+
+async def test_a_write_asked_for_by_a_cancelled_caller_is_committed_by_close(
+    tmp_path: Path,
+) -> None:
+    db = await _database(tmp_path / "store.db")
+    waiting = asyncio.create_task(db.execute("INSERT INTO t (x) VALUES (9)"))
+    await asyncio.sleep(0)  # the write is asked for; its commit waits for the end of the turn
+    waiting.cancel()
+    await db.close()
+    assert _rows(tmp_path / "store.db") == [9]
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+
+async def test_writes_after_close_are_refused(tmp_path: Path) -> None:
+    db = await _database(tmp_path / "store.db")
+    await db.close()
+    with pytest.raises(RuntimeError, match="not started"):
+        await db.execute("INSERT INTO t (x) VALUES (1)")
+
+
+async def test_the_loop_connection_leaves_checkpoints_to_the_thread(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    db = await _database(path)
+    assert db._conn is not None
+    [(pages,)] = db._conn.execute("PRAGMA wal_autocheckpoint").fetchall()
+    assert pages == 0  # no checkpoint (and its fsync) on the event loop
+    before = path.stat().st_size  # pages reach the database file only by a checkpoint
+    for x in range(CHECKPOINT_EVERY):
+        await db.execute("INSERT INTO t (x) VALUES (?)", (x,))
+    running = db._checkpointing  # the last commit started one, on the thread
+    assert running is not None
+    await running
+    assert path.stat().st_size > before  # the WAL's pages copied into the file
+    await db.close()
+    assert len(_rows(path)) == CHECKPOINT_EVERY
