@@ -14,8 +14,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
+
+from botbuilder.core import TurnContext
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,3 +48,10 @@ def port_argument(description: str) -> int:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, required=True)
     return int(parser.parse_args().port)
+
+
+async def on_error(context: TurnContext, error: Exception) -> None:
+    """The samples' turn error handler: log, and tell the user."""
+    print(f"\n [on_turn_error] unhandled error: {error}", file=sys.stderr)
+    traceback.print_exc()
+    await context.send_activity("The bot encountered an error or bug.")

@@ -14,12 +14,8 @@ raises on a dict (every expectReplies request is a 500). Everything else is the 
 
 from __future__ import annotations
 
-import sys
-import traceback
-
 from aiohttp import web
-from bot import faq_bot, port_argument
-from botbuilder.core import TurnContext
+from bot import faq_bot, on_error, port_argument
 from botbuilder.core.integration import aiohttp_error_middleware
 from botbuilder.integration.aiohttp import (
     CloudAdapter,
@@ -36,13 +32,6 @@ class DefaultConfig:
     APP_PASSWORD = ""
     APP_TYPE = "MultiTenant"
     APP_TENANTID = ""
-
-
-async def on_error(context: TurnContext, error: Exception) -> None:
-    """The samples' turn error handler: log, and tell the user."""
-    print(f"\n [on_turn_error] unhandled error: {error}", file=sys.stderr)
-    traceback.print_exc()
-    await context.send_activity("The bot encountered an error or bug.")
 
 
 def main() -> None:

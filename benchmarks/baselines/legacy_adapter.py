@@ -9,22 +9,13 @@ the HTTP response; any other goes to the activity's ``serviceUrl``.
 
 from __future__ import annotations
 
-import sys
-import traceback
 from typing import Any
 
 from aiohttp import web
-from bot import faq_bot, port_argument
-from botbuilder.core import BotFrameworkAdapterSettings, TurnContext
+from bot import faq_bot, on_error, port_argument
+from botbuilder.core import BotFrameworkAdapterSettings
 from botbuilder.core.integration import aiohttp_error_middleware
 from botbuilder.integration.aiohttp import BotFrameworkHttpAdapter
-
-
-async def on_error(context: TurnContext, error: Exception) -> None:
-    """The samples' turn error handler: log, and tell the user."""
-    print(f"\n [on_turn_error] unhandled error: {error}", file=sys.stderr)
-    traceback.print_exc()
-    await context.send_activity("The bot encountered an error or bug.")
 
 
 def main() -> None:
