@@ -1,10 +1,11 @@
-"""The core pipeline: one user message in, replies out, switching when needed.
+"""The core, assembled from its parts, and its channel side.
 
-The channel side: ``submit`` records a user's activity (:mod:`connector.inbound`) and
-returns once it is recorded, which is when the channel may acknowledge it; a worker per
-channel conversation then processes the records in order, each as one unit of work
-(:mod:`connector.work`) under the session's lock: read the intent, route, switch if needed,
-deliver to the provider and queue its replies for the outbox, then commit all of it with the
+``submit`` records a user's activity (:mod:`connector.inbound`) and returns once it is
+recorded, which is when the channel may acknowledge it; a worker per channel conversation
+then processes the records in order, each as one unit of work (:mod:`connector.work`) under
+the session's lock: continuation codes and offers first (:mod:`connector.continuation`),
+then :mod:`connector.messages` reads the intent, routes, switches if needed and delivers to
+the provider, whose replies are queued for the outbox; all of it is committed with the
 record. The provider side (``ProviderHost``: ``provider_activity``, ``hand_back``,
 ``transfer``, handoff requests and statuses) lives in :mod:`connector.hosting` and takes the
 same per-session lock, so provider events and user messages of one session never interleave.
@@ -12,18 +13,16 @@ same per-session lock, so provider events and user messages of one session never
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Any
 
 from connector.activity import Activity, ActivityTypes
 from connector.auth import AuthCodes
-from connector.choices import OFFER, answer
 from connector.claims import merge_claims
 from connector.config import Config
 from connector.continuation import Continuation, Then
-from connector.errors import ConflictError, NotFound, ProviderError
+from connector.errors import ConflictError, NotFound
 from connector.expiry import expire_idle
 from connector.handoff import Switcher
 from connector.hosting import Host, Understanding
@@ -31,34 +30,21 @@ from connector.inbound import UserInbound, inbound_entry
 from connector.interfaces import (
     ChannelAdapter,
     IntentClassifier,
-    IntentResult,
     Provider,
     SessionStore,
 )
 from connector.locks import LocalLocks
+from connector.messages import UserMessages
 from connector.outbox import Outbox
 from connector.pool import ProviderPool
 from connector.records import InboundEntry
 from connector.relay import Relay
 from connector.routing.policy import Router
-from connector.sessions import DeliveryFailure, Leg, MidTierSession, Speaker, TranscriptEntry
+from connector.sessions import DeliveryFailure, MidTierSession, Speaker, TranscriptEntry
 from connector.to_user import ADDRESS, ToUser
 from connector.work import Turn, Turns
 
 log = logging.getLogger("midtier.engine")
-
-NO_INTENT = IntentResult(name=None, confidence=0.0, out_of_scope=True)
-TYPING = Activity(type=ActivityTypes.TYPING)
-
-
-def _chosen(session: MidTierSession, activity: Activity) -> Activity:
-    """A reply of just a number, to a message that offered choices, as that choice's value
-    (channels without buttons show choices as a numbered list)."""
-    offer = session.channel_state.pop(OFFER, None)
-    if not isinstance(offer, list) or not activity.text:
-        return activity
-    value = answer(activity.text, offer)
-    return activity if value is None else activity.model_copy(update={"text": value})
 
 
 class Engine:
@@ -142,8 +128,18 @@ class Engine:
         self.token_url = token_url
         self.public_url = token_url.removesuffix("/auth/token")
         self.data_dir = Path("data")
-        self.continuation = Continuation(self, self._handle_user)
-        self._signals: set[asyncio.Future[None]] = set()  # typing shown late, until sent
+        self.messages = UserMessages(
+            config,
+            self.understanding,
+            self.router,
+            self.switcher,
+            self.relay,
+            self.to_user,
+            offer_move=lambda turn, decision, activity: self.continuation.offer_move(
+                turn, decision, activity
+            ),
+        )
+        self.continuation = Continuation(self, self.messages.handle)
 
     def speaker(self, provider: str) -> Speaker:
         return "agent" if self.router.is_sticky(provider) else "bot"
@@ -280,119 +276,6 @@ class Engine:
             log.info("session opened", extra={"event": "session_opened", "channel": entry.channel})
         then = await self.continuation.intercept(turn, entry, activity) if here else None
         if then is None:
-            await self._handle_user(turn, activity)
+            await self.messages.handle(turn, activity)
         turn.consumed_inbound(entry.id)
         return then
-
-    async def _handle_user(self, turn: Turn, activity: Activity) -> None:
-        session = turn.session
-        leg = session.current_leg
-        if activity.type != ActivityTypes.MESSAGE:
-            if leg is not None:
-                await self._deliver_guarded(turn, leg, activity, NO_INTENT)
-            return
-        typing = None
-        if leg is None or not self.router.is_sticky(leg.provider):
-            typing = await self._typing(session, leg)  # a bot is at work on it
-        try:
-            await self._route(turn, activity)
-        finally:
-            if typing is not None:
-                typing.cancel()
-
-    async def _typing(self, session: MidTierSession, leg: Leg | None) -> asyncio.TimerHandle | None:
-        """Show the user that a bot is at work: after ``session.typing_after_s``, unless the
-        turn is over by then (the returned timer is cancelled at its end)."""
-        delay = self.config.midtier.session.typing_after_s
-        if delay <= 0:
-            await self.to_user.signal(session, leg, TYPING)
-            return None
-
-        def show() -> None:
-            task = asyncio.ensure_future(self.to_user.signal(session, leg, TYPING))
-            self._signals.add(task)
-            task.add_done_callback(self._signals.discard)
-
-        return asyncio.get_running_loop().call_later(delay, show)
-
-    async def _route(self, turn: Turn, activity: Activity) -> None:
-        """Read the user message's intent, route it, switch if needed, deliver it."""
-        session = turn.session
-        leg = session.current_leg
-        activity = _chosen(session, activity)
-        intent = await self.understanding.read(activity.text) if activity.text else NO_INTENT
-        decision = self.router.decide(session, intent)
-        decision.message_id = activity.id
-        turn.decide(decision)
-        log.info(
-            "route %s -> %s (%s)",
-            decision.action,
-            decision.provider,
-            decision.reason,
-            extra={
-                "event": "route",
-                "intent": intent.name,
-                "confidence": round(intent.confidence, 3),
-            },
-        )
-        if decision.action == "move":  # its provider is on other channels: offer to go there
-            await self.continuation.offer_move(turn, decision, activity)
-            return
-        if decision.provider is not None and decision.provider != session.current_provider:
-            candidates = [decision.provider, decision.next_best, self.config.routing.fallback]
-            switched = await self.switcher.switch(
-                turn,
-                candidates,
-                reason=decision.summary or decision.reason,
-                detail=decision.reason,
-                intent=intent.name,
-                confidence=intent.confidence,
-                notice=self.config.midtier.notices.switch,
-            )
-            if switched is None:
-                # Nobody could take it: keep the old leg (if any) and say so plainly.
-                self.notify(turn, self.config.midtier.notices.unavailable)
-            else:
-                await self.relay.enter(turn, switched)
-            leg = session.current_leg
-        if leg is None:
-            return
-        await self._deliver_guarded(turn, leg, activity, intent)
-
-    async def _deliver_guarded(
-        self, turn: Turn, leg: Leg, activity: Activity, intent: IntentResult
-    ) -> None:
-        """Deliver to the leg's provider; if it fails, move to the next candidate and retry."""
-        inbound = activity.model_copy()
-        inbound.channel_data = {
-            **(activity.channel_data or {}),
-            "midtier": {"intent": intent.name, "confidence": round(intent.confidence, 4)},
-        }
-        try:
-            await self.relay.deliver(turn, leg, inbound)
-            return
-        except ProviderError as exc:
-            failed = leg.provider
-            log.warning("provider %s failed: %s", failed, exc)
-        candidates: list[str | None] = []
-        if intent.name:
-            candidates += self.router.providers_for(intent.name)
-        candidates.append(self.config.routing.fallback)
-        switched = await self.switcher.switch(
-            turn,
-            candidates,
-            reason=f"{failed} failed to answer",
-            intent=intent.name,
-            confidence=intent.confidence,
-            notice=self.config.midtier.notices.provider_failed,
-            exclude={failed},
-        )
-        if switched is None:
-            self.notify(turn, self.config.midtier.notices.unavailable)
-            return
-        await self.relay.enter(turn, switched)
-        try:
-            await self.relay.deliver(turn, switched.leg, inbound)
-        except ProviderError as exc:
-            log.warning("provider %s failed too: %s", switched.leg.provider, exc)
-            self.notify(turn, self.config.midtier.notices.unavailable)
