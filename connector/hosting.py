@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from connector.activity import Activity, status_event
+from connector.activity import Activity
 from connector.auth import AuthCodes
 from connector.config import Config
 from connector.errors import NotFound
@@ -229,11 +229,8 @@ class Host:
         """Tell a provider that what it asked for (hand back, transfer) could not be done."""
         session = await self.store.by_provider(provider, provider_conversation_id)
         leg = session.leg_for_provider(provider, provider_conversation_id) if session else None
-        target = self.providers.get(provider)
-        if leg is None or not leg.is_open or target is None:
-            return
-        failed = target.deliver(leg, status_event("failed", message))
-        await self._pool.quietly(provider, "telling that its request failed", failed)
+        if leg is not None and leg.is_open:
+            await self._pool.status(leg, "failed", message)
 
     # ------------------------------------------------------------------ outside a turn
 
@@ -276,6 +273,7 @@ class Host:
         }
 
 
-def _typed(host: Host) -> ProviderHost:
-    """(For mypy: a ``Host`` is a ``ProviderHost``.)"""
-    return host
+if TYPE_CHECKING:  # mypy checks that a ``Host`` is a ``ProviderHost``
+
+    def _typed(host: Host) -> ProviderHost:
+        return host

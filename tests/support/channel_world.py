@@ -142,11 +142,11 @@ async def channel_world(
                 yield World(run, platform, kit, name)
 
 
+# The default deployment's session settings with the typing indicator before every answer,
+# however fast the bot.
 TYPING_AT_ONCE = {
     "session": {
-        "idle_timeout_s": 86400,
-        "handoff_transcript": 50,
-        "dedupe_ttl_s": 86400,
-        "typing_after_s": 0,  # the typing indicator before every answer, however fast
+        **yaml.safe_load((DEFAULT_CONFIG / "midtier.yaml").read_text())["session"],
+        "typing_after_s": 0,
     }
 }
