@@ -34,7 +34,8 @@ from connector.errors import ConfigErrors
 if TYPE_CHECKING:  # the core imports aiohttp only in connector.app
     from aiohttp import ClientSession
 
-    from connector.interfaces import ChannelHost, ProviderHost
+    from connector.channel_protocol import ChannelHost
+    from connector.provider_protocol import ProviderHost
 
 S = TypeVar("S", bound=BaseModel)
 H = TypeVar("H", bound="ProviderHost")

@@ -36,9 +36,9 @@ from datetime import datetime, timedelta
 
 from connector import backoff
 from connector.activity import Activity, now
+from connector.channel_protocol import ChannelAdapter
 from connector.config import OutboxSettings
 from connector.errors import ChannelError, ChannelUnavailable, DeliveryRejected
-from connector.interfaces import ChannelAdapter
 from connector.locks import LocalLocks
 from connector.records import OutboxEntry
 from connector.sessions import DeliveryFailure, FailureOutcome, excerpt
