@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from connector.config import ProviderConfig, validation_errors
+from connector.config import ProviderConfig
+from connector.config_files import validation_errors
 from connector.errors import ConfigErrors
 
 if TYPE_CHECKING:  # the core imports aiohttp only in connector.app
