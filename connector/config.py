@@ -8,20 +8,17 @@ Files of a config directory::
     nlu/*.yml        intent training data in Rasa's NLU YAML format
 
 Secrets are never written in these files: a value ``${NAME}`` is read from the environment
-variable ``NAME`` (an error if unset) and ``${NAME:-default}`` falls back to ``default``.
-Every problem is reported as ``ConfigError(file, key, message)``; :func:`load_config` collects
-all of them and raises :class:`ConfigErrors`.
+variable ``NAME`` (an error if unset) and ``${NAME:-default}`` falls back to ``default``
+(:mod:`connector.config_files` reads each file). Every problem is reported as
+``ConfigError(file, key, message)``; :func:`load_config` collects all of them and raises
+:class:`ConfigErrors`.
 """
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -32,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from connector.config_files import parse_model, read_yaml
 from connector.continuation_settings import ContinuationSettings
 from connector.errors import ConfigError, ConfigErrors
 from connector.routing.config import Circuit, Route, RoutingConfig
@@ -63,11 +61,7 @@ __all__ = [
     "StoreSettings",
     "load_config",
     "normalize_origin",
-    "substitute_env",
-    "validation_errors",
 ]
-
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class _Strict(BaseModel):
@@ -157,79 +151,6 @@ class Config(BaseModel):
     nlu_files: list[Path]
 
 
-def substitute_env(value: Any, file: str, key: str, errors: list[ConfigError]) -> Any:
-    """Replace ``${NAME}`` / ``${NAME:-default}`` in every string of a YAML tree."""
-    if isinstance(value, str):
-
-        def repl(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            found = os.environ.get(name)
-            if found is not None:
-                return found
-            if default is not None:
-                return default
-            errors.append(ConfigError(file, key, f"environment variable {name} is not set"))
-            return ""
-
-        return _ENV_REF.sub(repl, value)
-    if isinstance(value, Mapping):
-        return {
-            k: substitute_env(v, file, f"{key}.{k}" if key else str(k), errors)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [substitute_env(v, file, f"{key}[{i}]", errors) for i, v in enumerate(value)]
-    return value
-
-
-def _read_yaml(path: Path, errors: list[ConfigError], *, required: bool = True) -> Any:
-    if not path.exists():
-        if required:
-            errors.append(ConfigError(path.name, "", "file not found"))
-        return None
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        errors.append(ConfigError(path.name, where, f"not valid YAML: {exc}"))
-        return None
-    return {} if data is None else data
-
-
-def _loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def validation_errors(file: str, exc: ValidationError, prefix: str = "") -> list[ConfigError]:
-    """One ConfigError per pydantic error, with a dotted key."""
-    out = []
-    for err in exc.errors():
-        key = _loc(tuple(err["loc"]))
-        if prefix:
-            key = f"{prefix}.{key}" if key else prefix
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        out.append(ConfigError(file, key, msg))
-    return out
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _model(cls: type[M], data: Any, file: str, errors: list[ConfigError]) -> M | None:
-    data = substitute_env(data, file, "", errors)
-    try:
-        return cls.model_validate(data)
-    except ValidationError as exc:
-        errors.extend(validation_errors(file, exc))
-        return None
-
-
 def _cross_check(
     providers: dict[str, ProviderConfig], routing: RoutingConfig, errors: list[ConfigError]
 ) -> None:
@@ -266,18 +187,18 @@ def load_config(directory: str | Path, *, found: list[ConfigError] | None = None
     if not root.is_dir():
         raise ConfigErrors([ConfigError(str(root), "", "config directory not found")])
 
-    raw = _read_yaml(root / "midtier.yaml", errors, required=False)
+    raw = read_yaml(root / "midtier.yaml", errors, required=False)
     midtier = (
-        _model(MidtierConfig, raw or {}, "midtier.yaml", errors)
+        parse_model(MidtierConfig, raw or {}, "midtier.yaml", errors)
         if raw is not None
         else MidtierConfig()
     )
-    raw = _read_yaml(root / "providers.yaml", errors)
+    raw = read_yaml(root / "providers.yaml", errors)
     providers_file = (
-        _model(ProvidersFile, raw, "providers.yaml", errors) if raw is not None else None
+        parse_model(ProvidersFile, raw, "providers.yaml", errors) if raw is not None else None
     )
-    raw = _read_yaml(root / "routing.yaml", errors)
-    routing = _model(RoutingConfig, raw, "routing.yaml", errors) if raw is not None else None
+    raw = read_yaml(root / "routing.yaml", errors)
+    routing = parse_model(RoutingConfig, raw, "routing.yaml", errors) if raw is not None else None
 
     nlu_dir = root / "nlu"
     nlu_files = (

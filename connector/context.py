@@ -28,13 +28,15 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from connector.config import ProviderConfig, validation_errors
+from connector.config import ProviderConfig
+from connector.config_files import validation_errors
 from connector.errors import ConfigErrors
 
 if TYPE_CHECKING:  # the core imports aiohttp only in connector.app
     from aiohttp import ClientSession
 
-    from connector.interfaces import ChannelHost, ProviderHost
+    from connector.channel_protocol import ChannelHost
+    from connector.provider_protocol import ProviderHost
 
 S = TypeVar("S", bound=BaseModel)
 H = TypeVar("H", bound="ProviderHost")

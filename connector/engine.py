@@ -19,6 +19,7 @@ from typing import Any
 
 from connector.activity import Activity, ActivityTypes
 from connector.auth import AuthCodes
+from connector.channel_protocol import ChannelAdapter
 from connector.claims import merge_claims
 from connector.config import Config
 from connector.continuation import Continuation, Then
@@ -27,16 +28,12 @@ from connector.expiry import expire_idle
 from connector.handoff import Switcher
 from connector.hosting import Host, Understanding
 from connector.inbound import UserInbound, inbound_entry
-from connector.interfaces import (
-    ChannelAdapter,
-    IntentClassifier,
-    Provider,
-    SessionStore,
-)
+from connector.interfaces import IntentClassifier, SessionStore
 from connector.locks import LocalLocks
 from connector.messages import UserMessages
 from connector.outbox import Outbox
 from connector.pool import ProviderPool
+from connector.provider_protocol import Provider
 from connector.records import InboundEntry
 from connector.relay import Relay
 from connector.routing.policy import Router

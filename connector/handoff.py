@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from connector.activity import Activity, ActivityTypes, HandoffEventNames, new_activity_id, now
 from connector.auth import AuthCodes
 from connector.errors import ProviderError
-from connector.interfaces import HandoffContext
 from connector.pool import ProviderPool
+from connector.provider_protocol import HandoffContext
 from connector.routing.decision import intent_history
 from connector.sessions import CHANNEL_ONLY, Leg, TranscriptEntry
 from connector.to_user import ToUser

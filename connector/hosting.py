@@ -18,14 +18,9 @@ from connector.config import Config
 from connector.errors import NotFound
 from connector.handoff import Switcher
 from connector.inbox import ProviderInbox
-from connector.interfaces import (
-    AsyncIntentClassifier,
-    IntentClassifier,
-    IntentResult,
-    Provider,
-    ProviderHost,
-)
+from connector.interfaces import AsyncIntentClassifier, IntentClassifier, IntentResult
 from connector.pool import ProviderPool
+from connector.provider_protocol import Provider, ProviderHost
 from connector.relay import Relay
 from connector.routing.decision import intent_history
 from connector.routing.policy import Router

@@ -8,19 +8,12 @@ behind it. Each conversation delivers in a task of its own, started by ``dispatc
 the commit, so a platform that is slow or hangs delays neither the conversation's next
 message (it is recorded and acknowledged already) nor any other conversation.
 
-* ``ChannelError`` (429, 5xx, timeouts): tried again after a jittered backoff, never before
-  the ``retry_after`` the platform asked for, and given up ``outbox.give_up_after_s`` after
-  the entry's ``created_at`` (:mod:`connector.backoff`).
-* ``DeliveryRejected`` (blocked, outside a messaging window): given up at once; the entries
-  behind it go on, in order.
-* ``ChannelUnavailable`` (nobody connected, e.g. a closed web chat tab): parked until the
-  conversation reconnects (``flush``) or a new reply comes. No give-up clock runs: a parked
-  reply waits as long as its session is open, and is given up once the session closed (the
-  session's idle expiry bounds the wait).
+What becomes of an entry its channel did not take (retried after a backoff, parked until
+the conversation reconnects, given up and recorded on the session) is decided by
+:mod:`connector.outbox_setbacks`.
 
-A given-up or rejected entry leaves the outbox once ``on_failure`` (the engine) recorded it
-on the session. The entry id is the activity id, which a channel can use as an idempotency
-key: delivery is at least once.
+The entry id is the activity id, which a channel can use as an idempotency key: delivery is
+at least once.
 """
 
 from __future__ import annotations
@@ -30,18 +23,17 @@ import contextlib
 import logging
 import random
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from connector import backoff
 from connector.activity import Activity, now
+from connector.channel_protocol import ChannelAdapter
 from connector.config import OutboxSettings
 from connector.errors import ChannelError, ChannelUnavailable, DeliveryRejected
-from connector.interfaces import ChannelAdapter
 from connector.locks import LocalLocks
+from connector.outbox_setbacks import Key, OnFailure, Setbacks
 from connector.records import OutboxEntry
-from connector.sessions import DeliveryFailure, FailureOutcome, excerpt
 from connector.store.common import Clock, as_utc
 from connector.store_protocol import DeliveryStore
 from connector.workers import KeyedWorkers
@@ -49,11 +41,7 @@ from connector.workers import KeyedWorkers
 log = logging.getLogger("midtier.outbox")
 STOP_GRACE_S = 5.0  # how long a stop waits for deliveries under way
 
-PARK = timedelta(hours=1)  # a parked head is looked at again (is its session still open?)
-REASON_CHARS = 300
 HEADS_PER_PASS = 1000
-Key = tuple[str, str]  # (channel, channel conversation id)
-OnFailure = Callable[[str, DeliveryFailure], Awaitable[None]]  # (session id, failure)
 
 
 class Outbox:
@@ -76,9 +64,7 @@ class Outbox:
         self._store = store
         self._channels = channels
         self.settings = settings if settings is not None else OutboxSettings()
-        self._on_failure = on_failure
         self._clock = clock
-        self._rand = rand
         self._locks = LocalLocks()  # one drain at a time per conversation
         self._workers: KeyedWorkers[Key] = KeyedWorkers(self._work, "midtier-outbox")
         # What was handed over and not yet taken by the conversation's worker: committed
@@ -89,6 +75,15 @@ class Outbox:
         self._parked: set[Key] = set()  # ... because nobody was connected
         self._retrying: set[Key] = set()  # started by a retry pass and not finished yet
         self._task: asyncio.Task[None] | None = None
+        self._setbacks = Setbacks(
+            store,
+            self.settings,
+            backlog=self._backlog,
+            parked=self._parked,
+            on_failure=on_failure,
+            clock=clock,
+            rand=rand,
+        )
 
     # ------------------------------------------------------------------ handing over
 
@@ -196,81 +191,15 @@ class Outbox:
                 raise ChannelUnavailable(f"no channel {entry.channel!r}")
             await adapter.send(Activity.from_wire(entry.activity))
         except DeliveryRejected as exc:
-            return await self._fail(entry, "rejected", str(exc))
+            return await self._setbacks.fail(entry, "rejected", str(exc))
         except ChannelUnavailable as exc:
-            return await self._park(entry, exc)
+            return await self._setbacks.park(entry, exc)
         except ChannelError as exc:
-            return await self._retry_later(entry, exc)
+            return await self._setbacks.retry_later(entry, exc)
         except Exception as exc:  # a faulty adapter: retried and, in the end, given up
             log.exception("channel %s failed to send", entry.channel)
             error = ChannelError(f"channel {entry.channel} failed: {type(exc).__name__}")
-            return await self._retry_later(entry, error)
-        await self._store.outbox_done(entry.id)
-        return True
-
-    async def _park(self, entry: OutboxEntry, exc: ChannelUnavailable) -> bool:
-        session = await self._store.get(entry.session_id)
-        if session is None or session.status != "active":
-            reason = f"nobody connected before the session closed: {exc}"
-            return await self._fail(entry, "given_up", reason)
-        await self._schedule(entry, self._clock() + PARK, str(exc))
-        self._parked.add((entry.channel, entry.conversation_id))
-        return False
-
-    async def _retry_later(self, entry: OutboxEntry, exc: ChannelError) -> bool:
-        current = self._clock()
-        decided = backoff.plan(
-            exc,
-            attempts=entry.attempts + 1,
-            created_at=entry.created_at,
-            current=current,
-            settings=self.settings,
-            rand=self._rand,
-        )
-        if isinstance(decided, backoff.GiveUp):
-            return await self._fail(entry, "given_up", decided.reason)
-        log.warning(
-            "channel %s refused an activity, retrying in %.1fs: %s",
-            entry.channel,
-            decided.delay_s,
-            exc,
-            extra={"session": entry.session_id},
-        )
-        await self._schedule(entry, decided.at, str(exc))
-        return False
-
-    async def _schedule(self, entry: OutboxEntry, at: datetime, error: str) -> None:
-        await self._store.outbox_retry(entry.id, at, error[:REASON_CHARS])
-        self._backlog.add((entry.channel, entry.conversation_id))
-
-    async def _fail(self, entry: OutboxEntry, outcome: FailureOutcome, reason: str) -> bool:
-        """Record the entry's failure on its session, then drop it; True once done (the
-        entries behind it go on), False if it could not be recorded (it stays, to be tried
-        again)."""
-        failure = DeliveryFailure(
-            at=self._clock(),
-            channel=entry.channel,
-            activity_id=entry.id,
-            excerpt=excerpt(entry.activity.get("text")),
-            reason=reason[:REASON_CHARS],
-            attempts=entry.attempts + 1,
-            outcome=outcome,
-        )
-        log.warning(
-            "a reply on channel %s was %s: %s",
-            entry.channel,
-            outcome.replace("_", " "),
-            failure.reason,
-            extra={"session": entry.session_id, "event": "delivery_failed"},
-        )
-        if self._on_failure is not None:
-            try:
-                await self._on_failure(entry.session_id, failure)
-            except Exception:  # kept, so that it is not lost: recorded on a later try
-                log.exception("a delivery failure could not be recorded")
-                later = self._clock() + timedelta(seconds=self.settings.max_backoff_s)
-                await self._schedule(entry, later, failure.reason)
-                return False
+            return await self._setbacks.retry_later(entry, error)
         await self._store.outbox_done(entry.id)
         return True
 

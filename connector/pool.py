@@ -21,7 +21,7 @@ from connector.activity import Activity, ActivityTypes, status_event
 from connector.breaker import Breakers
 from connector.config import Config
 from connector.errors import MidtierError, ProviderError, ProviderTimeout
-from connector.interfaces import HandoffContext, Provider, SpeaksForMidtier
+from connector.provider_protocol import HandoffContext, Provider, SpeaksForMidtier
 from connector.sessions import Leg, MidTierSession
 from connector.store_protocol import SessionMap
 

@@ -26,8 +26,8 @@ from adapters.channels.directline_wire import (
 )
 from adapters.pages import ended
 from connector.activity import Activity, ActivityTypes
+from connector.channel_protocol import ChannelHost
 from connector.errors import MalformedPayload
-from connector.interfaces import ChannelHost
 from connector.sessions import TranscriptEntry
 
 MAX_STREAMS = 8  # per conversation (tabs, reconnects not yet noticed); a new one wins

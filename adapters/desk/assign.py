@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector.errors import NotFound
-from connector.interfaces import ProviderHost
+from connector.provider_protocol import ProviderHost
 
 Taken = tuple[bool, dict[str, Any]]
 

@@ -36,7 +36,7 @@ from connector.activity import (
 from connector.config import Config
 from connector.context import ProviderContext
 from connector.errors import AuthCodeError, MidtierError
-from connector.interfaces import HandoffContext, ProviderHost
+from connector.provider_protocol import HandoffContext, ProviderHost
 from connector.sessions import Leg, MidTierSession, new_id
 
 log = logging.getLogger("midtier.agent_desk")

@@ -54,7 +54,7 @@ from connector.activity import (
 )
 from connector.context import ProviderContext
 from connector.errors import ConfigError, ProviderError
-from connector.interfaces import HandoffContext, ProviderHost
+from connector.provider_protocol import HandoffContext, ProviderHost
 from connector.sessions import Leg, MidTierSession
 
 REDEEM_KEY = "midtier.redeem"

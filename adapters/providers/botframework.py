@@ -52,8 +52,8 @@ from connector.activity import (
 )
 from connector.context import ProviderContext
 from connector.errors import ProviderError
-from connector.interfaces import HandoffContext, ProviderHost
 from connector.logs import redactor
+from connector.provider_protocol import HandoffContext, ProviderHost
 from connector.sessions import Leg, MidTierSession
 
 log = logging.getLogger("midtier.botframework")

@@ -74,9 +74,10 @@ from connector.errors import (
     ProviderError,
     ProviderTimeout,
 )
-from connector.interfaces import HandoffContext, IntentResult, ProviderHost
+from connector.interfaces import IntentResult
 from connector.logs import redactor
 from connector.payloads import parse_json
+from connector.provider_protocol import HandoffContext, ProviderHost
 from connector.sessions import Leg, MidTierSession
 
 log = logging.getLogger("midtier.rasa")

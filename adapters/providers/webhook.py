@@ -80,9 +80,9 @@ from connector.errors import (
     ProviderError,
     SessionClosed,
 )
-from connector.interfaces import HandoffContext, ProviderHost
 from connector.logs import redactor
 from connector.payloads import parse_json
+from connector.provider_protocol import HandoffContext, ProviderHost
 from connector.sessions import Leg, MidTierSession, new_id
 
 log = logging.getLogger("midtier.webhook")

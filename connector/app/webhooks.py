@@ -17,11 +17,11 @@ from aiohttp import web
 
 from connector.activity import Activity
 from connector.app.requests import ENGINE, header, match_text, read_body
+from connector.channel_protocol import Acknowledges, Handshakes, WebhookChannel
 from connector.channels import OK, ChannelRequest, ChannelResponse
 from connector.claims import identities
 from connector.engine import Engine
 from connector.errors import MalformedPayload, NotFound
-from connector.interfaces import Acknowledges, Handshakes, WebhookChannel
 
 log = logging.getLogger("midtier.webhooks")
 

@@ -14,7 +14,8 @@ from support.doubles import make_engine, user_message
 from connector.activity import Activity, ActivityTypes, ConversationAccount
 from connector.config import OutboxSettings
 from connector.errors import ChannelError, ChannelUnavailable, DeliveryRejected
-from connector.outbox import PARK, Outbox
+from connector.outbox import Outbox
+from connector.outbox_setbacks import PARK
 from connector.records import OutboxEntry
 from connector.sessions import KEPT_FAILURES, DeliveryFailure
 from connector.store.memory import MemoryStore

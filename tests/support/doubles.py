@@ -20,7 +20,8 @@ from connector.config import (
 )
 from connector.engine import Engine
 from connector.errors import ChannelUnavailable, ProviderError
-from connector.interfaces import HandoffContext, IntentResult, SessionStore
+from connector.interfaces import IntentResult, SessionStore
+from connector.provider_protocol import HandoffContext
 from connector.sessions import Leg, MidTierSession
 from connector.store.memory import MemoryStore
 

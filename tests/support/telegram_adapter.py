@@ -11,9 +11,9 @@ import telegram
 from multidict import CIMultiDict
 
 from adapters.channels.telegram import HEADER, TelegramChannel, TelegramSettings
+from connector.channel_protocol import ChannelHost
 from connector.channels import ChannelRequest
 from connector.context import ChannelContext, SharedHttp
-from connector.interfaces import ChannelHost
 from support.channel_kits.telegram import BOT_TOKEN, SECRET
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "payloads" / "telegram"

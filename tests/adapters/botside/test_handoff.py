@@ -31,7 +31,7 @@ from adapters.botside.handoff import (
 from adapters.providers.botbuilder_inproc import BotbuilderProvider, MidTierBotAdapter
 from connector import activity as midtier
 from connector.errors import AuthCodeError
-from connector.interfaces import HandoffContext
+from connector.provider_protocol import HandoffContext
 from connector.sessions import Leg, MidTierSession
 
 BOT_CONFIGS = Path(__file__).resolve().parents[3] / "bot_configs"

@@ -37,7 +37,7 @@ from connector.errors import (
     ProviderError,
     ProviderTimeout,
 )
-from connector.interfaces import HandoffContext
+from connector.provider_protocol import HandoffContext
 from connector.sessions import Leg, MidTierSession
 
 BOT_CONFIGS = Path(__file__).resolve().parents[3] / "bot_configs"

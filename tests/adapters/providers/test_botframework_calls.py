@@ -18,7 +18,7 @@ from adapters.providers.botframework import FAILURES_UNHEALTHY, BotFrameworkProv
 from connector.activity import Activity
 from connector.context import SharedHttp
 from connector.errors import ProviderError, ProviderTimeout
-from connector.interfaces import HandoffContext
+from connector.provider_protocol import HandoffContext
 from connector.sessions import Leg, MidTierSession
 
 

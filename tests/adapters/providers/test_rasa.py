@@ -18,7 +18,7 @@ from adapters.providers.rasa_nlu import RasaNluClassifier
 from connector.activity import Activity, HandoffEventNames, status_event
 from connector.context import SharedHttp
 from connector.errors import ConfigErrors, ProviderError, ProviderTimeout
-from connector.interfaces import HandoffContext
+from connector.provider_protocol import HandoffContext
 from connector.sessions import Leg, MidTierSession
 
 TOKEN = "rasa-token-0123456789"

@@ -26,7 +26,7 @@ from adapters.providers.webhook import WebhookProvider
 from connector.activity import Activity, HandoffEventNames, message, status_event
 from connector.context import SharedHttp
 from connector.errors import ConfigErrors, ProviderError, ProviderTimeout
-from connector.interfaces import HandoffContext
+from connector.provider_protocol import HandoffContext
 from connector.sessions import Leg, MidTierSession, TranscriptEntry
 
 # --------------------------------------------------------------------------- signing helper

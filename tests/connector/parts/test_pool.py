@@ -13,8 +13,8 @@ from support.doubles import RecordingProvider, make_config
 from connector.activity import Activity, HandoffEventNames
 from connector.config import Route
 from connector.errors import ProviderError, ProviderTimeout
-from connector.interfaces import HandoffContext
 from connector.pool import ProviderPool
+from connector.provider_protocol import HandoffContext
 from connector.sessions import Leg, MidTierSession
 
 

@@ -17,9 +17,9 @@ from typing import Any, cast
 from multidict import CIMultiDict
 from pydantic import BaseModel
 
+from connector.channel_protocol import ChannelHost
 from connector.channels import ChannelRequest
 from connector.context import ChannelContext, SharedHttp
-from connector.interfaces import ChannelHost
 from support.channel_kits import WebhookCall
 from support.fake_platform import Call, FakePlatform
 

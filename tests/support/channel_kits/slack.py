@@ -17,9 +17,9 @@ from multidict import CIMultiDict
 from slack_sdk.signature import SignatureVerifier
 
 from adapters.channels.slack import SlackChannel, SlackSettings
+from connector.channel_protocol import ChannelHost
 from connector.channels import ChannelRequest
 from connector.context import ChannelContext, SharedHttp
-from connector.interfaces import ChannelHost
 from support.channel_kits import Reply, WebhookCall
 from support.fake_platform import Call, FakePlatform
 
