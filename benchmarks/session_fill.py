@@ -2,8 +2,9 @@
 
 Used by ``session_map.py``. Each session is built as a :class:`MidTierSession` and written
 with the store's own schema, statement and row encoding (``sqlite_schema.SCHEMA``,
-``INSERT_SAVED``, ``insert_params``), so the legs and identities tables are filled by the
-store's own triggers; only the transactions are bigger than the store's (one per batch).
+``sqlite_statements.INSERT_SAVED``, ``sqlite_rows.insert_params``), so the legs and
+identities tables are filled by the store's own triggers; only the transactions are bigger
+than the store's (one per batch).
 
 The mix, per channel conversation: web chat, Direct Line, Telegram or SMS; one session, or
 two or three when the user came back after the earlier ones closed; one to three legs (the
@@ -26,8 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from connector.sessions import Leg, MidTierSession
-from connector.store import sqlite_schema as sql
 from connector.store.sqlite_db import prepare_file
+from connector.store.sqlite_rows import insert_params
+from connector.store.sqlite_schema import SCHEMA
+from connector.store.sqlite_statements import INSERT_SAVED
 
 BATCH = 20_000  # sessions per transaction
 HOUR = timedelta(hours=1)
@@ -157,13 +160,13 @@ def fill(path: Path, count: int, seed: int = 8) -> Mix:
     started = time.perf_counter()
     try:
         conn.executescript(FILL_PRAGMAS)
-        conn.executescript(sql.SCHEMA)
+        conn.executescript(SCHEMA)
         batch: list[tuple[Any, ...]] = []
         for session in sessions(count, seed, datetime.now(UTC), mix):
-            batch.append(sql.insert_params(session))
+            batch.append(insert_params(session))
             if len(batch) == BATCH or mix.sessions == count:
                 conn.execute("BEGIN")
-                conn.executemany(sql.INSERT_SAVED, batch)
+                conn.executemany(INSERT_SAVED, batch)
                 conn.execute("COMMIT")
                 batch.clear()
                 rate = mix.sessions / (time.perf_counter() - started)

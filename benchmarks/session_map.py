@@ -6,7 +6,7 @@ row encoding, a realistic mix of channels, legs, closed and active sessions, cla
 identities), then times K look-ups of each kind through the real ``SqliteStore`` (``get``,
 ``by_channel``, ``by_provider``, ``by_identity``, ``by_user``; nine in ten hit, one in ten
 misses), one at a time, and checks with ``EXPLAIN QUERY PLAN`` that each read of the
-session map starts from the index of its key (``sqlite_schema.INDEXED_READS``). Then starts
+session map starts from the index of its key (``sqlite_statements.INDEXED_READS``). Then starts
 ``midtier run`` twice, on a copy of a small store and on a copy of the big one, lets it
 start up (and expire the idle sessions of the mix), drives a few web chat conversations and
 reads the server's memory from ``/proc`` (Linux only)::
@@ -46,7 +46,7 @@ from session_server import ServerMemory, server_memory  # noqa: E402
 
 from connector.sessions import new_id  # noqa: E402
 from connector.store import SqliteStore  # noqa: E402
-from connector.store import sqlite_schema as sql  # noqa: E402
+from connector.store import sqlite_statements as sql  # noqa: E402
 
 P99_BUDGET_MS = 1.0
 TIME_LIMIT_S = 300.0  # for all the timed look-ups; 10,000 of each take some 10 s

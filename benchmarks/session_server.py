@@ -21,7 +21,8 @@ from pathlib import Path
 
 import aiohttp
 import yaml
-from message_cpu import REPO, _conversation, _port
+from message_cpu_loads import _conversation
+from message_cpu_servers import REPO, free_port
 
 DAY_US = 86_400 * 10**6
 CONVERSATIONS = 8
@@ -98,7 +99,7 @@ async def server_memory(
         step(f"copying the store of {sessions:,} sessions")
         shutil.copyfile(store, copy)
         idle = _idle(copy, cutoff_us)
-        port = _port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         started = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
@@ -119,7 +120,7 @@ async def server_memory(
                 await asyncio.sleep(0.2)
             latencies: list[float] = []
             await asyncio.gather(
-                *(_conversation(base, messages, latencies) for _ in range(CONVERSATIONS))
+                *(_conversation(base, messages, latencies, []) for _ in range(CONVERSATIONS))
             )
             rss, hwm = _memory(proc.pid)
         finally:

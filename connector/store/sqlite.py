@@ -1,10 +1,11 @@
-"""The embedded default session store: one SQLite file.
+"""The embedded default session store: one SQLite file. This module holds the session map,
+the history, dedupe keys and codes, and commits; the queues are :mod:`.sqlite_queues`.
 
 One connection runs every statement (:mod:`.sqlite_db`): on the event loop itself with
 ``synchronous = NORMAL``, where a commit is a write into the page cache and the checkpoints
 that fsync run on a worker thread; on its own worker thread with ``FULL``, where every
 commit fsyncs. Single operations are single statements in autocommit mode (see
-:mod:`connector.store.sqlite_schema`); a unit of work (``commit``) and the recording of a
+:mod:`connector.store.sqlite_statements`); a unit of work (``commit``) and the recording of a
 user's message (``inbound_put``) are one ``BEGIN IMMEDIATE`` transaction each, run whole.
 WAL journaling lets a second process (``midtier sessions``) read while the server writes.
 With ``synchronous = NORMAL`` (the default) a commit survives the process being killed;
@@ -14,20 +15,22 @@ With ``synchronous = NORMAL`` (the default) a commit survives the process being 
 from __future__ import annotations
 
 import sqlite3
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from connector.activity import now
-from connector.errors import ConfigError, ConflictError, NotFound
+from connector.errors import ConflictError, NotFound
 from connector.records import AuthCodeRecord, Changes, InboundEntry, InboxEntry, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
-from connector.store import sqlite_schema as sql
+from connector.store import sqlite_schema as schema
+from connector.store import sqlite_statements as sql
 from connector.store import sqlite_tx as tx
 from connector.store.common import Clock, Stamper, as_utc, close_expired
 from connector.store.sqlite_db import Database
+from connector.store.sqlite_queues import SqliteQueues
+from connector.store.sqlite_rows import insert_params, session_from, to_us, update_params
 
 Synchronous = Literal["normal", "full"]
 
@@ -45,16 +48,22 @@ class SqliteStore:
         self.path = str(path)
         self._clock = clock
         self._stamp = Stamper(clock)
-        self._seq = 0  # the last queue seq given (see _next_seq)
-        self._pragmas = sql.PRAGMAS + f"PRAGMA synchronous = {synchronous.upper()};\n"
+        self._pragmas = schema.PRAGMAS + f"PRAGMA synchronous = {synchronous.upper()};\n"
         self._synchronous = synchronous
         self._conn: Database | None = None
+        self._started_queues: SqliteQueues | None = None  # on the connection, while open
 
     @property
     def _db(self) -> Database:
         if self._conn is None:
             raise RuntimeError(f"SqliteStore({self.path!r}) is not started")
         return self._conn
+
+    @property
+    def _queues(self) -> SqliteQueues:
+        if self._started_queues is None:
+            raise RuntimeError(f"SqliteStore({self.path!r}) is not started")
+        return self._started_queues
 
     async def start(self) -> None:
         """Open the file (created readable by its owner only) and create the schema if
@@ -67,33 +76,17 @@ class SqliteStore:
         db = Database(self.path, self._pragmas, on_loop=self._synchronous == "normal")
         await db.open()
         try:
-            [(version,)] = await db.fetchall("PRAGMA user_version")
-            if version > sql.SCHEMA_VERSION:
-                raise ConfigError(
-                    self.path,
-                    "schema version",
-                    f"{version} was written by a newer midtier (this one knows"
-                    f" {sql.SCHEMA_VERSION}); upgrade midtier or use another store file",
-                )
-            if version and await db.fetchall(sql.NEEDS_MIGRATE_7):
-                await db.run(lambda conn: conn.executescript(sql.MIGRATE_7))
-            await db.run(lambda conn: conn.executescript(sql.SCHEMA))
+            await schema.migrate(db, self.path)
             [(highest,)] = await db.fetchall(sql.MAX_QUEUE_SEQ)
-            self._seq = int(highest or 0)
+            queues = SqliteQueues(db, int(highest or 0), self._clock, self._stamp)
         except BaseException:
             await db.close()
             raise
-        self._conn = db
-
-    def _next_seq(self) -> int:
-        """A queue entry's place: rising, unique, the clock's microseconds where it can (so
-        that order holds across restarts even if the file's highest seq was lost)."""
-        self._seq = max(self._seq + 1, time.time_ns() // 1000)
-        return self._seq
+        self._conn, self._started_queues = db, queues
 
     async def close(self) -> None:
         """Close the connection; ``start`` may open it again."""
-        db, self._conn = self._conn, None
+        db, self._conn, self._started_queues = self._conn, None, None
         if db is not None:
             await db.close()
 
@@ -111,7 +104,7 @@ class SqliteStore:
         for _ in range(3):
             rows = await self._db.fetchall(sql.SELECT_ACTIVE, key)
             if rows:
-                return sql.session_from(next(iter(rows))), False
+                return session_from(next(iter(rows))), False
             at = self._stamp()
             session = MidTierSession(
                 user_id=user_id,
@@ -121,7 +114,7 @@ class SqliteStore:
                 updated_at=at,
                 version=1,
             )
-            if await self._db.fetchall(sql.INSERT_NEW, sql.insert_params(session)):
+            if await self._db.fetchall(sql.INSERT_NEW, insert_params(session)):
                 return session, True
         # Only if the winner's session was closed again between our insert and read, thrice.
         raise ConflictError(f"could not find or create a session for {channel}:{key[1]}")
@@ -129,7 +122,7 @@ class SqliteStore:
     async def _one(self, statement: str, params: tuple[Any, ...]) -> MidTierSession | None:
         rows = await self._db.fetchall(statement, params)
         for row in rows:
-            return sql.session_from(row)
+            return session_from(row)
         return None
 
     async def get(self, session_id: str) -> MidTierSession | None:
@@ -148,14 +141,12 @@ class SqliteStore:
 
     async def by_user(self, user_id: str) -> list[MidTierSession]:
         """Every session of a user, most recently updated first."""
-        return [
-            sql.session_from(r) for r in await self._db.fetchall(sql.SELECT_BY_USER, (user_id,))
-        ]
+        return [session_from(r) for r in await self._db.fetchall(sql.SELECT_BY_USER, (user_id,))]
 
     async def by_identity(self, identity: str) -> list[MidTierSession]:
         """Active sessions whose verified claims carry ``identity``, newest update first."""
         rows = await self._db.fetchall(sql.SELECT_BY_IDENTITY, (identity,))
-        return [sql.session_from(r) for r in rows]
+        return [session_from(r) for r in rows]
 
     async def save(self, session: MidTierSession) -> MidTierSession:
         """Write if ``session.version`` is current (0 for a new session), else ``ConflictError``.
@@ -182,7 +173,7 @@ class SqliteStore:
             rows = await self._db.fetchall(sql.LIST_BY_PROVIDER, (provider, limit))
         else:
             rows = await self._db.fetchall(sql.LIST_BY_STATUS_PROVIDER, (status, provider, limit))
-        return [sql.session_from(r) for r in rows]
+        return [session_from(r) for r in rows]
 
     async def expire(self, idle_before: datetime) -> int:
         """Close active sessions not updated since ``idle_before``; return how many.
@@ -191,22 +182,22 @@ class SqliteStore:
         a holder of an older copy gets ``ConflictError`` on save; a session saved meanwhile
         is left alone. Also drops expired dedupe keys and authorization codes.
         """
-        before, at, count = sql.to_us(idle_before), self._stamp(), 0
+        before, at, count = to_us(idle_before), self._stamp(), 0
         while True:
             rows = await self._db.fetchall(sql.SELECT_IDLE, (before, sql.EXPIRE_PAGE))
             params = []
             for row in rows:
-                session = sql.session_from(row)
+                session = session_from(row)
                 expected = session.version
                 close_expired(session, at)
                 session.version += 1
                 session.updated_at = at
-                params.append(sql.update_params(session, expected))
+                params.append(update_params(session, expected))
             closed = await self._db.executemany(sql.UPDATE_SAVED, params) if params else 0
             count += closed
             if len(rows) < sql.EXPIRE_PAGE or closed == 0:  # the last page, or no progress
                 break
-        current = sql.to_us(self._clock())
+        current = to_us(self._clock())
         await self._db.execute(sql.PURGE_DEDUPE, (current,))
         await self._db.execute(sql.PURGE_CODES, (current,))
         return count
@@ -224,7 +215,7 @@ class SqliteStore:
 
     async def idle_sessions(self, before: datetime, limit: int = 100) -> list[str]:
         """Ids of active sessions not updated since ``before``, longest idle first."""
-        rows = await self._db.fetchall(sql.SELECT_IDLE_IDS, (sql.to_us(before), max(limit, 0)))
+        rows = await self._db.fetchall(sql.SELECT_IDLE_IDS, (to_us(before), max(limit, 0)))
         return [str(session_id) for (session_id,) in rows]
 
     # ------------------------------------------------------------------ transcript, decisions
@@ -279,13 +270,13 @@ class SqliteStore:
     async def seen(self, key: str, ttl_seconds: float) -> bool:
         """Record ``key`` for ``ttl_seconds``; True if it was already recorded and unexpired."""
         current = as_utc(self._clock())
-        expires = sql.to_us(current + timedelta(seconds=ttl_seconds))
-        return await self._db.execute(sql.SEEN, (key, expires, sql.to_us(current))) == 0
+        expires = to_us(current + timedelta(seconds=ttl_seconds))
+        return await self._db.execute(sql.SEEN, (key, expires, to_us(current))) == 0
 
     async def put_code(self, code_hash: str, record: AuthCodeRecord) -> None:
         """Store an authorization code's record under the code's hash."""
         await self._db.execute(
-            sql.PUT_CODE, (code_hash, record.model_dump_json(), sql.to_us(record.expires_at))
+            sql.PUT_CODE, (code_hash, record.model_dump_json(), to_us(record.expires_at))
         )
 
     async def take_code(self, code_hash: str) -> AuthCodeRecord | None:
@@ -313,41 +304,22 @@ class SqliteStore:
 
         None for a duplicate (nothing written).
         """
-        current = as_utc(self._clock())
-        seen = (sql.to_us(current + timedelta(seconds=ttl_seconds)), sql.to_us(current))
-
-        def fresh() -> MidTierSession:  # made only if the conversation has no active session
-            return MidTierSession(
-                user_id=entry.user_id,
-                channel=entry.channel,
-                channel_conversation_id=entry.conversation,
-                channel_state=dict(entry.channel_state),
-                created_at=current,
-                updated_at=self._stamp(),
-                version=1,
-            )
-
-        seq = self._next_seq()
-        return await self._db.transaction(
-            lambda conn: tx.inbound_put(conn, entry, seen, fresh, seq)
-        )
+        return await self._queues.inbound_put(entry, ttl_seconds)
 
     async def inbound_pending(self, channel: str, conversation: str) -> list[InboundEntry]:
         """Unprocessed activities of one channel conversation, in record order."""
-        rows = await self._db.fetchall(sql.INBOUND_PENDING, (channel, conversation))
-        return [InboundEntry.model_validate_json(data) for (data,) in rows]
+        return await self._queues.inbound_pending(channel, conversation)
 
     async def inbound_keys(self) -> list[tuple[str, str]]:
         """Every (channel, conversation) with activities waiting, oldest first."""
-        rows = await self._db.fetchall(sql.INBOUND_KEYS)
-        return [(str(channel), str(conversation)) for channel, conversation in rows]
+        return await self._queues.inbound_keys()
 
     async def commit(self, changes: Changes) -> MidTierSession:
         """Apply a unit of work in one transaction: everything, or nothing."""
         saved = changes.session.model_copy(
             update={"version": changes.expected_version + 1, "updated_at": self._stamp()}
         )
-        seqs = [self._next_seq() for _ in changes.outbox]
+        seqs = [self._queues.next_seq() for _ in changes.outbox]
         await self._db.transaction(lambda conn: tx.commit(conn, changes, saved, seqs))
         return saved
 
@@ -355,47 +327,40 @@ class SqliteStore:
 
     async def outbox_put(self, entry: OutboxEntry) -> None:
         """Queue an entry; putting an id that is already queued does nothing."""
-        await self._db.execute(sql.OUTBOX_PUT, sql.outbox_params(entry, self._next_seq()))
+        await self._queues.outbox_put(entry)
 
     async def outbox_pending(self, channel: str, conversation_id: str) -> list[OutboxEntry]:
         """Entries not yet delivered for one conversation, in the order they were put."""
-        rows = await self._db.fetchall(sql.OUTBOX_PENDING, (channel, conversation_id))
-        return [sql.outbox_from(r) for r in rows]
+        return await self._queues.outbox_pending(channel, conversation_id)
 
     async def outbox_due(self, before: datetime, limit: int = 100) -> list[OutboxEntry]:
         """Entries whose next attempt is at or before ``before``: earliest first, then put order."""
-        rows = await self._db.fetchall(sql.OUTBOX_DUE, (sql.to_us(before), max(limit, 0)))
-        return [sql.outbox_from(r) for r in rows]
+        return await self._queues.outbox_due(before, limit)
 
     async def outbox_heads(self, before: datetime, limit: int = 100) -> list[OutboxEntry]:
         """Each conversation's oldest entry, where its next attempt is at or before ``before``:
         earliest first, then put order."""
-        rows = await self._db.fetchall(sql.OUTBOX_HEADS, (sql.to_us(before), max(limit, 0)))
-        return [sql.outbox_from(r) for r in rows]
+        return await self._queues.outbox_heads(before, limit)
 
     async def outbox_done(self, entry_id: str) -> None:
         """Forget a delivered entry (unknown ids are ignored)."""
-        await self._db.execute(sql.OUTBOX_DONE, (entry_id,))
+        await self._queues.outbox_done(entry_id)
 
     async def outbox_retry(self, entry_id: str, next_attempt_at: datetime, error: str) -> None:
         """Count a failed attempt and schedule the next (unknown ids are ignored)."""
-        await self._db.execute(sql.OUTBOX_RETRY, (sql.to_us(next_attempt_at), error, entry_id))
+        await self._queues.outbox_retry(entry_id, next_attempt_at, error)
 
     # ------------------------------------------------------------------ provider inbox
 
     async def inbox_put(self, entry: InboxEntry) -> None:
         """Keep an accepted provider callback (an id already kept is ignored)."""
-        seq = self._next_seq()
-        params = (entry.id, seq, entry.provider, entry.conversation, entry.model_dump_json())
-        await self._db.execute(sql.INBOX_PUT, params)
+        await self._queues.inbox_put(entry)
 
     async def inbox_pending(self, provider: str, conversation: str) -> list[InboxEntry]:
-        rows = await self._db.fetchall(sql.INBOX_PENDING, (provider, conversation))
-        return [InboxEntry.model_validate_json(row[0]) for row in rows]
+        return await self._queues.inbox_pending(provider, conversation)
 
     async def inbox_keys(self) -> list[tuple[str, str]]:
-        rows = await self._db.fetchall(sql.INBOX_KEYS)
-        return [(str(row[0]), str(row[1])) for row in rows]
+        return await self._queues.inbox_keys()
 
     async def inbox_done(self, entry_id: str) -> None:
-        await self._db.execute(sql.INBOX_DONE, (entry_id,))
+        await self._queues.inbox_done(entry_id)

@@ -12,20 +12,19 @@ from collections.abc import Callable
 from connector.errors import ConflictError
 from connector.records import Changes, InboundEntry
 from connector.sessions import MidTierSession
-from connector.store import sqlite_schema as sql
+from connector.store import sqlite_statements as sql
 from connector.store.common import user_entry
+from connector.store.sqlite_rows import insert_params, outbox_params, touched_params, update_params
 
 
 def save(conn: sqlite3.Connection, saved: MidTierSession, expected: int) -> None:
     """Write ``saved`` over the row at version ``expected`` (0: insert), or ConflictError."""
     try:
         if expected == 0:
-            cursor = conn.execute(sql.INSERT_SAVED, sql.insert_params(saved))
+            cursor = conn.execute(sql.INSERT_SAVED, insert_params(saved))
         else:
-            params = sql.update_params(saved, expected)
-            cursor = conn.execute(
-                sql.UPDATE_TOUCHED, sql.touched_params(saved, expected, params[7])
-            )
+            params = update_params(saved, expected)
+            cursor = conn.execute(sql.UPDATE_TOUCHED, touched_params(saved, expected, params[7]))
             if cursor.rowcount != 1:  # a key changed (or the version is stale: then 0 again)
                 cursor = conn.execute(sql.UPDATE_SAVED, params)
     except sqlite3.IntegrityError as exc:
@@ -58,7 +57,7 @@ def inbound_put(
         open_leg = (provider, leg_id) if provider is not None and closed_at is None else None
     else:
         created = fresh()
-        conn.execute(sql.INSERT_NEW, sql.insert_params(created)).fetchall()
+        conn.execute(sql.INSERT_NEW, insert_params(created)).fetchall()
         session_id, open_leg = created.id, None
     stored = entry.model_copy(update={"session_id": session_id})
     said = user_entry(stored, open_leg)
@@ -81,7 +80,7 @@ def commit(
     for decision in changes.decisions:
         conn.execute(sql.INSERT_DECISION, (saved.id, decision.model_dump_json()))
     if changes.outbox:
-        params = [sql.outbox_params(e, s) for e, s in zip(changes.outbox, seqs, strict=True)]
+        params = [outbox_params(e, s) for e, s in zip(changes.outbox, seqs, strict=True)]
         conn.executemany(sql.OUTBOX_PUT, params)
     if changes.inbound_done:
         conn.executemany(sql.INBOUND_DONE, [(i,) for i in changes.inbound_done])

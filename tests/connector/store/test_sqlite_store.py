@@ -15,7 +15,8 @@ from connector.records import AuthCodeRecord, InboxEntry, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import Leg, TranscriptEntry
 from connector.store import SqliteStore
-from connector.store import sqlite_schema as sql
+from connector.store import sqlite_statements as sql
+from connector.store.sqlite_rows import to_us
 from connector.store.sqlite_schema import SCHEMA_VERSION
 from tests.connector.store.contract import arrival, outbox_entry
 
@@ -236,13 +237,13 @@ async def test_a_file_of_schema_6_keeps_its_queues_in_order_and_its_dedupe_keys(
                 "INSERT INTO outbox(id, session_id, channel, conversation_id, next_attempt_at,"
                 " attempts, last_error, data) VALUES (?, ?, ?, ?, ?, 0, NULL, ?)",
                 (reply.id, reply.session_id, reply.channel, reply.conversation_id,
-                 sql.to_us(reply.next_attempt_at), reply.model_dump_json()),
+                 to_us(reply.next_attempt_at), reply.model_dump_json()),
             )  # fmt: skip
         db.execute(
             "INSERT INTO inbox(id, provider, conversation, data) VALUES (?, ?, ?, ?)",
             (callback.id, callback.provider, callback.conversation, callback.model_dump_json()),
         )
-        far = sql.to_us(now() + timedelta(hours=1))
+        far = to_us(now() + timedelta(hours=1))
         db.execute("INSERT INTO dedupe(key, expires_at) VALUES ('in:webchat:c-1:m0', ?)", (far,))
     db.close()
     reopened = SqliteStore(path)

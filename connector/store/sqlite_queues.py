@@ -1,0 +1,129 @@
+"""The SQLite store's queues: the outbox, the provider inbox and the durable inbound.
+
+Each entry is kept until the part that consumes it says it is done, in the order of its
+``seq``: one counter for the three queues, continued from the highest place in the file when
+the store starts. Recording a user's activity (``inbound_put``) is one ``BEGIN IMMEDIATE``
+transaction with its dedupe key, its session and its transcript entry
+(:func:`connector.store.sqlite_tx.inbound_put`).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from connector.records import InboundEntry, InboxEntry, OutboxEntry
+from connector.sessions import MidTierSession
+from connector.store import sqlite_statements as sql
+from connector.store import sqlite_tx as tx
+from connector.store.common import Clock, Stamper, as_utc
+from connector.store.sqlite_db import Database
+from connector.store.sqlite_rows import outbox_from, outbox_params, to_us
+
+
+class SqliteQueues:
+    """The queues of one open store file, on its connection.
+
+    ``seq`` is the highest place the file's queues hold; ``clock`` and ``stamp`` are the
+    store's, so that a session created by ``inbound_put`` orders with those it saves.
+    """
+
+    def __init__(self, db: Database, seq: int, clock: Clock, stamp: Stamper) -> None:
+        self._db = db
+        self._seq = seq  # the last queue seq given (see next_seq)
+        self._clock = clock
+        self._stamp = stamp
+
+    def next_seq(self) -> int:
+        """A queue entry's place: rising, unique, the clock's microseconds where it can (so
+        that order holds across restarts even if the file's highest seq was lost)."""
+        self._seq = max(self._seq + 1, time.time_ns() // 1000)
+        return self._seq
+
+    # ------------------------------------------------------------------ inbound
+
+    async def inbound_put(self, entry: InboundEntry, ttl_seconds: float) -> InboundEntry | None:
+        """Record a user's activity with its dedupe key and session, in one transaction.
+
+        None for a duplicate (nothing written).
+        """
+        current = as_utc(self._clock())
+        seen = (to_us(current + timedelta(seconds=ttl_seconds)), to_us(current))
+
+        def fresh() -> MidTierSession:  # made only if the conversation has no active session
+            return MidTierSession(
+                user_id=entry.user_id,
+                channel=entry.channel,
+                channel_conversation_id=entry.conversation,
+                channel_state=dict(entry.channel_state),
+                created_at=current,
+                updated_at=self._stamp(),
+                version=1,
+            )
+
+        seq = self.next_seq()
+        return await self._db.transaction(
+            lambda conn: tx.inbound_put(conn, entry, seen, fresh, seq)
+        )
+
+    async def inbound_pending(self, channel: str, conversation: str) -> list[InboundEntry]:
+        """Unprocessed activities of one channel conversation, in record order."""
+        rows = await self._db.fetchall(sql.INBOUND_PENDING, (channel, conversation))
+        return [InboundEntry.model_validate_json(data) for (data,) in rows]
+
+    async def inbound_keys(self) -> list[tuple[str, str]]:
+        """Every (channel, conversation) with activities waiting, oldest first."""
+        rows = await self._db.fetchall(sql.INBOUND_KEYS)
+        return [(str(channel), str(conversation)) for channel, conversation in rows]
+
+    # ------------------------------------------------------------------ outbox
+
+    async def outbox_put(self, entry: OutboxEntry) -> None:
+        """Queue an entry; putting an id that is already queued does nothing."""
+        await self._db.execute(sql.OUTBOX_PUT, outbox_params(entry, self.next_seq()))
+
+    async def outbox_pending(self, channel: str, conversation_id: str) -> list[OutboxEntry]:
+        """Entries not yet delivered for one conversation, in the order they were put."""
+        rows = await self._db.fetchall(sql.OUTBOX_PENDING, (channel, conversation_id))
+        return [outbox_from(r) for r in rows]
+
+    async def outbox_due(self, before: datetime, limit: int = 100) -> list[OutboxEntry]:
+        """Entries whose next attempt is at or before ``before``: earliest first, then put order."""
+        rows = await self._db.fetchall(sql.OUTBOX_DUE, (to_us(before), max(limit, 0)))
+        return [outbox_from(r) for r in rows]
+
+    async def outbox_heads(self, before: datetime, limit: int = 100) -> list[OutboxEntry]:
+        """Each conversation's oldest entry, where its next attempt is at or before ``before``:
+        earliest first, then put order."""
+        rows = await self._db.fetchall(sql.OUTBOX_HEADS, (to_us(before), max(limit, 0)))
+        return [outbox_from(r) for r in rows]
+
+    async def outbox_done(self, entry_id: str) -> None:
+        """Forget a delivered entry (unknown ids are ignored)."""
+        await self._db.execute(sql.OUTBOX_DONE, (entry_id,))
+
+    async def outbox_retry(self, entry_id: str, next_attempt_at: datetime, error: str) -> None:
+        """Count a failed attempt and schedule the next (unknown ids are ignored)."""
+        await self._db.execute(sql.OUTBOX_RETRY, (to_us(next_attempt_at), error, entry_id))
+
+    # ------------------------------------------------------------------ provider inbox
+
+    async def inbox_put(self, entry: InboxEntry) -> None:
+        """Keep an accepted provider callback (an id already kept is ignored)."""
+        seq = self.next_seq()
+        params = (entry.id, seq, entry.provider, entry.conversation, entry.model_dump_json())
+        await self._db.execute(sql.INBOX_PUT, params)
+
+    async def inbox_pending(self, provider: str, conversation: str) -> list[InboxEntry]:
+        """Callbacks of one provider conversation not yet applied, in the order they were put."""
+        rows = await self._db.fetchall(sql.INBOX_PENDING, (provider, conversation))
+        return [InboxEntry.model_validate_json(row[0]) for row in rows]
+
+    async def inbox_keys(self) -> list[tuple[str, str]]:
+        """Every (provider, conversation) with callbacks waiting, oldest first."""
+        rows = await self._db.fetchall(sql.INBOX_KEYS)
+        return [(str(row[0]), str(row[1])) for row in rows]
+
+    async def inbox_done(self, entry_id: str) -> None:
+        """Forget an applied callback (unknown ids are ignored)."""
+        await self._db.execute(sql.INBOX_DONE, (entry_id,))

@@ -1,0 +1,109 @@
+"""How the SQLite store's models map onto rows: times as microseconds, sessions and outbox
+entries to and from the columns of their tables.
+
+Times are stored as integer microseconds since the Unix epoch (UTC), so comparisons and
+ordering in SQL are exact. Each model is stored whole as JSON in ``data``; the parameters
+here give the other columns (copies for lookups) in the order of the statements of
+:mod:`.sqlite_statements`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connector.records import OutboxEntry
+from connector.sessions import MidTierSession
+from connector.store.common import ONE_US, as_utc
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_us(value: datetime) -> int:
+    """Microseconds since the epoch, exactly (naive datetimes are taken as UTC)."""
+    return (as_utc(value) - EPOCH) // ONE_US
+
+
+def from_us(value: int) -> datetime:
+    """The UTC datetime ``value`` microseconds after the epoch."""
+    return EPOCH + timedelta(microseconds=value)
+
+
+def session_from(row: Iterable[Any]) -> MidTierSession:
+    """The session in a ``SELECT data`` row."""
+    (data,) = row
+    return MidTierSession.model_validate_json(data)
+
+
+def outbox_from(row: Iterable[Any]) -> OutboxEntry:
+    """The entry in an outbox row; the columns that change on retry override ``data``."""
+    data, attempts, next_attempt_at, last_error = row
+    entry = OutboxEntry.model_validate_json(data)
+    entry.attempts = attempts
+    entry.next_attempt_at = from_us(next_attempt_at)
+    entry.last_error = last_error
+    return entry
+
+
+def insert_params(session: MidTierSession) -> tuple[Any, ...]:
+    """Column values of ``sessions`` for an INSERT, in schema order."""
+    return (
+        session.id,
+        session.user_id,
+        session.channel,
+        session.channel_conversation_id,
+        session.status,
+        session.current_provider,
+        session.version,
+        to_us(session.created_at),
+        to_us(session.updated_at),
+        session.model_dump_json(),
+    )
+
+
+def touched_params(saved: MidTierSession, expected_version: int, data: str) -> tuple[Any, ...]:
+    """Values for ``UPDATE_TOUCHED``."""
+    return (
+        saved.version,
+        to_us(saved.updated_at),
+        data,
+        saved.id,
+        expected_version,
+        saved.user_id,
+        saved.channel,
+        saved.channel_conversation_id,
+        saved.status,
+        saved.current_provider,
+    )
+
+
+def update_params(saved: MidTierSession, expected_version: int) -> tuple[Any, ...]:
+    """Values for ``UPDATE_SAVED``: write ``saved`` over the row still at ``expected_version``."""
+    return (
+        saved.user_id,
+        saved.channel,
+        saved.channel_conversation_id,
+        saved.status,
+        saved.current_provider,
+        saved.version,
+        to_us(saved.updated_at),
+        saved.model_dump_json(),
+        saved.id,
+        expected_version,
+    )
+
+
+def outbox_params(entry: OutboxEntry, seq: int) -> tuple[Any, ...]:
+    """Values for ``OUTBOX_PUT``."""
+    return (
+        entry.id,
+        seq,
+        entry.session_id,
+        entry.channel,
+        entry.conversation_id,
+        to_us(entry.next_attempt_at),
+        entry.attempts,
+        entry.last_error,
+        entry.model_dump_json(),
+    )

@@ -1,0 +1,205 @@
+"""The SQLite store's statements, as constants: sessions, history, dedupe keys, codes, queues.
+
+Statements that must be atomic are single statements (the connection is in autocommit
+mode): the legs index is kept by triggers on ``sessions`` (:mod:`.sqlite_schema`), and
+sequence numbers are computed inside the ``INSERT``. Parameters are the values
+:mod:`.sqlite_rows` encodes.
+"""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------------------- sessions
+
+SELECT_ACTIVE = """
+SELECT data FROM sessions
+WHERE channel = ? AND channel_conversation_id = ? AND status = 'active'
+"""
+# What recording a user's message needs of its active session: the id and the open leg
+# (the last one, unless closed), read by SQLite without parsing the whole session.
+SELECT_ACTIVE_LEG = """
+SELECT id,
+       json_extract(data, '$.legs[#-1].provider'),
+       json_extract(data, '$.legs[#-1].id'),
+       json_extract(data, '$.legs[#-1].closed_at')
+FROM sessions
+WHERE channel = ? AND channel_conversation_id = ? AND status = 'active'
+"""
+# Loses quietly to a concurrent creator through the unique index on active sessions.
+INSERT_NEW = """
+INSERT INTO sessions(id, user_id, channel, channel_conversation_id, status, current_provider,
+                     version, created_at, updated_at, data)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+# A never-stored session; a clash with another active session raises IntegrityError.
+INSERT_SAVED = """
+INSERT INTO sessions(id, user_id, channel, channel_conversation_id, status, current_provider,
+                     version, created_at, updated_at, data)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(id) DO NOTHING
+"""
+# A session may move to another channel conversation (connector.continuation): the unique
+# index on active sessions then refuses a move onto a conversation that has one.
+UPDATE_SAVED = """
+UPDATE sessions
+SET user_id = ?, channel = ?, channel_conversation_id = ?, status = ?, current_provider = ?,
+    version = ?, updated_at = ?, data = ?
+WHERE id = ? AND version = ?
+"""
+# Most saves (a message answered) change none of the indexed keys but updated_at: writing
+# only what changed spares SQLite the indexes of the others (UPDATE_SAVED when it matches
+# no row: the keys changed, or the version is stale).
+UPDATE_TOUCHED = """
+UPDATE sessions SET version = ?, updated_at = ?, data = ?
+WHERE id = ? AND version = ? AND user_id = ? AND channel = ? AND channel_conversation_id = ?
+  AND status = ? AND current_provider IS ?
+"""
+SELECT_BY_ID = "SELECT data FROM sessions WHERE id = ?"
+SELECT_BY_CHANNEL = """
+SELECT data FROM sessions WHERE channel = ? AND channel_conversation_id = ?
+ORDER BY status = 'active' DESC, created_at DESC, rowid DESC LIMIT 1
+"""
+SELECT_BY_PROVIDER = """
+SELECT s.data FROM legs AS l JOIN sessions AS s ON s.id = l.session_id
+WHERE l.provider = ? AND l.provider_conversation_id = ?
+"""
+# CROSS JOIN keeps identities the outer loop: left to itself, the planner would rather walk
+# every active session through sessions_idle and probe identities for each.
+SELECT_BY_IDENTITY = """
+SELECT s.data FROM identities AS i CROSS JOIN sessions AS s ON s.id = i.session_id
+WHERE i.identity = ? AND s.status = 'active' ORDER BY s.updated_at DESC
+"""
+SELECT_BY_USER = "SELECT data FROM sessions WHERE user_id = ? ORDER BY updated_at DESC"
+# Longest idle first, a page at a time, so that no read holds every session in memory.
+_IDLE = "FROM sessions WHERE status = 'active' AND updated_at < ? ORDER BY updated_at LIMIT ?"
+SELECT_IDLE = f"SELECT data {_IDLE}"
+SELECT_IDLE_IDS = f"SELECT id {_IDLE}"
+EXPIRE_PAGE = 500  # sessions ``expire`` closes per statement
+# A provider's queue at start-up: the open (last) leg's conversation id of its sessions.
+OPEN_CONVERSATIONS = """
+SELECT json_extract(data, '$.legs[#-1].provider_conversation_id'), id FROM sessions
+WHERE status = 'active' AND current_provider = ?
+"""
+# Start-up counts: a GROUP BY over the index on (status, current_provider), rows unread.
+OPEN_LEG_COUNTS = """
+SELECT current_provider, COUNT(*) FROM sessions
+WHERE status = 'active' AND current_provider IS NOT NULL GROUP BY current_provider
+"""
+
+# list_sessions: one constant per combination of filters, so each can use an index.
+_LIST = "SELECT data FROM sessions {} ORDER BY updated_at DESC LIMIT ?"
+LIST_ALL = _LIST.format("")
+LIST_BY_STATUS = _LIST.format("WHERE status = ?")
+LIST_BY_PROVIDER = _LIST.format("WHERE current_provider = ?")
+LIST_BY_STATUS_PROVIDER = _LIST.format("WHERE status = ? AND current_provider = ?")
+
+# The session map's reads, each with the index its outer loop must search, however many
+# sessions the file holds (tests and benchmarks/session_map.py check the query plans). The
+# store runs no ANALYZE, so these are the planner's choices without statistics.
+INDEXED_READS = {
+    "find_or_create": (SELECT_ACTIVE, "sessions_active_channel"),
+    "get": (SELECT_BY_ID, "sqlite_autoindex_sessions_1"),
+    "by_channel": (SELECT_BY_CHANNEL, "sessions_channel"),
+    "by_provider": (SELECT_BY_PROVIDER, "sqlite_autoindex_legs_1"),
+    "by_identity": (SELECT_BY_IDENTITY, "sqlite_autoindex_identities_1"),
+    "by_user": (SELECT_BY_USER, "sessions_user"),
+    "expire": (SELECT_IDLE, "sessions_idle"),
+    "idle_sessions": (SELECT_IDLE_IDS, "sessions_idle"),
+    "open_leg_counts": (OPEN_LEG_COUNTS, "sessions_status"),
+    "open_conversations": (OPEN_CONVERSATIONS, "sessions_status"),
+    "list_sessions(status, provider)": (LIST_BY_STATUS_PROVIDER, "sessions_status"),
+}
+
+# ---------------------------------------------------------------------------- transcript
+
+INSERT_TRANSCRIPT = """
+INSERT INTO transcript(session_id, seq, data)
+SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2 FROM transcript WHERE session_id = ?1
+RETURNING seq
+"""
+NO_SEQ_LIMIT = 1 << 62  # ``before`` when the whole transcript is wanted
+SELECT_TRANSCRIPT = """
+SELECT seq, data FROM transcript WHERE session_id = ? AND seq < ? ORDER BY seq
+"""
+SELECT_TRANSCRIPT_LAST = """
+SELECT seq, data FROM transcript WHERE session_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?
+"""
+INSERT_DECISION = """
+INSERT INTO decisions(session_id, n, data)
+SELECT ?1, COALESCE(MAX(n), 0) + 1, ?2 FROM decisions WHERE session_id = ?1
+"""
+SELECT_DECISIONS = "SELECT data FROM decisions WHERE session_id = ? ORDER BY n"
+
+# ---------------------------------------------------------------------------- dedupe, codes
+
+# Changes a row (rowcount 1) only when the key is new or its record has expired.
+SEEN = """
+INSERT INTO dedupe(key, expires_at) VALUES (?1, ?2)
+ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at
+WHERE dedupe.expires_at <= ?3
+"""
+PURGE_DEDUPE = "DELETE FROM dedupe WHERE expires_at <= ?"
+PUT_CODE = "INSERT OR REPLACE INTO codes(hash, data, expires_at) VALUES (?, ?, ?)"
+TAKE_CODE = "DELETE FROM codes WHERE hash = ? RETURNING data"
+PEEK_CODE = "SELECT data FROM codes WHERE hash = ?"
+PURGE_CODES = "DELETE FROM codes WHERE expires_at <= ?"
+
+# ---------------------------------------------------------------------------- outbox
+
+OUTBOX_PUT = """
+INSERT INTO outbox(id, seq, session_id, channel, conversation_id, next_attempt_at, attempts,
+                   last_error, data)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(id) DO NOTHING
+"""
+_OUTBOX_COLUMNS = "data, attempts, next_attempt_at, last_error"
+OUTBOX_PENDING = f"""
+SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE channel = ? AND conversation_id = ? ORDER BY seq
+"""
+OUTBOX_DUE = f"""
+SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE next_attempt_at <= ?
+ORDER BY next_attempt_at, seq LIMIT ?
+"""
+# The entry that holds each conversation's line (the oldest one), when it is due.
+OUTBOX_HEADS = """
+SELECT o.data, o.attempts, o.next_attempt_at, o.last_error
+FROM (SELECT channel, conversation_id, MIN(seq) AS seq FROM outbox
+      GROUP BY channel, conversation_id) AS head
+JOIN outbox AS o ON o.channel = head.channel AND o.conversation_id = head.conversation_id
+                AND o.seq = head.seq
+WHERE o.next_attempt_at <= ?
+ORDER BY o.next_attempt_at, o.seq LIMIT ?
+"""
+OUTBOX_DONE = "DELETE FROM outbox WHERE id = ?"
+OUTBOX_RETRY = """
+UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?
+"""
+
+# ---------------------------------------------------------------------------- inbox
+
+INBOX_PUT = """
+INSERT INTO inbox(id, seq, provider, conversation, data) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT(id) DO NOTHING
+"""
+INBOX_PENDING = "SELECT data FROM inbox WHERE provider = ? AND conversation = ? ORDER BY seq"
+INBOX_KEYS = (
+    "SELECT provider, conversation FROM inbox GROUP BY provider, conversation ORDER BY MIN(seq)"
+)
+INBOX_DONE = "DELETE FROM inbox WHERE id = ?"
+
+# ---------------------------------------------------------------------------- inbound
+
+INBOUND_PUT = "INSERT INTO inbound(id, seq, channel, conversation, data) VALUES (?, ?, ?, ?, ?)"
+# The highest seq in the queues: the store's next is above it (and above the clock).
+MAX_QUEUE_SEQ = """
+SELECT MAX(m) FROM (SELECT MAX(seq) AS m FROM outbox UNION ALL SELECT MAX(seq) FROM inbox
+                    UNION ALL SELECT MAX(seq) FROM inbound)
+"""
+INBOUND_PENDING = """
+SELECT data FROM inbound WHERE channel = ? AND conversation = ? ORDER BY seq
+"""
+INBOUND_KEYS = """
+SELECT channel, conversation FROM inbound GROUP BY channel, conversation ORDER BY MIN(seq)
+"""
+INBOUND_DONE = "DELETE FROM inbound WHERE id = ?"
