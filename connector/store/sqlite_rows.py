@@ -78,8 +78,11 @@ def touched_params(saved: MidTierSession, expected_version: int, data: str) -> t
     )
 
 
-def update_params(saved: MidTierSession, expected_version: int) -> tuple[Any, ...]:
-    """Values for ``UPDATE_SAVED``: write ``saved`` over the row still at ``expected_version``."""
+def update_params(
+    saved: MidTierSession, expected_version: int, data: str | None = None
+) -> tuple[Any, ...]:
+    """Values for ``UPDATE_SAVED``: write ``saved`` (``data``: its JSON, when already made)
+    over the row still at ``expected_version``."""
     return (
         saved.user_id,
         saved.channel,
@@ -88,7 +91,7 @@ def update_params(saved: MidTierSession, expected_version: int) -> tuple[Any, ..
         saved.current_provider,
         saved.version,
         to_us(saved.updated_at),
-        saved.model_dump_json(),
+        saved.model_dump_json() if data is None else data,
         saved.id,
         expected_version,
     )

@@ -23,10 +23,10 @@ def save(conn: sqlite3.Connection, saved: MidTierSession, expected: int) -> None
         if expected == 0:
             cursor = conn.execute(sql.INSERT_SAVED, insert_params(saved))
         else:
-            params = update_params(saved, expected)
-            cursor = conn.execute(sql.UPDATE_TOUCHED, touched_params(saved, expected, params[7]))
+            data = saved.model_dump_json()
+            cursor = conn.execute(sql.UPDATE_TOUCHED, touched_params(saved, expected, data))
             if cursor.rowcount != 1:  # a key changed (or the version is stale: then 0 again)
-                cursor = conn.execute(sql.UPDATE_SAVED, params)
+                cursor = conn.execute(sql.UPDATE_SAVED, update_params(saved, expected, data))
     except sqlite3.IntegrityError as exc:
         raise ConflictError(
             f"session {saved.id}: its channel conversation has another active session"
