@@ -4,7 +4,8 @@
 Azure posts one Activity per request to ``https://<public url>/channels/<name>`` (or the
 ``path_alias``, e.g. ``/api/messages``) with a JWT that :mod:`.botframework_auth` checks;
 the activity's ``serviceUrl`` is trusted only once it matches the token. Replies are
-separate calls to the Bot Connector at that ``serviceUrl``, with midtier's own token.
+separate calls to the Bot Connector at that ``serviceUrl``, with midtier's own token. How
+activities map both ways is in :mod:`.botframework_wire`.
 
 * ``message`` passes through as it came (text, attachments, card submits' ``value``,
   ``channelData`` such as Teams' tenant); ``typing`` passes as typing. The dedupe key is
@@ -22,16 +23,17 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from adapters.channels import platform_api, render
+from adapters.channels import platform_api
 from adapters.channels.botframework_auth import (
     ConnectorToken,
     OpenIdKeys,
     check_token,
     check_vouched,
 )
-from connector.activity import Activity, ActivityTypes, ConversationAccount
+from adapters.channels.botframework_wire import inbound_activity, reply_body, required_text
+from connector.activity import Activity, ActivityTypes
 from connector.app.webhooks import channel_webhook
 from connector.channels import ChannelRequest, ChannelResponse, IgnoredKinds
 from connector.context import ChannelContext
@@ -40,12 +42,6 @@ from connector.logs import redactor
 
 ACK = ChannelResponse(status=201)
 NOT_IMPLEMENTED = ChannelResponse(status=501)
-# Teams shows a message of up to about 28 KB; the text is cut well below that.
-TEXT_LIMIT = 24_000
-# Teams shows at most three suggested actions, and none on a message with attachments.
-TEAMS_MAX_SUGGESTED = 3
-_PASSED = ("attachments", "attachmentLayout", "suggestedActions", "textFormat", "speak",
-           "inputHint", "summary", "entities", "locale", "value")  # fmt: skip
 
 
 class BotFrameworkSettings(BaseModel):
@@ -75,20 +71,6 @@ class BotFrameworkSettings(BaseModel):
         if self.path_alias is not None and self.path_alias.startswith("/channels/"):
             raise ValueError("path_alias must be outside /channels/")
         return self
-
-
-def _text(data: dict[str, Any], key: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise MalformedPayload(f"activity {key} must be a non-empty string")
-    return value
-
-
-def _account(data: dict[str, Any], key: str) -> dict[str, Any]:
-    value = data.get(key)
-    if not isinstance(value, dict) or not isinstance(value.get("id"), str) or not value["id"]:
-        raise MalformedPayload(f"activity {key}.id must be a non-empty string")
-    return value
 
 
 class BotFrameworkChannel:
@@ -132,8 +114,8 @@ class BotFrameworkChannel:
         data = request.json_object()
         check_vouched(
             verified,
-            channel_id=_text(data, "channelId"),
-            service_url=_text(data, "serviceUrl"),
+            channel_id=required_text(data, "channelId"),
+            service_url=required_text(data, "serviceUrl"),
         )
 
     async def parse(self, request: ChannelRequest) -> list[Activity]:
@@ -145,45 +127,7 @@ class BotFrameworkChannel:
         if kind not in (ActivityTypes.MESSAGE, ActivityTypes.TYPING):
             self._ignored(kind)
             return []
-        return [self._activity(data)]
-
-    def _activity(self, data: dict[str, Any]) -> Activity:
-        channel_id = _text(data, "channelId")
-        service_url = _text(data, "serviceUrl")
-        if not service_url.startswith(("https://", "http://")):
-            raise MalformedPayload("activity serviceUrl must be an http(s) URL")
-        conversation = _account(data, "conversation")
-        bot = _account(data, "recipient")
-        _account(data, "from")
-        activity_id = _text(data, "id")
-        address: dict[str, Any] = {
-            "serviceUrl": service_url,
-            "channelId": channel_id,
-            "conversationId": conversation["id"],
-            "bot": {"id": bot["id"], "name": bot.get("name")},
-            "replyToId": activity_id,
-        }
-        tenant = conversation.get("tenantId") or _tenant(data.get("channelData"))
-        if isinstance(tenant, str) and tenant:
-            address["tenantId"] = tenant  # Teams refuses some sends without it
-        channel_data = data.get("channelData")
-        if channel_data is not None and not isinstance(channel_data, dict):
-            raise MalformedPayload("activity channelData must be an object")
-        try:
-            activity = Activity.from_wire(data)
-        except ValidationError as exc:  # its own text would quote the input at length
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise MalformedPayload(
-                f"not a Bot Framework activity ({where}: {first['msg']})"
-            ) from None
-        activity.channel_id = self.name
-        activity.service_url = None  # kept in the address, for replies; providers have their own
-        activity.conversation = ConversationAccount.model_validate(
-            {**conversation, "id": f"{channel_id}:{conversation['id']}"}
-        )
-        activity.channel_data = {**(channel_data or {}), "address": address}
-        return activity
+        return [inbound_activity(data, self.name)]
 
     async def acknowledge(
         self, request: ChannelRequest, activities: list[Activity]
@@ -218,7 +162,7 @@ class BotFrameworkChannel:
             isinstance(address.get(k), str) for k in ("serviceUrl", "conversationId")
         ):
             raise DeliveryRejected("no Bot Framework address for this conversation")
-        body = self._body(activity, address)
+        body = reply_body(activity, address)
         url = "{}/v3/conversations/{}/activities".format(
             address["serviceUrl"].rstrip("/"), quote(address["conversationId"], safe="")
         )
@@ -228,33 +172,6 @@ class BotFrameworkChannel:
         answer = await self._post(url, body)
         found = answer.get("id") if isinstance(answer, dict) else None
         return found if isinstance(found, str) else ""
-
-    def _body(self, activity: Activity, address: dict[str, Any]) -> dict[str, Any]:
-        wire = activity.to_wire()
-        found = address.get("bot")
-        bot: dict[str, Any] = found if isinstance(found, dict) else {}
-        conversation: dict[str, Any] = {"id": address.get("conversationId")}
-        if address.get("tenantId"):
-            conversation["tenantId"] = address["tenantId"]
-        body: dict[str, Any] = {
-            "type": activity.type,
-            "from": {k: v for k, v in bot.items() if k in ("id", "name") and v},
-            "recipient": {"id": activity.recipient.id if activity.recipient else ""},
-            "conversation": conversation,
-        }
-        if address.get("replyToId"):
-            body["replyToId"] = address["replyToId"]
-        if activity.type == ActivityTypes.TYPING:
-            return body
-        body.update({k: wire[k] for k in _PASSED if k in wire})
-        if wire.get("text"):
-            body["text"] = render.cut(wire["text"], TEXT_LIMIT)
-        if address.get("channelId") == "msteams":
-            _fit_teams(activity, body)
-        extra = {k: v for k, v in (wire.get("channelData") or {}).items() if k != "midtier"}
-        if extra:
-            body["channelData"] = extra  # e.g. Teams' notification.alert, set by a bot
-        return body
 
     async def _post(self, url: str, body: dict[str, Any]) -> Any:
         """One Connector call; a refused token is renewed and the call made once more."""
@@ -288,21 +205,3 @@ def _connector_error(status: int, body: Any) -> ChannelError | None:
     if status == 401:
         return _TokenRefused(f"Bot Connector: HTTP 401 {platform_api.describe(body)}")
     return None  # 429/5xx retried, 403 (bot removed) / 404 (conversation gone) rejected
-
-
-def _fit_teams(activity: Activity, body: dict[str, Any]) -> None:
-    """Teams shows at most three suggested actions and none beside attachments: then the
-    choices go into the text, numbered (the core maps a reply "2" to the second)."""
-    actions = (body.get("suggestedActions") or {}).get("actions")
-    if not isinstance(actions, list) or not actions:
-        return
-    if len(actions) <= TEAMS_MAX_SUGGESTED and not body.get("attachments"):
-        return
-    suggested = render.choices(activity.model_copy(update={"attachments": None}))
-    del body["suggestedActions"]
-    body["text"] = render.cut(render.numbered(body.get("text", ""), suggested), TEXT_LIMIT)
-
-
-def _tenant(channel_data: Any) -> Any:
-    tenant = channel_data.get("tenant") if isinstance(channel_data, dict) else None
-    return tenant.get("id") if isinstance(tenant, dict) else None

@@ -6,7 +6,8 @@ the secret or a token (:mod:`.directline_tokens`): ``POST tokens/generate`` (sec
 conversation started before), ``GET conversations/{id}`` (a new stream URL to reconnect),
 ``POST|GET conversations/{id}/activities`` (post one; poll an ActivitySet after a
 watermark), the WebSocket at the stream URL (:mod:`.directline_stream`) and ``upload``
-(501). Payloads are in :mod:`.directline_wire`; the Web Chat page in :mod:`.directline_page`.
+(501). Credentials and the token routes are in :mod:`.directline_conversations`, payloads in
+:mod:`.directline_wire`, the Web Chat page in :mod:`.directline_page`.
 
 **What a client reads** is the session's transcript, the user's own messages included:
 the watermark is the transcript ``seq``. Replies reach ``send()`` through the outbox and go
@@ -23,32 +24,29 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from adapters.channels.directline_conversations import Conversations, no_store_json
 from adapters.channels.directline_page import bundle_installed, mount_page
 from adapters.channels.directline_stream import Streams
-from adapters.channels.directline_tokens import Grant, Tokens
+from adapters.channels.directline_tokens import Tokens
 from adapters.channels.directline_wire import (
-    CONVERSATION_ID,
     SHOWN_TYPES,
     activity_set,
     history,
     read_posted,
-    token_user,
     watermark_of,
 )
 from adapters.local_secrets import read_or_create_secret
 from connector.activity import Activity, ActivityTypes, new_activity_id
-from connector.app.requests import authorization, match_text, query_text, read_body
+from connector.app.requests import match_text, query_text, read_body
 from connector.context import ChannelContext
-from connector.errors import AuthError, ConfigError, Forbidden, NotFound, SessionClosed
+from connector.errors import ConfigError, SessionClosed
 from connector.logs import redactor
 from connector.payloads import json_object
-from connector.sessions import new_id
 
 CORS = {
     "Access-Control-Allow-Origin": "*",  # bearer credentials only, never cookies
@@ -104,10 +102,11 @@ class DirectLineChannel:
             redactor.add(secret)
         self._secret_file = context.data_dir / f"{self.name}-secret"
         # Without a configured secret, the kept one is read (or made) before serving.
-        self.tokens = Tokens(self.name, settings.secret or [_UNSET], settings.token_ttl_s)
+        tokens = Tokens(self.name, settings.secret or [_UNSET], settings.token_ttl_s)
         self.title = settings.title or self._host.config.midtier.title
         self.base = settings.base_path
-        self._ws_base = context.public_url.replace("http", "ws", 1) + self.base
+        ws_base = context.public_url.replace("http", "ws", 1) + self.base
+        self.conversations = Conversations(self.name, self._host, tokens, ws_base)
         self.streams = Streams(self.name, self._host, settings.keepalive_s)
         self._where = (context.file, context.key)
 
@@ -119,7 +118,7 @@ class DirectLineChannel:
         if made:
             log.info("Direct Line secret generated and written to %s", self._secret_file)
         redactor.add(secret)
-        self.tokens = Tokens(self.name, [secret], self.settings.token_ttl_s)
+        self.conversations.tokens = Tokens(self.name, [secret], self.settings.token_ttl_s)
 
     def check(self) -> None:
         """For ``midtier check``: the page needs Web Chat's bundle."""
@@ -150,10 +149,7 @@ class DirectLineChannel:
 
     def mount(self, app: web.Application) -> None:
         base, conv = self.base, self.base + "/conversations/{conversation}"
-        app.router.add_post(f"{base}/tokens/generate", self._generate)
-        app.router.add_post(f"{base}/tokens/refresh", self._refresh)
-        app.router.add_post(f"{base}/conversations", self._start)
-        app.router.add_get(conv, self._reconnect)
+        self.conversations.mount(app, base)
         app.router.add_post(f"{conv}/activities", self._post_activity)
         app.router.add_get(f"{conv}/activities", self._activities)
         app.router.add_get(f"{conv}/stream", self._stream)
@@ -172,92 +168,18 @@ class DirectLineChannel:
     async def _preflight(self, request: web.Request) -> web.Response:
         return web.Response(status=204, headers=CORS)
 
-    def grant(self, request: web.Request) -> Grant:
-        """The credential of a request: the secret or a token (AuthError: 401)."""
-        value = authorization(request) or ""
-        scheme, _, credential = value.partition(" ")
-        credential = credential.strip()
-        if scheme.lower() != "bearer" or not credential:
-            raise AuthError("send Authorization: Bearer <secret or token>")
-        if self.tokens.is_secret(credential):
-            return Grant(conversation=None)
-        return self.tokens.read(credential)
-
-    def _conversation(self, request: web.Request, grant: Grant) -> str:
-        conversation = match_text(request, "conversation")
-        grant.opens(conversation)  # 403 for another conversation's token
-        if not CONVERSATION_ID.match(conversation):
-            raise NotFound("no such conversation")
-        return conversation
-
-    def conversation_token(self, grant: Grant, conversation: str) -> dict[str, Any]:
-        """``{conversationId, token, expires_in}``: the token itself, or a fresh one for the
-        secret's holder."""
-        if grant.is_secret:
-            token, expires_in = self.tokens.issue(conversation, grant.user)
-        else:
-            token, expires_in = grant.token, grant.expires_in(time.time())
-        return {"conversationId": conversation, "token": token, "expires_in": expires_in}
-
-    def _stream_url(self, conversation: str, watermark: int) -> str:
-        query = f"watermark={watermark}&" if watermark else ""
-        return f"{self._ws_base}/conversations/{conversation}/stream?{query}t=" + (
-            self.tokens.stream(conversation)
-        )
-
     async def generate(self, user: str | None) -> dict[str, Any]:
-        """A token for a new conversation (what ``tokens/generate`` answers)."""
-        conversation = new_id("dlc")
-        token, expires_in = self.tokens.issue(conversation, user)
-        return {"conversationId": conversation, "token": token, "expires_in": expires_in}
-
-    async def _generate(self, request: web.Request) -> web.Response:
-        if not self.grant(request).is_secret:
-            raise Forbidden("tokens/generate needs the secret")
-        raw = await read_body(request)
-        user = token_user(json_object(raw, what="body")) if raw.strip() else None
-        return _json(await self.generate(user))
-
-    async def _refresh(self, request: web.Request) -> web.Response:
-        grant = self.grant(request)
-        if grant.conversation is None:
-            raise Forbidden("tokens/refresh needs a token, not the secret")
-        token, expires_in = self.tokens.issue(grant.conversation, grant.user)
-        return _json(
-            {"conversationId": grant.conversation, "token": token, "expires_in": expires_in}
-        )
-
-    async def _start(self, request: web.Request) -> web.Response:
-        grant = self.grant(request)
-        conversation = grant.conversation or new_id("dlc")
-        ttl = self._host.config.midtier.session.idle_timeout_s + self.tokens.ttl_s
-        # Shared by every instance: a token's second start is a 200, as the service answers.
-        started = await self._host.store.seen(f"directline:{self.name}:{conversation}", ttl)
-        body = {
-            **self.conversation_token(grant, conversation),
-            "streamUrl": self._stream_url(conversation, 0),
-            "referenceGrammarId": "",
-        }
-        return _json(body, status=200 if started else 201)
-
-    async def _reconnect(self, request: web.Request) -> web.Response:
-        grant = self.grant(request)
-        conversation = self._conversation(request, grant)
-        watermark = watermark_of(query_text(request, "watermark"))
-        body = {
-            **self.conversation_token(grant, conversation),
-            "streamUrl": self._stream_url(conversation, watermark),
-        }
-        return _json(body)
+        """A token for a new conversation, for the page (as ``tokens/generate`` answers)."""
+        return await self.conversations.generate(user)
 
     async def _upload(self, request: web.Request) -> web.Response:
-        self._conversation(request, self.grant(request))
+        self.conversations.conversation(request, self.conversations.grant(request))
         body = {"error": "NotSupported", "reason": "this service takes no uploads"}
         return web.json_response(body, status=501)
 
     async def _post_activity(self, request: web.Request) -> web.Response:
-        grant = self.grant(request)
-        conversation = self._conversation(request, grant)
+        grant = self.conversations.grant(request)
+        conversation = self.conversations.conversation(request, grant)
         raw = await read_body(request)
         posted = read_posted(
             json_object(raw, what="activity"),
@@ -269,7 +191,7 @@ class DirectLineChannel:
         activity = posted.activity
         if activity.type == ActivityTypes.TYPING:
             await self._host.signal_user(self.name, conversation, activity)
-            return _json({"id": new_activity_id()})
+            return no_store_json({"id": new_activity_id()})
         session = await self._host.store.by_channel(self.name, conversation)
         if session is not None and session.status != "active":
             raise SessionClosed("this conversation has ended; start a new one")
@@ -283,30 +205,28 @@ class DirectLineChannel:
             streams = self.streams
             if entry is None:  # a repeat of a message recorded before: the same answer
                 line = await streams.line(conversation, lambda e: e.ref == posted.client_id)
-                return _json({"id": line.activity.get("id", "") if line is not None else ""})
+                return no_store_json(
+                    {"id": line.activity.get("id", "") if line is not None else ""}
+                )
             sent = entry.id
             if activity.type == ActivityTypes.MESSAGE and streams.any_open(conversation):
                 line = await streams.line(conversation, lambda e: e.activity.get("id") == sent)
                 if line is not None:
                     await streams.echo(conversation, line)
-        return _json({"id": sent})
+        return no_store_json({"id": sent})
 
     async def _activities(self, request: web.Request) -> web.Response:
-        grant = self.grant(request)
-        conversation = self._conversation(request, grant)
+        grant = self.conversations.grant(request)
+        conversation = self.conversations.conversation(request, grant)
         after = watermark_of(query_text(request, "watermark"))
         activities, mark = history(await self.streams.entries(conversation), after)
-        return _json(activity_set(activities, mark))
+        return no_store_json(activity_set(activities, mark))
 
     # ------------------------------------------------------------------ the stream
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         conversation = match_text(request, "conversation")
-        self.tokens.read(query_text(request, "t") or "", "stream").opens(conversation)
+        self.conversations.tokens.read(query_text(request, "t") or "", "stream").opens(conversation)
         after = watermark_of(query_text(request, "watermark"))
         # No Origin check: nothing ambient (no cookie) opens it, only the token in the URL.
         return await self.streams.serve(request, conversation, after)
-
-
-def _json(body: dict[str, Any], status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})

@@ -28,7 +28,8 @@ from support.channel_kits.botframework import (
 )
 from support.fake_platform import FakePlatform, fake_platform
 
-from adapters.channels.botframework import TEXT_LIMIT, BotFrameworkChannel
+from adapters.channels.botframework import BotFrameworkChannel
+from adapters.channels.botframework_wire import TEXT_LIMIT
 from connector.activity import Activity, Attachment
 from connector.errors import ChannelError, DeliveryRejected
 
