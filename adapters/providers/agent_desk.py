@@ -7,8 +7,9 @@ provider. Queue state lives in the legs (``leg.data["desk"]``), so it survives a
 
 Each agent signs in as themselves over ``/agent/ws`` (see :mod:`adapters.desk.signin` and
 :mod:`adapters.desk.gate`); the agent id that owns a conversation comes only from a personal
-token or a signed session. Accepting is atomic: of agents accepting one conversation at once,
-one wins and the others are told it was taken. Typing goes both ways without being recorded.
+token or a signed session; what their frames do is in :mod:`adapters.desk.actions`. Accepting
+is atomic: of agents accepting one conversation at once, one wins and the others are told it
+was taken. Typing goes both ways without being recorded.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, web
 
-from adapters.desk.assign import Assignments
+from adapters.desk.actions import Agent, AgentActions
 from adapters.desk.cards import queue_cards
 from adapters.desk.gate import sign_in
 from adapters.desk.settings import DeskSettings
@@ -28,10 +29,8 @@ from adapters.pages import check_origin, ended, page_handler, parse_frame, send_
 from connector.activity import (
     Activity,
     ActivityTypes,
-    ChannelAccount,
     HandoffEventNames,
     now,
-    status_event,
 )
 from connector.config import Config
 from connector.context import ProviderContext
@@ -41,10 +40,6 @@ from connector.sessions import Leg, MidTierSession, new_id
 
 log = logging.getLogger("midtier.agent_desk")
 
-ACTIONS = {"accept", "send", "resolve", "transfer", "typing"}
-
-MAX_TEXT = 4000
-
 
 class DeskHost(ProviderHost, Protocol):
     """What the desk uses of the core besides the provider entry points."""
@@ -52,19 +47,6 @@ class DeskHost(ProviderHost, Protocol):
     config: Config
 
     def title(self, provider: str) -> str: ...
-
-
-class _Agent:
-    __slots__ = ("account", "id", "name", "ws")
-
-    def __init__(self, ws: web.WebSocketResponse, identity: AgentIdentity, provider: str) -> None:
-        self.id = identity.id
-        self.name = identity.name
-        self.ws = ws
-        # How the agent appears to the user.
-        self.account = ChannelAccount(
-            id=f"{provider}:{identity.id}", name=identity.name, role="bot"
-        )
 
 
 class AgentDeskProvider:
@@ -92,10 +74,10 @@ class AgentDeskProvider:
             cooldown_s=limits.cooldown_s,
             delay_s=limits.delay_s,
         )
-        self._agents: dict[web.WebSocketResponse, _Agent] = {}
+        self._agents: dict[web.WebSocketResponse, Agent] = {}
         # provider conversation id -> session id, for the conversations on the desk
         self._tickets: dict[str, str] = {}
-        self._assignments = Assignments(host, name)
+        self._actions = AgentActions(host, name, self.settings, self._tickets, self._snapshot_soon)
         self._origins: list[str] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -221,7 +203,7 @@ class AgentDeskProvider:
         )
         if identity is None:
             return ws
-        agent = _Agent(ws, identity, self.name)
+        agent = Agent(ws, identity, self.name)
         self._agents[ws] = agent
         try:
             await self._ready(agent, identity)
@@ -235,14 +217,14 @@ class AgentDeskProvider:
                     )
                     continue
                 try:
-                    await self._act(agent, frame)
+                    await self._actions.act(agent, frame)
                 except MidtierError as exc:
                     await send_error(ws, "not_found", str(exc))
         finally:
             self._agents.pop(ws, None)
         return ws
 
-    async def _ready(self, agent: _Agent, identity: AgentIdentity) -> None:
+    async def _ready(self, agent: Agent, identity: AgentIdentity) -> None:
         targets = [
             {"name": n, "title": self._host.title(n)}
             for n in self._host.providers
@@ -259,85 +241,3 @@ class AgentDeskProvider:
             }
         )
         await agent.ws.send_json({"type": "queue", "conversations": await self.queue()})
-
-    async def _open_leg(self, conversation: str) -> Leg | None:
-        """A fresh read of the desk's open leg of ``conversation``."""
-        session_id = self._tickets.get(conversation)
-        session = await self._host.store.get(session_id) if session_id else None
-        if session is None or session.status != "active":
-            return None
-        leg = session.leg_for_provider(self.name, conversation)
-        return leg if leg is not None and leg.is_open else None
-
-    async def _act(self, agent: _Agent, frame: dict[str, Any]) -> None:
-        kind, conversation = frame["type"], frame.get("conversation")
-        if kind not in ACTIONS:
-            await send_error(agent.ws, "malformed_frame", f"unknown frame type {kind!r}")
-            return
-        leg = await self._open_leg(conversation) if isinstance(conversation, str) else None
-        if leg is None or not isinstance(conversation, str):
-            await send_error(agent.ws, "not_found", "no such conversation on the desk")
-            return
-        if kind == "accept":
-            await self._accept(agent, conversation)
-            return
-        assigned = leg.data.get("desk", {}).get("agent") or {}
-        if assigned.get("id") != agent.id:
-            await send_error(
-                agent.ws, "not_yours", "accept the conversation first", conversation=conversation
-            )
-            return
-        host = self._host
-        if kind == "typing":
-            if self.settings.agent_typing:
-                typing = Activity(type=ActivityTypes.TYPING, from_=agent.account)
-                await host.signal(self.name, conversation, typing)
-            return
-        if kind == "send":
-            text = frame.get("text")
-            if not isinstance(text, str) or not text.strip() or not _unicode(text):
-                await send_error(agent.ws, "malformed_frame", "a message needs text")
-                return
-            await host.provider_activity(self.name, conversation, self._say(agent, text[:MAX_TEXT]))
-        elif kind == "resolve":
-            await host.hand_back(self.name, conversation, f"resolved by agent {agent.name}")
-        else:
-            target = frame.get("target")
-            if not isinstance(target, str) or target not in host.providers or target == self.name:
-                await send_error(
-                    agent.ws, "malformed_frame", "transfer needs a known target provider"
-                )
-                return
-            await host.transfer(
-                self.name, conversation, target, f"transferred by agent {agent.name}"
-            )
-        await self._snapshot_soon()
-
-    async def _accept(self, agent: _Agent, conversation: str) -> None:
-        """Assign ``conversation`` to ``agent`` unless someone holds it; then greet the user."""
-        me = {"id": agent.id, "name": agent.name}
-        got, holder = await self._assignments.take(conversation, me)
-        if not got:
-            if holder.get("id") != agent.id:
-                who = holder.get("name") or "Another agent"
-                reason = f"{who} already took this conversation"
-                await send_error(agent.ws, "taken", reason, conversation=conversation)
-            return
-        greeting = (
-            f"Hi, this is {agent.name} from the support team. I'm reading your conversation now."
-        )
-        await self._host.provider_activity(self.name, conversation, status_event("accepted"))
-        await self._host.provider_activity(self.name, conversation, self._say(agent, greeting))
-        await self._snapshot_soon()
-
-    def _say(self, agent: _Agent, text: str) -> Activity:
-        return Activity(type="message", text=text, timestamp=now(), from_=agent.account)
-
-
-def _unicode(text: str) -> bool:
-    """Whether ``text`` can be stored and sent (a lone surrogate cannot)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

@@ -34,7 +34,8 @@ and the user is told. Requests are not retried; ``id`` lets a service drop dupli
 requests (and health checks) set no deadline of their own: the core's ``ProviderPool`` cancels
 one that outlasts ``timeout_s``.
 
-service -> midtier, ``POST /webhooks/providers/<name>``, signed the same way::
+service -> midtier, ``POST /webhooks/providers/<name>``, signed the same way (the body is read
+by :mod:`adapters.providers.webhook_callback`)::
 
     {"conversation": "wh_...", "activities": [<Activity>, ...]}
     {"conversation": "wh_...", "action": "hand_back", "reason": "resolved"}
@@ -61,7 +62,6 @@ import asyncio
 import json
 import logging
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -70,6 +70,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from adapters.botside.signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, sign, verify
 from adapters.providers.fields import HttpUrl, Secret, secret
+from adapters.providers.webhook_callback import Job, parse_callback
 from connector.activity import Activity, HandoffEventNames
 from connector.app.requests import decode_json, read_body
 from connector.context import ProviderContext
@@ -88,20 +89,9 @@ from connector.sessions import Leg, MidTierSession, new_id
 log = logging.getLogger("midtier.webhook")
 
 MAX_ANSWER_BYTES = 1 << 20
-MAX_CALLBACK_ACTIVITIES = 100
 REPLAY_TTL_S = 600  # twice the signature window
 # No total deadline, not even the shared client's default: the pool's is the only one.
 NO_DEADLINE = aiohttp.ClientTimeout()
-
-
-@dataclass(slots=True)
-class _Job:
-    """One accepted callback: activities for the user, then maybe an action."""
-
-    activities: list[Activity]
-    action: str | None = None  # "hand_back" | "transfer"
-    target: str = ""
-    reason: str = ""
 
 
 class WebhookSettings(BaseModel):
@@ -265,7 +255,7 @@ class WebhookProvider:
             verify(self._secrets, body, request.headers)
         except SignatureError as exc:
             raise AuthError(f"callback to {self.name}: {exc}") from exc
-        conversation, job = self._parse(decode_json(request, body))
+        conversation, job = parse_callback(decode_json(request, body))
         await self._check(conversation, job)
         replay_key = f"webhook:{self.name}:{request.headers[SIGNATURE_HEADER]}"
         if await self._host.store.seen(replay_key, REPLAY_TTL_S):
@@ -277,41 +267,7 @@ class WebhookProvider:
         await self._host.accept(self.name, conversation, job.activities, action)
         return web.json_response({"status": "accepted"}, status=202)
 
-    def _parse(self, data: Any) -> tuple[str, _Job]:
-        if not isinstance(data, dict):
-            raise MalformedPayload("body must be a JSON object")
-        conversation = data.get("conversation")
-        if not isinstance(conversation, str) or not conversation:
-            raise MalformedPayload("conversation must be a non-empty string")
-        items, action = data.get("activities"), data.get("action")
-        if items is None and action is None:
-            raise MalformedPayload("expected activities or an action")
-        items = [] if items is None else items
-        if not isinstance(items, list) or not all(isinstance(a, dict) for a in items):
-            raise MalformedPayload("activities must be a list of objects")
-        if len(items) > MAX_CALLBACK_ACTIVITIES:
-            raise MalformedPayload(f"more than {MAX_CALLBACK_ACTIVITIES} activities")
-        try:
-            activities = [Activity.from_wire(item) for item in items]
-        except ValidationError as exc:
-            raise MalformedPayload(f"invalid activity: {exc.errors()[0]['msg']}") from exc
-        job = _Job(activities)
-        return conversation, self._action(job, data) if action is not None else job
-
-    @staticmethod
-    def _action(job: _Job, data: dict[str, Any]) -> _Job:
-        action, reason, target = data.get("action"), data.get("reason", ""), data.get("target")
-        if action not in ("hand_back", "transfer"):
-            raise MalformedPayload("action must be 'hand_back' or 'transfer'")
-        if not isinstance(reason, str):
-            raise MalformedPayload("reason must be a string")
-        if action == "transfer" and (not isinstance(target, str) or not target):
-            raise MalformedPayload("transfer needs a target provider name")
-        job.action, job.target = action, target if isinstance(target, str) else ""
-        job.reason = reason or f"{action.replace('_', ' ')} by the service"
-        return job
-
-    async def _check(self, conversation: str, job: _Job) -> None:
+    async def _check(self, conversation: str, job: Job) -> None:
         if job.target and job.target not in self._host.providers:
             raise NotFound(f"no provider named {job.target!r}")
         if conversation in self._opening:

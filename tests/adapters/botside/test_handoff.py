@@ -28,7 +28,8 @@ from adapters.botside.handoff import (
     create_handoff_initiation,
     create_handoff_status,
 )
-from adapters.providers.botbuilder_inproc import BotbuilderProvider, MidTierBotAdapter
+from adapters.providers.botbuilder_adapter import MidTierBotAdapter
+from adapters.providers.botbuilder_inproc import BotbuilderProvider
 from connector import activity as midtier
 from connector.errors import AuthCodeError
 from connector.provider_protocol import HandoffContext
