@@ -13,9 +13,10 @@ from connector.store.sqlite_db import Database
 
 # 2: provider inbox; 3: durable inbound; 4: identities, moved sessions; 5: sessions_idle;
 # 6: the leg and identity triggers run only on saves that change legs, claims or status;
-# 7: the queues and dedupe keys in WITHOUT ROWID tables keyed by id (MIGRATE_7).
+# 7: the queues and dedupe keys in WITHOUT ROWID tables keyed by id (MIGRATE_7);
+# 8: no index but sessions_idle holds updated_at, no outbox_next (MIGRATE_8).
 # Every statement of SCHEMA is idempotent: an older file gets what it lacks at start().
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # The store adds ``PRAGMA synchronous`` (normal or full) after these.
 PRAGMAS = """
@@ -46,6 +47,8 @@ _SYNC_IDENTITIES = """
       AND type = 'text';
 """
 
+# The outbox is read by conversation (outbox_line); the retry pass groups that index, and
+# no read of the server's asks for next_attempt_at in order (no index of it since schema 8).
 QUEUES = """
 CREATE TABLE IF NOT EXISTS outbox (
     id TEXT PRIMARY KEY,
@@ -59,7 +62,6 @@ CREATE TABLE IF NOT EXISTS outbox (
     data TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS outbox_line ON outbox(channel, conversation_id, seq);
-CREATE INDEX IF NOT EXISTS outbox_next ON outbox(next_attempt_at);
 CREATE TABLE IF NOT EXISTS inbox (
     id TEXT PRIMARY KEY,
     seq INTEGER NOT NULL,
@@ -97,9 +99,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS sessions_active_channel
     ON sessions(channel, channel_conversation_id) WHERE status = 'active';
 CREATE INDEX IF NOT EXISTS sessions_channel
     ON sessions(channel, channel_conversation_id, created_at);
-CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id, updated_at);
-CREATE INDEX IF NOT EXISTS sessions_status
-    ON sessions(status, current_provider, updated_at);
+-- A save that changes no key but updated_at (most do: a message answered) moves no entry
+-- of these two; their reads sort the few rows they find (schema 8).
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);
+CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status, current_provider);
 -- Expiry reads a page of the longest idle active sessions at a time.
 CREATE INDEX IF NOT EXISTS sessions_idle ON sessions(status, updated_at);
 CREATE TABLE IF NOT EXISTS legs (
@@ -203,6 +206,16 @@ NEEDS_MIGRATE_7 = """
 SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inbound' AND sql LIKE '%AUTOINCREMENT%'
 """
 
+# A file of schema 7 or older: the indexes whose keys changed are dropped, and SCHEMA makes
+# them anew (sessions_user and sessions_status without updated_at).
+MIGRATE_8 = """
+BEGIN;
+DROP INDEX IF EXISTS sessions_user;
+DROP INDEX IF EXISTS sessions_status;
+DROP INDEX IF EXISTS outbox_next;
+COMMIT;
+"""
+
 
 async def migrate(db: Database, path: str) -> None:
     """Bring the file at ``path``, open on ``db``, to ``SCHEMA_VERSION`` (idempotent).
@@ -219,4 +232,6 @@ async def migrate(db: Database, path: str) -> None:
         )
     if version and await db.fetchall(NEEDS_MIGRATE_7):
         await db.run(lambda conn: conn.executescript(MIGRATE_7))
+    if 0 < version < 8:
+        await db.run(lambda conn: conn.executescript(MIGRATE_8))
     await db.run(lambda conn: conn.executescript(SCHEMA))

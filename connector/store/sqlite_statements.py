@@ -92,7 +92,12 @@ _LIST = "SELECT data FROM sessions {} ORDER BY updated_at DESC LIMIT ?"
 LIST_ALL = _LIST.format("")
 LIST_BY_STATUS = _LIST.format("WHERE status = ?")
 LIST_BY_PROVIDER = _LIST.format("WHERE current_provider = ?")
-LIST_BY_STATUS_PROVIDER = _LIST.format("WHERE status = ? AND current_provider = ?")
+# Searched in sessions_status and sorted (the unary + keeps the planner from walking every
+# session of the status newest first through sessions_idle: closed ones have no provider).
+LIST_BY_STATUS_PROVIDER = (
+    "SELECT data FROM sessions WHERE status = ? AND current_provider = ?"
+    " ORDER BY +updated_at DESC LIMIT ?"
+)
 
 # The session map's reads, each with the index its outer loop must search, however many
 # sessions the file holds (tests and benchmarks/session_map.py check the query plans). The
