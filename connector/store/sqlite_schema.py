@@ -14,7 +14,8 @@ from connector.store.sqlite_db import Database
 # 2: provider inbox; 3: durable inbound; 4: identities, moved sessions; 5: sessions_idle;
 # 6: the leg and identity triggers run only on saves that change legs, claims or status;
 # 7: the queues and dedupe keys in WITHOUT ROWID tables keyed by id (MIGRATE_7);
-# 8: no index but sessions_idle holds updated_at, no outbox_next (MIGRATE_8).
+# 8: no index but sessions_idle holds updated_at, no outbox_next; the legs count and the
+#    claims in columns, so that a save that changes neither fires no trigger (MIGRATE_8).
 # Every statement of SCHEMA is idempotent: an older file gets what it lacks at start().
 SCHEMA_VERSION = 8
 
@@ -92,7 +93,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     version INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
-    data TEXT NOT NULL
+    data TEXT NOT NULL,
+    legs INTEGER NOT NULL DEFAULT -1,
+    claims TEXT NOT NULL DEFAULT ''
 );
 -- At most one active session per channel conversation: find_or_create relies on it.
 CREATE UNIQUE INDEX IF NOT EXISTS sessions_active_channel
@@ -115,10 +118,11 @@ CREATE TRIGGER IF NOT EXISTS sessions_legs_insert AFTER INSERT ON sessions BEGIN
     {_SYNC_LEGS}
 END;
 -- On a save that added a leg (legs are only ever appended, their keys set before): most
--- saves (a message answered) add none. Schema 6 added the WHEN.
+-- saves (a message answered) add none, and set no ``legs`` (UPDATE_TOUCHED), so that this
+-- fires only on the saves that may have (schema 8: ``legs`` counts them).
 DROP TRIGGER IF EXISTS sessions_legs_update;
-CREATE TRIGGER sessions_legs_update AFTER UPDATE OF data ON sessions
-WHEN json_array_length(NEW.data, '$.legs') IS NOT json_array_length(OLD.data, '$.legs')
+CREATE TRIGGER sessions_legs_update AFTER UPDATE OF legs ON sessions
+WHEN NEW.legs IS NOT OLD.legs
 BEGIN
     {_SYNC_LEGS}
 END;
@@ -131,11 +135,10 @@ CREATE INDEX IF NOT EXISTS identities_session ON identities(session_id);
 CREATE TRIGGER IF NOT EXISTS sessions_identities_insert AFTER INSERT ON sessions BEGIN
     {_SYNC_IDENTITIES}
 END;
--- On a save that changed the claims or the status (schema 6 added the WHEN).
+-- On a save that changed the claims or the status (schema 8: ``claims`` is their JSON).
 DROP TRIGGER IF EXISTS sessions_identities_update;
-CREATE TRIGGER sessions_identities_update AFTER UPDATE OF data ON sessions
-WHEN NEW.status IS NOT OLD.status
-  OR json_extract(NEW.data, '$.claims') IS NOT json_extract(OLD.data, '$.claims')
+CREATE TRIGGER sessions_identities_update AFTER UPDATE OF status, claims ON sessions
+WHEN NEW.status IS NOT OLD.status OR NEW.claims IS NOT OLD.claims
 BEGIN
     {_SYNC_IDENTITIES}
 END;
@@ -207,14 +210,19 @@ SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inbound' AND sql LI
 """
 
 # A file of schema 7 or older: the indexes whose keys changed are dropped, and SCHEMA makes
-# them anew (sessions_user and sessions_status without updated_at).
+# them anew (sessions_user and sessions_status without updated_at). The sessions' new
+# columns start at values no session has, so that each one's next save writes them (through
+# UPDATE_SAVED, which fires the triggers once: they rewrite what they index, no more).
 MIGRATE_8 = """
-BEGIN;
 DROP INDEX IF EXISTS sessions_user;
 DROP INDEX IF EXISTS sessions_status;
 DROP INDEX IF EXISTS outbox_next;
-COMMIT;
 """
+# Added to a file that lacks them (ALTER TABLE is not idempotent), in MIGRATE_8's transaction.
+COLUMNS_8 = {
+    "legs": "ALTER TABLE sessions ADD COLUMN legs INTEGER NOT NULL DEFAULT -1;",
+    "claims": "ALTER TABLE sessions ADD COLUMN claims TEXT NOT NULL DEFAULT '';",
+}
 
 
 async def migrate(db: Database, path: str) -> None:
@@ -233,5 +241,8 @@ async def migrate(db: Database, path: str) -> None:
     if version and await db.fetchall(NEEDS_MIGRATE_7):
         await db.run(lambda conn: conn.executescript(MIGRATE_7))
     if 0 < version < 8:
-        await db.run(lambda conn: conn.executescript(MIGRATE_8))
+        columns = {row[1] for row in await db.fetchall("PRAGMA table_info(sessions)")}
+        added = "".join(add for name, add in COLUMNS_8.items() if name not in columns)
+        script = f"BEGIN;\n{added}{MIGRATE_8}COMMIT;\n"
+        await db.run(lambda conn: conn.executescript(script))
     await db.run(lambda conn: conn.executescript(SCHEMA))

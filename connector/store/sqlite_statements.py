@@ -27,16 +27,16 @@ WHERE channel = ? AND channel_conversation_id = ? AND status = 'active'
 # Loses quietly to a concurrent creator through the unique index on active sessions.
 INSERT_NEW = """
 INSERT INTO sessions(id, user_id, channel, channel_conversation_id, status, current_provider,
-                     version, created_at, updated_at, data)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     version, created_at, updated_at, data, legs, claims)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 RETURNING id
 """
 # A never-stored session; a clash with another active session raises IntegrityError.
 INSERT_SAVED = """
 INSERT INTO sessions(id, user_id, channel, channel_conversation_id, status, current_provider,
-                     version, created_at, updated_at, data)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     version, created_at, updated_at, data, legs, claims)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(id) DO NOTHING
 """
 # A session may move to another channel conversation (connector.continuation): the unique
@@ -44,16 +44,17 @@ ON CONFLICT(id) DO NOTHING
 UPDATE_SAVED = """
 UPDATE sessions
 SET user_id = ?, channel = ?, channel_conversation_id = ?, status = ?, current_provider = ?,
-    version = ?, updated_at = ?, data = ?
+    version = ?, updated_at = ?, data = ?, legs = ?, claims = ?
 WHERE id = ? AND version = ?
 """
-# Most saves (a message answered) change none of the indexed keys but updated_at: writing
-# only what changed spares SQLite the indexes of the others (UPDATE_SAVED when it matches
-# no row: the keys changed, or the version is stale).
+# Most saves (a message answered) change none of the indexed keys but updated_at, nor the
+# legs or the claims: writing only what changed spares SQLite the indexes of the others and
+# the triggers on legs and claims (UPDATE_SAVED when it matches no row: something else
+# changed, or the version is stale).
 UPDATE_TOUCHED = """
 UPDATE sessions SET version = ?, updated_at = ?, data = ?
 WHERE id = ? AND version = ? AND user_id = ? AND channel = ? AND channel_conversation_id = ?
-  AND status = ? AND current_provider IS ?
+  AND status = ? AND current_provider IS ? AND legs = ? AND claims = ?
 """
 SELECT_BY_ID = "SELECT data FROM sessions WHERE id = ?"
 SELECT_BY_CHANNEL = """

@@ -9,9 +9,14 @@ from connector.store import SqliteStore
 from connector.store.sqlite_schema import SCHEMA_VERSION
 from tests.connector.store.contract import FakeClock, leg, outbox_entry
 
-# The indexes of schema 7 that schema 8 changed: the user's and the status index ended in
-# updated_at, and the outbox had an index of next_attempt_at.
-_SCHEMA_7_INDEXES = """
+# What schema 8 changed, as schema 7 had it: the user's and the status index ended in
+# updated_at, the outbox had an index of next_attempt_at, sessions had no legs or claims
+# column (the update triggers that read them are made anew at every start).
+_SCHEMA_7 = """
+DROP TRIGGER sessions_legs_update;
+DROP TRIGGER sessions_identities_update;
+ALTER TABLE sessions DROP COLUMN legs;
+ALTER TABLE sessions DROP COLUMN claims;
 DROP INDEX sessions_user;
 DROP INDEX sessions_status;
 CREATE INDEX sessions_user ON sessions(user_id, updated_at);
@@ -41,10 +46,14 @@ async def test_a_file_of_schema_7_gets_the_indexes_of_schema_8_and_keeps_its_ses
         session.legs.append(leg(provider, f"{provider}-{n}", f"c-{n}"))
         saved.append(await store.save(session))
         clock.advance(1)
+    phone = "phone:+16505551234"
+    proved, _ = await store.find_or_create("sms", "+16505551234", "u-2")
+    proved.claims = {"sub": "u-2", "verified": True, "identities": [phone]}
+    proved = await store.save(proved)
     await store.outbox_put(outbox_entry("out-1", "c-0", clock()))
     await store.close()
     with sqlite3.connect(path) as db:
-        db.executescript(_SCHEMA_7_INDEXES)
+        db.executescript(_SCHEMA_7)
     db.close()
     assert "updated_at" in _indexes(path)["sessions_user"]
 
@@ -57,6 +66,18 @@ async def test_a_file_of_schema_7_gets_the_indexes_of_schema_8_and_keeps_its_ses
         assert await reopened.open_leg_counts() == {"faq": 2, "agents": 1}
         assert [e.id for e in await reopened.outbox_due(clock())] == ["out-1"]
         assert await reopened.get(saved[1].id) == saved[1]
+        assert [s.id for s in await reopened.by_identity(phone)] == [proved.id]
+
+        # Saves of sessions written before: the legs and identities indexes still follow.
+        again = await reopened.save(saved[0])
+        again.legs[-1].closed_at = clock()
+        again.legs.append(leg("faq", "faq-again", "c-0"))
+        again = await reopened.save(again)
+        found = await reopened.by_provider("faq", "faq-again")
+        assert found is not None and found.id == again.id
+        proved.claims = {"sub": "u-2", "verified": True}
+        await reopened.save(proved)
+        assert await reopened.by_identity(phone) == []
     finally:
         await reopened.close()
     indexes = _indexes(path)
