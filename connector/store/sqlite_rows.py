@@ -54,6 +54,12 @@ def claims_json(session: MidTierSession) -> str:
     return to_json(session.claims).decode()
 
 
+def open_leg(session: MidTierSession) -> str | None:
+    """The ``open_leg`` column: the id of the session's open leg, if any."""
+    leg = session.current_leg
+    return leg.id if leg is not None else None
+
+
 def insert_params(session: MidTierSession) -> tuple[Any, ...]:
     """Column values of ``sessions`` for an INSERT, in schema order."""
     return (
@@ -68,6 +74,7 @@ def insert_params(session: MidTierSession) -> tuple[Any, ...]:
         to_us(session.updated_at),
         session.model_dump_json(),
         len(session.legs),
+        open_leg(session),
         claims_json(session),
     )
 
@@ -105,6 +112,7 @@ def update_params(
         to_us(saved.updated_at),
         saved.model_dump_json() if data is None else data,
         len(saved.legs),
+        open_leg(saved),
         claims_json(saved),
         saved.id,
         expected_version,

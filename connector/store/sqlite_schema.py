@@ -14,8 +14,9 @@ from connector.store.sqlite_db import Database
 # 2: provider inbox; 3: durable inbound; 4: identities, moved sessions; 5: sessions_idle;
 # 6: the leg and identity triggers run only on saves that change legs, claims or status;
 # 7: the queues and dedupe keys in WITHOUT ROWID tables keyed by id (MIGRATE_7);
-# 8: no index but sessions_idle holds updated_at, no outbox_next; the legs count and the
-#    claims in columns, so that a save that changes neither fires no trigger (MIGRATE_8).
+# 8: no index but sessions_idle holds updated_at, no outbox_next; the number of legs, the
+#    open leg and the claims in columns, so that a save that changes none of them fires no
+#    trigger and recording a message parses no JSON (MIGRATE_8).
 # Every statement of SCHEMA is idempotent: an older file gets what it lacks at start().
 SCHEMA_VERSION = 8
 
@@ -94,7 +95,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     data TEXT NOT NULL,
-    legs INTEGER NOT NULL DEFAULT -1,
+    leg_count INTEGER NOT NULL DEFAULT -1,
+    open_leg TEXT,
     claims TEXT NOT NULL DEFAULT ''
 );
 -- At most one active session per channel conversation: find_or_create relies on it.
@@ -118,11 +120,11 @@ CREATE TRIGGER IF NOT EXISTS sessions_legs_insert AFTER INSERT ON sessions BEGIN
     {_SYNC_LEGS}
 END;
 -- On a save that added a leg (legs are only ever appended, their keys set before): most
--- saves (a message answered) add none, and set no ``legs`` (UPDATE_TOUCHED), so that this
--- fires only on the saves that may have (schema 8: ``legs`` counts them).
+-- saves (a message answered) add none, and set no ``leg_count`` (UPDATE_TOUCHED), so that
+-- this fires only on the saves that may have (schema 8).
 DROP TRIGGER IF EXISTS sessions_legs_update;
-CREATE TRIGGER sessions_legs_update AFTER UPDATE OF legs ON sessions
-WHEN NEW.legs IS NOT OLD.legs
+CREATE TRIGGER sessions_legs_update AFTER UPDATE OF leg_count ON sessions
+WHEN NEW.leg_count IS NOT OLD.leg_count
 BEGIN
     {_SYNC_LEGS}
 END;
@@ -211,8 +213,9 @@ SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inbound' AND sql LI
 
 # A file of schema 7 or older: the indexes whose keys changed are dropped, and SCHEMA makes
 # them anew (sessions_user and sessions_status without updated_at). The sessions' new
-# columns start at values no session has, so that each one's next save writes them (through
-# UPDATE_SAVED, which fires the triggers once: they rewrite what they index, no more).
+# columns start at values no session has (leg_count -1: not known yet), so that each one's
+# next save writes them (through UPDATE_SAVED, which fires the triggers once: they rewrite
+# what they index, no more).
 MIGRATE_8 = """
 DROP INDEX IF EXISTS sessions_user;
 DROP INDEX IF EXISTS sessions_status;
@@ -220,7 +223,8 @@ DROP INDEX IF EXISTS outbox_next;
 """
 # Added to a file that lacks them (ALTER TABLE is not idempotent), in MIGRATE_8's transaction.
 COLUMNS_8 = {
-    "legs": "ALTER TABLE sessions ADD COLUMN legs INTEGER NOT NULL DEFAULT -1;",
+    "leg_count": "ALTER TABLE sessions ADD COLUMN leg_count INTEGER NOT NULL DEFAULT -1;",
+    "open_leg": "ALTER TABLE sessions ADD COLUMN open_leg TEXT;",
     "claims": "ALTER TABLE sessions ADD COLUMN claims TEXT NOT NULL DEFAULT '';",
 }
 

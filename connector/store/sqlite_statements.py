@@ -15,28 +15,28 @@ SELECT data FROM sessions
 WHERE channel = ? AND channel_conversation_id = ? AND status = 'active'
 """
 # What recording a user's message needs of its active session: the id and the open leg
-# (the last one, unless closed), read by SQLite without parsing the whole session.
+# (provider, id, closed_at: the columns; a session not saved since schema 8, leg_count -1,
+# has its open leg's id read from its JSON).
 SELECT_ACTIVE_LEG = """
-SELECT id,
-       json_extract(data, '$.legs[#-1].provider'),
-       json_extract(data, '$.legs[#-1].id'),
-       json_extract(data, '$.legs[#-1].closed_at')
+SELECT id, current_provider,
+       CASE WHEN leg_count >= 0 THEN open_leg ELSE json_extract(data, '$.legs[#-1].id') END,
+       NULL
 FROM sessions
 WHERE channel = ? AND channel_conversation_id = ? AND status = 'active'
 """
 # Loses quietly to a concurrent creator through the unique index on active sessions.
 INSERT_NEW = """
 INSERT INTO sessions(id, user_id, channel, channel_conversation_id, status, current_provider,
-                     version, created_at, updated_at, data, legs, claims)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     version, created_at, updated_at, data, leg_count, open_leg, claims)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 RETURNING id
 """
 # A never-stored session; a clash with another active session raises IntegrityError.
 INSERT_SAVED = """
 INSERT INTO sessions(id, user_id, channel, channel_conversation_id, status, current_provider,
-                     version, created_at, updated_at, data, legs, claims)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     version, created_at, updated_at, data, leg_count, open_leg, claims)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(id) DO NOTHING
 """
 # A session may move to another channel conversation (connector.continuation): the unique
@@ -44,17 +44,18 @@ ON CONFLICT(id) DO NOTHING
 UPDATE_SAVED = """
 UPDATE sessions
 SET user_id = ?, channel = ?, channel_conversation_id = ?, status = ?, current_provider = ?,
-    version = ?, updated_at = ?, data = ?, legs = ?, claims = ?
+    version = ?, updated_at = ?, data = ?, leg_count = ?, open_leg = ?, claims = ?
 WHERE id = ? AND version = ?
 """
 # Most saves (a message answered) change none of the indexed keys but updated_at, nor the
 # legs or the claims: writing only what changed spares SQLite the indexes of the others and
 # the triggers on legs and claims (UPDATE_SAVED when it matches no row: something else
-# changed, or the version is stale).
+# changed, or the version is stale). The open leg changes only with the number of legs or
+# with current_provider (legs are appended, and closed once), so open_leg is not compared.
 UPDATE_TOUCHED = """
 UPDATE sessions SET version = ?, updated_at = ?, data = ?
 WHERE id = ? AND version = ? AND user_id = ? AND channel = ? AND channel_conversation_id = ?
-  AND status = ? AND current_provider IS ? AND legs = ? AND claims = ?
+  AND status = ? AND current_provider IS ? AND leg_count = ? AND claims = ?
 """
 SELECT_BY_ID = "SELECT data FROM sessions WHERE id = ?"
 SELECT_BY_CHANNEL = """

@@ -7,15 +7,16 @@ from pathlib import Path
 
 from connector.store import SqliteStore
 from connector.store.sqlite_schema import SCHEMA_VERSION
-from tests.connector.store.contract import FakeClock, leg, outbox_entry
+from tests.connector.store.contract import FakeClock, arrival, leg, outbox_entry
 
 # What schema 8 changed, as schema 7 had it: the user's and the status index ended in
-# updated_at, the outbox had an index of next_attempt_at, sessions had no legs or claims
-# column (the update triggers that read them are made anew at every start).
+# updated_at, the outbox had an index of next_attempt_at, sessions had no leg_count,
+# open_leg or claims column (the update triggers that read them are made anew at start).
 _SCHEMA_7 = """
 DROP TRIGGER sessions_legs_update;
 DROP TRIGGER sessions_identities_update;
-ALTER TABLE sessions DROP COLUMN legs;
+ALTER TABLE sessions DROP COLUMN leg_count;
+ALTER TABLE sessions DROP COLUMN open_leg;
 ALTER TABLE sessions DROP COLUMN claims;
 DROP INDEX sessions_user;
 DROP INDEX sessions_status;
@@ -67,6 +68,10 @@ async def test_a_file_of_schema_7_gets_the_indexes_of_schema_8_and_keeps_its_ses
         assert [e.id for e in await reopened.outbox_due(clock())] == ["out-1"]
         assert await reopened.get(saved[1].id) == saved[1]
         assert [s.id for s in await reopened.by_identity(phone)] == [proved.id]
+        said = await reopened.inbound_put(arrival("hi", conversation="c-1"), ttl_seconds=60)
+        assert said is not None and said.session_id == saved[1].id
+        [line] = await reopened.transcript(saved[1].id)
+        assert (line.provider, line.leg_id) == ("agents", saved[1].legs[-1].id)
 
         # Saves of sessions written before: the legs and identities indexes still follow.
         again = await reopened.save(saved[0])
