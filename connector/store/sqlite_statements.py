@@ -14,9 +14,9 @@ SELECT_ACTIVE = """
 SELECT data FROM sessions
 WHERE channel = ? AND channel_conversation_id = ? AND status = 'active'
 """
-# What recording a user's message needs of its active session: the id and the open leg
-# (provider, id, closed_at: the columns; a session not saved since schema 8, leg_count -1,
-# has its open leg's id read from its JSON).
+# What recording a user's message needs of its active session: the id and the open leg as
+# (provider, id, closed_at), from columns (current_provider is NULL once the last leg is
+# closed); a session not saved since schema 8 (leg_count -1) has the id read from its JSON.
 SELECT_ACTIVE_LEG = """
 SELECT id, current_provider,
        CASE WHEN leg_count >= 0 THEN open_leg ELSE json_extract(data, '$.legs[#-1].id') END,
