@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic_core import to_json
+
 from connector.records import OutboxEntry
 from connector.sessions import MidTierSession
 from connector.store.common import ONE_US, as_utc
@@ -46,6 +48,18 @@ def outbox_from(row: Iterable[Any]) -> OutboxEntry:
     return entry
 
 
+def claims_json(session: MidTierSession) -> str:
+    """The ``claims`` column: the session's claims as JSON (what the identities index
+    follows)."""
+    return to_json(session.claims).decode()
+
+
+def open_leg(session: MidTierSession) -> str | None:
+    """The ``open_leg`` column: the id of the session's open leg, if any."""
+    leg = session.current_leg
+    return leg.id if leg is not None else None
+
+
 def insert_params(session: MidTierSession) -> tuple[Any, ...]:
     """Column values of ``sessions`` for an INSERT, in schema order."""
     return (
@@ -59,6 +73,9 @@ def insert_params(session: MidTierSession) -> tuple[Any, ...]:
         to_us(session.created_at),
         to_us(session.updated_at),
         session.model_dump_json(),
+        len(session.legs),
+        open_leg(session),
+        claims_json(session),
     )
 
 
@@ -75,6 +92,8 @@ def touched_params(saved: MidTierSession, expected_version: int, data: str) -> t
         saved.channel_conversation_id,
         saved.status,
         saved.current_provider,
+        len(saved.legs),
+        claims_json(saved),
     )
 
 
@@ -92,6 +111,9 @@ def update_params(
         saved.version,
         to_us(saved.updated_at),
         saved.model_dump_json() if data is None else data,
+        len(saved.legs),
+        open_leg(saved),
+        claims_json(saved),
         saved.id,
         expected_version,
     )

@@ -13,9 +13,12 @@ from connector.store.sqlite_db import Database
 
 # 2: provider inbox; 3: durable inbound; 4: identities, moved sessions; 5: sessions_idle;
 # 6: the leg and identity triggers run only on saves that change legs, claims or status;
-# 7: the queues and dedupe keys in WITHOUT ROWID tables keyed by id (MIGRATE_7).
+# 7: the queues and dedupe keys in WITHOUT ROWID tables keyed by id (MIGRATE_7);
+# 8: no index but sessions_idle holds updated_at, no outbox_next; the number of legs, the
+#    open leg and the claims in columns, so that a save that changes none of them fires no
+#    trigger and recording a message parses no JSON (MIGRATE_8).
 # Every statement of SCHEMA is idempotent: an older file gets what it lacks at start().
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # The store adds ``PRAGMA synchronous`` (normal or full) after these.
 PRAGMAS = """
@@ -46,6 +49,8 @@ _SYNC_IDENTITIES = """
       AND type = 'text';
 """
 
+# The outbox is read by conversation (outbox_line); the retry pass groups that index, and
+# no read of the server's asks for next_attempt_at in order (no index of it since schema 8).
 QUEUES = """
 CREATE TABLE IF NOT EXISTS outbox (
     id TEXT PRIMARY KEY,
@@ -59,7 +64,6 @@ CREATE TABLE IF NOT EXISTS outbox (
     data TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS outbox_line ON outbox(channel, conversation_id, seq);
-CREATE INDEX IF NOT EXISTS outbox_next ON outbox(next_attempt_at);
 CREATE TABLE IF NOT EXISTS inbox (
     id TEXT PRIMARY KEY,
     seq INTEGER NOT NULL,
@@ -90,16 +94,20 @@ CREATE TABLE IF NOT EXISTS sessions (
     version INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
-    data TEXT NOT NULL
+    data TEXT NOT NULL,
+    leg_count INTEGER NOT NULL DEFAULT -1,
+    open_leg TEXT,
+    claims TEXT NOT NULL DEFAULT ''
 );
 -- At most one active session per channel conversation: find_or_create relies on it.
 CREATE UNIQUE INDEX IF NOT EXISTS sessions_active_channel
     ON sessions(channel, channel_conversation_id) WHERE status = 'active';
 CREATE INDEX IF NOT EXISTS sessions_channel
     ON sessions(channel, channel_conversation_id, created_at);
-CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id, updated_at);
-CREATE INDEX IF NOT EXISTS sessions_status
-    ON sessions(status, current_provider, updated_at);
+-- A save that changes no key but updated_at (most do: a message answered) moves no entry
+-- of these two; their reads sort the few rows they find (schema 8).
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);
+CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status, current_provider);
 -- Expiry reads a page of the longest idle active sessions at a time.
 CREATE INDEX IF NOT EXISTS sessions_idle ON sessions(status, updated_at);
 CREATE TABLE IF NOT EXISTS legs (
@@ -112,10 +120,11 @@ CREATE TRIGGER IF NOT EXISTS sessions_legs_insert AFTER INSERT ON sessions BEGIN
     {_SYNC_LEGS}
 END;
 -- On a save that added a leg (legs are only ever appended, their keys set before): most
--- saves (a message answered) add none. Schema 6 added the WHEN.
+-- saves (a message answered) add none, and set no ``leg_count`` (UPDATE_TOUCHED), so that
+-- this fires only on the saves that may have (schema 8).
 DROP TRIGGER IF EXISTS sessions_legs_update;
-CREATE TRIGGER sessions_legs_update AFTER UPDATE OF data ON sessions
-WHEN json_array_length(NEW.data, '$.legs') IS NOT json_array_length(OLD.data, '$.legs')
+CREATE TRIGGER sessions_legs_update AFTER UPDATE OF leg_count ON sessions
+WHEN NEW.leg_count IS NOT OLD.leg_count
 BEGIN
     {_SYNC_LEGS}
 END;
@@ -128,11 +137,10 @@ CREATE INDEX IF NOT EXISTS identities_session ON identities(session_id);
 CREATE TRIGGER IF NOT EXISTS sessions_identities_insert AFTER INSERT ON sessions BEGIN
     {_SYNC_IDENTITIES}
 END;
--- On a save that changed the claims or the status (schema 6 added the WHEN).
+-- On a save that changed the claims or the status (schema 8: ``claims`` is their JSON).
 DROP TRIGGER IF EXISTS sessions_identities_update;
-CREATE TRIGGER sessions_identities_update AFTER UPDATE OF data ON sessions
-WHEN NEW.status IS NOT OLD.status
-  OR json_extract(NEW.data, '$.claims') IS NOT json_extract(OLD.data, '$.claims')
+CREATE TRIGGER sessions_identities_update AFTER UPDATE OF status, claims ON sessions
+WHEN NEW.status IS NOT OLD.status OR NEW.claims IS NOT OLD.claims
 BEGIN
     {_SYNC_IDENTITIES}
 END;
@@ -203,6 +211,23 @@ NEEDS_MIGRATE_7 = """
 SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inbound' AND sql LIKE '%AUTOINCREMENT%'
 """
 
+# A file of schema 7 or older: the indexes whose keys changed are dropped, and SCHEMA makes
+# them anew (sessions_user and sessions_status without updated_at). The sessions' new
+# columns start at values no session has (leg_count -1: not known yet), so that each one's
+# next save writes them (through UPDATE_SAVED, which fires the triggers once: they rewrite
+# what they index, no more).
+MIGRATE_8 = """
+DROP INDEX IF EXISTS sessions_user;
+DROP INDEX IF EXISTS sessions_status;
+DROP INDEX IF EXISTS outbox_next;
+"""
+# Added to a file that lacks them (ALTER TABLE is not idempotent), in MIGRATE_8's transaction.
+COLUMNS_8 = {
+    "leg_count": "ALTER TABLE sessions ADD COLUMN leg_count INTEGER NOT NULL DEFAULT -1;",
+    "open_leg": "ALTER TABLE sessions ADD COLUMN open_leg TEXT;",
+    "claims": "ALTER TABLE sessions ADD COLUMN claims TEXT NOT NULL DEFAULT '';",
+}
+
 
 async def migrate(db: Database, path: str) -> None:
     """Bring the file at ``path``, open on ``db``, to ``SCHEMA_VERSION`` (idempotent).
@@ -219,4 +244,9 @@ async def migrate(db: Database, path: str) -> None:
         )
     if version and await db.fetchall(NEEDS_MIGRATE_7):
         await db.run(lambda conn: conn.executescript(MIGRATE_7))
+    if 0 < version < 8:
+        columns = {row[1] for row in await db.fetchall("PRAGMA table_info(sessions)")}
+        added = "".join(add for name, add in COLUMNS_8.items() if name not in columns)
+        script = f"BEGIN;\n{added}{MIGRATE_8}COMMIT;\n"
+        await db.run(lambda conn: conn.executescript(script))
     await db.run(lambda conn: conn.executescript(SCHEMA))

@@ -14,29 +14,29 @@ SELECT_ACTIVE = """
 SELECT data FROM sessions
 WHERE channel = ? AND channel_conversation_id = ? AND status = 'active'
 """
-# What recording a user's message needs of its active session: the id and the open leg
-# (the last one, unless closed), read by SQLite without parsing the whole session.
+# What recording a user's message needs of its active session: the id and the open leg as
+# (provider, id, closed_at), from columns (current_provider is NULL once the last leg is
+# closed); a session not saved since schema 8 (leg_count -1) has the id read from its JSON.
 SELECT_ACTIVE_LEG = """
-SELECT id,
-       json_extract(data, '$.legs[#-1].provider'),
-       json_extract(data, '$.legs[#-1].id'),
-       json_extract(data, '$.legs[#-1].closed_at')
+SELECT id, current_provider,
+       CASE WHEN leg_count >= 0 THEN open_leg ELSE json_extract(data, '$.legs[#-1].id') END,
+       NULL
 FROM sessions
 WHERE channel = ? AND channel_conversation_id = ? AND status = 'active'
 """
 # Loses quietly to a concurrent creator through the unique index on active sessions.
 INSERT_NEW = """
 INSERT INTO sessions(id, user_id, channel, channel_conversation_id, status, current_provider,
-                     version, created_at, updated_at, data)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     version, created_at, updated_at, data, leg_count, open_leg, claims)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 RETURNING id
 """
 # A never-stored session; a clash with another active session raises IntegrityError.
 INSERT_SAVED = """
 INSERT INTO sessions(id, user_id, channel, channel_conversation_id, status, current_provider,
-                     version, created_at, updated_at, data)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     version, created_at, updated_at, data, leg_count, open_leg, claims)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(id) DO NOTHING
 """
 # A session may move to another channel conversation (connector.continuation): the unique
@@ -44,16 +44,18 @@ ON CONFLICT(id) DO NOTHING
 UPDATE_SAVED = """
 UPDATE sessions
 SET user_id = ?, channel = ?, channel_conversation_id = ?, status = ?, current_provider = ?,
-    version = ?, updated_at = ?, data = ?
+    version = ?, updated_at = ?, data = ?, leg_count = ?, open_leg = ?, claims = ?
 WHERE id = ? AND version = ?
 """
-# Most saves (a message answered) change none of the indexed keys but updated_at: writing
-# only what changed spares SQLite the indexes of the others (UPDATE_SAVED when it matches
-# no row: the keys changed, or the version is stale).
+# Most saves (a message answered) change none of the indexed keys but updated_at, nor the
+# legs or the claims: writing only what changed spares SQLite the indexes of the others and
+# the triggers on legs and claims (UPDATE_SAVED when it matches no row: something else
+# changed, or the version is stale). The open leg changes only with the number of legs or
+# with current_provider (legs are appended, and closed once), so open_leg is not compared.
 UPDATE_TOUCHED = """
 UPDATE sessions SET version = ?, updated_at = ?, data = ?
 WHERE id = ? AND version = ? AND user_id = ? AND channel = ? AND channel_conversation_id = ?
-  AND status = ? AND current_provider IS ?
+  AND status = ? AND current_provider IS ? AND leg_count = ? AND claims = ?
 """
 SELECT_BY_ID = "SELECT data FROM sessions WHERE id = ?"
 SELECT_BY_CHANNEL = """
@@ -92,7 +94,12 @@ _LIST = "SELECT data FROM sessions {} ORDER BY updated_at DESC LIMIT ?"
 LIST_ALL = _LIST.format("")
 LIST_BY_STATUS = _LIST.format("WHERE status = ?")
 LIST_BY_PROVIDER = _LIST.format("WHERE current_provider = ?")
-LIST_BY_STATUS_PROVIDER = _LIST.format("WHERE status = ? AND current_provider = ?")
+# Searched in sessions_status and sorted (the unary + keeps the planner from walking every
+# session of the status newest first through sessions_idle: closed ones have no provider).
+LIST_BY_STATUS_PROVIDER = (
+    "SELECT data FROM sessions WHERE status = ? AND current_provider = ?"
+    " ORDER BY +updated_at DESC LIMIT ?"
+)
 
 # The session map's reads, each with the index its outer loop must search, however many
 # sessions the file holds (tests and benchmarks/session_map.py check the query plans). The

@@ -174,6 +174,17 @@ async def test_by_provider_resolves_old_and_new_leg_after_switch(
         assert found.current_provider == "desk"
 
 
+async def test_by_provider_finds_a_new_leg_with_the_provider_the_session_already_had(
+    store: SessionMap, clock: FakeClock
+) -> None:
+    session = await with_leg(store, "bot", "b-1")
+    session.legs[-1].closed_at = clock()
+    session.legs.append(leg("bot", "b-2"))  # no key column changes: same provider, same chat
+    session = await store.save(session)
+    found = await store.by_provider("bot", "b-2")
+    assert found is not None and found.id == session.id
+
+
 async def test_by_provider_key_reused_by_newer_session_resolves_to_it(
     store: SessionMap,
 ) -> None:

@@ -1,0 +1,95 @@
+"""SQLite files written by an older midtier: what start() changes in them, and what it keeps."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from connector.store import SqliteStore
+from connector.store.sqlite_schema import SCHEMA_VERSION
+from tests.connector.store.contract import FakeClock, arrival, leg, outbox_entry
+
+# What schema 8 changed, as schema 7 had it: the user's and the status index ended in
+# updated_at, the outbox had an index of next_attempt_at, sessions had no leg_count,
+# open_leg or claims column (the update triggers that read them are made anew at start).
+_SCHEMA_7 = """
+DROP TRIGGER sessions_legs_update;
+DROP TRIGGER sessions_identities_update;
+ALTER TABLE sessions DROP COLUMN leg_count;
+ALTER TABLE sessions DROP COLUMN open_leg;
+ALTER TABLE sessions DROP COLUMN claims;
+DROP INDEX sessions_user;
+DROP INDEX sessions_status;
+CREATE INDEX sessions_user ON sessions(user_id, updated_at);
+CREATE INDEX sessions_status ON sessions(status, current_provider, updated_at);
+CREATE INDEX outbox_next ON outbox(next_attempt_at);
+PRAGMA user_version = 7;
+"""
+
+
+def _indexes(path: Path) -> dict[str, str]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'").fetchall()
+    db.close()
+    return {str(name): str(text) for name, text in rows if text is not None}
+
+
+async def test_a_file_of_schema_7_gets_the_indexes_of_schema_8_and_keeps_its_sessions(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "midtier.db"
+    clock = FakeClock()
+    store = SqliteStore(path, clock=clock)
+    await store.start()
+    saved = []
+    for n, provider in enumerate(["faq", "agents", "faq"]):
+        session, _ = await store.find_or_create("webchat", f"c-{n}", "u-1")
+        session.legs.append(leg(provider, f"{provider}-{n}", f"c-{n}"))
+        saved.append(await store.save(session))
+        clock.advance(1)
+    phone = "phone:+16505551234"
+    proved, _ = await store.find_or_create("sms", "+16505551234", "u-2")
+    proved.claims = {"sub": "u-2", "verified": True, "identities": [phone]}
+    proved = await store.save(proved)
+    await store.outbox_put(outbox_entry("out-1", "c-0", clock()))
+    await store.close()
+    with sqlite3.connect(path) as db:
+        db.executescript(_SCHEMA_7)
+    db.close()
+    assert "updated_at" in _indexes(path)["sessions_user"]
+
+    reopened = SqliteStore(path, clock=clock)
+    await reopened.start()
+    try:
+        assert [s.id for s in await reopened.by_user("u-1")] == [s.id for s in saved[::-1]]
+        faq = await reopened.list_sessions(status="active", provider="faq")
+        assert [s.id for s in faq] == [saved[2].id, saved[0].id]
+        assert await reopened.open_leg_counts() == {"faq": 2, "agents": 1}
+        assert [e.id for e in await reopened.outbox_due(clock())] == ["out-1"]
+        assert await reopened.get(saved[1].id) == saved[1]
+        assert [s.id for s in await reopened.by_identity(phone)] == [proved.id]
+        said = await reopened.inbound_put(arrival("hi", conversation="c-1"), ttl_seconds=60)
+        assert said is not None and said.session_id == saved[1].id
+        [line] = await reopened.transcript(saved[1].id)
+        assert (line.provider, line.leg_id) == ("agents", saved[1].legs[-1].id)
+
+        # Saves of sessions written before: the legs and identities indexes still follow.
+        again = await reopened.save(saved[0])
+        again.legs[-1].closed_at = clock()
+        again.legs.append(leg("faq", "faq-again", "c-0"))
+        again = await reopened.save(again)
+        found = await reopened.by_provider("faq", "faq-again")
+        assert found is not None and found.id == again.id
+        proved.claims = {"sub": "u-2", "verified": True}
+        await reopened.save(proved)
+        assert await reopened.by_identity(phone) == []
+    finally:
+        await reopened.close()
+    indexes = _indexes(path)
+    assert "outbox_next" not in indexes
+    assert "updated_at" not in indexes["sessions_user"]
+    assert "updated_at" not in indexes["sessions_status"]
+    assert "updated_at" in indexes["sessions_idle"]
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchall() == [(SCHEMA_VERSION,)]
+    db.close()
