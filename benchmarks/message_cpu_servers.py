@@ -132,16 +132,21 @@ def fake_platform(port: int) -> list[str]:
     return [sys.executable, str(REPO / "benchmarks" / "fake_platform.py"), "--port", str(port)]
 
 
-def midtier_config(directory: Path, telegram_api: str | None) -> Path:
+def midtier_config(directory: Path, telegram_api: str | None, *, slowdown: float = 1.0) -> Path:
     """The default deployment (``bot_configs/``), copied; with a Telegram channel whose Bot
     API is ``telegram_api`` when given. Without Web Chat's bundle installed, the Direct Line
-    channel serves no page (its message path is the same)."""
+    channel serves no page (its message path is the same). ``slowdown``: how many times
+    slower than usual the server will run (valgrind), by which the waits that decide a
+    message's path (``session.ack_within_s``, ``typing_after_s``) are lengthened."""
     config = directory / "config"
     shutil.copytree(REPO / "bot_configs", config)
     midtier = yaml.safe_load((config / "midtier.yaml").read_text())
     if not WEBCHAT_BUNDLE.exists():
         print("(no Web Chat bundle: the Direct Line page is off)", file=sys.stderr)
         midtier["channels"]["directline"]["page_path"] = None
+    session = midtier["session"]
+    for wait in ("ack_within_s", "typing_after_s"):
+        session[wait] = session[wait] * slowdown
     if telegram_api is not None:
         midtier["channels"]["telegram"] = {
             "kind": "telegram",

@@ -23,11 +23,11 @@ from connector.channel_protocol import ChannelAdapter
 from connector.claims import merge_claims
 from connector.config import Config
 from connector.continuation import Continuation, Then
-from connector.errors import ConflictError, NotFound
+from connector.errors import ConflictError, NotFound, RepeatedMessage
 from connector.expiry import expire_idle
 from connector.handoff import Switcher
 from connector.hosting import Host, Understanding
-from connector.inbound import UserInbound, inbound_entry
+from connector.inbound import Unrecorded, UserInbound, inbound_entry
 from connector.interfaces import IntentClassifier, SessionStore
 from connector.locks import LocalLocks
 from connector.messages import UserMessages
@@ -38,6 +38,7 @@ from connector.records import InboundEntry
 from connector.relay import Relay
 from connector.routing.policy import Router
 from connector.sessions import DeliveryFailure, MidTierSession, Speaker, TranscriptEntry
+from connector.store.common import open_leg_of, user_entry
 from connector.to_user import ADDRESS, ToUser
 from connector.work import Turn, Turns
 
@@ -121,7 +122,9 @@ class Engine:
             self.understanding,
         )
         self.inbox = self.host.inbox
-        self.inbound = UserInbound(store, self._process, mid.session.dedupe_ttl_s)
+        self.inbound = UserInbound(
+            store, self._process, mid.session.dedupe_ttl_s, ack_within_s=mid.session.ack_within_s
+        )
         self.token_url = token_url
         self.public_url = token_url.removesuffix("/auth/token")
         self.data_dir = Path("data")
@@ -219,16 +222,27 @@ class Engine:
             return
         await self.pool.signal(leg, activity)
 
-    async def _process(self, entry: InboundEntry) -> MidTierSession | None:
-        """Process one recorded user activity; it leaves the store with what it caused."""
+    async def _process(
+        self, entry: InboundEntry, unrecorded: Unrecorded | None = None
+    ) -> MidTierSession | None:
+        """Process one user activity; it leaves the store with what it caused (its record,
+        if ``unrecorded``, goes in with it)."""
         for attempt in (1, 2):
             try:
-                return await self._process_once(entry)
+                return await self._process_once(entry, unrecorded)
             except ConflictError:  # the session changed under us: read it again, once
-                if attempt == 2:
-                    break
+                failed = attempt == 2
+            except RepeatedMessage:  # recording it found it a repeat (below: None)
+                failed = True
             except Exception:
                 log.exception("a user message could not be processed")
+                failed = True
+            if unrecorded is not None:  # from here on as if it had been recorded first
+                recorded = await unrecorded.record()
+                if recorded is None:
+                    return None
+                entry, unrecorded = recorded, None
+            if failed:
                 break
         # Not lost silently and not retried for ever: the user hears that it failed.
         async with self.turn(entry.session_id) as turn:
@@ -236,15 +250,22 @@ class Engine:
             self.notify(turn, self.config.midtier.notices.provider_failed)
         return None
 
-    async def _process_once(self, entry: InboundEntry) -> MidTierSession:
+    async def _process_once(
+        self, entry: InboundEntry, unrecorded: Unrecorded | None
+    ) -> MidTierSession | None:
         activity = Activity.from_wire(entry.activity)
         async with self.turn(entry.session_id) as turn:
             active = turn.session.status == "active"
+            if active and unrecorded is not None:
+                await self._carry(turn, unrecorded)
             then = await self._process_in(turn, entry, activity) if active else None
             if not active:
                 turn.abandon()
         if active:  # a step left for after the commit: the session moves (continuation)
             return await then() if then is not None else turn.session
+        if unrecorded is not None:  # recorded now, it goes to the conversation's new session
+            recorded = await unrecorded.record()
+            return await self._process(recorded) if recorded is not None else None
         # Closed (expired) between recording and now: the message opens a new session,
         # which gets its transcript line here.
         fresh, _ = await self.store.find_or_create(entry.channel, entry.conversation, entry.user_id)
@@ -257,6 +278,19 @@ class Engine:
                 )
             then = await self._process_in(turn, entry, activity)
         return await then() if then is not None else turn.session
+
+    async def _carry(self, turn: Turn, unrecorded: Unrecorded) -> None:
+        """Let ``turn`` commit ``unrecorded``'s record with the rest, if the session's provider
+        runs in this process; else record it now: a provider outside is given only recorded
+        messages (after a crash, the same message with the same id)."""
+        leg = turn.session.current_leg
+        if leg is not None and not self.pool.runs_in_process(leg.provider):
+            if await unrecorded.record() is None:
+                raise RepeatedMessage("the message repeats one recorded meanwhile")
+            return
+        # A session without an open leg gets one through a switch, which records it first.
+        unrecorded.line = user_entry(unrecorded.entry, open_leg_of(turn.session))
+        turn.unrecorded = unrecorded
 
     async def _process_in(self, turn: Turn, entry: InboundEntry, activity: Activity) -> Then | None:
         """Process ``entry`` in ``turn``; the record leaves with the turn's commit. A step

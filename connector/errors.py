@@ -87,6 +87,10 @@ class ConflictError(MidtierError):
     """An update lost an optimistic version check."""
 
 
+class RepeatedMessage(MidtierError):
+    """A unit of work carried a dedupe key that is recorded already: nothing was written."""
+
+
 class AuthCodeError(MidtierError):
     """An authorization code that cannot be redeemed (unknown, used, expired, wrong provider)."""
 

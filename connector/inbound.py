@@ -9,26 +9,100 @@ otherwise ignored. One worker per channel conversation processes the records in 
 record leaves the store in the same transaction as everything its processing wrote
 (:mod:`connector.work`). At start-up, whatever a crash left recorded but unprocessed is
 processed first, in order.
+
+When nothing of its conversation is waiting or under way, a message is processed at once,
+before it is recorded (:class:`Unrecorded`): if that is done within
+``session.ack_within_s`` (an in-process bot, a quick remote one), the record is written with
+everything the processing wrote, in that unit of work's transaction, and the channel
+acknowledges it after that commit. One transaction per message instead of two, and no
+record written and deleted. A message whose processing takes longer is recorded on its own
+at that point, as above, and acknowledged while its processing goes on. Either way the
+acknowledgement still comes after the record is committed, and a crash before that loses
+nothing that was acknowledged: the channel (a platform's retry, the web chat's resend)
+sends it again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Literal
 
 from connector.activity import Activity, new_activity_id
-from connector.errors import MalformedPayload
+from connector.errors import MalformedPayload, MidtierError
 from connector.records import InboundEntry
-from connector.sessions import MidTierSession
+from connector.sessions import MidTierSession, TranscriptEntry
 from connector.store_protocol import InboundStore
 from connector.workers import KeyedWorkers
 
 log = logging.getLogger("midtier.inbound")
 
 Key = tuple[str, str]  # (channel, channel conversation id)
-Process = Callable[[InboundEntry], Awaitable[MidTierSession | None]]
+Put = Callable[[InboundEntry], Awaitable[InboundEntry | None]]
+
+
+class Unrecorded:
+    """A user's activity taken for processing before it was recorded.
+
+    The unit of work that processes it writes its dedupe key and transcript line (``line``)
+    with everything else (``committing``, ``committed``). Before that unit of work commits
+    anything else, reads the transcript, or when the channel has waited ``ack_within_s``, it
+    is recorded on its own (``record``), as :meth:`UserInbound.record` does; the unit of work
+    then consumes that record like any other. ``acked`` resolves once it is recorded either
+    way: with its record, or None for a repeat.
+    """
+
+    def __init__(self, entry: InboundEntry, put: Put, dedupe_ttl_s: float) -> None:
+        self.entry = entry  # its ``session_id`` set: the session it is processed in
+        self.dedupe_ttl_s = dedupe_ttl_s
+        self.line: TranscriptEntry | None = None  # set by the unit of work that processes it
+        self.acked: asyncio.Future[InboundEntry | None] = asyncio.get_running_loop().create_future()
+        self._put = put
+        self._lock = asyncio.Lock()
+        self._state: Literal["unrecorded", "recorded", "committed", "repeat"] = "unrecorded"
+
+    async def record(self) -> InboundEntry | None:
+        """Have it recorded (once): its record, None if recording found it a repeat."""
+        async with self._lock:
+            if self._state == "unrecorded":
+                try:
+                    recorded = await self._put(self.entry)
+                except Exception as exc:
+                    self._ack(exc)
+                    raise
+                self._state = "recorded" if recorded is not None else "repeat"
+                self._ack(recorded)
+            return None if self._state == "repeat" else self.entry
+
+    @asynccontextmanager
+    async def committing(self) -> AsyncIterator[bool]:
+        """Around the final commit of its unit of work: True while it is still unrecorded,
+        so that this commit carries it (then call ``committed`` right after the commit)."""
+        async with self._lock:
+            yield self._state == "unrecorded"
+
+    def committed(self) -> None:
+        """Its unit of work, carrying it, was committed."""
+        self._state = "committed"
+        self._ack(self.entry)
+
+    def give_up(self) -> None:
+        """Its processing ended: a channel still waiting hears that it was not recorded."""
+        self._ack(MidtierError("the message could not be recorded; send it again"))
+
+    def _ack(self, outcome: InboundEntry | BaseException | None) -> None:
+        if self.acked.done():
+            return
+        if isinstance(outcome, BaseException):
+            self.acked.set_exception(outcome)
+            self.acked.exception()  # retrieved: nobody may be waiting any more
+        else:
+            self.acked.set_result(outcome)
+
+
+Process = Callable[[InboundEntry, Unrecorded | None], Awaitable[MidTierSession | None]]
 
 
 def inbound_entry(
@@ -71,27 +145,85 @@ def inbound_entry(
 class UserInbound:
     """Records user activities and feeds them, in order, to ``process``."""
 
-    def __init__(self, store: InboundStore, process: Process, dedupe_ttl_s: float) -> None:
+    def __init__(
+        self,
+        store: InboundStore,
+        process: Process,
+        dedupe_ttl_s: float,
+        *,
+        ack_within_s: float = 0.0,
+    ) -> None:
         self._store = store
         self._process = process
         self._ttl = dedupe_ttl_s
+        self._ack_within_s = ack_within_s  # 0: every message is recorded before processing
         self._workers: KeyedWorkers[Key] = KeyedWorkers(self._drain, "midtier-inbound")
         self._waiters: dict[str, asyncio.Future[MidTierSession | None]] = {}
         # What this process recorded and has not processed yet, in record order; the store
         # has it too. Keys in ``_unread`` may have more in the store only (left by a crash,
         # or by a worker that stopped): their worker reads the store instead.
-        self._queued: dict[Key, list[InboundEntry]] = {}
+        self._queued: dict[Key, list[InboundEntry | Unrecorded]] = {}
         self._unread: set[Key] = set()
+        self._unacked: dict[str, Unrecorded] = {}  # by dedupe key: taken, not recorded yet
+        self._late: set[asyncio.Task[None]] = set()  # recording ones that took long
 
     async def record(self, entry: InboundEntry) -> InboundEntry | None:
         """Record ``entry``; None if it repeats one already recorded. Once this returns,
-        the entry will be processed, after a crash too."""
-        recorded = await self._store.inbound_put(entry, self._ttl)
+        the entry will be processed (or was, with its record), after a crash too."""
+        key = (entry.channel, entry.conversation)
+        if self._ack_within_s > 0 and self._quiet(key, entry):
+            session_id = await self._store.inbound_target(entry)
+            if session_id is not None and self._quiet(key, entry):
+                taken = entry.model_copy(update={"session_id": session_id})
+                return await self._take(key, Unrecorded(taken, self._put, self._ttl))
+        earlier = self._unacked.get(entry.dedupe_key) if entry.dedupe_key else None
+        if earlier is not None:  # a repeat of one under way: after it is recorded, it is seen
+            await asyncio.wait([earlier.acked])
+        recorded = await self._put(entry)
         if recorded is not None:
             key = (recorded.channel, recorded.conversation)
             self._queued.setdefault(key, []).append(recorded)
             self._workers.kick(key)
         return recorded
+
+    def _quiet(self, key: Key, entry: InboundEntry) -> bool:
+        """Nothing of ``key`` is waiting or under way here, nor a copy of ``entry``."""
+        return (
+            key not in self._queued
+            and key not in self._unread
+            and not self._workers.busy(key)
+            and (entry.dedupe_key is None or entry.dedupe_key not in self._unacked)
+        )
+
+    async def _put(self, entry: InboundEntry) -> InboundEntry | None:
+        return await self._store.inbound_put(entry, self._ttl)
+
+    async def _take(self, key: Key, unrecorded: Unrecorded) -> InboundEntry | None:
+        """Process ``unrecorded`` now, as its conversation's worker; return once recorded."""
+        dedupe_key = unrecorded.entry.dedupe_key
+        if dedupe_key is not None:
+            self._unacked[dedupe_key] = unrecorded
+        self._queued[key] = [unrecorded]
+        self._workers.kick(key)
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(self._ack_within_s, self._record_late, unrecorded)
+        try:
+            return await unrecorded.acked
+        finally:
+            timer.cancel()
+            if dedupe_key is not None and self._unacked.get(dedupe_key) is unrecorded:
+                del self._unacked[dedupe_key]
+
+    def _record_late(self, unrecorded: Unrecorded) -> None:
+        async def record() -> None:
+            try:
+                await unrecorded.record()
+            except Exception:  # the channel hears it; the processing may still commit it
+                log.exception("a message under way could not be recorded")
+
+        task = asyncio.ensure_future(record())
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
 
     async def receive(self, entry: InboundEntry) -> MidTierSession | None:
         """Record ``entry`` and wait until it has been processed; the session it went to
@@ -122,15 +254,24 @@ class UserInbound:
         await self._workers.stop()
 
     async def _drain(self, key: Key) -> None:
+        entries: list[InboundEntry | Unrecorded]
         if key in self._unread:  # the store has everything, in order: read it there
             self._unread.discard(key)
             self._queued.pop(key, None)
-            entries = await self._store.inbound_pending(*key)
+            entries = [*await self._store.inbound_pending(*key)]
         else:
             entries = self._queued.pop(key, [])
         try:
-            for entry in entries:
-                session = await self._process(entry)
+            for item in entries:
+                if isinstance(item, Unrecorded):
+                    entry = item.entry
+                    try:
+                        session = await self._process(entry, item)
+                    finally:
+                        item.give_up()  # if it never got recorded
+                else:
+                    entry = item
+                    session = await self._process(entry, None)
                 waiter = self._waiters.get(entry.id)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(session)

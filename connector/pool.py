@@ -21,7 +21,7 @@ from connector.activity import Activity, ActivityTypes, status_event
 from connector.breaker import Breakers
 from connector.config import Config
 from connector.errors import MidtierError, ProviderError, ProviderTimeout
-from connector.provider_protocol import HandoffContext, Provider, SpeaksForMidtier
+from connector.provider_protocol import HandoffContext, Provider, RunsInProcess, SpeaksForMidtier
 from connector.sessions import Leg, MidTierSession
 from connector.store_protocol import SessionMap
 
@@ -59,6 +59,10 @@ class ProviderPool:
     def speaks_for_midtier(self, provider: str) -> bool:
         found = self.providers.get(provider)
         return isinstance(found, SpeaksForMidtier) and found.speaks_for_midtier
+
+    def runs_in_process(self, provider: str) -> bool:
+        found = self.providers.get(provider)
+        return isinstance(found, RunsInProcess) and found.runs_in_process
 
     def unavailable(self, provider: str) -> str | None:
         """Why ``provider`` cannot take conversations now (None: it can)."""

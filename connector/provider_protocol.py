@@ -26,6 +26,16 @@ class SpeaksForMidtier(Protocol):
     speaks_for_midtier: bool
 
 
+@runtime_checkable
+class RunsInProcess(Protocol):
+    """A provider whose deliveries reach nothing outside midtier's process before the unit of
+    work commits (a bot hosted in the process): a message for it may be processed before it
+    is recorded on its own (``session.ack_within_s``). Other providers are given only
+    recorded messages, so that one given again after a crash carries the same activity id."""
+
+    runs_in_process: bool
+
+
 class HandoffContext(BaseModel):
     """What a provider receives when a conversation is switched to it."""
 

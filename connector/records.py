@@ -65,6 +65,11 @@ class Changes(BaseModel):
     inbound_done: list[str] = Field(default_factory=list)
     inbox_done: list[str] = Field(default_factory=list)
     outbox_done: list[str] = Field(default_factory=list)  # entries the outbox is done with
+    # The dedupe key of a user's activity this unit of work processed before it was recorded
+    # on its own (``UserInbound``): remembered for ``dedupe_ttl_s`` with the rest, or, if it is
+    # remembered already, ``RepeatedMessage`` and nothing written.
+    dedupe_key: str | None = None
+    dedupe_ttl_s: float = 0.0
 
 
 class InboxEntry(BaseModel):

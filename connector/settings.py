@@ -42,6 +42,10 @@ class SessionSettings(_Strict):
     # (0: at once, before every answer). A bot that answers sooner needs no indicator, and
     # on webhook channels each one is an extra call to the platform.
     typing_after_s: float = Field(default=0.5, ge=0, le=60)
+    # A message processed (its bot's answer included) within this long is recorded with what
+    # it caused, in one transaction, and acknowledged after that; a slower one is recorded on
+    # its own at this point and acknowledged while its processing goes on (0: always so).
+    ack_within_s: float = Field(default=0.05, ge=0, le=5)
 
 
 class Limits(_Strict):

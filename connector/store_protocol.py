@@ -120,6 +120,11 @@ class InboundStore(Protocol):
         """
         ...
 
+    async def inbound_target(self, entry: InboundEntry) -> str | None:
+        """The active session that recording ``entry`` would go to, without writing: None
+        when its conversation has none yet or ``entry`` repeats a dedupe key not expired."""
+        ...
+
     async def inbound_pending(self, channel: str, conversation: str) -> list[InboundEntry]:
         """Recorded, unprocessed activities of one channel conversation, in record order."""
         ...
@@ -136,8 +141,9 @@ class Commits(Protocol):
         """Apply ``changes`` atomically: save the session if its stored version is still
         ``expected_version`` (else ``ConflictError`` and nothing is written), append its
         transcript entries and decisions, queue the outbox entries, drop the processed
-        inbound and inbox entries and the outbox entries it is done with. Returns the saved
-        session (version bumped)."""
+        inbound and inbox entries and the outbox entries it is done with, remember its
+        ``dedupe_key`` (already remembered: ``RepeatedMessage`` and nothing is written).
+        Returns the saved session (version bumped)."""
         ...
 
 

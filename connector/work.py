@@ -8,6 +8,10 @@ commit leaves no trace of the turn, so the recorded event is processed again fro
 start; after it, the event is done and everything it produced is waiting in the outbox.
 Nothing reaches the user before the commit that recorded it.
 
+A user's message taken before it was recorded (:class:`connector.inbound.Unrecorded`) has
+its record carried by the turn's final commit; whatever needs it recorded sooner (a
+checkpoint, a read of the transcript) records it on its own first.
+
 A turn may commit more than once (``checkpoint``): a switch commits the new leg before
 the new provider is told about it, because that provider may call back at once and must
 find its conversation.
@@ -20,7 +24,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
-from connector.errors import NotFound, SessionClosed
+from connector.errors import NotFound, RepeatedMessage, SessionClosed
+from connector.inbound import Unrecorded
 from connector.logs import session_context
 from connector.records import Changes, OutboxEntry
 from connector.routing.decision import RouteDecision
@@ -52,6 +57,9 @@ class Turn:
         self._outbox_done: list[str] = []
         self._after: list[AfterCommit] = []
         self.finished = False
+        # The user's activity it processes, while that is not recorded on its own: the final
+        # commit carries it; anything that needs it recorded first records it (``_recorded``).
+        self.unrecorded: Unrecorded | None = None
 
     # ------------------------------------------------------------------ what it writes
 
@@ -85,6 +93,7 @@ class Turn:
 
     async def transcript(self, last: int | None = None) -> list[TranscriptEntry]:
         """The session's transcript including this turn's lines, oldest first."""
+        await self._recorded()  # the user's line in the history that others get
         stored = await self._store.transcript(self.session.id, last=last)
         merged = stored + [e.model_copy() for e in self._transcript]
         if last is not None:
@@ -99,6 +108,19 @@ class Turn:
 
     async def checkpoint(self) -> None:
         """Commit what the turn wrote so far, hand its replies to the outbox, and carry on."""
+        await self._recorded()  # a crash after this commit must find the activity recorded
+        await self._write(None)
+
+    async def _recorded(self) -> None:
+        """Have the user's activity this turn processes recorded on its own, if it is not."""
+        if self.unrecorded is not None:
+            unrecorded, self.unrecorded = self.unrecorded, None
+            if await unrecorded.record() is None:
+                raise RepeatedMessage("the message repeats one recorded meanwhile")
+
+    async def _write(self, carried: Unrecorded | None) -> None:
+        """Commit what the turn holds (with ``carried``'s record), then dispatch its replies
+        and run what waits for the commit."""
         changes = Changes(
             session=self.session,
             expected_version=self._version,
@@ -109,7 +131,15 @@ class Turn:
             inbox_done=self._inbox_done,
             outbox_done=self._outbox_done,
         )
+        if carried is not None:
+            entry = carried.entry
+            if carried.line is not None:
+                changes.transcript = [carried.line, *changes.transcript]
+            changes.inbound_done = [i for i in changes.inbound_done if i != entry.id]
+            changes.dedupe_key, changes.dedupe_ttl_s = entry.dedupe_key, carried.dedupe_ttl_s
         saved = await self._store.commit(changes)
+        if carried is not None:
+            carried.committed()  # acknowledged before its replies go out
         # Keep working on the same objects (providers hold references to its legs).
         self.session.version = self._version = saved.version
         self.session.updated_at = saved.updated_at
@@ -131,7 +161,12 @@ class Turn:
 
     async def commit(self) -> None:
         """The final commit; later ``after`` callbacks run at once."""
-        await self.checkpoint()
+        unrecorded, self.unrecorded = self.unrecorded, None
+        if unrecorded is None:
+            await self._write(None)
+        else:
+            async with unrecorded.committing() as carry:
+                await self._write(unrecorded if carry else None)
         self.finished = True
 
 

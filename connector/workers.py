@@ -37,6 +37,10 @@ class KeyedWorkers(Generic[K]):
         if key not in self._tasks:
             self._tasks[key] = asyncio.create_task(self._work(key), name=self._name)
 
+    def busy(self, key: K) -> bool:
+        """Whether a worker runs for ``key`` now."""
+        return key in self._tasks
+
     async def idle(self) -> None:
         """Wait until every kicked key has been drained (tests, shutdown)."""
         while self._tasks:

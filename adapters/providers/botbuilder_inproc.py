@@ -87,6 +87,7 @@ class BotbuilderProvider:
     """
 
     kind = "botbuilder"
+    runs_in_process = True  # its turn reaches nothing outside before the commit
 
     Settings = BotbuilderSettings
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from connector.activity import now
+from connector.errors import RepeatedMessage
 from connector.records import Changes, InboundEntry
 from connector.sessions import MidTierSession
 from connector.store.common import Clock, as_utc, close_expired, open_leg_of, user_entry
@@ -90,9 +91,20 @@ class MemoryStore(MemorySessions, MemoryKeys, MemoryQueues):
         self._inbound[stored.id] = stored
         return stored.model_copy(deep=True)
 
+    async def inbound_target(self, entry: InboundEntry) -> str | None:
+        """The active session ``entry`` would be recorded into (None: none yet, or a repeat)."""
+        if entry.dedupe_key is not None and self._remembers(entry.dedupe_key):
+            return None
+        found = self._active((entry.channel, entry.conversation))
+        return found.id if found is not None else None
+
     async def commit(self, changes: Changes) -> MidTierSession:
         """Apply a unit of work: everything, or (on a version conflict) nothing."""
         self._check_save(changes.session, changes.expected_version)
+        if changes.dedupe_key is not None and self._remembers(changes.dedupe_key):
+            raise RepeatedMessage(f"dedupe key {changes.dedupe_key!r} is recorded already")
+        if changes.dedupe_key is not None:
+            self._seen_key(changes.dedupe_key, changes.dedupe_ttl_s)
         saved = self._store_session(changes.session, changes.expected_version)
         for entry in changes.transcript:
             self._append(saved.id, entry)

@@ -35,6 +35,10 @@ class MemoryKeys:
         """Record ``key`` for ``ttl_seconds``; True if it was already recorded and unexpired."""
         return self._seen_key(key, ttl_seconds)
 
+    def _remembers(self, key: str) -> bool:
+        expires_at = self._seen.get(key)
+        return expires_at is not None and expires_at > as_utc(self._clock())
+
     def _seen_key(self, key: str, ttl_seconds: float) -> bool:
         current = as_utc(self._clock())
         expires_at = self._seen.get(key)

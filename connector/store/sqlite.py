@@ -306,6 +306,10 @@ class SqliteStore:
         """
         return await self._queues.inbound_put(entry, ttl_seconds)
 
+    async def inbound_target(self, entry: InboundEntry) -> str | None:
+        """The active session ``entry`` would be recorded into (None: none yet, or a repeat)."""
+        return await self._queues.inbound_target(entry)
+
     async def inbound_pending(self, channel: str, conversation: str) -> list[InboundEntry]:
         """Unprocessed activities of one channel conversation, in record order."""
         return await self._queues.inbound_pending(channel, conversation)
@@ -320,7 +324,8 @@ class SqliteStore:
             update={"version": changes.expected_version + 1, "updated_at": self._stamp()}
         )
         seqs = [self._queues.next_seq() for _ in changes.outbox]
-        await self._db.transaction(lambda conn: tx.commit(conn, changes, saved, seqs))
+        seen = self._queues.seen_window(changes.dedupe_ttl_s)
+        await self._db.transaction(lambda conn: tx.commit(conn, changes, saved, seqs, seen))
         return saved
 
     # ------------------------------------------------------------------ outbox

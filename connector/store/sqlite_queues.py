@@ -48,7 +48,7 @@ class SqliteQueues:
         None for a duplicate (nothing written).
         """
         current = as_utc(self._clock())
-        seen = (to_us(current + timedelta(seconds=ttl_seconds)), to_us(current))
+        seen = self.seen_window(ttl_seconds, current)
 
         def fresh() -> MidTierSession:  # made only if the conversation has no active session
             return MidTierSession(
@@ -65,6 +65,21 @@ class SqliteQueues:
         return await self._db.transaction(
             lambda conn: tx.inbound_put(conn, entry, seen, fresh, seq)
         )
+
+    def seen_window(self, ttl_seconds: float, at: datetime | None = None) -> tuple[int, int]:
+        """A dedupe key's expiry if remembered now (or ``at``), and now: microseconds."""
+        current = as_utc(self._clock()) if at is None else at
+        return to_us(current + timedelta(seconds=ttl_seconds)), to_us(current)
+
+    async def inbound_target(self, entry: InboundEntry) -> str | None:
+        """The active session ``entry`` would be recorded into (None: none yet, or a repeat)."""
+        key = (entry.channel, entry.conversation)
+        if entry.dedupe_key is None:
+            rows = await self._db.fetchall(sql.ACTIVE_ID, key)
+        else:
+            params = (*key, entry.dedupe_key, to_us(as_utc(self._clock())))
+            rows = await self._db.fetchall(sql.ACTIVE_ID_UNSEEN, params)
+        return str(rows[0][0]) if rows else None
 
     async def inbound_pending(self, channel: str, conversation: str) -> list[InboundEntry]:
         """Unprocessed activities of one channel conversation, in record order."""

@@ -24,6 +24,13 @@ SELECT id, current_provider,
 FROM sessions
 WHERE channel = ? AND channel_conversation_id = ? AND status = 'active'
 """
+ACTIVE_ID = """
+SELECT id FROM sessions WHERE channel = ? AND channel_conversation_id = ? AND status = 'active'
+"""
+ACTIVE_ID_UNSEEN = f"""
+{ACTIVE_ID.strip()}
+  AND NOT EXISTS (SELECT 1 FROM dedupe WHERE key = ? AND expires_at > ?)
+"""
 # Loses quietly to a concurrent creator through the unique index on active sessions.
 INSERT_NEW = """
 INSERT INTO sessions(id, user_id, channel, channel_conversation_id, status, current_provider,

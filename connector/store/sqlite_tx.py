@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from connector.errors import ConflictError
+from connector.errors import ConflictError, RepeatedMessage
 from connector.records import Changes, InboundEntry
 from connector.sessions import MidTierSession
 from connector.store import sqlite_statements as sql
@@ -71,9 +71,17 @@ def inbound_put(
 
 
 def commit(
-    conn: sqlite3.Connection, changes: Changes, saved: MidTierSession, seqs: list[int]
+    conn: sqlite3.Connection,
+    changes: Changes,
+    saved: MidTierSession,
+    seqs: list[int],
+    seen: tuple[int, int],
 ) -> None:
-    """Write a unit of work (``seqs``: the places of its outbox entries)."""
+    """Write a unit of work (``seqs``: the places of its outbox entries; ``seen``: its dedupe
+    key's expiry and the current time, in microseconds)."""
+    key = changes.dedupe_key
+    if key is not None and conn.execute(sql.SEEN, (key, *seen)).rowcount == 0:
+        raise RepeatedMessage(f"dedupe key {key!r} is recorded already")
     save(conn, saved, changes.expected_version)
     for entry in changes.transcript:
         conn.execute(sql.INSERT_TRANSCRIPT, (saved.id, entry.model_dump_json())).fetchall()

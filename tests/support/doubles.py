@@ -23,6 +23,7 @@ from connector.errors import ChannelUnavailable, ProviderError
 from connector.interfaces import IntentResult, SessionStore
 from connector.provider_protocol import HandoffContext
 from connector.sessions import Leg, MidTierSession
+from connector.settings import SessionSettings
 from connector.store.memory import MemoryStore
 
 
@@ -43,6 +44,8 @@ class KeywordClassifier:
 class RecordingProvider:
     """A provider that answers ``"<name>: <text>"`` and records everything it is given."""
 
+    runs_in_process = True  # in the test's process, nothing outside it sees a delivery
+
     def __init__(self, name: str) -> None:
         self.name = name
         self.opened: list[HandoffContext] = []
@@ -53,6 +56,7 @@ class RecordingProvider:
         self.gate: asyncio.Event | None = None  # open() waits for it when set
         self.opening = asyncio.Event()  # set once open() has been called
         self.hang: asyncio.Event | None = None  # deliver() of messages waits for it when set
+        self.delivering = asyncio.Event()  # set once deliver() has been given a message
         self.answer: Callable[[Activity], list[Activity]] | None = None
         self.healthy = True
         self._n = 0
@@ -71,6 +75,7 @@ class RecordingProvider:
         self.delivered.append((leg.provider_conversation_id, activity))
         if activity.type != ActivityTypes.MESSAGE:
             return []
+        self.delivering.set()
         if self.fail_deliver:
             raise ProviderError(self.name, "exploded")
         if self.hang is not None:
@@ -114,10 +119,17 @@ class RecordingChannel:
         return [a.text or "" for a in self.sent]
 
 
-def make_config(tmp: Path, providers: list[str], routes: dict[str, Route]) -> Config:
+def make_config(
+    tmp: Path,
+    providers: list[str],
+    routes: dict[str, Route],
+    session: SessionSettings | None = None,
+) -> Config:
     return Config(
         dir=tmp,
-        midtier=MidtierConfig(title="Test support", channels={}),
+        midtier=MidtierConfig(
+            title="Test support", channels={}, session=session or SessionSettings()
+        ),
         providers={
             n: ProviderConfig(kind="test", title=f"the {n} desk", timeout_s=0.5) for n in providers
         },
@@ -135,14 +147,14 @@ KEYWORDS = {
 
 
 def make_engine(
-    tmp: Path, store: SessionStore | None = None
+    tmp: Path, store: SessionStore | None = None, session: SessionSettings | None = None
 ) -> tuple[Engine, dict[str, RecordingProvider], RecordingChannel]:
     routes = {
         "faq": Route(intents=["greet", "check_balance"]),
         "disputes": Route(intents=["dispute_charge"]),
         "agents": Route(intents=["report_fraud"], sticky=True),
     }
-    config = make_config(tmp, list(routes), routes)
+    config = make_config(tmp, list(routes), routes, session)
     providers = {n: RecordingProvider(n) for n in routes}
     channel = RecordingChannel()
     engine = Engine(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector.errors import ConflictError
+from connector.errors import ConflictError, RepeatedMessage
 from connector.records import Changes, InboxEntry, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
@@ -164,3 +164,44 @@ async def test_commit_of_a_never_stored_session_inserts_it_with_its_history(
     assert not created and found.id == session.id
     with pytest.raises(ConflictError):  # the same never-stored copy again
         await store.commit(Changes(session=session, expected_version=0))
+
+
+async def test_commit_with_a_dedupe_key_remembers_it_with_the_rest(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    session, _ = await recorded_session(store)
+    line = TranscriptEntry(speaker="user", text="again", ref="m2")
+    await store.commit(
+        Changes(
+            session=session,
+            expected_version=session.version,
+            transcript=[line, TranscriptEntry(speaker="bot", text="sure")],
+            dedupe_key="in:webchat:c-1:m2",
+            dedupe_ttl_s=60,
+        )
+    )
+    assert [e.text for e in await store.transcript(session.id)] == ["hi", "again", "sure"]
+    # The key is remembered as one that inbound_put wrote would be: a repeat is refused.
+    assert await store.inbound_put(arrival("again", "m2"), ttl_seconds=60) is None
+    clock.advance(61)
+    assert await store.inbound_put(arrival("again", "m2"), ttl_seconds=60) is not None
+
+
+async def test_commit_with_a_dedupe_key_already_remembered_writes_nothing(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    session, _ = await recorded_session(store)
+    with pytest.raises(RepeatedMessage):
+        await store.commit(
+            Changes(
+                session=session,
+                expected_version=session.version,
+                transcript=[TranscriptEntry(speaker="bot", text="twice")],
+                outbox=[outbox_entry("o-twice", "c-1", clock())],
+                dedupe_key="in:webchat:c-1:m1",  # recorded by inbound_put above
+                dedupe_ttl_s=60,
+            )
+        )
+    assert [e.text for e in await store.transcript(session.id)] == ["hi"]
+    assert await store.outbox_pending("webchat", "c-1") == []
+    assert (await store.get(session.id)).version == session.version  # type: ignore[union-attr]

@@ -155,3 +155,31 @@ async def test_the_users_line_goes_to_a_new_session_without_leg_after_its_sessio
     session_id, provider, leg_id = await users_line(store)
     assert session_id != session.id and (provider, leg_id) == (None, None)
     assert await store.transcript(session.id) == []
+
+
+async def test_inbound_target_names_the_active_session_a_record_would_go_to(
+    store: Recording,
+) -> None:
+    assert await store.inbound_target(arrival("hi", "m1")) is None  # no session yet
+    recorded = await store.inbound_put(arrival("hi", "m1"), ttl_seconds=60)
+    assert recorded is not None
+    assert await store.inbound_target(arrival("ho", "m2")) == recorded.session_id
+    assert await store.inbound_target(arrival("ho")) == recorded.session_id  # no key
+    assert await store.inbound_target(arrival("ho", "m2", conversation="c-2")) is None
+    # It writes nothing: the message is still new to inbound_put.
+    assert await store.inbound_put(arrival("ho", "m2"), ttl_seconds=60) is not None
+
+
+async def test_inbound_target_of_a_repeat_or_of_a_closed_session_is_none(
+    store: Recording, clock: FakeClock
+) -> None:
+    recorded = await store.inbound_put(arrival("hi", "m1"), ttl_seconds=60)
+    assert recorded is not None
+    assert await store.inbound_target(arrival("hi", "m1")) is None  # the key is remembered
+    clock.advance(61)
+    assert await store.inbound_target(arrival("hi", "m1")) == recorded.session_id
+    session = await store.get(recorded.session_id)
+    assert session is not None
+    session.status = "closed"
+    await store.save(session)
+    assert await store.inbound_target(arrival("ho", "m2")) is None
