@@ -29,7 +29,7 @@ from adapters.providers.botbuilder_inproc import (
     load_bot,
     to_botbuilder,
 )
-from connector.activity import Activity
+from connector.activity import Activity, ChannelAccount, ConversationAccount
 from connector.errors import (
     AuthCodeError,
     ConfigError,
@@ -433,6 +433,23 @@ def test_conversion_round_trip_keeps_every_field() -> None:
     assert theirs.attachments[0].thumbnail_url == "https://x.test/t.png"
     assert theirs.channel_data["vendor"] == {"deep": [1, {"x": 2}]}
     assert from_botbuilder(theirs).to_wire() == Activity.from_wire(FULL).to_wire() == FULL
+
+
+def test_fields_set_in_python_after_creation_reach_the_bot_too() -> None:
+    ours = Activity(
+        text="hi",
+        from_=ChannelAccount(id="u1", name="Dana", role="user"),
+        conversation=ConversationAccount(id="c1", name="chat", is_group=True),
+    )
+    ours.speak = "hi there"  # set later, not validated in
+    ours.input_hint = "expectingInput"
+    theirs = to_botbuilder(ours)
+    assert (theirs.speak, theirs.input_hint) == ("hi there", "expectingInput")
+    assert (theirs.from_property.id, theirs.from_property.name) == ("u1", "Dana")
+    assert theirs.from_property.role == "user"
+    assert (theirs.conversation.name, theirs.conversation.is_group) == ("chat", True)
+    assert theirs.recipient is None
+    assert from_botbuilder(theirs).to_wire() == ours.to_wire()
 
 
 def test_library_objects_a_bot_sends_become_plain_camel_case_data() -> None:
