@@ -19,6 +19,7 @@ from connector.errors import ProviderError
 from connector.handoff import Switcher
 from connector.hosting import Understanding
 from connector.interfaces import IntentResult
+from connector.later import Later
 from connector.relay import Relay
 from connector.routing.decision import RouteDecision
 from connector.routing.policy import Router
@@ -66,6 +67,7 @@ class UserMessages:
         self._fallback = config.routing.fallback
         self._typing_after_s = config.midtier.session.typing_after_s
         self._signals: set[asyncio.Future[None]] = set()  # typing shown late, until sent
+        self._late = Later(self._typing_after_s)
 
     async def handle(self, turn: Turn, activity: Activity) -> None:
         """Act on a user's activity in ``turn``: a message is routed and delivered (with a
@@ -83,13 +85,12 @@ class UserMessages:
             await self._route(turn, activity)
         finally:
             if typing is not None:
-                typing.cancel()
+                self._late.stop(typing)
 
-    async def _typing(self, session: MidTierSession, leg: Leg | None) -> asyncio.TimerHandle | None:
+    async def _typing(self, session: MidTierSession, leg: Leg | None) -> int | None:
         """Show the user that a bot is at work: after ``session.typing_after_s``, unless the
-        turn is over by then (the returned timer is cancelled at its end)."""
-        delay = self._typing_after_s
-        if delay <= 0:
+        turn is over by then (what is returned is stopped at its end)."""
+        if self._typing_after_s <= 0:
             await self._to_user.signal(session, leg, TYPING)
             return None
 
@@ -98,7 +99,7 @@ class UserMessages:
             self._signals.add(task)
             task.add_done_callback(self._signals.discard)
 
-        return asyncio.get_running_loop().call_later(delay, show)
+        return self._late.start(show)
 
     async def _route(self, turn: Turn, activity: Activity) -> None:
         """Read the user message's intent, route it, switch if needed, deliver it."""
