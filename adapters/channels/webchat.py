@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.channels.webchat_frames import message_frame
+from adapters.channels.webchat_frames import encode, message_frame, send
 from adapters.channels.webchat_socket import WebChatSockets
 from adapters.pages import page_handler
 from connector.activity import Activity, ActivityTypes
@@ -66,10 +66,11 @@ class WebChatChannel:
             frame = {"type": "typing", "speaker": message["speaker"], "from": message["from"]}
         else:
             frame = message
+        data = encode(frame)
         delivered = 0
         for ws in list(sockets):
             try:
-                await ws.send_json(frame)
+                await send(ws, data)
                 delivered += 1
             except (ConnectionResetError, RuntimeError):
                 sockets.discard(ws)
