@@ -110,17 +110,18 @@ class UserMessages:
         decision = self._router.decide(session, intent)
         decision.message_id = activity.id
         turn.decide(decision)
-        log.info(
-            "route %s -> %s (%s)",
-            decision.action,
-            decision.provider,
-            decision.reason,
-            extra={
-                "event": "route",
-                "intent": intent.name,
-                "confidence": round(intent.confidence, 3),
-            },
-        )
+        if log.isEnabledFor(logging.INFO):  # its ``extra`` is made for every message
+            log.info(
+                "route %s -> %s (%s)",
+                decision.action,
+                decision.provider,
+                decision.reason,
+                extra={
+                    "event": "route",
+                    "intent": intent.name,
+                    "confidence": round(intent.confidence, 3),
+                },
+            )
         if decision.action == "move":  # its provider is on other channels: offer to go there
             await self._offer_move(turn, decision, activity)
             return
@@ -149,11 +150,10 @@ class UserMessages:
         self, turn: Turn, leg: Leg, activity: Activity, intent: IntentResult
     ) -> None:
         """Deliver to the leg's provider; if it fails, move to the next candidate and retry."""
-        inbound = activity.model_copy()
-        inbound.channel_data = {
-            **(activity.channel_data or {}),
-            "midtier": {"intent": intent.name, "confidence": round(intent.confidence, 4)},
-        }
+        meta = {"intent": intent.name, "confidence": round(intent.confidence, 4)}
+        inbound = activity.model_copy(
+            update={"channel_data": {**(activity.channel_data or {}), "midtier": meta}}
+        )
         try:
             await self._relay.deliver(turn, leg, inbound)
             return
