@@ -115,6 +115,8 @@ class MidTierTurnContext(TurnContext):  # type: ignore[misc]
                 self.responded = True
             return responses
 
+        if not self._on_send_activities:  # no handlers to run first (``_emit`` would run none)
+            return await logic()
         return await self._emit(self._on_send_activities, output, logic())
 
 
