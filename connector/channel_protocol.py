@@ -1,9 +1,10 @@
 """The channel side's protocols: what a messaging app's adapter offers the core, and what
 the core offers it back.
 
-Every channel can ``send``; one whose platform posts webhooks is also a
-:class:`WebhookChannel` (with the optional :class:`Handshakes` and :class:`Acknowledges`);
-one whose clients hold a socket records what they send through its :class:`ChannelHost`.
+Every channel can ``send`` (and may take the outbox's wire form: :class:`SendsWire`); one
+whose platform posts webhooks is also a :class:`WebhookChannel` (with the optional
+:class:`Handshakes` and :class:`Acknowledges`); one whose clients hold a socket records what
+they send through its :class:`ChannelHost`.
 Listed, with every other protocol, in :mod:`connector.interfaces`.
 """
 
@@ -38,6 +39,18 @@ class ChannelAdapter(Protocol):
         outside a messaging window), ``ChannelUnavailable`` when nobody can receive it now.
         """
         ...
+
+
+@runtime_checkable
+class SendsWire(Protocol):
+    """A channel that sends an outbox entry's wire activity (camelCase JSON) as it is.
+
+    The outbox keeps each activity in wire form; a channel whose platform message is made
+    from a few of its keys (the web chat's frame) is spared validating it into an
+    :class:`Activity` only to dump it again. Same contract as ``send``.
+    """
+
+    async def send_wire(self, activity: dict[str, Any]) -> str: ...
 
 
 @runtime_checkable

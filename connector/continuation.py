@@ -91,6 +91,15 @@ class Continuation:
             self.settings.throttle_window_s,
         )
         self.page_url: str | None = None  # e.g. https://chat.example.com/continue, once served
+        # How each command and YES begins: a message that begins otherwise is none of them.
+        self._firsts = frozenset(p[0] for p in (*self.settings.commands, *self.settings.yes))
+
+    def _phrase(self, text: str) -> str:
+        """``text`` as commands and YES are compared, or "" when it cannot be one of them
+        (most messages: told by their first character, before normalizing them)."""
+        if len(text) > MAX_PHRASE or text.lstrip()[:1].lower()[:1] not in self._firsts:
+            return ""
+        return normalize_phrase(text)
 
     # ------------------------------------------------------------------ user messages
 
@@ -106,7 +115,7 @@ class Continuation:
         code = read_code(text)
         if code is not None:
             return await self._code(turn, entry, code)
-        phrase = normalize_phrase(text) if len(text) <= MAX_PHRASE else ""
+        phrase = self._phrase(text)
         found = session.channel_state.get(STATE)
         state: dict[str, Any] = found if isinstance(found, dict) else {}
         offer = state.pop("offer", None)

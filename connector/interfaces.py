@@ -22,6 +22,7 @@ from connector.channel_protocol import (
     ChannelHost,
     DeliveryQueue,
     Handshakes,
+    SendsWire,
     WebhookChannel,
 )
 from connector.provider_protocol import HandoffContext, Provider, ProviderHost, SpeaksForMidtier
@@ -87,6 +88,7 @@ __all__ = [
     "Provider",
     "ProviderHost",
     "ProviderStore",
+    "SendsWire",
     "SessionStore",
     "SpeaksForMidtier",
     "WebhookChannel",

@@ -19,6 +19,7 @@ from connector.errors import ProviderError
 from connector.handoff import Switcher
 from connector.hosting import Understanding
 from connector.interfaces import IntentResult
+from connector.later import Later
 from connector.relay import Relay
 from connector.routing.decision import RouteDecision
 from connector.routing.policy import Router
@@ -66,6 +67,7 @@ class UserMessages:
         self._fallback = config.routing.fallback
         self._typing_after_s = config.midtier.session.typing_after_s
         self._signals: set[asyncio.Future[None]] = set()  # typing shown late, until sent
+        self._late = Later(self._typing_after_s)
 
     async def handle(self, turn: Turn, activity: Activity) -> None:
         """Act on a user's activity in ``turn``: a message is routed and delivered (with a
@@ -83,13 +85,12 @@ class UserMessages:
             await self._route(turn, activity)
         finally:
             if typing is not None:
-                typing.cancel()
+                self._late.stop(typing)
 
-    async def _typing(self, session: MidTierSession, leg: Leg | None) -> asyncio.TimerHandle | None:
+    async def _typing(self, session: MidTierSession, leg: Leg | None) -> int | None:
         """Show the user that a bot is at work: after ``session.typing_after_s``, unless the
-        turn is over by then (the returned timer is cancelled at its end)."""
-        delay = self._typing_after_s
-        if delay <= 0:
+        turn is over by then (what is returned is stopped at its end)."""
+        if self._typing_after_s <= 0:
             await self._to_user.signal(session, leg, TYPING)
             return None
 
@@ -98,7 +99,7 @@ class UserMessages:
             self._signals.add(task)
             task.add_done_callback(self._signals.discard)
 
-        return asyncio.get_running_loop().call_later(delay, show)
+        return self._late.start(show)
 
     async def _route(self, turn: Turn, activity: Activity) -> None:
         """Read the user message's intent, route it, switch if needed, deliver it."""
@@ -109,17 +110,18 @@ class UserMessages:
         decision = self._router.decide(session, intent)
         decision.message_id = activity.id
         turn.decide(decision)
-        log.info(
-            "route %s -> %s (%s)",
-            decision.action,
-            decision.provider,
-            decision.reason,
-            extra={
-                "event": "route",
-                "intent": intent.name,
-                "confidence": round(intent.confidence, 3),
-            },
-        )
+        if log.isEnabledFor(logging.INFO):  # its ``extra`` is made for every message
+            log.info(
+                "route %s -> %s (%s)",
+                decision.action,
+                decision.provider,
+                decision.reason,
+                extra={
+                    "event": "route",
+                    "intent": intent.name,
+                    "confidence": round(intent.confidence, 3),
+                },
+            )
         if decision.action == "move":  # its provider is on other channels: offer to go there
             await self._offer_move(turn, decision, activity)
             return
@@ -148,11 +150,10 @@ class UserMessages:
         self, turn: Turn, leg: Leg, activity: Activity, intent: IntentResult
     ) -> None:
         """Deliver to the leg's provider; if it fails, move to the next candidate and retry."""
-        inbound = activity.model_copy()
-        inbound.channel_data = {
-            **(activity.channel_data or {}),
-            "midtier": {"intent": intent.name, "confidence": round(intent.confidence, 4)},
-        }
+        meta = {"intent": intent.name, "confidence": round(intent.confidence, 4)}
+        inbound = activity.model_copy(
+            update={"channel_data": {**(activity.channel_data or {}), "midtier": meta}}
+        )
         try:
             await self._relay.deliver(turn, leg, inbound)
             return

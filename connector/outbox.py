@@ -26,9 +26,10 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
+from typing import TypeGuard
 
 from connector.activity import Activity, now
-from connector.channel_protocol import ChannelAdapter
+from connector.channel_protocol import ChannelAdapter, SendsWire
 from connector.config import OutboxSettings
 from connector.errors import ChannelError, ChannelUnavailable, DeliveryRejected
 from connector.locks import LocalLocks
@@ -75,6 +76,7 @@ class Outbox:
         self._parked: set[Key] = set()  # ... because nobody was connected
         self._retrying: set[Key] = set()  # started by a retry pass and not finished yet
         self._task: asyncio.Task[None] | None = None
+        self._wire: dict[type, bool] = {}  # adapter class -> whether it takes wire dicts
         self._setbacks = Setbacks(
             store,
             self.settings,
@@ -189,7 +191,10 @@ class Outbox:
         try:
             if adapter is None:
                 raise ChannelUnavailable(f"no channel {entry.channel!r}")
-            await adapter.send(Activity.from_wire(entry.activity))
+            if self._sends_wire(adapter):
+                await adapter.send_wire(entry.activity)
+            else:
+                await adapter.send(Activity.from_wire(entry.activity))
         except DeliveryRejected as exc:
             return await self._setbacks.fail(entry, "rejected", str(exc))
         except ChannelUnavailable as exc:
@@ -202,6 +207,14 @@ class Outbox:
             return await self._setbacks.retry_later(entry, error)
         await self._store.outbox_done(entry.id)
         return True
+
+    def _sends_wire(self, adapter: ChannelAdapter) -> TypeGuard[SendsWire]:
+        # A runtime-checkable isinstance looks at every member: once per adapter class.
+        kind = type(adapter)
+        found = self._wire.get(kind)
+        if found is None:
+            found = self._wire[kind] = isinstance(adapter, SendsWire)
+        return found
 
     # ------------------------------------------------------------------ retry passes
 

@@ -10,13 +10,15 @@ in order with the conversation's replies.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from connector.activity import (
     Activity,
     ActivityTypes,
     ChannelAccount,
-    ConversationAccount,
     new_activity_id,
     now,
 )
@@ -28,6 +30,12 @@ from connector.work import Turn
 
 # The session's ``channel_state`` key of what a reply needs besides the conversation id.
 ADDRESS = "address"
+# A time as ``Activity.to_wire`` writes it.
+_WIRE_TIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+def _wire_of(account: ChannelAccount) -> dict[str, Any]:
+    return account.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 class ToUser:
@@ -46,8 +54,9 @@ class ToUser:
         self._title = title
         self._speaker = speaker
         self._midtier_voice = midtier_voice
-        self._system = ChannelAccount(id="midtier", name=system_name, role="bot")
+        self._system_wire = _wire_of(ChannelAccount(id="midtier", name=system_name, role="bot"))
         self._accounts: dict[str, ChannelAccount] = {}
+        self._account_wires: dict[str, dict[str, Any]] = {}
 
     def _account(self, provider: str) -> ChannelAccount:
         """How a provider appears to the user (built once per provider)."""
@@ -64,50 +73,54 @@ class ToUser:
         activity = Activity(type=ActivityTypes.MESSAGE, text=text)
         self.send(turn, None, activity, recorded=recorded)
 
+    def _sender(self, provider: str | None, sender: ChannelAccount | None) -> dict[str, Any]:
+        """Who the user sees speaking, in wire form."""
+        if provider is None:
+            return dict(self._system_wire)
+        if sender is None or not sender.name or not sender.id.startswith(f"{provider}:"):
+            # e.g. one agent of the desk: a provider speaks under the title midtier gives it;
+            # it cannot pose as someone else (the user, another provider).
+            found = self._account_wires.get(provider)
+            if found is None:
+                found = self._account_wires[provider] = _wire_of(self._account(provider))
+            return dict(found)
+        return {"id": sender.id, "name": sender.name, "role": "bot"}
+
     def _stamp(
         self, session: MidTierSession, leg: Leg | None, activity: Activity
-    ) -> tuple[str, Activity, Speaker]:
+    ) -> tuple[str, dict[str, Any], Speaker]:
+        """The activity addressed to the session's user, in wire form: its own wire form
+        with midtier's keys set (no copy of the activity to dump again)."""
         provider = leg.provider if leg else None
         meta = (activity.channel_data or {}).get("midtier")
         notice = isinstance(meta, dict) and meta.get("notice")
         if provider is not None and notice and self._midtier_voice(provider):
             provider = None  # one of midtier's own parts, telling the user where things are
-        out = activity.model_copy()
-        out_id = out.id = new_activity_id()
-        out.timestamp = out.timestamp or now()
-        out.channel_id = session.channel
-        out.conversation = ConversationAccount(id=session.channel_conversation_id)
-        out.recipient = ChannelAccount(id=session.user_id, role="user")
-        if provider is None:
-            out.from_ = self._system
-        elif (
-            out.from_ is None
-            or not out.from_.name
-            or not out.from_.id.startswith(f"{provider}:")  # e.g. one agent of the desk
-        ):
-            # A provider speaks under the title midtier gives it; it cannot pose as someone
-            # else (the user, another provider).
-            out.from_ = self._account(provider)
-        else:
-            out.from_ = ChannelAccount(id=out.from_.id, name=out.from_.name, role="bot")
+        wire = activity.to_wire()
+        out_id = wire["id"] = new_activity_id()
+        if "timestamp" not in wire:
+            wire["timestamp"] = _WIRE_TIME.dump_python(now(), mode="json")
+        wire["channelId"] = session.channel
+        wire["conversation"] = {"id": session.channel_conversation_id}
+        wire["recipient"] = {"id": session.user_id, "role": "user"}
+        wire["from"] = self._sender(provider, activity.from_)
         speaker: Speaker = "system" if provider is None else self._speaker(provider)
         stamp: dict[str, Any] = {"speaker": speaker}
         address = session.channel_state.get(ADDRESS)
         if address:
             stamp["address"] = address
-        out.channel_data = {**(out.channel_data or {}), "midtier": stamp}
-        return out_id, out, speaker
+        wire["channelData"] = {**wire.get("channelData", {}), "midtier": stamp}
+        return out_id, wire, speaker
 
     def send(
         self, turn: Turn, leg: Leg | None, activity: Activity, *, recorded: str | None = None
     ) -> None:
         """Pass what ``leg``'s provider sent (or, without a leg, midtier's own words)."""
         session = turn.session
-        out_id, out, speaker = self._stamp(session, leg, activity)
-        wire = out.to_wire()
-        if out.type == ActivityTypes.MESSAGE:
+        out_id, wire, speaker = self._stamp(session, leg, activity)
+        if activity.type == ActivityTypes.MESSAGE:
             kept = wire if recorded is None else {**wire, "text": recorded}
-            values = [value for _, value in offered(out)]
+            values = [value for _, value in offered(activity)]  # stamping leaves them
             if values:
                 session.channel_state[OFFER] = values  # a reply "2" means the second
             else:
@@ -115,7 +128,7 @@ class ToUser:
             turn.record(
                 TranscriptEntry(
                     speaker=speaker,
-                    text=out.text if recorded is None else recorded,
+                    text=activity.text if recorded is None else recorded,
                     provider=leg.provider if leg else None,
                     leg_id=leg.id if leg else None,
                     activity=kept,
@@ -133,5 +146,5 @@ class ToUser:
 
     async def signal(self, session: MidTierSession, leg: Leg | None, activity: Activity) -> None:
         """Show the user a passing signal now (``typing``); dropped if nobody listens."""
-        _, out, _ = self._stamp(session, leg, activity)
-        await self._outbox.send_now(session.channel, out)
+        _, wire, _ = self._stamp(session, leg, activity)
+        await self._outbox.send_now(session.channel, Activity.from_wire(wire))

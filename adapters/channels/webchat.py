@@ -8,10 +8,12 @@ hello.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import WSCloseCode, web
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.channels.webchat_frames import message_frame
+from adapters.channels.webchat_frames import encode, message_frame, send
 from adapters.channels.webchat_socket import WebChatSockets
 from adapters.pages import page_handler
 from connector.activity import Activity, ActivityTypes
@@ -46,30 +48,35 @@ class WebChatChannel:
 
     async def send(self, activity: Activity) -> str:
         """Push to every open socket of the conversation; ChannelUnavailable if none."""
-        if activity.type not in (ActivityTypes.MESSAGE, ActivityTypes.TYPING):
+        return await self.send_wire(activity.to_wire())
+
+    async def send_wire(self, activity: dict[str, Any]) -> str:
+        """``send`` of a wire activity, as the outbox keeps it."""
+        kind = activity.get("type", ActivityTypes.MESSAGE)
+        if kind not in (ActivityTypes.MESSAGE, ActivityTypes.TYPING):
             # The page shows messages and typing; edits, deletions and events it cannot
             # show are not drawn as empty bubbles.
-            return activity.id or ""
-        conversation = activity.conversation.id if activity.conversation else ""
+            return activity.get("id") or ""
+        conversation = (activity.get("conversation") or {}).get("id") or ""
         sockets = self._sockets.get(conversation)
         if not sockets:
             raise ChannelUnavailable(f"no open web chat for {conversation}")
-        wire = activity.to_wire()
-        if activity.type == ActivityTypes.TYPING:
-            message = message_frame(wire)
+        message = message_frame(activity)
+        if kind == ActivityTypes.TYPING:
             frame = {"type": "typing", "speaker": message["speaker"], "from": message["from"]}
         else:
-            frame = message_frame(wire)
+            frame = message
+        data = encode(frame)
         delivered = 0
         for ws in list(sockets):
             try:
-                await ws.send_json(frame)
+                await send(ws, data)
                 delivered += 1
             except (ConnectionResetError, RuntimeError):
                 sockets.discard(ws)
         if not delivered:
             raise ChannelUnavailable(f"web chat for {conversation} went away")
-        return activity.id or ""
+        return activity.get("id") or ""
 
     async def shutdown(self) -> None:
         """Server going down: close every chat socket (pages reconnect by themselves)."""

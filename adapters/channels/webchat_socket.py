@@ -37,8 +37,10 @@ from aiohttp import web
 from adapters.channels.webchat_frames import (
     HISTORY_PAGE,
     RESUME_KEY,
+    encode,
     history_frame,
     resume_digest,
+    send,
     shown,
 )
 from adapters.pages import check_origin, ended, parse_frame, send_error
@@ -209,13 +211,13 @@ class WebChatSockets:
         ):
             await _error(ws, "malformed_frame", "id must be 1-64 letters, digits, - or _")
             return
-        activity = Activity(
+        activity = Activity(  # accounts as dicts: validated with it, not built one by one
             type="message",
             timestamp=now(),
             channel_id=self.name,
-            from_=ChannelAccount(id=chat.user, role="user"),
-            recipient=ChannelAccount(id="midtier", role="bot"),
-            conversation=ConversationAccount(id=chat.conversation),
+            from_={"id": chat.user, "role": "user"},
+            recipient={"id": "midtier", "role": "bot"},
+            conversation={"id": chat.conversation},
             text=text,
         )
         # A page's user id is whatever the page says: a label, not an identity.
@@ -233,7 +235,7 @@ class WebChatSockets:
             await _error(ws, "refused", str(exc))
             return
         # Recorded (or a repeat of one recorded): it will be answered, after a crash too.
-        await ws.send_json({"type": "ack", "id": client_id})
+        await send(ws, encode({"type": "ack", "id": client_id}))
 
     async def _typing(self, chat: _Chat) -> None:
         typing = Activity(

@@ -14,13 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from copy import copy
-from functools import partial
 from typing import Any
 
 from botbuilder.core import BotAdapter, TurnContext
 from botbuilder.core.conversation_reference_extension import get_continuation_activity
 from botbuilder.schema import Activity as BfActivity
-from botbuilder.schema import ResourceResponse
+from botbuilder.schema import (
+    ActivityTypes,
+    ConversationReference,
+    DeliveryModes,
+    ResourceResponse,
+)
+from botbuilder.schema import ChannelAccount as BfAccount
+from botbuilder.schema import ConversationAccount as BfConversation
+from botframework.connector import Channels
 from pydantic import ValidationError
 
 from adapters.providers.botbuilder_schema import from_botbuilder
@@ -41,26 +48,76 @@ _SENT_KEY = "midtier.botbuilder_inproc.sent"  # this turn's outgoing activities
 _NOT_FORWARDED = frozenset({"invokeResponse", "delay"})
 
 
-def _itself(activity: Any, memo: dict[int, Any]) -> Any:
-    return activity
+def _shallow(obj: Any) -> Any:
+    """``copy.copy`` of a msrest model, by its instance dict (a quarter of the cost)."""
+    if type(obj) not in _PLAIN:
+        return copy(obj)
+    out = object.__new__(type(obj))
+    out.__dict__.update(obj.__dict__)
+    return out
+
+
+_PLAIN = frozenset({BfActivity, BfAccount, BfConversation})  # no __slots__, __copy__, state
 
 
 class MidTierTurnContext(TurnContext):  # type: ignore[misc]
-    """botbuilder's ``TurnContext``, sending each activity as a shallow copy.
+    """botbuilder's ``TurnContext``, sending shallow copies.
 
-    ``TurnContext.send_activities`` deep-copies every activity before it sets the
-    conversation reference on it, so the bot's own object is left as it was. A shallow copy
-    does that as well (the reference's fields are replaced, not changed inside; the adapter
-    turns what is sent into midtier's own activity at once) and costs a small fraction:
-    msrest models are deep trees of mostly empty attributes.
+    ``TurnContext.send_activities`` (botbuilder 4.17) deep-copies every activity before it
+    addresses it from the turn's conversation reference, so that the bot's own object is
+    left as it was, and ``copy.copy``-ies the reference's accounts. Shallow copies by
+    instance dict do both here (an activity's addressing fields are replaced, not changed
+    inside) at a small fraction of the cost: msrest models are deep trees of mostly empty
+    attributes. The steps are botbuilder's: address each copy from the reference, default
+    its type and input hint, run the ``on_send_activities`` handlers, then buffer the
+    replies (``expectReplies``) or hand them to the adapter.
     """
 
     async def send_activities(self, activities: list[Any]) -> Any:
-        copies = [copy(activity) for activity in activities]
-        for each in copies:
-            # ``deepcopy(each)`` looks ``__deepcopy__`` up on the object first.
-            each.__deepcopy__ = partial(_itself, each)
-        return await super().send_activities(copies)
+        incoming = self.activity
+        reference = ConversationReference(
+            activity_id=(
+                incoming.id
+                if incoming.type != ActivityTypes.conversation_update
+                and incoming.channel_id not in (Channels.direct_line, Channels.webchat)
+                else None
+            ),
+            user=_shallow(incoming.from_property),
+            bot=_shallow(incoming.recipient),
+            conversation=_shallow(incoming.conversation),
+            channel_id=incoming.channel_id,
+            locale=incoming.locale,
+            service_url=incoming.service_url,
+        )
+        output = []
+        sent_non_trace = False
+        for activity in activities:
+            out = TurnContext.apply_conversation_reference(_shallow(activity), reference)
+            if not getattr(out, "type", None):
+                out.type = ActivityTypes.message
+            sent_non_trace = sent_non_trace or out.type != ActivityTypes.trace
+            if not out.input_hint:
+                out.input_hint = "acceptingInput"
+            out.id = None
+            output.append(out)
+
+        async def logic() -> list[Any]:
+            if self.activity.delivery_mode == DeliveryModes.expect_replies:
+                responses = []
+                for activity in output:
+                    self.buffered_reply_activities.append(activity)
+                    if activity.type == ActivityTypes.invoke_response:
+                        self.turn_state[TurnContext._INVOKE_RESPONSE_KEY] = activity
+                    responses.append(ResourceResponse())
+            else:
+                responses = await self.adapter.send_activities(self, output)
+            if sent_non_trace:
+                self.responded = True
+            return responses
+
+        if not self._on_send_activities:  # no handlers to run first (``_emit`` would run none)
+            return await logic()
+        return await self._emit(self._on_send_activities, output, logic())
 
 
 class MidTierBotAdapter(BotAdapter):  # type: ignore[misc]
@@ -134,7 +191,6 @@ class MidTierBotAdapter(BotAdapter):  # type: ignore[misc]
                 context.turn_state[self._INVOKE_RESPONSE_KEY] = activity
             if kind in _NOT_FORWARDED or (kind == "trace" and activity.channel_id != "emulator"):
                 continue
-            vars(activity).pop("__deepcopy__", None)  # set by MidTierTurnContext
             activity.id = activity_id
             if activity.timestamp is None:
                 activity.timestamp = now()

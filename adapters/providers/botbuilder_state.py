@@ -10,8 +10,6 @@ once. Values must be JSON (dicts, lists, strings, numbers).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from copy import deepcopy
 from typing import Any
@@ -62,14 +60,21 @@ class LegStorage(Storage):  # type: ignore[misc]
             stored.pop(key, None)
 
 
-@contextmanager
-def serving(leg: Leg) -> Iterator[None]:
-    """The bot's turn in the block serves ``leg``: LegStorage reads and writes its data."""
-    token = _turn_leg.set(leg)
-    try:
-        yield
-    finally:
-        _turn_leg.reset(token)
+class serving:  # named as the function it was: ``with serving(leg):``
+    """The bot's turn in the block serves ``leg``: LegStorage reads and writes its data.
+
+    A plain context manager (one per turn): a generator-based one costs twice as much."""
+
+    __slots__ = ("_leg", "_token")
+
+    def __init__(self, leg: Leg) -> None:
+        self._leg = leg
+
+    def __enter__(self) -> None:
+        self._token = _turn_leg.set(self._leg)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _turn_leg.reset(self._token)
 
 
 __all__ = ["STATE_KEY", "LegStorage", "serving"]

@@ -114,6 +114,20 @@ async def test_the_web_conversation_is_told_and_left_and_the_bot_keeps_its_conve
     assert again.id != started.id and again.channel == "web"
 
 
+@pytest.mark.parametrize(
+    "asked", ["  /CONTINUE ", "Continue   on another\tchannel?!", "/continue."]
+)
+async def test_a_command_is_recognised_however_it_is_cased_spaced_or_ended(
+    tmp_path: Path, asked: str
+) -> None:
+    world = World(tmp_path)
+    await world.on_web("hello")
+    await world.on_web(asked)
+    assert world.code()  # the answer holds a code
+    await world.on_web("what about a continue?")  # a command inside other words is none
+    assert not CODE.findall(world.web.texts()[-1])
+
+
 async def test_an_identity_is_never_matched_on_unverified_claims(tmp_path: Path) -> None:
     world = World(tmp_path)
     # A page claims the phone number: a label, so nobody is offered its conversation.

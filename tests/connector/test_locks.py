@@ -67,3 +67,27 @@ async def test_lock_is_released_when_the_holder_fails() -> None:
     async with asyncio.timeout(1), locks.hold("s1"):
         assert locks.held("s1")
     assert not locks.held("s1")
+
+
+async def test_a_waiter_cancelled_before_its_turn_leaves_nothing_behind() -> None:
+    locks = LocalLocks()
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with locks.hold("s1"):
+            await release.wait()
+
+    async def waiter() -> None:
+        async with locks.hold("s1"):
+            raise AssertionError("a cancelled waiter never holds the lock")
+
+    held = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(waiter())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    release.set()
+    await held
+    assert len(locks) == 0

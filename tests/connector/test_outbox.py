@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from support.clock import FakeClock
 from support.doubles import make_engine, user_message
@@ -299,6 +300,33 @@ async def test_after_a_restart_new_replies_wait_behind_what_was_left() -> None:
     await restarted.retry_due()
     await restarted.idle()
     assert w.chat.taken == ["left over", "new"]
+
+
+class WireChannel(Channel):
+    """A channel that takes the outbox's wire activities (``SendsWire``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wires: list[dict[str, Any]] = []
+
+    async def send_wire(self, activity: dict[str, Any]) -> str:
+        self.wires.append(activity)
+        if activity.get("text") == "refused":
+            raise DeliveryRejected("blocked")
+        return str(activity.get("id", ""))
+
+
+async def test_a_channel_that_takes_wire_activities_gets_each_entry_as_it_was_stored() -> None:
+    w = World()
+    chat = w.channels["chat"] = WireChannel()
+    first = await w.commit("hello")
+    await w.outbox.dispatch([first, await w.commit("refused"), await w.commit("after")])
+    await w.outbox.idle()
+    assert chat.wires == [first.activity, *chat.wires[1:]]
+    assert [a["text"] for a in chat.wires] == ["hello", "refused", "after"]
+    assert chat.tried == []  # ``send`` was not asked
+    assert [f.reason for _, f in w.failures] == ["blocked"]
+    assert await w.pending() == []
 
 
 # --------------------------------------------------------------------------- the engine

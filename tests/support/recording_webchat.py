@@ -7,6 +7,7 @@ see what reached the channel, including activity types the page shows no trace o
 
 from __future__ import annotations
 
+from copy import deepcopy
 from typing import Any
 
 from adapters.channels.webchat import WebChatChannel
@@ -14,12 +15,15 @@ from connector.activity import Activity
 
 
 class RecordingWebChat(WebChatChannel):
-    """``WebChatChannel`` that records each activity before sending it."""
+    """``WebChatChannel`` that records each activity before sending it.
+
+    The outbox hands the web chat wire activities (``send_wire``), and ``send`` passes its
+    activity on to ``send_wire``: recording there sees both."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sent: list[Activity] = []
 
-    async def send(self, activity: Activity) -> str:
-        self.sent.append(activity.model_copy(deep=True))
-        return await super().send(activity)
+    async def send_wire(self, activity: dict[str, Any]) -> str:
+        self.sent.append(Activity.from_wire(deepcopy(activity)))
+        return await super().send_wire(activity)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from botbuilder.core import ActivityHandler, CardFactory, MessageFactory, TurnContext
+from botbuilder.schema import Activity as BfActivity
 from botbuilder.schema import (
     CardAction,
     ConversationReference,
@@ -29,7 +30,7 @@ from adapters.providers.botbuilder_inproc import (
     load_bot,
     to_botbuilder,
 )
-from connector.activity import Activity
+from connector.activity import Activity, ChannelAccount, ConversationAccount
 from connector.errors import (
     AuthCodeError,
     ConfigError,
@@ -151,6 +152,25 @@ class StuckBot(ActivityHandler):
             raise
 
 
+class SharesItsActivityBot(ActivityHandler):
+    """Sends one activity object twice, through a handler that changes what goes out."""
+
+    def __init__(self) -> None:
+        self.mine = BfActivity(type="message", text="hi")
+        self.handled: list[tuple[str, str, str, str]] = []
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        async def shout(context: TurnContext, activities: list[Any], send: Any) -> Any:
+            for a in activities:
+                self.handled.append((a.from_property.id, a.recipient.id, a.input_hint, a.text))
+                a.text += "!"
+            return await send()
+
+        turn_context.on_send_activities(shout)
+        await turn_context.send_activity(self.mine)
+        await turn_context.send_activities([self.mine])
+
+
 def message(text: str, intent: str | None = None, **extra: Any) -> Activity:
     """A user message as a channel adapter hands it to the core."""
     return Activity.from_wire(
@@ -201,6 +221,25 @@ async def test_echo_reply_comes_back_inline_from_the_bot_in_the_provider_convers
     assert incoming.conversation.id == leg.provider_conversation_id
     assert (incoming.recipient.id, incoming.from_property.id) == ("faq", "u1")
     assert host.activities == []
+
+
+async def test_what_a_bot_sends_is_addressed_on_a_copy_that_its_handlers_see() -> None:
+    provider, leg, _ = await started(f"{__name__}:SharesItsActivityBot")
+    replies = await provider.deliver(leg, message("hello"))
+    assert [r.text for r in replies] == ["hi!", "hi!"]
+    assert len({r.id for r in replies}) == 2
+    assert all(
+        r.conversation and r.conversation.id == leg.provider_conversation_id for r in replies
+    )
+    bot = provider.bot
+    assert bot.handled == [("faq", "u1", "acceptingInput", "hi")] * 2
+    mine = bot.mine  # the bot's own object, sent twice, is as it made it
+    assert (mine.text, mine.recipient, mine.conversation, mine.input_hint) == (
+        "hi",
+        None,
+        None,
+        None,
+    )
 
 
 async def test_open_returns_a_new_unguessable_conversation_id_each_time() -> None:
@@ -433,6 +472,23 @@ def test_conversion_round_trip_keeps_every_field() -> None:
     assert theirs.attachments[0].thumbnail_url == "https://x.test/t.png"
     assert theirs.channel_data["vendor"] == {"deep": [1, {"x": 2}]}
     assert from_botbuilder(theirs).to_wire() == Activity.from_wire(FULL).to_wire() == FULL
+
+
+def test_fields_set_in_python_after_creation_reach_the_bot_too() -> None:
+    ours = Activity(
+        text="hi",
+        from_=ChannelAccount(id="u1", name="Dana", role="user"),
+        conversation=ConversationAccount(id="c1", name="chat", is_group=True),
+    )
+    ours.speak = "hi there"  # set later, not validated in
+    ours.input_hint = "expectingInput"
+    theirs = to_botbuilder(ours)
+    assert (theirs.speak, theirs.input_hint) == ("hi there", "expectingInput")
+    assert (theirs.from_property.id, theirs.from_property.name) == ("u1", "Dana")
+    assert theirs.from_property.role == "user"
+    assert (theirs.conversation.name, theirs.conversation.is_group) == ("chat", True)
+    assert theirs.recipient is None
+    assert from_botbuilder(theirs).to_wire() == ours.to_wire()
 
 
 def test_library_objects_a_bot_sends_become_plain_camel_case_data() -> None:
