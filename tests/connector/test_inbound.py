@@ -57,6 +57,12 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         await backend.close()
 
 
+async def settled(engine: Engine) -> None:
+    """Wait until every message was processed and its replies tried."""
+    await engine.inbound.idle()
+    await engine.outbox.idle()
+
+
 def puts(store: SessionStore) -> int:
     assert isinstance(store, CountingMemory | CountingSqlite)
     return store.puts
@@ -68,8 +74,7 @@ async def first_message(
     """An engine whose conversation c1 has its session (its first message, processed)."""
     engine, providers, channel = make_engine(tmp_path, store, session)
     assert await engine.submit("test", user_message("hello"), ref="m1") is not None
-    await engine.inbound.idle()
-    await engine.outbox.idle()
+    await settled(engine)
     assert puts(store) == 1  # a conversation's first message makes its session: recorded first
     return engine, providers, channel
 
@@ -91,8 +96,7 @@ async def test_a_message_answered_in_time_is_recorded_with_its_answer_in_one_com
     assert lines[-2].ref == "m2" and lines[-2].provider == "faq"  # the leg it went to
     # Its dedupe key went in with it: the platform's retry is a repeat.
     assert await engine.submit("test", user_message("my balance"), ref="m2") is None
-    await engine.inbound.idle()
-    await engine.outbox.idle()
+    await settled(engine)
     assert providers["faq"].messages() == ["hello", "my balance"]
     assert channel.texts() == ["faq: hello", "faq: my balance"]
 
@@ -108,8 +112,7 @@ async def test_a_slow_bots_message_is_recorded_and_acknowledged_before_it_answer
     assert [e.id for e in await store.inbound_pending("test", "c1")] == [entry.id]
     assert [e.text for e in await store.transcript(entry.session_id)][-1] == "my balance"
     providers["faq"].hang.set()
-    await engine.inbound.idle()
-    await engine.outbox.idle()
+    await settled(engine)
     assert await store.inbound_pending("test", "c1") == []
     texts = [e.text for e in await store.transcript(entry.session_id)]
     assert texts[-2:] == ["my balance", "faq: my balance"]  # its line once
@@ -130,8 +133,7 @@ async def test_a_repeat_sent_while_its_original_is_under_way_is_processed_once(
     assert await engine.submit("test", user_message("balance"), ref="m2") is None
     assert await original is not None
     providers["faq"].hang.set()
-    await engine.inbound.idle()
-    await engine.outbox.idle()
+    await settled(engine)
     assert providers["faq"].messages() == ["hello", "balance"]
     assert channel.texts() == ["faq: hello", "faq: balance"]
 
@@ -151,8 +153,7 @@ async def test_a_switch_records_the_message_before_the_new_provider_hears_of_it(
     assert entry is not None and puts(store) == 2
     assert [e.id for e in await store.inbound_pending("test", "c1")] == [entry.id]
     providers["disputes"].gate.set()
-    await engine.inbound.idle()
-    await engine.outbox.idle()
+    await settled(engine)
     context = providers["disputes"].opened[0]
     said = [e.text for e in context.transcript if e.speaker == "user"]
     assert said == ["hello", "I want to dispute a charge"]
@@ -171,8 +172,7 @@ async def test_messages_sent_one_after_another_are_answered_in_order(
         *(engine.submit("test", user_message(t), ref=f"k{n}") for n, t in enumerate(sent))
     )
     assert all(r is not None for r in results)
-    await engine.inbound.idle()
-    await engine.outbox.idle()
+    await settled(engine)
     assert providers["faq"].messages() == ["hello", *sent]
     assert channel.texts() == ["faq: hello", *(f"faq: {t}" for t in sent)]
     # The first went in with its answer; those behind it were recorded first, in order.
@@ -203,7 +203,6 @@ async def test_a_provider_outside_the_process_is_given_only_recorded_messages(
     assert given.id == pending.id
     assert await submitted is not None  # acknowledged while the bot is still at it
     providers["faq"].hang.set()
-    await engine.inbound.idle()
-    await engine.outbox.idle()
+    await settled(engine)
     assert await store.inbound_pending("test", "c1") == []
     assert channel.texts() == ["faq: hello", "faq: balance"]
