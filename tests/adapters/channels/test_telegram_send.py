@@ -72,6 +72,14 @@ async def test_text_goes_to_the_chat_with_send_message(api: Api) -> None:
     assert call.path == f"/bot{BOT_TOKEN}/sendMessage"
 
 
+async def test_a_bot_api_call_is_declared_json_and_escapes_what_is_not_ascii(api: Api) -> None:
+    await api.tg.send(reply("Grüße \U0001f600"))
+    [call] = api.platform.calls
+    assert call.headers["Content-Type"] == "application/json"
+    assert call.body == b'{"chat_id":1111111,"text":"Gr\\u00fc\\u00dfe \\ud83d\\ude00"}'
+    assert call.json == {"chat_id": 1111111, "text": "Grüße \U0001f600"}
+
+
 async def test_a_group_is_addressed_by_its_negative_id(api: Api) -> None:
     await api.tg.send(reply("Hi all", chat="-1001234567890"))
     assert api.sent()[0][1]["chat_id"] == -1001234567890
