@@ -138,7 +138,10 @@ class TelegramChannel:
             return []
         return [activity] if activity is not None else []
 
-    def _activity(self, update_id: int, user: tg.User, chat: tg.Chat, date: int | None) -> Activity:
+    def _activity(
+        self, update_id: int, user: tg.User, chat: tg.Chat, date: int | None, **fields: Any
+    ) -> Activity:
+        # Every field in one construction: each assignment afterwards is validated again.
         return Activity(
             type=ActivityTypes.MESSAGE,
             id=str(update_id),
@@ -147,6 +150,7 @@ class TelegramChannel:
             from_=ChannelAccount(id=str(user.id), name=user.full_name, role="user"),
             recipient=self._bot,
             conversation=ConversationAccount(id=str(chat.id), is_group=chat.type != "private"),
+            **fields,
         )
 
     def _message(self, update_id: int, message: tg.Message) -> Activity | None:
@@ -154,16 +158,21 @@ class TelegramChannel:
         if user is None or user.is_bot:
             self._ignored("message from a bot" if user else "message without a sender")
             return None
-        activity = self._activity(update_id, user, message.chat, message.date)
-        activity.text = message.text if message.text is not None else message.caption
+        text = message.text if message.text is not None else message.caption
         attachments = tg.attachments(message)
         entities = tg.entities(message)
-        if activity.text is None and not attachments and not entities:
+        if text is None and not attachments and not entities:
             self._ignored("message without text or media")  # polls, dice, service messages
             return None
-        activity.attachments = attachments or None
-        activity.entities = entities or None
-        return activity
+        return self._activity(
+            update_id,
+            user,
+            message.chat,
+            message.date,
+            text=text,
+            attachments=attachments or None,
+            entities=entities or None,
+        )
 
     def _button(self, update_id: int, query: tg.CallbackQuery) -> Activity | None:
         if query.from_.is_bot or query.message is None or query.data is None:
@@ -171,11 +180,15 @@ class TelegramChannel:
             # game buttons are not midtier's.
             self._ignored("callback_query without a chat message or data")
             return None
-        activity = self._activity(update_id, query.from_, query.message.chat, None)
-        activity.text = query.data  # the value the bot offered
-        activity.value = query.data
-        activity.channel_data = {"telegram": {"callback_query_id": query.id}}
-        return activity
+        return self._activity(
+            update_id,
+            query.from_,
+            query.message.chat,
+            None,
+            text=query.data,  # the value the bot offered
+            value=query.data,
+            channel_data={"telegram": {"callback_query_id": query.id}},
+        )
 
     async def acknowledge(
         self, request: ChannelRequest, activities: list[Activity]
