@@ -167,6 +167,37 @@ async def test_events_and_empty_messages_send_nothing(api: Api) -> None:
     assert api.platform.calls == []
 
 
+IMAGE = Attachment(content_type="image/png", content_url="https://cdn.example.com/card.png")
+WIRE_CASES = {
+    "text": reply("Hi there"),
+    "a group's text": reply("Hi all", chat="-1001234567890"),
+    "text and choices": reply("Which?", suggested_actions=actions(("Card", "card"))),
+    "an image and text": reply("Here", attachments=[IMAGE]),
+    "typing": Activity(type="typing", conversation=ConversationAccount(id="1111111")),
+    "an event": Activity(type="event", name="x", conversation=ConversationAccount(id="1111111")),
+    "an empty message": reply(),
+    "an empty text": reply(""),
+}
+
+
+@pytest.mark.parametrize("case", WIRE_CASES)
+async def test_the_outbox_wire_form_of_a_reply_makes_the_calls_the_activity_makes(
+    api: Api, case: str
+) -> None:
+    activity = WIRE_CASES[case]
+    from_activity = await api.tg.send(activity)
+    calls = api.sent()
+    api.platform.calls.clear()
+    assert await api.tg.send_wire(activity.to_wire()) == from_activity
+    assert api.sent() == calls
+
+
+async def test_a_wire_reply_without_a_conversation_is_rejected_for_good(api: Api) -> None:
+    with pytest.raises(DeliveryRejected):
+        await api.tg.send_wire({"type": "message", "text": "Hi", "conversation": {}})
+    assert api.platform.calls == []
+
+
 async def test_a_429_is_retried_after_the_seconds_telegram_asks_for(api: Api) -> None:
     api.platform.fail_next(status=429, body=payload_json("api/error_429.json"))
     with pytest.raises(ChannelError) as caught:
