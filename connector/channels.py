@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from connector.errors import MalformedPayload
@@ -45,7 +46,7 @@ class ChannelRequest:
 
     def json(self) -> Any:
         """The body as JSON (bounded nesting, strict decoding); ``MalformedPayload`` if not."""
-        return parse_json(self.body, parse_content_type(self.content_type or None).charset)
+        return parse_json(self.body, _charset(self.content_type))
 
     def json_object(self) -> dict[str, Any]:
         """The body as a JSON object; ``MalformedPayload`` for anything else."""
@@ -56,7 +57,14 @@ class ChannelRequest:
 
     def form(self) -> dict[str, str]:
         """The body as an ``application/x-www-form-urlencoded`` form, decoded strictly."""
-        return parse_form(self.body, parse_content_type(self.content_type or None).charset)
+        return parse_form(self.body, _charset(self.content_type))
+
+
+# A platform sends the same Content-Type on every call: parsed once, not once per webhook.
+# (A malformed one raises, which is not cached, so it is refused every time.)
+@lru_cache(maxsize=64)
+def _charset(content_type: str) -> str | None:
+    return parse_content_type(content_type or None).charset
 
 
 @dataclass(frozen=True, slots=True)

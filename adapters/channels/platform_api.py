@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 
 import aiohttp
@@ -65,18 +66,24 @@ async def call(
     classify: Classify | None = None,
 ) -> Any:
     """Make one API call; the JSON body of a 2xx answer, or raise as described above."""
+    data: bytes | Mapping[str, str] | None = form
+    if json_body is not None:
+        # Encoded here, not by aiohttp's JSON payload (which builds its headers per call).
+        data = _encode(json_body)
+        headers = _with_json_type(headers)
     try:
         async with http.request(
             method,
             url,
-            json=json_body,
-            data=form,
+            data=data,
             headers=headers,
             auth=auth,
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
+            timeout=_timeout(timeout_s),
         ) as response:
             raw = await response.read()
             status = response.status
+            if 200 <= status < 300:
+                return _parse(raw)
             wait = retry_after(response.headers.get("Retry-After"))
     except TimeoutError:
         raise ChannelError(f"{what}: no answer within {timeout_s:g} s") from None
@@ -85,8 +92,6 @@ async def call(
     except asyncio.CancelledError:
         raise
     body = _parse(raw)
-    if 200 <= status < 300:
-        return body
     if classify is not None:
         decided = classify(status, body)
         if decided is not None:
@@ -97,6 +102,31 @@ async def call(
     if status in RETRYABLE or status >= 500:
         raise ChannelError(reason, retry_after=wait)
     raise DeliveryRejected(reason)
+
+
+_JSON = {"Content-Type": "application/json"}
+# Compact, and ASCII-escaped as aiohttp's own encoding is (a lone surrogate in a bot's text
+# is sent as its escape rather than failing to encode).
+_encode_text = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _with_json_type(headers: Mapping[str, str] | None) -> Mapping[str, str]:
+    """``headers`` with the JSON ``Content-Type``, unless they name one (Slack's has a charset)."""
+    if not headers:
+        return _JSON
+    if any(name.lower() == "content-type" for name in headers):
+        return headers
+    return {**_JSON, **headers}
+
+
+def _encode(value: Any) -> bytes:
+    return _encode_text(value).encode()
+
+
+@lru_cache(maxsize=16)
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """One ``ClientTimeout`` per deadline an adapter uses, not one per call."""
+    return aiohttp.ClientTimeout(total=seconds)
 
 
 def _parse(raw: bytes) -> Any:

@@ -138,7 +138,10 @@ class TelegramChannel:
             return []
         return [activity] if activity is not None else []
 
-    def _activity(self, update_id: int, user: tg.User, chat: tg.Chat, date: int | None) -> Activity:
+    def _activity(
+        self, update_id: int, user: tg.User, chat: tg.Chat, date: int | None, **fields: Any
+    ) -> Activity:
+        # Every field in one construction: each assignment afterwards is validated again.
         return Activity(
             type=ActivityTypes.MESSAGE,
             id=str(update_id),
@@ -147,6 +150,7 @@ class TelegramChannel:
             from_=ChannelAccount(id=str(user.id), name=user.full_name, role="user"),
             recipient=self._bot,
             conversation=ConversationAccount(id=str(chat.id), is_group=chat.type != "private"),
+            **fields,
         )
 
     def _message(self, update_id: int, message: tg.Message) -> Activity | None:
@@ -154,16 +158,14 @@ class TelegramChannel:
         if user is None or user.is_bot:
             self._ignored("message from a bot" if user else "message without a sender")
             return None
-        activity = self._activity(update_id, user, message.chat, message.date)
-        activity.text = message.text if message.text is not None else message.caption
+        text = message.text if message.text is not None else message.caption
         attachments = tg.attachments(message)
         entities = tg.entities(message)
-        if activity.text is None and not attachments and not entities:
+        if text is None and not attachments and not entities:
             self._ignored("message without text or media")  # polls, dice, service messages
             return None
-        activity.attachments = attachments or None
-        activity.entities = entities or None
-        return activity
+        media = {"attachments": attachments or None, "entities": entities or None}
+        return self._activity(update_id, user, message.chat, message.date, text=text, **media)
 
     def _button(self, update_id: int, query: tg.CallbackQuery) -> Activity | None:
         if query.from_.is_bot or query.message is None or query.data is None:
@@ -171,11 +173,12 @@ class TelegramChannel:
             # game buttons are not midtier's.
             self._ignored("callback_query without a chat message or data")
             return None
-        activity = self._activity(update_id, query.from_, query.message.chat, None)
-        activity.text = query.data  # the value the bot offered
-        activity.value = query.data
-        activity.channel_data = {"telegram": {"callback_query_id": query.id}}
-        return activity
+        own = {"telegram": {"callback_query_id": query.id}}
+        # Its text is the value the bot offered.
+        chat = query.message.chat
+        return self._activity(
+            update_id, query.from_, chat, None, text=query.data, value=query.data, channel_data=own
+        )
 
     async def acknowledge(
         self, request: ChannelRequest, activities: list[Activity]
@@ -194,7 +197,7 @@ class TelegramChannel:
     async def send(self, activity: Activity) -> str:
         """Images with ``sendPhoto``, then the text and its choices with ``sendMessage``;
         ``typing`` with ``sendChatAction``. Returns the last message id sent."""
-        chat = _chat_id(activity)
+        chat = _chat_id(activity.conversation.id if activity.conversation else "")
         if activity.type == ActivityTypes.TYPING:
             await self._call("sendChatAction", {"chat_id": chat, "action": "typing"})
             return ""
@@ -207,6 +210,21 @@ class TelegramChannel:
         if body is not None:
             sent = _message_id(await self._call("sendMessage", body))
         return sent
+
+    async def send_wire(self, activity: dict[str, Any]) -> str:
+        """``send`` of the outbox's wire form: a message of text alone (most replies) is not
+        validated into an ``Activity`` first, as nothing else of it is read."""
+        text, conversation = activity.get("text"), activity.get("conversation")
+        if (
+            activity.get("type", ActivityTypes.MESSAGE) != ActivityTypes.MESSAGE
+            or not isinstance(text, str)
+            or not isinstance(conversation, dict)
+            or "attachments" in activity  # images and cards: read as ``send`` reads them
+            or "suggestedActions" in activity
+        ):
+            return await self.send(Activity.from_wire(activity))
+        body = _text_message(_chat_id(conversation.get("id")), text, [])
+        return _message_id(await self._call("sendMessage", body)) if body is not None else ""
 
     async def _call(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         what = f"telegram {method}"
@@ -230,9 +248,8 @@ def _message_id(answer: dict[str, Any]) -> str:
     return str(message_id) if message_id is not None else ""
 
 
-def _chat_id(activity: Activity) -> int | str:
-    conversation = activity.conversation.id if activity.conversation else ""
-    if not conversation:
+def _chat_id(conversation: object) -> int | str:
+    if not isinstance(conversation, str) or not conversation:
         raise DeliveryRejected("telegram: the activity has no conversation to send to")
     return int(conversation) if _CHAT_ID.match(conversation) else conversation
 

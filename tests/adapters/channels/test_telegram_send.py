@@ -72,6 +72,14 @@ async def test_text_goes_to_the_chat_with_send_message(api: Api) -> None:
     assert call.path == f"/bot{BOT_TOKEN}/sendMessage"
 
 
+async def test_a_bot_api_call_is_declared_json_and_escapes_what_is_not_ascii(api: Api) -> None:
+    await api.tg.send(reply("Grüße \U0001f600"))
+    [call] = api.platform.calls
+    assert call.headers["Content-Type"] == "application/json"
+    assert call.body == b'{"chat_id":1111111,"text":"Gr\\u00fc\\u00dfe \\ud83d\\ude00"}'
+    assert call.json == {"chat_id": 1111111, "text": "Grüße \U0001f600"}
+
+
 async def test_a_group_is_addressed_by_its_negative_id(api: Api) -> None:
     await api.tg.send(reply("Hi all", chat="-1001234567890"))
     assert api.sent()[0][1]["chat_id"] == -1001234567890
@@ -156,6 +164,37 @@ async def test_events_and_empty_messages_send_nothing(api: Api) -> None:
     event = Activity(type="event", name="x", conversation=ConversationAccount(id="1111111"))
     assert await api.tg.send(event) == ""
     assert await api.tg.send(reply()) == ""
+    assert api.platform.calls == []
+
+
+IMAGE = Attachment(content_type="image/png", content_url="https://cdn.example.com/card.png")
+WIRE_CASES = {
+    "text": reply("Hi there"),
+    "a group's text": reply("Hi all", chat="-1001234567890"),
+    "text and choices": reply("Which?", suggested_actions=actions(("Card", "card"))),
+    "an image and text": reply("Here", attachments=[IMAGE]),
+    "typing": Activity(type="typing", conversation=ConversationAccount(id="1111111")),
+    "an event": Activity(type="event", name="x", conversation=ConversationAccount(id="1111111")),
+    "an empty message": reply(),
+    "an empty text": reply(""),
+}
+
+
+@pytest.mark.parametrize("case", WIRE_CASES)
+async def test_the_outbox_wire_form_of_a_reply_makes_the_calls_the_activity_makes(
+    api: Api, case: str
+) -> None:
+    activity = WIRE_CASES[case]
+    from_activity = await api.tg.send(activity)
+    calls = api.sent()
+    api.platform.calls.clear()
+    assert await api.tg.send_wire(activity.to_wire()) == from_activity
+    assert api.sent() == calls
+
+
+async def test_a_wire_reply_without_a_conversation_is_rejected_for_good(api: Api) -> None:
+    with pytest.raises(DeliveryRejected):
+        await api.tg.send_wire({"type": "message", "text": "Hi", "conversation": {}})
     assert api.platform.calls == []
 
 
