@@ -19,7 +19,6 @@ import re
 import tempfile
 import unicodedata
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from hashlib import sha256
 from itertools import chain, pairwise
@@ -51,7 +50,6 @@ LR_C = 5.0
 _WORDS = re.compile(WORD_PATTERN)
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 _WORD_CACHE_MAX = 50_000
-_EXP_SAFE = 700.0  # |score| under which exp() neither overflows nor underflows to 0
 _Array = npt.NDArray[np.float64]
 
 
@@ -109,17 +107,23 @@ class ModelArrays:
 
 
 class _GramColumns(dict[str, bytes]):
-    """Word -> its known char n-gram columns, packed as ``intp`` bytes; filled on first sight."""
+    """Word -> the columns of its known char n-grams, cut as sklearn's ``char_wb`` analyzer
+    cuts them, packed as ``intp`` bytes; computed when a word is first seen."""
 
-    def __init__(self, columns: Callable[[str], list[int]]) -> None:
+    def __init__(self, columns: dict[str, int]) -> None:
         super().__init__()
         self._columns = columns
 
     def __missing__(self, word: str) -> bytes:
         if len(self) >= _WORD_CACHE_MAX:
             self.clear()
-        self[word] = known = np.array(self._columns(word), dtype=np.intp).tobytes()
-        return known
+        padded, (low, high) = f" {word} ", CHAR_NGRAMS
+        grams = [
+            padded[i : i + n] for n in range(low, high + 1) for i in range(len(padded) - n + 1)
+        ]
+        known = [j for j in map(self._columns.get, grams) if j is not None]
+        self[word] = packed = np.array(known, dtype=np.intp).tobytes()
+        return packed
 
 
 class EmbeddedClassifier:
@@ -133,17 +137,12 @@ class EmbeddedClassifier:
         self.intents = arrays.intents
         n_word = len(arrays.word_terms)
         self._terms = {t: np.intp(i).tobytes() for i, t in enumerate(arrays.word_terms)}
-        self._chars = {t: i + n_word for i, t in enumerate(arrays.char_terms)}
-        self._grams = _GramColumns(self._char_columns)
+        self._grams = _GramColumns({t: i + n_word for i, t in enumerate(arrays.char_terms)})
         # One row per feature: its weights, then its idf, so one gather brings both.
         self._table = np.ascontiguousarray(np.hstack([arrays.weights, arrays.idf[:, None]]))
         self._intercept = arrays.intercept.tolist()
+        self._per_count = _per_count(64)
         self._two_class = arrays.weights.shape[1] == 1
-        # Both parts of a message's features have unit norm, so (Cauchy-Schwarz) no score is
-        # over this bound; under _EXP_SAFE, softmax needs no shift by the maximum.
-        w, norm = arrays.weights, np.linalg.norm
-        bound = np.abs(arrays.intercept) + norm(w[:n_word], axis=0) + norm(w[n_word:], axis=0)
-        self._exp_safe = float(bound.max()) < _EXP_SAFE
 
     @classmethod
     def train(
@@ -157,8 +156,7 @@ class EmbeddedClassifier:
         probs = self._probabilities(text)
         # sorted() is stable with reverse=True: ties keep intent order, as a stable argsort.
         order = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)[:RANKING_SIZE]
-        intents = self.intents
-        ranking = [(intents[i], probs[i]) for i in order]
+        ranking = [(self.intents[i], probs[i]) for i in order]
         name, top = ranking[0]
         scoped = top >= self.threshold
         return IntentResult(
@@ -174,10 +172,8 @@ class EmbeddedClassifier:
         if self._two_class:  # binary LogisticRegression keeps one column: p(second class)
             p = 1.0 / (1.0 + math.exp(-scores[0]))
             return [1.0 - p, p]
-        if not self._exp_safe:
-            top = max(scores)
-            scores = [s - top for s in scores]
-        exp = [*map(math.exp, scores)]
+        top = max(scores)
+        exp = [math.exp(s - top) for s in scores]
         total = sum(exp)
         return [e / total for e in exp]
 
@@ -191,29 +187,21 @@ class EmbeddedClassifier:
         # A column repeated c times stands for one feature of count c: each occurrence carries
         # (1 + log c) * idf / c, so the sums over occurrences are those over distinct features.
         cols = np.frombuffer(b"".join(found), dtype=np.intp)
+        per_count = self._per_count
+        if len(per_count) <= len(cols):  # no count exceeds the number of occurrences
+            per_count = self._per_count = _per_count(2 * len(cols))
         counts = np.bincount(cols)[cols]
         rows = np.take(self._table, cols, axis=0)
         idf = rows[:, -1]
-        value = np.log(counts)
-        value += 1.0
-        value *= idf
-        share = value / counts
-        idf[:] = value  # the last column now sums, times ``share``, to the squared norm
-        word = (share[:n_word] @ rows[:n_word]).tolist()
-        char = (share[n_word:] @ rows[n_word:]).tolist()
+        share = per_count[counts]
+        share *= idf
+        np.multiply(share, counts, out=idf)  # so share @ last column: the part's squared norm
+        word = np.dot(share[:n_word], rows[:n_word]).tolist()
+        char = np.dot(share[n_word:], rows[n_word:]).tolist()
         word_sq, char_sq = word.pop(), char.pop()
         w = 1.0 / math.sqrt(word_sq) if word_sq > 0.0 else 0.0
         c = 1.0 / math.sqrt(char_sq) if char_sq > 0.0 else 0.0
         return [a * w + b * c + i for a, b, i in zip(word, char, self._intercept, strict=True)]
-
-    def _char_columns(self, word: str) -> list[int]:
-        """Columns of the char_wb n-grams of one word, as sklearn's ``char_wb`` analyzer cuts."""
-        padded = f" {word} "
-        size = len(padded)
-        lookup = self._chars.get
-        low, high = CHAR_NGRAMS
-        grams = [padded[i : i + n] for n in range(low, high + 1) for i in range(size - n + 1)]
-        return [j for j in map(lookup, grams) if j is not None]
 
     # ---------------------------------------------------------------- persistence
 
@@ -262,6 +250,12 @@ class EmbeddedClassifier:
         if arrays.intercept.shape != (n_cols,):
             raise ValueError("intercept does not match the intents")
         return cls(arrays, threshold=threshold)
+
+
+def _per_count(size: int) -> _Array:
+    """``(1 + log c) / c`` for c in 0..size (sublinear tf shared by c occurrences; 0 unused)."""
+    count = np.arange(1, size + 1, dtype=np.float64)
+    return np.concatenate([[0.0], (np.log(count) + 1.0) / count])
 
 
 def _blob(text: str) -> npt.NDArray[np.uint8]:
