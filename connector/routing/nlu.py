@@ -19,7 +19,7 @@ import re
 import tempfile
 import unicodedata
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from hashlib import sha256
 from itertools import chain, pairwise
 from pathlib import Path
@@ -87,7 +87,7 @@ class ModelArrays:
     word_terms: list[str]
     char_terms: list[str]
     idf: _Array  # (n_features,)
-    weights: _Array  # (n_features, n_intents), C-ordered so a message's rows are contiguous
+    weights: _Array  # (n_features, n_intents)
     intercept: _Array  # (n_intents,)
 
     @classmethod
@@ -132,14 +132,17 @@ class EmbeddedClassifier:
     def __init__(self, arrays: ModelArrays, *, threshold: float = DEFAULT_THRESHOLD) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], got {threshold}")
-        self.arrays = arrays
+        # One row per feature: its weights, then its idf, so one gather brings both. The
+        # arrays kept are views of it, so that a large model is not held twice.
+        table = np.empty((arrays.idf.shape[0], arrays.weights.shape[1] + 1))
+        table[:, :-1], table[:, -1] = arrays.weights, arrays.idf
+        self._table = table
+        self.arrays = arrays = replace(arrays, weights=table[:, :-1], idf=table[:, -1])
         self.threshold = threshold
         self.intents = arrays.intents
         n_word = len(arrays.word_terms)
         self._terms = {t: np.intp(i).tobytes() for i, t in enumerate(arrays.word_terms)}
         self._grams = _GramColumns({t: i + n_word for i, t in enumerate(arrays.char_terms)})
-        # One row per feature: its weights, then its idf, so one gather brings both.
-        self._table = np.ascontiguousarray(np.hstack([arrays.weights, arrays.idf[:, None]]))
         self._intercept = arrays.intercept.tolist()
         self._per_count = _per_count(64)
         self._two_class = arrays.weights.shape[1] == 1
