@@ -50,6 +50,7 @@ LR_C = 5.0
 _WORDS = re.compile(WORD_PATTERN)
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 _WORD_CACHE_MAX = 50_000
+_FEW_INTENTS = 32  # up to this many, per-intent work in Python floats beats numpy's calls
 _Array = npt.NDArray[np.float64]
 
 
@@ -143,7 +144,7 @@ class EmbeddedClassifier:
         n_word = len(arrays.word_terms)
         self._terms = {t: np.intp(i).tobytes() for i, t in enumerate(arrays.word_terms)}
         self._grams = _GramColumns({t: i + n_word for i, t in enumerate(arrays.char_terms)})
-        self._intercept = arrays.intercept.tolist()
+        self._b = arrays.intercept.tolist()
         self._per_count = _per_count(64)
         self._two_class = arrays.weights.shape[1] == 1
 
@@ -157,8 +158,10 @@ class EmbeddedClassifier:
     def classify(self, text: str) -> IntentResult:
         """The intent of one message, with the top ``RANKING_SIZE`` alternatives."""
         probs = self._probabilities(text)
-        # sorted() is stable with reverse=True: ties keep intent order, as a stable argsort.
-        order = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)[:RANKING_SIZE]
+        if len(probs) > _FEW_INTENTS:
+            order = np.argsort(-np.array(probs), kind="stable")[:RANKING_SIZE].tolist()
+        else:  # sorted() is stable with reverse=True: ties keep intent order, as argsort does
+            order = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)[:RANKING_SIZE]
         ranking = [(self.intents[i], probs[i]) for i in order]
         name, top = ranking[0]
         scoped = top >= self.threshold
@@ -171,17 +174,32 @@ class EmbeddedClassifier:
         return np.array(self._probabilities(text))
 
     def _probabilities(self, text: str) -> list[float]:
-        scores = self._scores(text)
+        word, char = self._parts(text)
+        word_sq, char_sq = float(word[-1]), float(char[-1])
+        w = 1.0 / math.sqrt(word_sq) if word_sq > 0.0 else 0.0
+        c = 1.0 / math.sqrt(char_sq) if char_sq > 0.0 else 0.0
         if self._two_class:  # binary LogisticRegression keeps one column: p(second class)
-            p = 1.0 / (1.0 + math.exp(-scores[0]))
+            p = 1.0 / (1.0 + math.exp(-(float(word[0]) * w + float(char[0]) * c + self._b[0])))
             return [1.0 - p, p]
+        if len(self.intents) > _FEW_INTENTS:
+            array = word[:-1] * w
+            array += char[:-1] * c
+            array += self.arrays.intercept
+            array -= array.max()
+            np.exp(array, out=array)
+            array /= array.sum()
+            probs: list[float] = array.tolist()
+            return probs
+        # zip leaves out the last column (the norms); Python floats cost less than numpy calls
+        parts = zip(word.tolist(), char.tolist(), self._b, strict=False)
+        scores = [a * w + b * c + i for a, b, i in parts]
         top = max(scores)
         exp = [math.exp(s - top) for s in scores]
         total = sum(exp)
         return [e / total for e in exp]
 
-    def _scores(self, text: str) -> list[float]:
-        """Decision function: tf-idf (sublinear, each vectorizer's part L2-normalized) x coef."""
+    def _parts(self, text: str) -> tuple[_Array, _Array]:
+        """Word and char parts of tf-idf (sublinear) x coef, each part's squared norm last."""
         text = normalize(text)
         words = _WORDS.findall(text)
         found = [*filter(None, map(self._terms.get, chain(words, map(" ".join, pairwise(words)))))]
@@ -199,12 +217,7 @@ class EmbeddedClassifier:
         share = per_count[counts]
         share *= idf
         np.multiply(share, counts, out=idf)  # so share @ last column: the part's squared norm
-        word = np.dot(share[:n_word], rows[:n_word]).tolist()
-        char = np.dot(share[n_word:], rows[n_word:]).tolist()
-        word_sq, char_sq = word.pop(), char.pop()
-        w = 1.0 / math.sqrt(word_sq) if word_sq > 0.0 else 0.0
-        c = 1.0 / math.sqrt(char_sq) if char_sq > 0.0 else 0.0
-        return [a * w + b * c + i for a, b, i in zip(word, char, self._intercept, strict=True)]
+        return np.dot(share[:n_word], rows[:n_word]), np.dot(share[n_word:], rows[n_word:])
 
     # ---------------------------------------------------------------- persistence
 

@@ -181,6 +181,21 @@ def test_long_messages_of_repeated_ngrams_equal_sklearn(pipeline: Pipeline) -> N
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-9, err_msg=text[:30])
 
 
+def test_many_intents_fast_path_equals_sklearn() -> None:
+    names = [f"topic{i:02d}" for i in range(40)]  # over the count finished in Python floats
+    examples = [(f"{how} {name} {thing}", name) for name in names
+                for how, thing in [("tell me about", "please"), ("what is", "today")]]  # fmt: skip
+    pipeline = fit_pipeline(TrainingData(examples=examples, intents=names))
+    classifier = EmbeddedClassifier(ModelArrays.from_pipeline(pipeline))
+    texts = ["", "topic07", "tell me about topic31 today", "topic1 topic2 topic3", "caf\u00e9"]
+    for text, want in zip(
+        texts, pipeline.predict_proba([normalize(t) for t in texts]), strict=True
+    ):
+        np.testing.assert_allclose(classifier.probabilities(text), want, rtol=0, atol=1e-9)
+        top = np.argsort(-want, kind="stable")[:RANKING_SIZE]
+        assert [n for n, _ in classifier.classify(text).ranking] == [names[i] for i in top], text
+
+
 def test_two_intents_fast_path_equals_sklearn() -> None:
     data = TrainingData(
         examples=[("yes please", "affirm"), ("sure", "affirm"), ("no", "deny"), ("nope", "deny")],
