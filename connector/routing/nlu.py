@@ -5,8 +5,7 @@ validation alone costs more than midtier's whole per-message budget, so ``Embedd
 keeps only plain arrays (vocabularies, idf vectors, coefficients) and computes the same
 probabilities itself over the few features a message has. ``train_or_load`` caches those arrays
 in an ``.npz`` file (no pickle) keyed by the training data, so a restart does not retrain.
-Per message, Python and numpy call overheads on cooled caches cost more than the arithmetic:
-so few calls, and a message's columns as packed bytes rather than Python ints.
+The per-message arithmetic is in ``nlu_features``.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ import unicodedata
 import zipfile
 from dataclasses import dataclass, replace
 from hashlib import sha256
-from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from connector.interfaces import IntentResult
 from connector.routing.nlu_data import TrainingData, load_training_data
+from connector.routing.nlu_features import FeatureScores
 
 log = logging.getLogger("midtier.nlu")
 
@@ -49,7 +48,6 @@ CHAR_NGRAMS = (1, 4)
 LR_C = 5.0
 _WORDS = re.compile(WORD_PATTERN)
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
-_WORD_CACHE_MAX = 50_000
 _FEW_INTENTS = 32  # up to this many, per-intent work in Python floats beats numpy's calls
 _Array = npt.NDArray[np.float64]
 
@@ -107,45 +105,21 @@ class ModelArrays:
         )
 
 
-class _GramColumns(dict[str, bytes]):
-    """Word -> the columns of its known char n-grams, cut as sklearn's ``char_wb`` analyzer
-    cuts them, packed as ``intp`` bytes; computed when a word is first seen."""
-
-    def __init__(self, columns: dict[str, int]) -> None:
-        super().__init__()
-        self._columns = columns
-
-    def __missing__(self, word: str) -> bytes:
-        if len(self) >= _WORD_CACHE_MAX:
-            self.clear()
-        padded, (low, high) = f" {word} ", CHAR_NGRAMS
-        grams = [
-            padded[i : i + n] for n in range(low, high + 1) for i in range(len(padded) - n + 1)
-        ]
-        known = [j for j in map(self._columns.get, grams) if j is not None]
-        self[word] = packed = np.array(known, dtype=np.intp).tobytes()
-        return packed
-
-
 class EmbeddedClassifier:
     """Reads intents in-process (~25 us a message); implements ``IntentClassifier``."""
 
     def __init__(self, arrays: ModelArrays, *, threshold: float = DEFAULT_THRESHOLD) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], got {threshold}")
-        # One row per feature: its weights, then its idf, so one gather brings both. The
-        # arrays kept are views of it, so that a large model is not held twice.
-        table = np.empty((arrays.idf.shape[0], arrays.weights.shape[1] + 1))
-        table[:, :-1], table[:, -1] = arrays.weights, arrays.idf
-        self._table = table
+        self._features = FeatureScores(
+            arrays.word_terms, arrays.char_terms, arrays.weights, arrays.idf,
+            words=_WORDS, ngrams=CHAR_NGRAMS,
+        )  # fmt: skip
+        table = self._features.table  # the arrays kept are views of it: a model is held once
         self.arrays = arrays = replace(arrays, weights=table[:, :-1], idf=table[:, -1])
         self.threshold = threshold
         self.intents = arrays.intents
-        n_word = len(arrays.word_terms)
-        self._terms = {t: np.intp(i).tobytes() for i, t in enumerate(arrays.word_terms)}
-        self._grams = _GramColumns({t: i + n_word for i, t in enumerate(arrays.char_terms)})
         self._b = arrays.intercept.tolist()
-        self._per_count = _per_count(64)
         self._two_class = arrays.weights.shape[1] == 1
 
     @classmethod
@@ -174,7 +148,7 @@ class EmbeddedClassifier:
         return np.array(self._probabilities(text))
 
     def _probabilities(self, text: str) -> list[float]:
-        word, char = self._parts(text)
+        word, char = self._features.parts(normalize(text))
         word_sq, char_sq = float(word[-1]), float(char[-1])
         w = 1.0 / math.sqrt(word_sq) if word_sq > 0.0 else 0.0
         c = 1.0 / math.sqrt(char_sq) if char_sq > 0.0 else 0.0
@@ -197,27 +171,6 @@ class EmbeddedClassifier:
         exp = [math.exp(s - top) for s in scores]
         total = sum(exp)
         return [e / total for e in exp]
-
-    def _parts(self, text: str) -> tuple[_Array, _Array]:
-        """Word and char parts of tf-idf (sublinear) x coef, each part's squared norm last."""
-        text = normalize(text)
-        words = _WORDS.findall(text)
-        found = [*filter(None, map(self._terms.get, chain(words, map(" ".join, pairwise(words)))))]
-        n_word = len(found)
-        found += map(self._grams.__getitem__, text.split())
-        # A column repeated c times stands for one feature of count c: each occurrence carries
-        # (1 + log c) * idf / c, so the sums over occurrences are those over distinct features.
-        cols = np.frombuffer(b"".join(found), dtype=np.intp)
-        per_count = self._per_count
-        if len(per_count) <= len(cols):  # no count exceeds the number of occurrences
-            per_count = self._per_count = _per_count(2 * len(cols))
-        counts = np.bincount(cols)[cols]
-        rows = np.take(self._table, cols, axis=0)
-        idf = rows[:, -1]
-        share = per_count[counts]
-        share *= idf
-        np.multiply(share, counts, out=idf)  # so share @ last column: the part's squared norm
-        return np.dot(share[:n_word], rows[:n_word]), np.dot(share[n_word:], rows[n_word:])
 
     # ---------------------------------------------------------------- persistence
 
@@ -266,12 +219,6 @@ class EmbeddedClassifier:
         if arrays.intercept.shape != (n_cols,):
             raise ValueError("intercept does not match the intents")
         return cls(arrays, threshold=threshold)
-
-
-def _per_count(size: int) -> _Array:
-    """``(1 + log c) / c`` for c in 0..size (sublinear tf shared by c occurrences; 0 unused)."""
-    count = np.arange(1, size + 1, dtype=np.float64)
-    return np.concatenate([[0.0], (np.log(count) + 1.0) / count])
 
 
 def _blob(text: str) -> npt.NDArray[np.uint8]:
