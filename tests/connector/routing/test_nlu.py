@@ -161,6 +161,41 @@ def test_fast_path_equals_sklearn(classifier: EmbeddedClassifier, pipeline: Pipe
             assert result.confidence == pytest.approx(want[top], abs=1e-6)
 
 
+def test_ranking_is_sklearns_top_five_in_order(
+    classifier: EmbeddedClassifier, pipeline: Pipeline
+) -> None:
+    expected = pipeline.predict_proba([normalize(t) for t in TEXTS])
+    for text, want in zip(TEXTS, expected, strict=True):
+        top = np.argsort(-want, kind="stable")[:RANKING_SIZE]
+        ranking = classifier.classify(text).ranking
+        assert [name for name, _ in ranking] == [pipeline.classes_[i] for i in top], text
+        np.testing.assert_allclose([p for _, p in ranking], want[top], rtol=0, atol=1e-9)
+
+
+def test_long_messages_of_repeated_ngrams_equal_sklearn(pipeline: Pipeline) -> None:
+    fresh = EmbeddedClassifier(ModelArrays.from_pipeline(pipeline))
+    texts = ["refund", "refund " * 500, "x" * 4000, "my card was stolen " * 60, "a", "I"]
+    expected = pipeline.predict_proba([normalize(t) for t in texts])
+    for text, want in zip(texts, expected, strict=True):
+        got = fresh.probabilities(text)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-9, err_msg=text[:30])
+
+
+def test_many_intents_fast_path_equals_sklearn() -> None:
+    names = [f"topic{i:02d}" for i in range(40)]  # over the count finished in Python floats
+    examples = [(f"{how} {name} {thing}", name) for name in names
+                for how, thing in [("tell me about", "please"), ("what is", "today")]]  # fmt: skip
+    pipeline = fit_pipeline(TrainingData(examples=examples, intents=names))
+    classifier = EmbeddedClassifier(ModelArrays.from_pipeline(pipeline))
+    texts = ["", "topic07", "tell me about topic31 today", "topic1 topic2 topic3", "caf\u00e9"]
+    for text, want in zip(
+        texts, pipeline.predict_proba([normalize(t) for t in texts]), strict=True
+    ):
+        np.testing.assert_allclose(classifier.probabilities(text), want, rtol=0, atol=1e-9)
+        top = np.argsort(-want, kind="stable")[:RANKING_SIZE]
+        assert [n for n, _ in classifier.classify(text).ranking] == [names[i] for i in top], text
+
+
 def test_two_intents_fast_path_equals_sklearn() -> None:
     data = TrainingData(
         examples=[("yes please", "affirm"), ("sure", "affirm"), ("no", "deny"), ("nope", "deny")],
