@@ -233,19 +233,24 @@ async def _stats(http: aiohttp.ClientSession, fake: str, arrivals: bool = False)
         return await r.json()
 
 
-async def drain(fake: str, at_least: int, quiet_s: float = 3.0, limit_s: float = 180) -> Any:
-    """Wait until the fake platform got ``at_least`` replies (or none for ``quiet_s``); what
-    it got, arrivals included. Then it forgets them."""
+async def drain(
+    fake: str, at_least: int, quiet_s: float = 3.0, limit_s: float = 180, settle_s: float = 0.0
+) -> Any:
+    """Wait until the fake platform got ``at_least`` replies (or none for ``quiet_s``), and
+    then none for ``settle_s`` more; what it got, arrivals included. Then it forgets them.
+
+    ``settle_s`` is for the end of a warm-up: requests that ``wrk`` gave up on when it
+    stopped (the server had them, their 200 had not come) are answered still, and their
+    replies must not be taken for the next run's."""
     deadline = time.monotonic() + limit_s
     async with aiohttp.ClientSession() as http:
         seen, since = -1, time.monotonic()
         while time.monotonic() < deadline:
             stats = await _stats(http, fake)
-            if stats["replies"] >= at_least:
-                break
             if stats["replies"] != seen:
                 seen, since = stats["replies"], time.monotonic()
-            elif time.monotonic() - since > quiet_s:
+            still = time.monotonic() - since  # how long the count has not moved
+            if still >= (settle_s if seen >= at_least else quiet_s):
                 break
             await asyncio.sleep(0.1)
         stats = await _stats(http, fake, arrivals=True)

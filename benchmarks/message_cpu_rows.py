@@ -124,7 +124,7 @@ async def _wrk_measure(
         pause_ms=options.pause_ms,
     )
     if fake is not None:
-        await loads.drain(fake, warm.requests)
+        await loads.drain(fake, warm.requests, settle_s=0.5)
     print(f"running {name}: wrk, {n} connections, {options.duration:g} s ...", file=sys.stderr)
     cpu0, wall0 = server.cpu(), time.monotonic()
     run = await loads.run_wrk(

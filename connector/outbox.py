@@ -173,17 +173,29 @@ class Outbox:
 
     async def _drain(self, key: Key, *, force: bool) -> int:
         self._queued.pop(key, None)  # committed: read from the store below with the rest
-        sent = 0
-        current = self._clock()
-        for entry in await self._store.outbox_pending(*key):
-            if not force and as_utc(entry.next_attempt_at) > current:
-                return sent  # the head's time has not come (a backoff, a Retry-After)
-            if not await self._deliver(entry):
-                return sent
-            sent += 1
-        self._backlog.discard(key)
-        self._parked.discard(key)
-        return sent
+        sent: list[str] = []
+        try:
+            current = self._clock()
+            for entry in await self._store.outbox_pending(*key):
+                if not force and as_utc(entry.next_attempt_at) > current:
+                    return len(sent)  # the head's time has not come (a backoff, a Retry-After)
+                if not await self._deliver(entry):
+                    return len(sent)
+                sent.append(entry.id)
+            self._backlog.discard(key)
+            self._parked.discard(key)
+            return len(sent)
+        finally:
+            # An entry committed before the store was read but handed over after (its unit of
+            # work resumed while this pass was sending) went out already: not once more.
+            queued = self._queued.get(key)
+            if sent and queued:
+                gone = set(sent)
+                kept = [i for i in queued if not (isinstance(i, OutboxEntry) and i.id in gone)]
+                if kept:
+                    self._queued[key] = kept
+                else:
+                    del self._queued[key]
 
     async def _deliver(self, entry: OutboxEntry) -> bool:
         """Hand one entry to its channel; False if it failed and holds the rest back."""
@@ -232,11 +244,12 @@ class Outbox:
         started = 0
         for head in await self._store.outbox_heads(self._clock(), limit=HEADS_PER_PASS):
             key = (head.channel, head.conversation_id)
+            if key not in self._backlog:
+                continue  # just committed and handed over: its worker is sending it now
             if key in self._retrying or busy[head.channel] >= self.settings.retry_concurrency:
                 continue
             busy[head.channel] += 1
             self._retrying.add(key)
-            self._backlog.add(key)  # something is waiting there: new entries go behind it
             self._workers.kick(key)
             started += 1
         return started
