@@ -72,7 +72,10 @@ class Unrecorded:
                 except Exception as exc:
                     self._ack(exc)
                     raise
-                self._state = "recorded" if recorded is not None else "repeat"
+                if recorded is None:
+                    self._state = "repeat"
+                else:  # its session may be a new one: the one it had was closed meanwhile
+                    self._state, self.entry = "recorded", recorded
                 self._ack(recorded)
             return None if self._state == "repeat" else self.entry
 

@@ -26,23 +26,46 @@ SLOW = SessionSettings(ack_within_s=0.05)
 
 
 class CountingMemory(MemoryStore):
-    """The memory store, counting the messages recorded on their own."""
+    """The memory store, counting the messages recorded on their own; with ``expire_next``
+    the session found for the next message is closed right after (as expiry may do)."""
 
     puts = 0
+    expire_next = False
 
     async def inbound_put(self, entry: InboundEntry, ttl_seconds: float) -> InboundEntry | None:
         self.puts += 1
         return await super().inbound_put(entry, ttl_seconds)
+
+    async def inbound_target(self, entry: InboundEntry) -> str | None:
+        found = await super().inbound_target(entry)
+        await expire_if_asked(self, found)
+        return found
 
 
 class CountingSqlite(SqliteStore):
-    """The SQLite store, counting the messages recorded on their own."""
+    """The SQLite store, counting as ``CountingMemory`` does."""
 
     puts = 0
+    expire_next = False
 
     async def inbound_put(self, entry: InboundEntry, ttl_seconds: float) -> InboundEntry | None:
         self.puts += 1
         return await super().inbound_put(entry, ttl_seconds)
+
+    async def inbound_target(self, entry: InboundEntry) -> str | None:
+        found = await super().inbound_target(entry)
+        await expire_if_asked(self, found)
+        return found
+
+
+async def expire_if_asked(store: CountingMemory | CountingSqlite, session_id: str | None) -> None:
+    if not store.expire_next or session_id is None:
+        return
+    store.expire_next = False
+    session = await store.get(session_id)
+    assert session is not None
+    session.status = "closed"
+    await store.save(session)
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -206,3 +229,23 @@ async def test_a_provider_outside_the_process_is_given_only_recorded_messages(
     await settled(engine)
     assert await store.inbound_pending("test", "c1") == []
     assert channel.texts() == ["faq: hello", "faq: balance"]
+
+
+async def test_a_message_whose_session_closed_meanwhile_opens_a_new_one_with_its_line_once(
+    store: SessionStore, tmp_path: Path
+) -> None:
+    engine, _, channel = await first_message(store, tmp_path, QUICK)
+    assert isinstance(store, CountingMemory | CountingSqlite)
+    old = await store.by_channel("test", "c1")
+    assert old is not None
+    store.expire_next = True  # closed between finding its session and processing it
+    entry = await engine.submit("test", user_message("my balance"), ref="m2")
+    assert entry is not None
+    await settled(engine)
+    session = await store.by_channel("test", "c1")
+    assert session is not None and session.status == "active"
+    assert session.id != old.id and entry.session_id == session.id  # a new one, recorded there
+    said = [e.text for e in await store.transcript(session.id) if e.speaker == "user"]
+    assert said == ["my balance"]
+    assert channel.texts()[-1] == "faq: my balance"
+    assert await store.inbound_pending("test", "c1") == []
