@@ -54,6 +54,12 @@ class _NotReady:
 class AccessLogger(AbstractAccessLogger):
     """One line per request, without the query string (it may carry tokens)."""
 
+    @property
+    def enabled(self) -> bool:
+        """Whether its lines are written at all: when not (``--log-level warning``), aiohttp
+        neither times requests nor calls ``log`` (it asks once per connection)."""
+        return self.logger.isEnabledFor(logging.INFO)
+
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
             "%s %s %s %.1fms",
