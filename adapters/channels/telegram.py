@@ -16,20 +16,21 @@ read field by field with strict types (:mod:`adapters.channels.telegram_updates`
 
 The dedupe key is ``update_id``; the conversation is ``chat.id``. Replies go out with
 ``sendMessage`` (choices as an inline keyboard), ``sendPhoto`` and ``sendChatAction``. The
-bot token is part of every Bot API URL, so no URL is ever logged or put in an error.
+bot token is part of every Bot API URL, so no URL is ever logged or put in an error. The
+Bot API's bodies and error answers are :mod:`adapters.channels.telegram_api`.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.channels import platform_api, render
+from adapters.channels import telegram_api as api
 from adapters.channels import telegram_updates as tg
 from connector.activity import (
     Activity,
@@ -40,17 +41,13 @@ from connector.activity import (
 )
 from connector.channels import OK, ChannelRequest, ChannelResponse, IgnoredKinds
 from connector.context import ChannelContext
-from connector.errors import AuthError, ChannelError, DeliveryRejected, Forbidden
+from connector.errors import AuthError, ChannelError, Forbidden
 from connector.logs import redactor
 
 log = logging.getLogger("midtier.telegram")
 
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ("message", "callback_query")  # what parse reads; setWebhook asks for these
-MAX_TEXT = 4096  # UTF-16 code units, as Telegram counts
-MAX_CALLBACK_DATA = 64  # bytes
-MAX_BUTTONS = 100
-_CHAT_ID = re.compile(r"^-?\d{1,20}$")
 
 
 class TelegramSettings(BaseModel):
@@ -197,7 +194,7 @@ class TelegramChannel:
     async def send(self, activity: Activity) -> str:
         """Images with ``sendPhoto``, then the text and its choices with ``sendMessage``;
         ``typing`` with ``sendChatAction``. Returns the last message id sent."""
-        chat = _chat_id(activity.conversation.id if activity.conversation else "")
+        chat = api.chat_id(activity.conversation.id if activity.conversation else "")
         if activity.type == ActivityTypes.TYPING:
             await self._call("sendChatAction", {"chat_id": chat, "action": "typing"})
             return ""
@@ -205,10 +202,11 @@ class TelegramChannel:
             return ""  # events, edits and the like have no Telegram form here
         sent = ""
         for image in render.images(activity):
-            sent = _message_id(await self._call("sendPhoto", {"chat_id": chat, "photo": image.url}))
-        body = _text_message(chat, render.text_of(activity), render.choices(activity))
+            photo = {"chat_id": chat, "photo": image.url}
+            sent = api.message_id(await self._call("sendPhoto", photo))
+        body = api.text_message(chat, render.text_of(activity), render.choices(activity))
         if body is not None:
-            sent = _message_id(await self._call("sendMessage", body))
+            sent = api.message_id(await self._call("sendMessage", body))
         return sent
 
     async def send_wire(self, activity: dict[str, Any]) -> str:
@@ -223,8 +221,8 @@ class TelegramChannel:
             or "suggestedActions" in activity
         ):
             return await self.send(Activity.from_wire(activity))
-        body = _text_message(_chat_id(conversation.get("id")), text, [])
-        return _message_id(await self._call("sendMessage", body)) if body is not None else ""
+        body = api.text_message(api.chat_id(conversation.get("id")), text, [])
+        return api.message_id(await self._call("sendMessage", body)) if body is not None else ""
 
     async def _call(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         what = f"telegram {method}"
@@ -235,70 +233,8 @@ class TelegramChannel:
             what=what,
             json_body=body,
             timeout_s=self._settings.timeout_s,
-            classify=_classify,
+            classify=api.classify,
         )
         if not isinstance(answer, dict) or answer.get("ok") is not True:
             raise ChannelError(f"{what}: not ok: {platform_api.describe(answer)}")
         return answer
-
-
-def _message_id(answer: dict[str, Any]) -> str:
-    result = answer.get("result")
-    message_id = result.get("message_id") if isinstance(result, dict) else None
-    return str(message_id) if message_id is not None else ""
-
-
-def _chat_id(conversation: object) -> int | str:
-    if not isinstance(conversation, str) or not conversation:
-        raise DeliveryRejected("telegram: the activity has no conversation to send to")
-    return int(conversation) if _CHAT_ID.match(conversation) else conversation
-
-
-def _text_message(
-    chat: int | str, text: str, options: list[render.Choice]
-) -> dict[str, Any] | None:
-    """The ``sendMessage`` body: choices as one button per row when every value fits in
-    ``callback_data``, else written into the text as a numbered list (answered by number)."""
-    body: dict[str, Any] = {"chat_id": chat}
-    if options and len(options) <= MAX_BUTTONS and all(map(_fits, options)):
-        body["reply_markup"] = {
-            "inline_keyboard": [
-                [{"text": option.title or option.value, "callback_data": option.value}]
-                for option in options
-            ]
-        }
-        text = text or render.numbered("", options)  # Telegram wants text above buttons
-    elif options:
-        text = render.numbered(text, options)
-    if not text:
-        return None
-    body["text"] = render.cut_utf16(text, MAX_TEXT)
-    return body
-
-
-def _fits(option: render.Choice) -> bool:
-    return 1 <= len(option.value.encode()) <= MAX_CALLBACK_DATA
-
-
-def _classify(status: int, body: Any) -> ChannelError | None:
-    """Telegram's ``{"ok": false, "error_code", "description", "parameters"}``.
-
-    The default mapping already rejects for good what Telegram refuses with a 403 (the
-    user blocked the bot, it was removed from the group) or a 400 ("chat not found").
-    """
-    if not isinstance(body, dict):
-        return None
-    description = body.get("description")
-    reason = f"telegram: HTTP {status}: {description if isinstance(description, str) else ''}"
-    reason = reason[:240]
-    parameters = body.get("parameters")
-    wait = parameters.get("retry_after") if isinstance(parameters, dict) else None
-    if status == 429:
-        if isinstance(wait, bool) or not isinstance(wait, int | float):
-            return ChannelError(reason)
-        return ChannelError(reason, retry_after=max(0.0, float(wait)))
-    if status in (401, 404):
-        # The token was refused: midtier's configuration, not the user, so it is retried
-        # (after the token is fixed the replies still go out, in order).
-        return ChannelError(f"{reason} (check the bot token)")
-    return None
