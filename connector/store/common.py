@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from connector.activity import ActivityTypes
 from connector.claims import verified_identities
@@ -55,6 +56,27 @@ def close_expired(session: MidTierSession, at: datetime) -> None:
 def indexed_identities(session: MidTierSession) -> list[str]:
     """What ``by_identity`` finds the session by: its verified identities while active."""
     return verified_identities(session.claims) if session.status == "active" else []
+
+
+def new_session(
+    user_id: str,
+    channel: str,
+    conversation: str,
+    at: datetime,
+    *,
+    updated_at: datetime | None = None,
+    channel_state: dict[str, Any] | None = None,
+) -> MidTierSession:
+    """A channel conversation's new active session, as a store creates it (version 1)."""
+    return MidTierSession(
+        user_id=user_id,
+        channel=channel,
+        channel_conversation_id=conversation,
+        channel_state=dict(channel_state or {}),
+        created_at=at,
+        updated_at=at if updated_at is None else updated_at,
+        version=1,
+    )
 
 
 def user_entry(entry: InboundEntry, open_leg: tuple[str, str] | None) -> TranscriptEntry | None:

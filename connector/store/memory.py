@@ -20,7 +20,14 @@ from connector.activity import now
 from connector.errors import RepeatedMessage
 from connector.records import Changes, InboundEntry
 from connector.sessions import MidTierSession
-from connector.store.common import Clock, as_utc, close_expired, open_leg_of, user_entry
+from connector.store.common import (
+    Clock,
+    as_utc,
+    close_expired,
+    new_session,
+    open_leg_of,
+    user_entry,
+)
 from connector.store.memory_keys import MemoryKeys
 from connector.store.memory_queues import MemoryQueues
 from connector.store.memory_sessions import MemorySessions
@@ -73,14 +80,12 @@ class MemoryStore(MemorySessions, MemoryKeys, MemoryQueues):
         found = self._active((entry.channel, entry.conversation))
         if found is None:
             at = self._stamp()
-            found = MidTierSession(
-                user_id=entry.user_id,
-                channel=entry.channel,
-                channel_conversation_id=entry.conversation,
-                channel_state=dict(entry.channel_state),
-                created_at=at,
-                updated_at=at,
-                version=1,
+            found = new_session(
+                entry.user_id,
+                entry.channel,
+                entry.conversation,
+                at,
+                channel_state=entry.channel_state,
             )
             self._sessions[found.id] = found
             self._index(found)

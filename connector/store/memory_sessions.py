@@ -13,7 +13,7 @@ from datetime import datetime
 from connector.errors import ConflictError, NotFound
 from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
-from connector.store.common import Clock, Stamper, as_utc, indexed_identities
+from connector.store.common import Clock, Stamper, as_utc, indexed_identities, new_session
 
 ChannelKey = tuple[str, str]
 
@@ -76,15 +76,7 @@ class MemorySessions:
         found = self._active((channel, channel_conversation_id))
         if found is not None:
             return found.model_copy(deep=True), False
-        at = self._stamp()
-        session = MidTierSession(
-            user_id=user_id,
-            channel=channel,
-            channel_conversation_id=channel_conversation_id,
-            created_at=at,
-            updated_at=at,
-            version=1,
-        )
+        session = new_session(user_id, channel, channel_conversation_id, self._stamp())
         self._sessions[session.id] = session
         self._index(session)
         return session.model_copy(deep=True), True

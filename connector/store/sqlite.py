@@ -15,19 +15,19 @@ With ``synchronous = NORMAL`` (the default) a commit survives the process being 
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from connector.activity import now
 from connector.errors import ConflictError, NotFound
-from connector.records import AuthCodeRecord, Changes, InboundEntry, InboxEntry, OutboxEntry
+from connector.records import AuthCodeRecord, Changes
 from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
 from connector.store import sqlite_schema as schema
 from connector.store import sqlite_statements as sql
 from connector.store import sqlite_tx as tx
-from connector.store.common import Clock, Stamper, as_utc, close_expired
+from connector.store.common import Clock, Stamper, close_expired, new_session
 from connector.store.sqlite_db import Database
 from connector.store.sqlite_queues import SqliteQueues
 from connector.store.sqlite_rows import insert_params, session_from, to_us, update_params
@@ -35,7 +35,7 @@ from connector.store.sqlite_rows import insert_params, session_from, to_us, upda
 Synchronous = Literal["normal", "full"]
 
 
-class SqliteStore:
+class SqliteStore(SqliteQueues):
     """A :class:`~connector.interfaces.SessionStore` in one SQLite file.
 
     ``path`` is a file path (its parent directories are created by :meth:`start`) or
@@ -51,19 +51,13 @@ class SqliteStore:
         self._pragmas = schema.PRAGMAS + f"PRAGMA synchronous = {synchronous.upper()};\n"
         self._synchronous = synchronous
         self._conn: Database | None = None
-        self._started_queues: SqliteQueues | None = None  # on the connection, while open
+        self._seq = 0  # the queues' last place given: the file's highest when started
 
     @property
     def _db(self) -> Database:
         if self._conn is None:
             raise RuntimeError(f"SqliteStore({self.path!r}) is not started")
         return self._conn
-
-    @property
-    def _queues(self) -> SqliteQueues:
-        if self._started_queues is None:
-            raise RuntimeError(f"SqliteStore({self.path!r}) is not started")
-        return self._started_queues
 
     async def start(self) -> None:
         """Open the file (created readable by its owner only) and create the schema if
@@ -78,15 +72,14 @@ class SqliteStore:
         try:
             await schema.migrate(db, self.path)
             [(highest,)] = await db.fetchall(sql.MAX_QUEUE_SEQ)
-            queues = SqliteQueues(db, int(highest or 0), self._clock, self._stamp)
         except BaseException:
             await db.close()
             raise
-        self._conn, self._started_queues = db, queues
+        self._conn, self._seq = db, int(highest or 0)
 
     async def close(self) -> None:
         """Close the connection; ``start`` may open it again."""
-        db, self._conn, self._started_queues = self._conn, None, None
+        db, self._conn = self._conn, None
         if db is not None:
             await db.close()
 
@@ -105,15 +98,7 @@ class SqliteStore:
             rows = await self._db.fetchall(sql.SELECT_ACTIVE, key)
             if rows:
                 return session_from(next(iter(rows))), False
-            at = self._stamp()
-            session = MidTierSession(
-                user_id=user_id,
-                channel=channel,
-                channel_conversation_id=channel_conversation_id,
-                created_at=at,
-                updated_at=at,
-                version=1,
-            )
+            session = new_session(user_id, channel, channel_conversation_id, self._stamp())
             if await self._db.fetchall(sql.INSERT_NEW, insert_params(session)):
                 return session, True
         # Only if the winner's session was closed again between our insert and read, thrice.
@@ -269,9 +254,7 @@ class SqliteStore:
 
     async def seen(self, key: str, ttl_seconds: float) -> bool:
         """Record ``key`` for ``ttl_seconds``; True if it was already recorded and unexpired."""
-        current = as_utc(self._clock())
-        expires = to_us(current + timedelta(seconds=ttl_seconds))
-        return await self._db.execute(sql.SEEN, (key, expires, to_us(current))) == 0
+        return await self._db.execute(sql.SEEN, (key, *self.seen_window(ttl_seconds))) == 0
 
     async def put_code(self, code_hash: str, record: AuthCodeRecord) -> None:
         """Store an authorization code's record under the code's hash."""
@@ -297,75 +280,14 @@ class SqliteStore:
             return AuthCodeRecord.model_validate_json(data)
         return None
 
-    # ------------------------------------------------------------------ inbound, commit
-
-    async def inbound_put(self, entry: InboundEntry, ttl_seconds: float) -> InboundEntry | None:
-        """Record a user's activity with its dedupe key and session, in one transaction.
-
-        None for a duplicate (nothing written).
-        """
-        return await self._queues.inbound_put(entry, ttl_seconds)
-
-    async def inbound_target(self, entry: InboundEntry) -> str | None:
-        """The active session ``entry`` would be recorded into (None: none yet, or a repeat)."""
-        return await self._queues.inbound_target(entry)
-
-    async def inbound_pending(self, channel: str, conversation: str) -> list[InboundEntry]:
-        """Unprocessed activities of one channel conversation, in record order."""
-        return await self._queues.inbound_pending(channel, conversation)
-
-    async def inbound_keys(self) -> list[tuple[str, str]]:
-        """Every (channel, conversation) with activities waiting, oldest first."""
-        return await self._queues.inbound_keys()
+    # ------------------------------------------------------------------ commit
 
     async def commit(self, changes: Changes) -> MidTierSession:
         """Apply a unit of work in one transaction: everything, or nothing."""
         saved = changes.session.model_copy(
             update={"version": changes.expected_version + 1, "updated_at": self._stamp()}
         )
-        seqs = [self._queues.next_seq() for _ in changes.outbox]
-        seen = self._queues.seen_window(changes.dedupe_ttl_s)
+        seqs = [self.next_seq() for _ in changes.outbox]
+        seen = self.seen_window(changes.dedupe_ttl_s)
         await self._db.transaction(lambda conn: tx.commit(conn, changes, saved, seqs, seen))
         return saved
-
-    # ------------------------------------------------------------------ outbox
-
-    async def outbox_put(self, entry: OutboxEntry) -> None:
-        """Queue an entry; putting an id that is already queued does nothing."""
-        await self._queues.outbox_put(entry)
-
-    async def outbox_pending(self, channel: str, conversation_id: str) -> list[OutboxEntry]:
-        """Entries not yet delivered for one conversation, in the order they were put."""
-        return await self._queues.outbox_pending(channel, conversation_id)
-
-    async def outbox_due(self, before: datetime, limit: int = 100) -> list[OutboxEntry]:
-        """Entries whose next attempt is at or before ``before``: earliest first, then put order."""
-        return await self._queues.outbox_due(before, limit)
-
-    async def outbox_heads(self, before: datetime, limit: int = 100) -> list[OutboxEntry]:
-        """Each conversation's oldest entry, where its next attempt is at or before ``before``:
-        earliest first, then put order."""
-        return await self._queues.outbox_heads(before, limit)
-
-    async def outbox_done(self, entry_id: str) -> None:
-        """Forget a delivered entry (unknown ids are ignored)."""
-        await self._queues.outbox_done(entry_id)
-
-    async def outbox_retry(self, entry_id: str, next_attempt_at: datetime, error: str) -> None:
-        """Count a failed attempt and schedule the next (unknown ids are ignored)."""
-        await self._queues.outbox_retry(entry_id, next_attempt_at, error)
-
-    # ------------------------------------------------------------------ provider inbox
-
-    async def inbox_put(self, entry: InboxEntry) -> None:
-        """Keep an accepted provider callback (an id already kept is ignored)."""
-        await self._queues.inbox_put(entry)
-
-    async def inbox_pending(self, provider: str, conversation: str) -> list[InboxEntry]:
-        return await self._queues.inbox_pending(provider, conversation)
-
-    async def inbox_keys(self) -> list[tuple[str, str]]:
-        return await self._queues.inbox_keys()
-
-    async def inbox_done(self, entry_id: str) -> None:
-        await self._queues.inbox_done(entry_id)

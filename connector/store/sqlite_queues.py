@@ -16,23 +16,26 @@ from connector.records import InboundEntry, InboxEntry, OutboxEntry
 from connector.sessions import MidTierSession
 from connector.store import sqlite_statements as sql
 from connector.store import sqlite_tx as tx
-from connector.store.common import Clock, Stamper, as_utc
+from connector.store.common import Clock, Stamper, as_utc, new_session
 from connector.store.sqlite_db import Database
 from connector.store.sqlite_rows import outbox_from, outbox_params, to_us
 
 
 class SqliteQueues:
-    """The queues of one open store file, on its connection.
-
-    ``seq`` is the highest place the file's queues hold; ``clock`` and ``stamp`` are the
-    store's, so that a session created by ``inbound_put`` orders with those it saves.
+    """The queues' methods of :class:`~connector.store.sqlite.SqliteStore` (as
+    :class:`~connector.store.memory_queues.MemoryQueues` are the memory store's): on the
+    store's connection (``_db``), with its ``clock`` and ``stamp``, so that a session created
+    by ``inbound_put`` orders with those it saves. ``_seq`` is the highest place the file's
+    queues hold, set when the store starts.
     """
 
-    def __init__(self, db: Database, seq: int, clock: Clock, stamp: Stamper) -> None:
-        self._db = db
-        self._seq = seq  # the last queue seq given (see next_seq)
-        self._clock = clock
-        self._stamp = stamp
+    _seq: int
+    _clock: Clock
+    _stamp: Stamper
+
+    @property
+    def _db(self) -> Database:
+        raise NotImplementedError  # the store's open connection
 
     def next_seq(self) -> int:
         """A queue entry's place: rising, unique, the clock's microseconds where it can (so
@@ -51,14 +54,13 @@ class SqliteQueues:
         seen = self.seen_window(ttl_seconds, current)
 
         def fresh() -> MidTierSession:  # made only if the conversation has no active session
-            return MidTierSession(
-                user_id=entry.user_id,
-                channel=entry.channel,
-                channel_conversation_id=entry.conversation,
-                channel_state=dict(entry.channel_state),
-                created_at=current,
+            return new_session(
+                entry.user_id,
+                entry.channel,
+                entry.conversation,
+                current,
                 updated_at=self._stamp(),
-                version=1,
+                channel_state=entry.channel_state,
             )
 
         seq = self.next_seq()
