@@ -2,8 +2,9 @@
 
 ``submit`` records a user's activity (:mod:`connector.inbound`) and returns once it is
 recorded, which is when the channel may acknowledge it; a worker per channel conversation
-then processes the records in order, each as one unit of work (:mod:`connector.work`) under
-the session's lock: continuation codes and offers first (:mod:`connector.continuation`),
+then processes the records in order (:mod:`connector.processing`), each as one unit of work
+(:mod:`connector.work`) under the session's lock: continuation codes and offers first
+(:mod:`connector.continuation`),
 then :mod:`connector.messages` reads the intent, routes, switches if needed and delivers to
 the provider, whose replies are queued for the outbox; all of it is committed with the
 record. The provider side (``ProviderHost``: ``provider_activity``, ``hand_back``,
@@ -17,29 +18,28 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from connector.activity import Activity, ActivityTypes
+from connector.activity import Activity
 from connector.auth import AuthCodes
 from connector.channel_protocol import ChannelAdapter
-from connector.claims import merge_claims
 from connector.config import Config
-from connector.continuation import Continuation, Then
-from connector.errors import ConflictError, NotFound, RepeatedMessage
+from connector.continuation import Continuation
+from connector.errors import NotFound
 from connector.expiry import expire_idle
 from connector.handoff import Switcher
 from connector.hosting import Host, Understanding
-from connector.inbound import Unrecorded, UserInbound, inbound_entry
+from connector.inbound import UserInbound, inbound_entry
 from connector.interfaces import IntentClassifier, SessionStore
 from connector.locks import LocalLocks
 from connector.messages import UserMessages
 from connector.outbox import Outbox
 from connector.pool import ProviderPool
+from connector.processing import UserActivities
 from connector.provider_protocol import Provider
 from connector.records import InboundEntry
 from connector.relay import Relay
 from connector.routing.policy import Router
-from connector.sessions import DeliveryFailure, MidTierSession, Speaker, TranscriptEntry
-from connector.store.common import open_leg_of, user_entry
-from connector.to_user import ADDRESS, ToUser
+from connector.sessions import DeliveryFailure, MidTierSession, Speaker
+from connector.to_user import ToUser
 from connector.work import Turn, Turns
 
 log = logging.getLogger("midtier.engine")
@@ -122,9 +122,6 @@ class Engine:
             self.understanding,
         )
         self.inbox = self.host.inbox
-        self.inbound = UserInbound(
-            store, self._process, mid.session.dedupe_ttl_s, ack_within_s=mid.session.ack_within_s
-        )
         self.token_url = token_url
         self.public_url = token_url.removesuffix("/auth/token")
         self.data_dir = Path("data")
@@ -140,6 +137,21 @@ class Engine:
             ),
         )
         self.continuation = Continuation(self, self.messages.handle)
+        self.activities = UserActivities(
+            config,
+            store,
+            self.turns,
+            self.pool,
+            self.to_user,
+            self.messages.handle,
+            self.continuation.intercept,
+        )
+        self.inbound = UserInbound(
+            store,
+            self.activities.process,
+            mid.session.dedupe_ttl_s,
+            ack_within_s=mid.session.ack_within_s,
+        )
 
     def speaker(self, provider: str) -> Speaker:
         return "agent" if self.router.is_sticky(provider) else "bot"
@@ -221,92 +233,3 @@ class Engine:
         if not self.router.is_sticky(leg.provider):
             return
         await self.pool.signal(leg, activity)
-
-    async def _process(
-        self, entry: InboundEntry, unrecorded: Unrecorded | None = None
-    ) -> MidTierSession | None:
-        """Process one user activity; it leaves the store with what it caused (its record,
-        if ``unrecorded``, goes in with it)."""
-        for attempt in (1, 2):
-            try:
-                return await self._process_once(entry, unrecorded)
-            except ConflictError:  # the session changed under us: read it again, once
-                failed = attempt == 2
-            except RepeatedMessage:  # recording it found it a repeat (below: None)
-                failed = True
-            except Exception:
-                log.exception("a user message could not be processed")
-                failed = True
-            if unrecorded is not None:  # from here on as if it had been recorded first
-                recorded = await unrecorded.record()
-                if recorded is None:
-                    return None
-                entry, unrecorded = recorded, None
-            if failed:
-                break
-        # Not lost silently and not retried for ever: the user hears that it failed.
-        async with self.turn(entry.session_id) as turn:
-            turn.consumed_inbound(entry.id)
-            self.notify(turn, self.config.midtier.notices.provider_failed)
-        return None
-
-    async def _process_once(
-        self, entry: InboundEntry, unrecorded: Unrecorded | None
-    ) -> MidTierSession | None:
-        activity = Activity.from_wire(entry.activity)
-        async with self.turn(entry.session_id) as turn:
-            active = turn.session.status == "active"
-            if active and unrecorded is not None:
-                await self._carry(turn, unrecorded)
-            then = await self._process_in(turn, entry, activity) if active else None
-            if not active:
-                turn.abandon()
-        if active:  # a step left for after the commit: the session moves (continuation)
-            return await then() if then is not None else turn.session
-        if unrecorded is not None:  # recorded now, it goes to the conversation's new session
-            recorded = await unrecorded.record()
-            return await self._process(recorded) if recorded is not None else None
-        # Closed (expired) between recording and now: the message opens a new session,
-        # which gets its transcript line here.
-        fresh, _ = await self.store.find_or_create(entry.channel, entry.conversation, entry.user_id)
-        async with self.turn(fresh.id) as turn:
-            if activity.type == ActivityTypes.MESSAGE:
-                turn.record(
-                    TranscriptEntry(
-                        speaker="user", text=activity.text, activity=entry.activity, ref=entry.ref
-                    )
-                )
-            then = await self._process_in(turn, entry, activity)
-        return await then() if then is not None else turn.session
-
-    async def _carry(self, turn: Turn, unrecorded: Unrecorded) -> None:
-        """Let ``turn`` commit ``unrecorded``'s record with the rest, if the session's provider
-        runs in this process; else record it now: a provider outside is given only recorded
-        messages (after a crash, the same message with the same id)."""
-        leg = turn.session.current_leg
-        if leg is not None and not self.pool.runs_in_process(leg.provider):
-            if await unrecorded.record() is None:
-                raise RepeatedMessage("the message repeats one recorded meanwhile")
-            return
-        # A session without an open leg gets one through a switch, which records it first.
-        unrecorded.line = user_entry(unrecorded.entry, open_leg_of(turn.session))
-        turn.unrecorded = unrecorded
-
-    async def _process_in(self, turn: Turn, entry: InboundEntry, activity: Activity) -> Then | None:
-        """Process ``entry`` in ``turn``; the record leaves with the turn's commit. A step
-        returned is to be taken after that commit (see ``Continuation.intercept``)."""
-        session = turn.session
-        # A message recorded on a channel the session has since left is answered where the
-        # session is now; what that channel says of the user or its address is not taken.
-        here = (entry.channel, entry.conversation) == session.channel_key
-        if here and entry.claims is not None:
-            session.claims = merge_claims(session.claims, entry.claims)
-        if here and entry.address is not None:
-            session.channel_state[ADDRESS] = entry.address
-        if not session.legs:
-            log.info("session opened", extra={"event": "session_opened", "channel": entry.channel})
-        then = await self.continuation.intercept(turn, entry, activity) if here else None
-        if then is None:
-            await self.messages.handle(turn, activity)
-        turn.consumed_inbound(entry.id)
-        return then
