@@ -210,23 +210,27 @@ async def test_faq_bot_asks_for_agents_when_the_user_wants_a_human(bot_configs: 
         assert await provider.deliver(leg, status) == []
 
 
-async def test_disputes_bot_greets_with_context_and_keeps_the_code_to_itself(
-    bot_configs: None,
-) -> None:
-    provider, leg, host = await started("bots.disputes:DisputesBot", "disputes")
+def handoff_event(**fields: Any) -> midtier.Activity:
+    """The ``midtier.handoff`` event of a routed switch to the disputes bot, code included."""
     context = HandoffContext(
         session_id="mts_1",
         user_id="u1",
         channel="webchat",
         reason="route",
-        from_provider="faq",
         intent="dispute_charge",
         auth_code="code-ok",
+        **fields,
     )
-    event = midtier.Activity(
+    return midtier.Activity(
         type="event", name="midtier.handoff", value=context.model_dump(mode="json")
     )
-    [greeting] = await provider.deliver(leg, event)
+
+
+async def test_disputes_bot_greets_with_context_and_keeps_the_code_to_itself(
+    bot_configs: None,
+) -> None:
+    provider, leg, host = await started("bots.disputes:DisputesBot", "disputes")
+    [greeting] = await provider.deliver(leg, handoff_event(from_provider="faq"))
     assert greeting.text == (
         "Hi Dana, I'm the disputes assistant. I see you asked about a charge you don't recognise."
     )
@@ -236,18 +240,7 @@ async def test_disputes_bot_greets_with_context_and_keeps_the_code_to_itself(
 
 async def test_first_bot_of_a_conversation_redeems_but_does_not_greet(bot_configs: None) -> None:
     provider, leg, host = await started("bots.disputes:DisputesBot", "disputes")
-    context = HandoffContext(
-        session_id="mts_1",
-        user_id="u1",
-        channel="webchat",
-        reason="route",
-        intent="dispute_charge",
-        auth_code="code-ok",
-    )
-    event = midtier.Activity(
-        type="event", name="midtier.handoff", value=context.model_dump(mode="json")
-    )
-    assert await provider.deliver(leg, event) == []
+    assert await provider.deliver(leg, handoff_event()) == []
     assert host.redeemed == [("code-ok", "disputes")]
 
 
