@@ -184,7 +184,6 @@ class UserInbound:
             await asyncio.wait([earlier.acked])
         recorded = await self._put(entry)
         if recorded is not None:
-            key = (recorded.channel, recorded.conversation)
             self._queued.setdefault(key, []).append(recorded)
             self._workers.kick(key)
         return recorded
