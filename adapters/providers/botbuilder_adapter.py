@@ -3,7 +3,7 @@
 :class:`MidTierBotAdapter` needs no ``ConnectorClient``, no credentials and no msrest
 (de)serialization per turn (botbuilder's ``CloudAdapter`` spends most of a turn building
 those): what a bot sends is collected and handed back to midtier as its own activities
-(:func:`~adapters.providers.botbuilder_schema.from_botbuilder`). What a bot sends from
+(:func:`~adapters.providers.botbuilder_schema.reply_data`). What a bot sends from
 ``adapter.continue_conversation`` runs as a provider turn of the core (``ProviderHost.
 proactive``). Each turn's ``turn_state["midtier.redeem"]`` is an async ``code -> grant``
 callable with which a bot redeems the ``auth_code`` of the ``midtier.handoff`` event
@@ -30,12 +30,11 @@ from botbuilder.schema import ConversationAccount as BfConversation
 from botframework.connector import Channels
 from pydantic import ValidationError
 
-from adapters.providers.botbuilder_schema import from_botbuilder
+from adapters.providers.botbuilder_schema import reply_data
 from adapters.providers.botbuilder_state import serving
 from connector.activity import (
     Activity,
     ChannelAccount,
-    ConversationAccount,
     new_activity_id,
     now,
 )
@@ -157,18 +156,18 @@ class MidTierBotAdapter(BotAdapter):  # type: ignore[misc]
 
     def to_midtier(self, activity: Any, conversation_id: str) -> Activity:
         """A sent activity as ours, from the bot unless it said otherwise, in its conversation."""
+        data = reply_data(activity)  # its own dicts, to complete before one validation
+        data.setdefault("from", {"id": self._provider, "role": "bot"})
+        conversation = data.get("conversation")
+        if conversation is None:
+            data["conversation"] = {"id": conversation_id}
+        else:
+            conversation["id"] = conversation_id
         try:
-            out = from_botbuilder(activity)
+            return Activity.model_validate(data)
         except ValidationError as exc:
             message = f"the bot sent an activity midtier cannot read: {exc}"
             raise ProviderError(self._provider, message) from exc
-        if out.from_ is None:
-            out.from_ = self.bot_account()
-        if out.conversation is None:
-            out.conversation = ConversationAccount(id=conversation_id)
-        else:
-            out.conversation.id = conversation_id
-        return out
 
     def _sent(self, context: TurnContext) -> list[Any]:
         sent = context.turn_state.get(_SENT_KEY)

@@ -37,15 +37,20 @@ def _spec(cls: Any) -> dict[str, tuple[str, str]]:
     return spec
 
 
-@cache
 def _keys_out(cls: Any) -> dict[str, str]:
+    """Attribute -> wire key of a botbuilder class, kept in ``_KEYS_OUT`` once read."""
     # botbuilder-python spells ConversationAccount.tenantId "tenantID"; the protocol does not.
     fix = {"tenantID": "tenantId"}
-    return {
+    keys = _KEYS_OUT[cls] = {
         attr: fix.get(desc["key"], desc["key"])
         for attr, desc in cls._attribute_map.items()
         if desc["key"]
     }
+    return keys
+
+
+# A plain dict, not functools.cache: looked up for every model a reply holds.
+_KEYS_OUT: dict[Any, dict[str, str]] = {}
 
 
 def _items(source: Any) -> Iterable[tuple[str, Any]]:
@@ -86,24 +91,29 @@ def _build(cls: Any, source: Any) -> Any:
 def plain(obj: Any) -> Any:
     """JSON-ready data from a botbuilder object, by attribute reads (no msrest Serializer).
 
-    Lists are walked; dicts are taken as already plain.
+    Lists are walked; dicts are taken as already plain; enums become their values.
     """
     kind: Any = type(obj)
     if kind in _LEAVES:
         return obj
-    if isinstance(obj, Model):
-        keys = _keys_out(kind)
-        out = {
-            key: value if type(value) in _LEAVES else plain(value)
-            for attr, value in obj.__dict__.items()
-            if value is not None and (key := keys.get(attr))
-        }
-        for key, value in (obj.additional_properties or {}).items():
+    keys = _KEYS_OUT.get(kind)
+    if keys is None:
+        if isinstance(obj, Model):
+            keys = _keys_out(kind)
+        elif kind is list:
+            return [plain(item) for item in obj]
+        else:
+            return obj._value_ if isinstance(obj, Enum) else obj
+    # A loop, not a comprehension: a third cheaper for models of mostly empty attributes.
+    out = {}
+    for attr, value in obj.__dict__.items():
+        if value is not None and (key := keys.get(attr)):
+            out[key] = value if type(value) in _LEAVES else plain(value)
+    extra = obj.additional_properties
+    if extra:
+        for key, value in extra.items():
             out.setdefault(key, plain(value))
-        return out
-    if kind is list:
-        return [plain(item) for item in obj]
-    return obj.value if isinstance(obj, Enum) else obj
+    return out
 
 
 # Typed fields of our Activity that the constructor below does not set.
@@ -203,12 +213,20 @@ def to_botbuilder(activity: Activity) -> Any:
     return out
 
 
-def from_botbuilder(activity: Any) -> Activity:
-    """A ``botbuilder.schema.Activity`` (as a bot builds it) as our Activity."""
-    data = plain(activity)
+def reply_data(activity: Any) -> dict[str, Any]:
+    """A ``botbuilder.schema.Activity`` (as a bot builds it) as wire data for our Activity.
+
+    Accounts without an id are left out; ``type`` defaults to ``message``.
+    """
+    data: dict[str, Any] = plain(activity)
     for key in ("from", "recipient", "conversation"):
         account = data.get(key)
         if account is not None and account.get("id") is None:
             del data[key]  # nothing without an id; ``to_midtier`` fills in from/conversation
     data.setdefault("type", "message")
-    return Activity.model_validate(data)
+    return data
+
+
+def from_botbuilder(activity: Any) -> Activity:
+    """A ``botbuilder.schema.Activity`` (as a bot builds it) as our Activity."""
+    return Activity.model_validate(reply_data(activity))

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+import pytest
+from botbuilder.core import ActivityHandler, TurnContext
 from botbuilder.schema import Activity as BfActivity
 from botbuilder.schema import ChannelAccount as BfAccount
 from botbuilder.schema import ConversationAccount as BfConversation
+from support.providers import build
 
+from adapters.providers.botbuilder_inproc import BotbuilderProvider
 from adapters.providers.botbuilder_schema import to_botbuilder
-from connector.activity import Activity
+from connector.activity import Activity, ChannelAccount, ConversationAccount
+from connector.errors import ProviderError
+from connector.sessions import Leg
 
 WHEN = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 
@@ -75,3 +82,55 @@ def test_each_object_built_for_a_bot_is_its_own() -> None:
     assert second.from_property.name == "Dana"
     assert to_botbuilder(ours) == second
     assert BfActivity().additional_properties == {}
+
+
+class ReaddressingBot(ActivityHandler):
+    """Says back what it got, through a handler that readdresses (or spoils) what goes out."""
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        async def readdress(context: TurnContext, activities: list[Any], send: Any) -> Any:
+            for activity in activities:
+                if activity.text == "as the helper":
+                    activity.from_property = BfAccount(id="helper", name="Helper", role="bot")
+                elif activity.text == "without ids":
+                    activity.from_property = BfAccount(name="nobody")
+                    activity.conversation = BfConversation(name="nowhere")
+                elif activity.text == "unreadable":
+                    activity.channel_data = ["not", "an", "object"]
+            return await send()
+
+        turn_context.on_send_activities(readdress)
+        await turn_context.send_activity(turn_context.activity.text)
+
+
+class UnusedHost:
+    """The ProviderHost of turns that redeem nothing and send nothing proactively."""
+
+
+async def reply_to(text: str) -> tuple[list[Activity], Leg]:
+    provider = build(BotbuilderProvider, "faq", UnusedHost(), bot=f"{__name__}:ReaddressingBot")
+    await provider.start()
+    leg = Leg(channel="webchat", channel_conversation_id="c1", provider="faq")
+    leg.provider_conversation_id = "bb_conversation"
+    return await provider.deliver(leg, Activity(text=text, channel_id="webchat")), leg
+
+
+async def test_a_reply_keeps_the_sender_the_bot_gave_it_in_the_provider_conversation() -> None:
+    [reply], leg = await reply_to("as the helper")
+    assert reply.from_ == ChannelAccount(id="helper", name="Helper", role="bot")
+    assert reply.conversation is not None
+    assert reply.conversation.id == leg.provider_conversation_id
+
+
+async def test_a_reply_whose_accounts_lack_ids_is_from_the_bot_in_its_conversation() -> None:
+    [reply], leg = await reply_to("without ids")
+    assert reply.from_ == ChannelAccount(id="faq", role="bot")
+    assert reply.conversation == ConversationAccount(id=leg.provider_conversation_id)
+
+
+async def test_a_reply_midtier_cannot_read_is_an_error_of_the_provider() -> None:
+    with pytest.raises(
+        ProviderError, match="the bot sent an activity midtier cannot read"
+    ) as caught:
+        await reply_to("unreadable")
+    assert caught.value.provider == "faq"
