@@ -21,7 +21,6 @@ from botbuilder.core.conversation_reference_extension import get_continuation_ac
 from botbuilder.schema import Activity as BfActivity
 from botbuilder.schema import (
     ActivityTypes,
-    ConversationReference,
     DeliveryModes,
     ResourceResponse,
 )
@@ -67,31 +66,38 @@ class MidTierTurnContext(TurnContext):  # type: ignore[misc]
     left as it was, and ``copy.copy``-ies the reference's accounts. Shallow copies by
     instance dict do both here (an activity's addressing fields are replaced, not changed
     inside) at a small fraction of the cost: msrest models are deep trees of mostly empty
-    attributes. The steps are botbuilder's: address each copy from the reference, default
-    its type and input hint, run the ``on_send_activities`` handlers, then buffer the
-    replies (``expectReplies``) or hand them to the adapter.
+    attributes. The steps are botbuilder's: address each copy from the turn's conversation
+    reference (as ``apply_conversation_reference`` does, without building the reference
+    object), default its type and input hint, run the ``on_send_activities`` handlers, then
+    buffer the replies (``expectReplies``) or hand them to the adapter.
     """
 
     async def send_activities(self, activities: list[Any]) -> Any:
         incoming = self.activity
-        reference = ConversationReference(
-            activity_id=(
-                incoming.id
-                if incoming.type != ActivityTypes.conversation_update
-                and incoming.channel_id not in (Channels.direct_line, Channels.webchat)
-                else None
-            ),
-            user=_shallow(incoming.from_property),
-            bot=_shallow(incoming.recipient),
-            conversation=_shallow(incoming.conversation),
-            channel_id=incoming.channel_id,
-            locale=incoming.locale,
-            service_url=incoming.service_url,
+        # The turn's conversation reference, as ``get_conversation_reference`` takes it.
+        reply_to = (
+            incoming.id
+            if incoming.type != ActivityTypes.conversation_update
+            and incoming.channel_id not in (Channels.direct_line, Channels.webchat)
+            else None
         )
+        user = _shallow(incoming.from_property)
+        bot = _shallow(incoming.recipient)
+        conversation = _shallow(incoming.conversation)
+        channel_id, locale, service_url = incoming.channel_id, incoming.locale, incoming.service_url
         output = []
         sent_non_trace = False
         for activity in activities:
-            out = TurnContext.apply_conversation_reference(_shallow(activity), reference)
+            # ``apply_conversation_reference``'s steps, on the copy.
+            out = _shallow(activity)
+            out.channel_id = channel_id
+            out.locale = locale
+            out.service_url = service_url
+            out.conversation = conversation
+            out.from_property = bot
+            out.recipient = user
+            if reply_to:
+                out.reply_to_id = reply_to
             if not getattr(out, "type", None):
                 out.type = ActivityTypes.message
             sent_non_trace = sent_non_trace or out.type != ActivityTypes.trace
@@ -99,24 +105,25 @@ class MidTierTurnContext(TurnContext):  # type: ignore[misc]
                 out.input_hint = "acceptingInput"
             out.id = None
             output.append(out)
-
-        async def logic() -> list[Any]:
-            if self.activity.delivery_mode == DeliveryModes.expect_replies:
-                responses = []
-                for activity in output:
-                    self.buffered_reply_activities.append(activity)
-                    if activity.type == ActivityTypes.invoke_response:
-                        self.turn_state[TurnContext._INVOKE_RESPONSE_KEY] = activity
-                    responses.append(ResourceResponse())
-            else:
-                responses = await self.adapter.send_activities(self, output)
-            if sent_non_trace:
-                self.responded = True
-            return responses
-
         if not self._on_send_activities:  # no handlers to run first (``_emit`` would run none)
-            return await logic()
-        return await self._emit(self._on_send_activities, output, logic())
+            return await self._send_output(output, sent_non_trace)
+        return await self._emit(
+            self._on_send_activities, output, self._send_output(output, sent_non_trace)
+        )
+
+    async def _send_output(self, output: list[Any], sent_non_trace: bool) -> list[Any]:
+        if self.activity.delivery_mode == DeliveryModes.expect_replies:
+            responses = []
+            for activity in output:
+                self.buffered_reply_activities.append(activity)
+                if activity.type == ActivityTypes.invoke_response:
+                    self.turn_state[TurnContext._INVOKE_RESPONSE_KEY] = activity
+                responses.append(ResourceResponse())
+        else:
+            responses = await self.adapter.send_activities(self, output)
+        if sent_non_trace:
+            self.responded = True
+        return responses
 
 
 class MidTierBotAdapter(BotAdapter):  # type: ignore[misc]

@@ -107,12 +107,36 @@ class UnusedHost:
     """The ProviderHost of turns that redeem nothing and send nothing proactively."""
 
 
-async def reply_to(text: str) -> tuple[list[Activity], Leg]:
+async def reply_to(
+    text: str, channel: str = "webchat", **fields: Any
+) -> tuple[list[Activity], Leg]:
     provider = build(BotbuilderProvider, "faq", UnusedHost(), bot=f"{__name__}:ReaddressingBot")
     await provider.start()
-    leg = Leg(channel="webchat", channel_conversation_id="c1", provider="faq")
+    leg = Leg(channel=channel, channel_conversation_id="c1", provider="faq")
     leg.provider_conversation_id = "bb_conversation"
-    return await provider.deliver(leg, Activity(text=text, channel_id="webchat")), leg
+    return await provider.deliver(leg, Activity(text=text, channel_id=channel, **fields)), leg
+
+
+async def test_a_reply_is_addressed_from_the_message_it_answers() -> None:
+    user = ChannelAccount(id="u1", name="Dana", role="user")
+    [reply], leg = await reply_to(
+        "hello",
+        "telegram",
+        id="m-1",
+        from_=user,
+        locale="de-DE",
+        service_url="https://example.test/",
+    )
+    assert (reply.channel_id, reply.reply_to_id) == ("telegram", "m-1")
+    assert (reply.locale, reply.service_url) == ("de-DE", "https://example.test/")
+    assert (reply.from_, reply.recipient) == (ChannelAccount(id="faq", role="bot"), user)
+    assert reply.conversation == ConversationAccount(id=leg.provider_conversation_id)
+    assert (reply.input_hint, reply.text) == ("acceptingInput", "hello")
+
+
+async def test_a_web_chat_reply_names_no_message_it_replies_to() -> None:
+    [reply], _ = await reply_to("hello", "webchat", id="m-1")
+    assert reply.reply_to_id is None
 
 
 async def test_a_reply_keeps_the_sender_the_bot_gave_it_in_the_provider_conversation() -> None:
