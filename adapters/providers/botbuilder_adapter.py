@@ -22,6 +22,7 @@ from botbuilder.schema import Activity as BfActivity
 from botbuilder.schema import (
     ActivityTypes,
     DeliveryModes,
+    InputHints,
     ResourceResponse,
 )
 from botbuilder.schema import ChannelAccount as BfAccount
@@ -29,7 +30,7 @@ from botbuilder.schema import ConversationAccount as BfConversation
 from botframework.connector import Channels
 from pydantic import ValidationError
 
-from adapters.providers.botbuilder_schema import reply_data
+from adapters.providers.botbuilder_schema import reply_data, resource_response, text_message
 from adapters.providers.botbuilder_state import serving
 from connector.activity import (
     Activity,
@@ -71,6 +72,17 @@ class MidTierTurnContext(TurnContext):  # type: ignore[misc]
     object), default its type and input hint, run the ``on_send_activities`` handlers, then
     buffer the replies (``expectReplies``) or hand them to the adapter.
     """
+
+    async def send_activity(
+        self, activity_or_text: Any, speak: str | None = None, input_hint: Any = None
+    ) -> Any:
+        """botbuilder's ``send_activity``, its text message built without msrest's constructor."""
+        if isinstance(activity_or_text, str):
+            activity_or_text = text_message(
+                activity_or_text, input_hint or InputHints.accepting_input, speak
+            )
+        result = await self.send_activities([activity_or_text])
+        return result[0] if result else None
 
     async def send_activities(self, activities: list[Any]) -> Any:
         incoming = self.activity
@@ -142,6 +154,21 @@ class MidTierBotAdapter(BotAdapter):  # type: ignore[misc]
         self._host = host
         self._provider = provider
         self._redeem = self._redeem_code  # bound once, handed to every turn
+        self._middleware_used = False
+
+    def use(self, middleware: Any) -> MidTierBotAdapter:
+        """botbuilder's ``use``: the middleware runs on every turn from now on."""
+        self._middleware_used = True
+        super().use(middleware)
+        return self
+
+    async def run_pipeline(
+        self, context: TurnContext, callback: Callable[[TurnContext], Awaitable[Any]] | None = None
+    ) -> Any:
+        """botbuilder's pipeline; without middleware or ``on_turn_error``, just ``callback``."""
+        if self._middleware_used or self.on_turn_error is not None or callback is None:
+            return await super().run_pipeline(context, callback)
+        return await callback(context)  # what the empty middleware set would do, a layer less
 
     async def _redeem_code(self, code: str) -> dict[str, Any]:
         return await self._host.redeem(code, self._provider)
@@ -191,7 +218,7 @@ class MidTierBotAdapter(BotAdapter):  # type: ignore[misc]
         responses = []
         for activity in activities:
             activity_id = new_activity_id()
-            responses.append(ResourceResponse(id=activity_id))
+            responses.append(resource_response(activity_id))
             kind = activity.type
             if kind == "invokeResponse":
                 context.turn_state[self._INVOKE_RESPONSE_KEY] = activity

@@ -1,8 +1,10 @@
 """Fast conversion between midtier's pydantic Activity and botbuilder-schema's Activity.
 
-Keyword constructors and attribute reads driven by each msrest class's ``_attribute_map``
-(about 8 us each way, where msrest's ``serialize()`` / ``deserialize()`` take 120-160 us), so
-bots get real schema objects and nothing on the hot path goes through msrest's serializer.
+Objects filled into copies of each class's blank instance dict, and attribute reads driven
+by each msrest class's ``_attribute_map`` (a web chat message in about 3.5 us, a text reply
+out in about 4 us before its validation, where msrest's ``serialize()`` / ``deserialize()``
+take 120-160 us), so bots get real schema objects, equal to what botbuilder's constructors
+build, and nothing on the hot path goes through msrest's serializer.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from botbuilder.schema import Activity as BfActivity
 from botbuilder.schema import Attachment as BfAttachment
 from botbuilder.schema import ChannelAccount as BfAccount
 from botbuilder.schema import ConversationAccount as BfConversation
+from botbuilder.schema import ResourceResponse
 from msrest.serialization import Model
 from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
@@ -146,12 +149,40 @@ def _blank(cls: Any) -> dict[str, Any]:
 _ACTIVITY = _blank(BfActivity)
 _ACCOUNT = _blank(BfAccount)
 _CONVERSATION = _blank(BfConversation)
+_RESPONSE = _blank(ResourceResponse)
 
 
 def _instance(cls: Any, fields: dict[str, Any]) -> Any:
     out = object.__new__(cls)
     out.__dict__ = fields
     return out
+
+
+def account(account_id: str, role: str) -> Any:
+    """``ChannelAccount(id=account_id, role=role)``, built as ``to_botbuilder`` builds one."""
+    fields = _ACCOUNT.copy()
+    fields["additional_properties"] = {}
+    fields["id"] = account_id
+    fields["role"] = role
+    return _instance(BfAccount, fields)
+
+
+def text_message(text: str, input_hint: Any, speak: str | None) -> Any:
+    """``Activity(text=text, input_hint=input_hint, speak=speak)``, as ``send_activity`` makes."""
+    fields = _ACTIVITY.copy()
+    fields["additional_properties"] = {}
+    fields["text"] = text
+    fields["input_hint"] = input_hint
+    fields["speak"] = speak
+    return _instance(BfActivity, fields)
+
+
+def resource_response(resource_id: str) -> Any:
+    """``ResourceResponse(id=resource_id)``: what ``send_activities`` answers for each one."""
+    fields = _RESPONSE.copy()
+    fields["additional_properties"] = {}
+    fields["id"] = resource_id
+    return _instance(ResourceResponse, fields)
 
 
 def _account(cls: Any, account: ChannelAccount | ConversationAccount | None) -> Any:

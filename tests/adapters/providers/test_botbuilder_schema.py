@@ -6,14 +6,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from botbuilder.core import ActivityHandler, TurnContext
+from botbuilder.core import ActivityHandler, Middleware, TurnContext
 from botbuilder.schema import Activity as BfActivity
 from botbuilder.schema import ChannelAccount as BfAccount
 from botbuilder.schema import ConversationAccount as BfConversation
+from botbuilder.schema import InputHints, ResourceResponse
 from support.providers import build
 
 from adapters.providers.botbuilder_inproc import BotbuilderProvider
-from adapters.providers.botbuilder_schema import to_botbuilder
+from adapters.providers.botbuilder_schema import (
+    account,
+    resource_response,
+    text_message,
+    to_botbuilder,
+)
 from connector.activity import Activity, ChannelAccount, ConversationAccount
 from connector.errors import ProviderError
 from connector.sessions import Leg
@@ -84,6 +90,16 @@ def test_each_object_built_for_a_bot_is_its_own() -> None:
     assert BfActivity().additional_properties == {}
 
 
+def test_the_objects_built_for_a_turn_equal_those_of_botbuilders_constructors() -> None:
+    assert account("faq", "bot") == BfAccount(id="faq", role="bot")
+    message = text_message("hi", InputHints.accepting_input, "hi there")
+    assert message == BfActivity(text="hi", input_hint=InputHints.accepting_input, speak="hi there")
+    assert resource_response("r1") == ResourceResponse(id="r1")
+    assert type(account("faq", "bot")) is BfAccount
+    assert type(message) is BfActivity
+    assert type(resource_response("r1")) is ResourceResponse
+
+
 class ReaddressingBot(ActivityHandler):
     """Says back what it got, through a handler that readdresses (or spoils) what goes out."""
 
@@ -100,21 +116,74 @@ class ReaddressingBot(ActivityHandler):
             return await send()
 
         turn_context.on_send_activities(readdress)
-        await turn_context.send_activity(turn_context.activity.text)
+        text = turn_context.activity.text
+        if text == "say it":
+            await turn_context.send_activity("said", speak="spoken", input_hint="expectingInput")
+        elif text == "fail":
+            raise RuntimeError("the bot broke")
+        else:
+            await turn_context.send_activity(text)
+
+
+class Tagging(Middleware):  # type: ignore[misc]
+    """Middleware that tags the turn's activity and records each reply id it saw go out."""
+
+    def __init__(self) -> None:
+        self.replies: list[str] = []
+
+    async def on_turn(self, context: TurnContext, logic: Any) -> None:
+        context.activity.text = f"{context.activity.text} (tagged)"
+        await logic()
+        self.replies += [r.id for r in context.turn_state["midtier.botbuilder_inproc.sent"]]
 
 
 class UnusedHost:
     """The ProviderHost of turns that redeem nothing and send nothing proactively."""
 
 
+async def started() -> tuple[BotbuilderProvider, Leg]:
+    provider = build(BotbuilderProvider, "faq", UnusedHost(), bot=f"{__name__}:ReaddressingBot")
+    await provider.start()
+    leg = Leg(channel="webchat", channel_conversation_id="c1", provider="faq")
+    leg.provider_conversation_id = "bb_conversation"
+    return provider, leg
+
+
 async def reply_to(
     text: str, channel: str = "webchat", **fields: Any
 ) -> tuple[list[Activity], Leg]:
-    provider = build(BotbuilderProvider, "faq", UnusedHost(), bot=f"{__name__}:ReaddressingBot")
-    await provider.start()
-    leg = Leg(channel=channel, channel_conversation_id="c1", provider="faq")
-    leg.provider_conversation_id = "bb_conversation"
+    provider, leg = await started()
+    leg.channel = channel
     return await provider.deliver(leg, Activity(text=text, channel_id=channel, **fields)), leg
+
+
+async def test_a_text_the_bot_sends_keeps_what_it_says_aloud_and_its_input_hint() -> None:
+    [reply], _ = await reply_to("say it")
+    assert (reply.text, reply.speak, reply.input_hint) == ("said", "spoken", "expectingInput")
+
+
+async def test_middleware_added_to_the_adapter_runs_on_every_turn() -> None:
+    provider, leg = await started()
+    tagging = Tagging()
+    assert provider.adapter.use(tagging) is provider.adapter
+    first = await provider.deliver(leg, Activity(text="one", channel_id="webchat"))
+    second = await provider.deliver(leg, Activity(text="two", channel_id="webchat"))
+    assert [r.text for r in first + second] == ["one (tagged)", "two (tagged)"]
+    assert tagging.replies == [r.id for r in first + second]
+
+
+async def test_a_turn_error_handler_on_the_adapter_gets_the_bots_exception() -> None:
+    provider, leg = await started()
+    errors: list[BaseException] = []
+
+    async def on_error(context: TurnContext, error: Exception) -> None:
+        errors.append(error)
+        await context.send_activity("sorry, something went wrong")
+
+    provider.adapter.on_turn_error = on_error
+    [reply] = await provider.deliver(leg, Activity(text="fail", channel_id="webchat"))
+    assert reply.text == "sorry, something went wrong"
+    assert [repr(e) for e in errors] == [repr(RuntimeError("the bot broke"))]
 
 
 async def test_a_reply_is_addressed_from_the_message_it_answers() -> None:
