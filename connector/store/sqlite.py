@@ -1,5 +1,6 @@
 """The embedded default session store: one SQLite file. This module holds the session map,
-the history, dedupe keys and codes, and commits; the queues are :mod:`.sqlite_queues`.
+dedupe keys and codes, and commits; the history is :mod:`.sqlite_history`, the queues
+:mod:`.sqlite_queues`.
 
 One connection runs every statement (:mod:`.sqlite_db`): on the event loop itself with
 ``synchronous = NORMAL``, where a commit is a write into the page cache and the checkpoints
@@ -14,28 +15,28 @@ With ``synchronous = NORMAL`` (the default) a commit survives the process being 
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from connector.activity import now
-from connector.errors import ConflictError, NotFound
+from connector.errors import ConflictError
 from connector.records import AuthCodeRecord, Changes
-from connector.routing.decision import RouteDecision
-from connector.sessions import MidTierSession, TranscriptEntry
+from connector.sessions import MidTierSession
+from connector.store import sqlite_migrate
 from connector.store import sqlite_schema as schema
 from connector.store import sqlite_statements as sql
 from connector.store import sqlite_tx as tx
 from connector.store.common import Clock, Stamper, close_expired, new_session
 from connector.store.sqlite_db import Database
+from connector.store.sqlite_history import SqliteHistory
 from connector.store.sqlite_queues import SqliteQueues
 from connector.store.sqlite_rows import insert_params, session_from, to_us, update_params
 
 Synchronous = Literal["normal", "full"]
 
 
-class SqliteStore(SqliteQueues):
+class SqliteStore(SqliteHistory, SqliteQueues):
     """A :class:`~connector.interfaces.SessionStore` in one SQLite file.
 
     ``path`` is a file path (its parent directories are created by :meth:`start`) or
@@ -70,7 +71,7 @@ class SqliteStore(SqliteQueues):
         db = Database(self.path, self._pragmas, on_loop=self._synchronous == "normal")
         await db.open()
         try:
-            await schema.migrate(db, self.path)
+            await sqlite_migrate.migrate(db, self.path)
             [(highest,)] = await db.fetchall(sql.MAX_QUEUE_SEQ)
         except BaseException:
             await db.close()
@@ -202,53 +203,6 @@ class SqliteStore(SqliteQueues):
         """Ids of active sessions not updated since ``before``, longest idle first."""
         rows = await self._db.fetchall(sql.SELECT_IDLE_IDS, (to_us(before), max(limit, 0)))
         return [str(session_id) for (session_id,) in rows]
-
-    # ------------------------------------------------------------------ transcript, decisions
-
-    async def append_transcript(self, session_id: str, entry: TranscriptEntry) -> TranscriptEntry:
-        """Append ``entry`` with the next ``seq`` and return a copy carrying it.
-
-        Raises ``NotFound`` for an unknown session.
-        """
-        try:
-            [(seq,)] = await self._db.fetchall(
-                sql.INSERT_TRANSCRIPT, (session_id, entry.model_dump_json())
-            )
-        except sqlite3.IntegrityError as exc:
-            raise NotFound(f"unknown session {session_id}") from exc
-        return entry.model_copy(update={"seq": seq})
-
-    async def transcript(
-        self, session_id: str, *, last: int | None = None, before: int | None = None
-    ) -> list[TranscriptEntry]:
-        """Oldest first; ``last`` keeps only the newest entries (``last <= 0``: none);
-        ``before`` only those with a lower ``seq``."""
-        below = sql.NO_SEQ_LIMIT if before is None else before
-        if last is None:
-            rows = await self._db.fetchall(sql.SELECT_TRANSCRIPT, (session_id, below))
-        elif last <= 0:
-            return []
-        else:
-            found = await self._db.fetchall(sql.SELECT_TRANSCRIPT_LAST, (session_id, below, last))
-            rows = list(found)[::-1]
-        entries = []
-        for seq, data in rows:
-            entry = TranscriptEntry.model_validate_json(data)
-            entry.seq = seq
-            entries.append(entry)
-        return entries
-
-    async def append_decision(self, session_id: str, decision: RouteDecision) -> None:
-        """Record a route decision; raises ``NotFound`` for an unknown session."""
-        try:
-            await self._db.execute(sql.INSERT_DECISION, (session_id, decision.model_dump_json()))
-        except sqlite3.IntegrityError as exc:
-            raise NotFound(f"unknown session {session_id}") from exc
-
-    async def decisions(self, session_id: str) -> list[RouteDecision]:
-        """The session's route decisions, oldest first."""
-        rows = await self._db.fetchall(sql.SELECT_DECISIONS, (session_id,))
-        return [RouteDecision.model_validate_json(data) for (data,) in rows]
 
     # ------------------------------------------------------------------ dedupe, codes
 

@@ -9,17 +9,21 @@ here give the other columns (copies for lookups) in the order of the statements 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import TypeAdapter
 from pydantic_core import to_json
 
 from connector.records import OutboxEntry
-from connector.sessions import MidTierSession
+from connector.routing.decision import RouteDecision
+from connector.sessions import MidTierSession, TranscriptEntry
 from connector.store.common import ONE_US, as_utc
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LINES = TypeAdapter(list[TranscriptEntry])
+_DECISIONS = TypeAdapter(list[RouteDecision])
 
 
 def to_us(value: datetime) -> int:
@@ -132,3 +136,34 @@ def outbox_params(entry: OutboxEntry, seq: int) -> tuple[Any, ...]:
         entry.last_error,
         entry.model_dump_json(),
     )
+
+
+def history_params(
+    session_id: str, lines: Sequence[TranscriptEntry], decisions: Sequence[RouteDecision]
+) -> tuple[Any, ...]:
+    """Values for ``APPEND_HISTORY`` and ``APPEND_KNOWN``: one row of a session's history,
+    its lines and its decisions as JSON arrays (NULL for none)."""
+    return (
+        session_id,
+        len(lines),
+        _LINES.dump_json(list(lines)).decode() if lines else None,
+        _DECISIONS.dump_json(list(decisions)).decode() if decisions else None,
+    )
+
+
+def lines_from(rows: Iterable[Any], before: int) -> list[TranscriptEntry]:
+    """The transcript lines of history rows ``(seq, transcript)`` (oldest first), each with
+    its seq, those below ``before`` only."""
+    entries = []
+    for first, data in rows:
+        for seq, entry in enumerate(_LINES.validate_json(data), first):
+            if seq >= before:
+                break
+            entry.seq = seq
+            entries.append(entry)
+    return entries
+
+
+def decisions_from(rows: Iterable[Any]) -> list[RouteDecision]:
+    """The route decisions of history rows ``(decisions,)``, oldest first."""
+    return [decision for (data,) in rows for decision in _DECISIONS.validate_json(data)]

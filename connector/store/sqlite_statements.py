@@ -125,25 +125,34 @@ INDEXED_READS = {
     "list_sessions(status, provider)": (LIST_BY_STATUS_PROVIDER, "sessions_status"),
 }
 
-# ---------------------------------------------------------------------------- transcript
+# ---------------------------------------------------------------------------- history
 
-INSERT_TRANSCRIPT = """
-INSERT INTO transcript(session_id, seq, data)
-SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2 FROM transcript WHERE session_id = ?1
+# A row of a session's history at the place after its last row (schema 9: HISTORY), from
+# (session id, lines, transcript, decisions): its first line takes the seq after the last
+# row's lines; a row after one without lines shares its seq, one ``n`` further.
+_AFTER_LAST = """
+SELECT ?1, IFNULL(last.seq + last.lines, 1), IIF(last.lines = 0, last.n + 1, 0), ?2, ?3, ?4
+FROM (SELECT 1) LEFT JOIN (
+    SELECT seq, n, lines FROM history WHERE session_id = ?1 ORDER BY seq DESC, n DESC LIMIT 1
+) AS last
+"""
+_INSERT_HISTORY = "INSERT INTO history(session_id, seq, n, lines, transcript, decisions)"
+# For a session written or read in the same transaction (a unit of work, a recorded message).
+APPEND_HISTORY = f"{_INSERT_HISTORY} {_AFTER_LAST}"
+# For any session id: nothing is written (and no row returned) if there is no such session.
+APPEND_KNOWN = f"""
+{_INSERT_HISTORY} {_AFTER_LAST}
+WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?1)
 RETURNING seq
 """
 NO_SEQ_LIMIT = 1 << 62  # ``before`` when the whole transcript is wanted
-SELECT_TRANSCRIPT = """
-SELECT seq, data FROM transcript WHERE session_id = ? AND seq < ? ORDER BY seq
+_LINES = "SELECT seq, transcript FROM history WHERE session_id = ? AND seq < ? AND lines > 0"
+SELECT_TRANSCRIPT = f"{_LINES} ORDER BY seq, n"
+# Each row holds a line at least: the newest ``last`` rows hold the newest ``last`` lines.
+SELECT_TRANSCRIPT_LAST = f"{_LINES} ORDER BY seq DESC, n DESC LIMIT ?"
+SELECT_DECISIONS = """
+SELECT decisions FROM history WHERE session_id = ? AND decisions IS NOT NULL ORDER BY seq, n
 """
-SELECT_TRANSCRIPT_LAST = """
-SELECT seq, data FROM transcript WHERE session_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?
-"""
-INSERT_DECISION = """
-INSERT INTO decisions(session_id, n, data)
-SELECT ?1, COALESCE(MAX(n), 0) + 1, ?2 FROM decisions WHERE session_id = ?1
-"""
-SELECT_DECISIONS = "SELECT data FROM decisions WHERE session_id = ? ORDER BY n"
 
 # ---------------------------------------------------------------------------- dedupe, codes
 

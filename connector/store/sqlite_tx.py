@@ -14,7 +14,13 @@ from connector.records import Changes, InboundEntry
 from connector.sessions import MidTierSession
 from connector.store import sqlite_statements as sql
 from connector.store.common import user_entry
-from connector.store.sqlite_rows import insert_params, outbox_params, touched_params, update_params
+from connector.store.sqlite_rows import (
+    history_params,
+    insert_params,
+    outbox_params,
+    touched_params,
+    update_params,
+)
 
 
 def save(conn: sqlite3.Connection, saved: MidTierSession, expected: int) -> None:
@@ -62,7 +68,7 @@ def inbound_put(
     stored = entry.model_copy(update={"session_id": session_id})
     said = user_entry(stored, open_leg)
     if said is not None:
-        conn.execute(sql.INSERT_TRANSCRIPT, (session_id, said.model_dump_json())).fetchall()
+        conn.execute(sql.APPEND_HISTORY, history_params(session_id, [said], []))
     conn.execute(
         sql.INBOUND_PUT,
         (stored.id, seq, stored.channel, stored.conversation, stored.model_dump_json()),
@@ -83,10 +89,9 @@ def commit(
     if key is not None and conn.execute(sql.SEEN, (key, *seen)).rowcount == 0:
         raise RepeatedMessage(f"dedupe key {key!r} is recorded already")
     save(conn, saved, changes.expected_version)
-    for entry in changes.transcript:
-        conn.execute(sql.INSERT_TRANSCRIPT, (saved.id, entry.model_dump_json())).fetchall()
-    for decision in changes.decisions:
-        conn.execute(sql.INSERT_DECISION, (saved.id, decision.model_dump_json()))
+    if changes.transcript or changes.decisions:
+        row = history_params(saved.id, changes.transcript, changes.decisions)
+        conn.execute(sql.APPEND_HISTORY, row)
     if changes.outbox:
         params = [outbox_params(e, s) for e, s in zip(changes.outbox, seqs, strict=True)]
         conn.executemany(sql.OUTBOX_PUT, params)
