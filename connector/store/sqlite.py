@@ -28,6 +28,7 @@ from connector.store import sqlite_schema as schema
 from connector.store import sqlite_statements as sql
 from connector.store import sqlite_tx as tx
 from connector.store.common import Clock, Stamper, close_expired, new_session
+from connector.store.sqlite_cache import SessionCache
 from connector.store.sqlite_db import Database
 from connector.store.sqlite_history import SqliteHistory
 from connector.store.sqlite_queues import SqliteQueues
@@ -53,6 +54,7 @@ class SqliteStore(SqliteHistory, SqliteQueues):
         self._synchronous = synchronous
         self._conn: Database | None = None
         self._seq = 0  # the queues' last place given: the file's highest when started
+        self._cache = SessionCache()
 
     @property
     def _db(self) -> Database:
@@ -81,6 +83,7 @@ class SqliteStore(SqliteHistory, SqliteQueues):
     async def close(self) -> None:
         """Close the connection; ``start`` may open it again."""
         db, self._conn = self._conn, None
+        self._cache.clear()  # another process may write the file before it is opened again
         if db is not None:
             await db.close()
 
@@ -112,7 +115,11 @@ class SqliteStore(SqliteHistory, SqliteQueues):
         return None
 
     async def get(self, session_id: str) -> MidTierSession | None:
-        """The session with this id, if any."""
+        """The session with this id, if any (as this process last committed it, if it did:
+        :mod:`.sqlite_cache` says why that is safe)."""
+        data = self._cache.get(session_id)
+        if data is not None:
+            return MidTierSession.model_validate_json(data)
         return await self._one(sql.SELECT_BY_ID, (session_id,))
 
     async def by_channel(self, channel: str, channel_conversation_id: str) -> MidTierSession | None:
@@ -143,7 +150,13 @@ class SqliteStore(SqliteHistory, SqliteQueues):
         saved = session.model_copy(
             update={"version": session.version + 1, "updated_at": self._stamp()}
         )
-        await self._db.run(tx.save, saved, session.version)
+        data = saved.model_dump_json()
+        try:
+            await self._db.run(tx.save, saved, session.version, data)
+        except BaseException:
+            self._cache.drop(saved.id)
+            raise
+        self._cache.put(saved.id, saved.version, data)
         return saved
 
     async def list_sessions(
@@ -179,7 +192,11 @@ class SqliteStore(SqliteHistory, SqliteQueues):
                 session.version += 1
                 session.updated_at = at
                 params.append(update_params(session, expected))
-            closed = await self._db.executemany(sql.UPDATE_SAVED, params) if params else 0
+            try:
+                closed = await self._db.executemany(sql.UPDATE_SAVED, params) if params else 0
+            finally:  # which of them were closed (not saved meanwhile) is not known here
+                for row in params:
+                    self._cache.drop(row[-2])
             count += closed
             if len(rows) < sql.EXPIRE_PAGE or closed == 0:  # the last page, or no progress
                 break
@@ -243,5 +260,13 @@ class SqliteStore(SqliteHistory, SqliteQueues):
         )
         seqs = [self.next_seq() for _ in changes.outbox]
         seen = self.seen_window(changes.dedupe_ttl_s)
-        await self._db.transaction(lambda conn: tx.commit(conn, changes, saved, seqs, seen))
+        data = saved.model_dump_json()
+        try:
+            await self._db.transaction(
+                lambda conn: tx.commit(conn, changes, saved, seqs, seen, data)
+            )
+        except BaseException:  # a conflict, a repeat, the disk: read it from the file again
+            self._cache.drop(saved.id)
+            raise
+        self._cache.put(saved.id, saved.version, data)
         return saved

@@ -64,8 +64,9 @@ def open_leg(session: MidTierSession) -> str | None:
     return leg.id if leg is not None else None
 
 
-def insert_params(session: MidTierSession) -> tuple[Any, ...]:
-    """Column values of ``sessions`` for an INSERT, in schema order."""
+def insert_params(session: MidTierSession, data: str | None = None) -> tuple[Any, ...]:
+    """Column values of ``sessions`` for an INSERT, in schema order (``data``: the session's
+    JSON, when already made)."""
     return (
         session.id,
         session.user_id,
@@ -76,7 +77,7 @@ def insert_params(session: MidTierSession) -> tuple[Any, ...]:
         session.version,
         to_us(session.created_at),
         to_us(session.updated_at),
-        session.model_dump_json(),
+        session.model_dump_json() if data is None else data,
         len(session.legs),
         open_leg(session),
         claims_json(session),

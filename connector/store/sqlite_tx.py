@@ -23,13 +23,13 @@ from connector.store.sqlite_rows import (
 )
 
 
-def save(conn: sqlite3.Connection, saved: MidTierSession, expected: int) -> None:
-    """Write ``saved`` over the row at version ``expected`` (0: insert), or ConflictError."""
+def save(conn: sqlite3.Connection, saved: MidTierSession, expected: int, data: str) -> None:
+    """Write ``saved`` (``data``: its JSON) over the row at version ``expected`` (0: insert),
+    or ConflictError."""
     try:
         if expected == 0:
-            cursor = conn.execute(sql.INSERT_SAVED, insert_params(saved))
+            cursor = conn.execute(sql.INSERT_SAVED, insert_params(saved, data))
         else:
-            data = saved.model_dump_json()
             cursor = conn.execute(sql.UPDATE_TOUCHED, touched_params(saved, expected, data))
             if cursor.rowcount != 1:  # a key changed (or the version is stale: then 0 again)
                 cursor = conn.execute(sql.UPDATE_SAVED, update_params(saved, expected, data))
@@ -82,13 +82,14 @@ def commit(
     saved: MidTierSession,
     seqs: list[int],
     seen: tuple[int, int],
+    data: str,
 ) -> None:
     """Write a unit of work (``seqs``: the places of its outbox entries; ``seen``: its dedupe
-    key's expiry and the current time, in microseconds)."""
+    key's expiry and the current time, in microseconds; ``data``: the saved session's JSON)."""
     key = changes.dedupe_key
     if key is not None and conn.execute(sql.SEEN, (key, *seen)).rowcount == 0:
         raise RepeatedMessage(f"dedupe key {key!r} is recorded already")
-    save(conn, saved, changes.expected_version)
+    save(conn, saved, changes.expected_version, data)
     if changes.transcript or changes.decisions:
         row = history_params(saved.id, changes.transcript, changes.decisions)
         conn.execute(sql.APPEND_HISTORY, row)
