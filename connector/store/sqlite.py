@@ -32,7 +32,14 @@ from connector.store.sqlite_cache import SessionCache
 from connector.store.sqlite_db import Database
 from connector.store.sqlite_history import SqliteHistory
 from connector.store.sqlite_queues import SqliteQueues
-from connector.store.sqlite_rows import insert_params, session_from, to_us, update_params
+from connector.store.sqlite_rows import (
+    idle_params,
+    insert_params,
+    list_params,
+    session_from,
+    to_us,
+    update_params,
+)
 
 Synchronous = Literal["normal", "full"]
 
@@ -166,10 +173,10 @@ class SqliteStore(SqliteHistory, SqliteQueues):
         limit = max(limit, 0)
         if status is None and provider is None:
             rows = await self._db.fetchall(sql.LIST_ALL, (limit,))
-        elif provider is None:
-            rows = await self._db.fetchall(sql.LIST_BY_STATUS, (status, limit))
         elif status is None:
             rows = await self._db.fetchall(sql.LIST_BY_PROVIDER, (provider, limit))
+        elif provider is None:
+            rows = await self._db.fetchall(sql.LIST_BY_STATUS, list_params(status, limit))
         else:
             rows = await self._db.fetchall(sql.LIST_BY_STATUS_PROVIDER, (status, provider, limit))
         return [session_from(r) for r in rows]
@@ -181,9 +188,9 @@ class SqliteStore(SqliteHistory, SqliteQueues):
         a holder of an older copy gets ``ConflictError`` on save; a session saved meanwhile
         is left alone. Also drops expired dedupe keys and authorization codes.
         """
-        before, at, count = to_us(idle_before), self._stamp(), 0
+        page, at, count = idle_params(idle_before, sql.EXPIRE_PAGE), self._stamp(), 0
         while True:
-            rows = await self._db.fetchall(sql.SELECT_IDLE, (before, sql.EXPIRE_PAGE))
+            rows = await self._db.fetchall(sql.SELECT_IDLE, page)
             params = []
             for row in rows:
                 session = session_from(row)
@@ -218,7 +225,7 @@ class SqliteStore(SqliteHistory, SqliteQueues):
 
     async def idle_sessions(self, before: datetime, limit: int = 100) -> list[str]:
         """Ids of active sessions not updated since ``before``, longest idle first."""
-        rows = await self._db.fetchall(sql.SELECT_IDLE_IDS, (to_us(before), max(limit, 0)))
+        rows = await self._db.fetchall(sql.SELECT_IDLE_IDS, idle_params(before, limit))
         return [str(session_id) for (session_id,) in rows]
 
     # ------------------------------------------------------------------ dedupe, codes

@@ -84,6 +84,13 @@ DROP TABLE transcript;
 DROP TABLE decisions;
 """
 NEEDS_MIGRATE_9 = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'transcript'"
+# A file of schema 8 or older: the sessions' updated_at becomes idle_at (sessions_idle is
+# renamed with it, nothing rebuilt), and updated_at is added, 0 until a session's next save
+# (the time of its last save is idle_at until then: LAST_SAVE). No row is rewritten.
+IDLE_9 = """
+ALTER TABLE sessions RENAME COLUMN updated_at TO idle_at;
+ALTER TABLE sessions ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+"""
 
 
 async def migrate(db: Database, path: str) -> None:
@@ -106,6 +113,10 @@ async def migrate(db: Database, path: str) -> None:
         added = "".join(add for name, add in COLUMNS_8.items() if name not in columns)
         script = f"BEGIN;\n{added}{MIGRATE_8}COMMIT;\n"
         await db.run(lambda conn: conn.executescript(script))
-    if version and await db.fetchall(NEEDS_MIGRATE_9):
-        await db.run(lambda conn: conn.executescript(f"BEGIN;\n{HISTORY}{MIGRATE_9}COMMIT;\n"))
+    if 0 < version < 9:
+        columns = {row[1] for row in await db.fetchall("PRAGMA table_info(sessions)")}
+        idle = IDLE_9 if "idle_at" not in columns else ""
+        history = HISTORY + MIGRATE_9 if await db.fetchall(NEEDS_MIGRATE_9) else ""
+        script = f"BEGIN;\n{idle}{history}COMMIT;\n"
+        await db.run(lambda conn: conn.executescript(script))
     await db.run(lambda conn: conn.executescript(SCHEMA))

@@ -20,6 +20,7 @@ from connector.records import OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
 from connector.store.common import ONE_US, as_utc
+from connector.store.sqlite_statements import IDLE_STEP_US
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LINES = TypeAdapter(list[TranscriptEntry])
@@ -66,7 +67,8 @@ def open_leg(session: MidTierSession) -> str | None:
 
 def insert_params(session: MidTierSession, data: str | None = None) -> tuple[Any, ...]:
     """Column values of ``sessions`` for an INSERT, in schema order (``data``: the session's
-    JSON, when already made)."""
+    JSON, when already made); its ``idle_at`` is its ``updated_at``."""
+    updated_at = to_us(session.updated_at)
     return (
         session.id,
         session.user_id,
@@ -76,19 +78,22 @@ def insert_params(session: MidTierSession, data: str | None = None) -> tuple[Any
         session.current_provider,
         session.version,
         to_us(session.created_at),
-        to_us(session.updated_at),
+        updated_at,
         session.model_dump_json() if data is None else data,
         len(session.legs),
         open_leg(session),
         claims_json(session),
+        updated_at,
     )
 
 
 def touched_params(saved: MidTierSession, expected_version: int, data: str) -> tuple[Any, ...]:
-    """Values for ``UPDATE_TOUCHED``."""
+    """Values for ``UPDATE_TOUCHED``: it leaves ``idle_at`` where it is when that is less
+    than ``IDLE_STEP_US`` before this save (and not after it)."""
+    updated_at = to_us(saved.updated_at)
     return (
         saved.version,
-        to_us(saved.updated_at),
+        updated_at,
         data,
         saved.id,
         expected_version,
@@ -99,6 +104,8 @@ def touched_params(saved: MidTierSession, expected_version: int, data: str) -> t
         saved.current_provider,
         len(saved.legs),
         claims_json(saved),
+        updated_at - IDLE_STEP_US,
+        updated_at,
     )
 
 
@@ -106,7 +113,8 @@ def update_params(
     saved: MidTierSession, expected_version: int, data: str | None = None
 ) -> tuple[Any, ...]:
     """Values for ``UPDATE_SAVED``: write ``saved`` (``data``: its JSON, when already made)
-    over the row still at ``expected_version``."""
+    over the row still at ``expected_version``, ``idle_at`` moved to this save."""
+    updated_at = to_us(saved.updated_at)
     return (
         saved.user_id,
         saved.channel,
@@ -114,11 +122,12 @@ def update_params(
         saved.status,
         saved.current_provider,
         saved.version,
-        to_us(saved.updated_at),
+        updated_at,
         saved.model_dump_json() if data is None else data,
         len(saved.legs),
         open_leg(saved),
         claims_json(saved),
+        updated_at,
         saved.id,
         expected_version,
     )
@@ -168,3 +177,16 @@ def lines_from(rows: Iterable[Any], before: int) -> list[TranscriptEntry]:
 def decisions_from(rows: Iterable[Any]) -> list[RouteDecision]:
     """The route decisions of history rows ``(decisions,)``, oldest first."""
     return [decision for (data,) in rows for decision in _DECISIONS.validate_json(data)]
+
+
+def idle_params(before: datetime, page: int) -> tuple[Any, ...]:
+    """Values for ``SELECT_IDLE`` and ``SELECT_IDLE_IDS``: sessions last saved before
+    ``before``, ``page`` of them."""
+    at, page = to_us(before), max(page, 0)
+    return (at, at, at, page, at, page)
+
+
+def list_params(status: str, limit: int) -> tuple[Any, ...]:
+    """Values for ``LIST_BY_STATUS``: the newest ``limit`` sessions of ``status``."""
+    limit = max(limit, 0)
+    return (status, status, max(limit - 1, 0), limit)

@@ -16,7 +16,8 @@ from __future__ import annotations
 #    open leg and the claims in columns, so that a save that changes none of them fires no
 #    trigger and recording a message parses no JSON (MIGRATE_8);
 # 9: the transcripts and route decisions in one table, a row per unit of work, without
-#    foreign keys (HISTORY, MIGRATE_9).
+#    foreign keys (HISTORY); sessions_idle moved by a save once a minute at most (idle_at,
+#    the old updated_at column renamed; MIGRATE_9).
 # Every statement of SCHEMA is idempotent: an older file gets what it lacks at start()
 # (:mod:`.sqlite_migrate`).
 SCHEMA_VERSION = 9
@@ -116,11 +117,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     current_provider TEXT,
     version INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
+    idle_at INTEGER NOT NULL,
     data TEXT NOT NULL,
     leg_count INTEGER NOT NULL DEFAULT -1,
     open_leg TEXT,
-    claims TEXT NOT NULL DEFAULT ''
+    claims TEXT NOT NULL DEFAULT '',
+    updated_at INTEGER NOT NULL DEFAULT 0
 );
 -- At most one active session per channel conversation: find_or_create relies on it.
 CREATE UNIQUE INDEX IF NOT EXISTS sessions_active_channel
@@ -131,8 +133,14 @@ CREATE INDEX IF NOT EXISTS sessions_channel
 -- of these two; their reads sort the few rows they find (schema 8).
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);
 CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status, current_provider);
--- Expiry reads a page of the longest idle active sessions at a time.
-CREATE INDEX IF NOT EXISTS sessions_idle ON sessions(status, updated_at);
+-- Expiry reads a page of the longest idle active sessions at a time, and listings by status
+-- the newest. updated_at is the time of the last save (0 in rows not saved since schema 9,
+-- whose idle_at holds it); idle_at the time of the save that last moved the session in this
+-- index: a save moves it only when idle_at is a minute (IDLE_STEP_US) or more older than the
+-- save, so that the saves of a conversation under way (each message's) move no entry of it.
+-- The reads that order by the last save find their rows here within that minute
+-- (:mod:`.sqlite_statements`, schema 9).
+CREATE INDEX IF NOT EXISTS sessions_idle ON sessions(status, idle_at);
 CREATE TABLE IF NOT EXISTS legs (
     provider TEXT NOT NULL,
     provider_conversation_id TEXT NOT NULL,

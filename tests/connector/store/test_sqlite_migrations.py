@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
+from connector.activity import now
 from connector.routing.decision import RouteDecision
 from connector.sessions import TranscriptEntry
 from connector.store import SqliteStore
@@ -12,8 +14,11 @@ from connector.store.sqlite_schema import SCHEMA_VERSION
 from tests.connector.store.contract import FakeClock, arrival, leg, outbox_entry
 
 # What schema 9 changed, as schema 8 had it: a table of transcript lines and one of route
-# decisions, each keyed by session and place, their sessions checked by foreign keys.
+# decisions, each keyed by session and place, their sessions checked by foreign keys; the
+# sessions' updated_at was the time of the last save, in sessions_idle.
 _SCHEMA_8 = """
+ALTER TABLE sessions DROP COLUMN updated_at;
+ALTER TABLE sessions RENAME COLUMN idle_at TO updated_at;
 DROP TABLE history;
 CREATE TABLE transcript (
     session_id TEXT NOT NULL REFERENCES sessions(id),
@@ -113,7 +118,7 @@ async def test_a_file_of_schema_7_gets_the_indexes_of_schema_8_and_keeps_its_ses
     assert "outbox_next" not in indexes
     assert "updated_at" not in indexes["sessions_user"]
     assert "updated_at" not in indexes["sessions_status"]
-    assert "updated_at" in indexes["sessions_idle"]
+    assert "idle_at" in indexes["sessions_idle"]
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchall() == [(SCHEMA_VERSION,)]
     db.close()
@@ -164,6 +169,17 @@ async def test_a_file_of_schema_8_keeps_its_transcripts_and_decisions_in_their_o
         await reopened.append_decision(a.id, later)
         assert await reopened.decisions(a.id) == [*chosen, later]
         assert [e.seq for e in await reopened.transcript(a.id)] == [1, 2, 3, 4]
+        # Sessions not saved since: their last save is the old updated_at (now idle_at).
+        ids = [a.id, b.id, quiet.id]
+        assert [s.id for s in await reopened.list_sessions(status="active")] == ids[::-1]
+        assert await reopened.idle_sessions(now() + timedelta(seconds=1)) == ids
+        await reopened.save(a)
+        assert [s.id for s in await reopened.list_sessions(status="active")] == [
+            a.id,
+            quiet.id,
+            b.id,
+        ]
+        assert await reopened.idle_sessions(now() + timedelta(seconds=1)) == [b.id, quiet.id, a.id]
     finally:
         await reopened.close()
     with sqlite3.connect(path) as db:
