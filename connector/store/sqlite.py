@@ -157,9 +157,9 @@ class SqliteStore(SqliteHistory, SqliteQueues):
         saved = session.model_copy(
             update={"version": session.version + 1, "updated_at": self._stamp()}
         )
-        data = saved.model_dump_json()
+        data, due = saved.model_dump_json(), _due(session, saved)
         try:
-            await self._db.run(tx.save, saved, session.version, data)
+            await self._db.run(tx.save, saved, session.version, data, due)
         except BaseException:
             self._cache.drop(saved.id)
             raise
@@ -267,13 +267,19 @@ class SqliteStore(SqliteHistory, SqliteQueues):
         )
         seqs = [self.next_seq() for _ in changes.outbox]
         seen = self.seen_window(changes.dedupe_ttl_s)
-        data = saved.model_dump_json()
+        data, due = saved.model_dump_json(), _due(changes.session, saved)
         try:
             await self._db.transaction(
-                lambda conn: tx.commit(conn, changes, saved, seqs, seen, data)
+                lambda conn: tx.commit(conn, changes, saved, seqs, seen, data, due)
             )
         except BaseException:  # a conflict, a repeat, the disk: read it from the file again
             self._cache.drop(saved.id)
             raise
         self._cache.put(saved.id, saved.version, data)
         return saved
+
+
+def _due(read: MidTierSession, saved: MidTierSession) -> bool:
+    """Whether ``saved`` comes a minute or more after the save of the copy it was made from,
+    so that its place in sessions_idle is sure to move (idle_at is never after that save)."""
+    return to_us(saved.updated_at) - to_us(read.updated_at) >= sql.IDLE_STEP_US

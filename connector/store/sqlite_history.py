@@ -59,7 +59,7 @@ class SqliteHistory:
         """One row appended (with the writes of the same turn of the loop); its seq, or no
         row for an unknown session."""
         return await self._db.transaction(
-            lambda conn: conn.execute(sql.APPEND_KNOWN, params).fetchall()
+            lambda conn: conn.execute(sql.APPEND_KNOWN, params).fetchall(), one=True
         )
 
     async def decisions(self, session_id: str) -> list[RouteDecision]:

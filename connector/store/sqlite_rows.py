@@ -87,14 +87,14 @@ def insert_params(session: MidTierSession, data: str | None = None) -> tuple[Any
     )
 
 
-def touched_params(saved: MidTierSession, expected_version: int, data: str) -> tuple[Any, ...]:
-    """Values for ``UPDATE_TOUCHED``: it leaves ``idle_at`` where it is when that is less
-    than ``IDLE_STEP_US`` before this save (and not after it)."""
+def touched_params(
+    saved: MidTierSession, expected_version: int, data: str, *, move: bool = False
+) -> tuple[Any, ...]:
+    """Values for ``UPDATE_TOUCHED`` (it leaves ``idle_at`` where it is, when that is less
+    than ``IDLE_STEP_US`` before this save and not after it), or with ``move`` for
+    ``UPDATE_MOVED`` (``idle_at`` moved to this save)."""
     updated_at = to_us(saved.updated_at)
-    return (
-        saved.version,
-        updated_at,
-        data,
+    unchanged = (
         saved.id,
         expected_version,
         saved.user_id,
@@ -104,9 +104,10 @@ def touched_params(saved: MidTierSession, expected_version: int, data: str) -> t
         saved.current_provider,
         len(saved.legs),
         claims_json(saved),
-        updated_at - IDLE_STEP_US,
-        updated_at,
     )
+    if move:
+        return (saved.version, updated_at, data, updated_at, *unchanged)
+    return (saved.version, updated_at, data, *unchanged, updated_at - IDLE_STEP_US, updated_at)
 
 
 def update_params(

@@ -60,17 +60,24 @@ SET user_id = ?, channel = ?, channel_conversation_id = ?, status = ?, current_p
 WHERE id = ? AND version = ?
 """
 # Most saves (a message answered) change none of the indexed keys, nor the legs or the
-# claims, and come within a minute of the save that set idle_at: writing only what changed
-# spares SQLite the indexes and the triggers on legs and claims (UPDATE_SAVED when it matches
-# no row: something else changed, idle_at is due to move, or the version is stale). The open
-# leg changes only with the number of legs or with current_provider (legs are appended, and
-# closed once), so open_leg is not compared.
-UPDATE_TOUCHED = """
-UPDATE sessions SET version = ?, updated_at = ?, data = ?
+# claims: writing only what changed spares SQLite the indexes and the triggers on legs and
+# claims (SQLite rewrites the entries of every index whose column a SET names, changed or
+# not). UPDATE_TOUCHED, for a save within a minute of the one that set idle_at, writes no
+# index at all; UPDATE_MOVED moves the session in sessions_idle; UPDATE_SAVED, when neither
+# matches a row, writes everything (a key changed, or the version is stale: then it matches
+# none either). The open leg changes only with the number of legs or with current_provider
+# (legs are appended, and closed once), so open_leg is not compared.
+_UNCHANGED = """
 WHERE id = ? AND version = ? AND user_id = ? AND channel = ? AND channel_conversation_id = ?
   AND status = ? AND current_provider IS ? AND leg_count = ? AND claims = ?
+"""
+UPDATE_TOUCHED = f"""
+UPDATE sessions SET version = ?, updated_at = ?, data = ? {_UNCHANGED}
   AND idle_at > ? AND idle_at <= ?
 """
+UPDATE_MOVED = (
+    f"UPDATE sessions SET version = ?, updated_at = ?, data = ?, idle_at = ? {_UNCHANGED}"
+)
 SELECT_BY_ID = "SELECT data FROM sessions WHERE id = ?"
 SELECT_BY_CHANNEL = """
 SELECT data FROM sessions WHERE channel = ? AND channel_conversation_id = ?

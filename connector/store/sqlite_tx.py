@@ -23,14 +23,23 @@ from connector.store.sqlite_rows import (
 )
 
 
-def save(conn: sqlite3.Connection, saved: MidTierSession, expected: int, data: str) -> None:
+def save(
+    conn: sqlite3.Connection, saved: MidTierSession, expected: int, data: str, due: bool
+) -> None:
     """Write ``saved`` (``data``: its JSON) over the row at version ``expected`` (0: insert),
-    or ConflictError."""
+    or ConflictError. ``due``: the save it follows was a minute or more before, so that
+    its idle_at moves (UPDATE_MOVED, not UPDATE_TOUCHED, first)."""
     try:
         if expected == 0:
             cursor = conn.execute(sql.INSERT_SAVED, insert_params(saved, data))
         else:
-            cursor = conn.execute(sql.UPDATE_TOUCHED, touched_params(saved, expected, data))
+            cursor = conn.execute(
+                sql.UPDATE_MOVED if due else sql.UPDATE_TOUCHED,
+                touched_params(saved, expected, data, move=due),
+            )
+            if cursor.rowcount != 1 and not due:  # idle_at due to move, a key changed...
+                moved = touched_params(saved, expected, data, move=True)
+                cursor = conn.execute(sql.UPDATE_MOVED, moved)
             if cursor.rowcount != 1:  # a key changed (or the version is stale: then 0 again)
                 cursor = conn.execute(sql.UPDATE_SAVED, update_params(saved, expected, data))
     except sqlite3.IntegrityError as exc:
@@ -83,13 +92,14 @@ def commit(
     seqs: list[int],
     seen: tuple[int, int],
     data: str,
+    due: bool,
 ) -> None:
     """Write a unit of work (``seqs``: the places of its outbox entries; ``seen``: its dedupe
-    key's expiry and the current time, in microseconds; ``data``: the saved session's JSON)."""
+    key's expiry and the current time, in microseconds; ``data``, ``due``: as for ``save``)."""
     key = changes.dedupe_key
     if key is not None and conn.execute(sql.SEEN, (key, *seen)).rowcount == 0:
         raise RepeatedMessage(f"dedupe key {key!r} is recorded already")
-    save(conn, saved, changes.expected_version, data)
+    save(conn, saved, changes.expected_version, data, due)
     if changes.transcript or changes.decisions:
         row = history_params(saved.id, changes.transcript, changes.decisions)
         conn.execute(sql.APPEND_HISTORY, row)

@@ -52,11 +52,17 @@ async def test_a_save_within_a_minute_of_the_last_move_leaves_the_idle_index_alo
     lagging: tuple[SqliteStore, list[MidTierSession], datetime], clock: FakeClock
 ) -> None:
     store, sessions, started = lagging
-    first = sessions[0]
+    first, last = sessions[0], sessions[-1]
     assert _idle_at(store, first.id) == to_us(started)  # saved 19 s later, not moved
+    clock.advance(45)  # 65 s after the first was made, 46 s after its last save
+    first = await store.save(first)
+    assert _idle_at(store, first.id) == to_us(first.updated_at)  # moved
+    last = await store.save(last)  # made at 9 s: not a minute yet
+    assert _idle_at(store, last.id) == to_us(started + timedelta(seconds=9))
     clock.advance(sql.IDLE_STEP_US / 1e6)
-    again = await store.save(first)
-    assert _idle_at(store, first.id) == to_us(again.updated_at)  # a minute on: moved
+    first = await store.save(first)  # a minute after its last save: moved at once
+    assert _idle_at(store, first.id) == to_us(first.updated_at)
+    assert [await store.get(s.id) for s in (first, last)] == [first, last]
 
 
 async def test_idle_sessions_come_longest_idle_first_while_the_index_lags(
