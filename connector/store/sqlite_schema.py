@@ -22,11 +22,15 @@ from __future__ import annotations
 # (:mod:`.sqlite_migrate`).
 SCHEMA_VERSION = 9
 
-# The store adds ``PRAGMA synchronous`` (normal or full) after these.
+# The store adds ``PRAGMA synchronous`` (normal or full) after these. temp_store: a unit of
+# work in a group commit runs in a savepoint, whose pages SQLite keeps in a sub-journal that
+# goes to a temporary file past 64 KiB (a group of a few units); in memory it is never
+# written (nor is a listing's sort, which the reads bound with LIMIT).
 PRAGMAS = """
 PRAGMA journal_mode = WAL;
 PRAGMA foreign_keys = ON;
 PRAGMA busy_timeout = 5000;
+PRAGMA temp_store = MEMORY;
 """
 
 # Every leg with a provider conversation id maps that key to its session; a key reused by a
