@@ -16,7 +16,12 @@ from connector.routing.decision import RouteDecision
 from connector.sessions import TranscriptEntry
 from connector.store import sqlite_statements as sql
 from connector.store.sqlite_db import Database
-from connector.store.sqlite_rows import decisions_from, history_params, lines_from
+from connector.store.sqlite_rows import (
+    decisions_from,
+    history_params,
+    lines_from,
+    newest_lines_from,
+)
 
 
 class SqliteHistory:
@@ -48,7 +53,7 @@ class SqliteHistory:
         if last <= 0:
             return []
         found = await self._db.fetchall(sql.SELECT_TRANSCRIPT_LAST, (session_id, below, last))
-        return lines_from(reversed(found), below)[-last:]
+        return newest_lines_from(found, below, last)
 
     async def append_decision(self, session_id: str, decision: RouteDecision) -> None:
         """Record a route decision; raises ``NotFound`` for an unknown session."""

@@ -175,6 +175,19 @@ def lines_from(rows: Iterable[Any], before: int) -> list[TranscriptEntry]:
     return entries
 
 
+def newest_lines_from(rows: Iterable[Any], before: int, last: int) -> list[TranscriptEntry]:
+    """The newest ``last`` lines below ``before`` of history rows ``(seq, lines,
+    transcript)``, newest row first; only the rows that hold them are parsed."""
+    needed = []
+    count = 0
+    for first, lines, data in rows:
+        needed.append((first, data))
+        count += min(lines, before - first)
+        if count >= last:
+            break
+    return lines_from(reversed(needed), before)[-last:]
+
+
 def decisions_from(rows: Iterable[Any]) -> list[RouteDecision]:
     """The route decisions of history rows ``(decisions,)``, oldest first."""
     return [decision for (data,) in rows for decision in _DECISIONS.validate_json(data)]

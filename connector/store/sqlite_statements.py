@@ -183,10 +183,10 @@ WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?1)
 RETURNING seq
 """
 NO_SEQ_LIMIT = 1 << 62  # ``before`` when the whole transcript is wanted
-_LINES = "SELECT seq, transcript FROM history WHERE session_id = ? AND seq < ? AND lines > 0"
-SELECT_TRANSCRIPT = f"{_LINES} ORDER BY seq, n"
+_LINES = "FROM history WHERE session_id = ? AND seq < ? AND lines > 0"
+SELECT_TRANSCRIPT = f"SELECT seq, transcript {_LINES} ORDER BY seq, n"
 # Each row holds a line at least: the newest ``last`` rows hold the newest ``last`` lines.
-SELECT_TRANSCRIPT_LAST = f"{_LINES} ORDER BY seq DESC, n DESC LIMIT ?"
+SELECT_TRANSCRIPT_LAST = f"SELECT seq, lines, transcript {_LINES} ORDER BY seq DESC, n DESC LIMIT ?"
 SELECT_DECISIONS = """
 SELECT decisions FROM history WHERE session_id = ? AND decisions IS NOT NULL ORDER BY seq, n
 """
