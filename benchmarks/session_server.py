@@ -24,6 +24,8 @@ import yaml
 from message_cpu_loads import _conversation
 from message_cpu_servers import REPO, free_port
 
+from connector.store.sqlite_statements import LAST_SAVE
+
 DAY_US = 86_400 * 10**6
 CONVERSATIONS = 8
 SETTLE_S = 600.0  # expiring the idle sessions of a million must end well before this
@@ -52,7 +54,7 @@ def _memory(pid: int) -> tuple[float, float]:
 def _idle(path: Path, cutoff_us: int) -> int:
     """Active sessions last written before ``cutoff_us`` (read beside the running server)."""
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-        statement = "SELECT COUNT(*) FROM sessions WHERE status = 'active' AND updated_at < ?"
+        statement = f"SELECT COUNT(*) FROM sessions WHERE status = 'active' AND {LAST_SAVE} < ?"
         [(n,)] = conn.execute(statement, (cutoff_us,)).fetchall()
     return int(n)
 
@@ -89,7 +91,7 @@ async def server_memory(
     send ``messages`` per web chat conversation, and read its memory."""
     with closing(sqlite3.connect(store)) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # all of it in the file to be copied
-        [(newest,)] = conn.execute("SELECT MAX(updated_at) FROM sessions").fetchall()
+        [(newest,)] = conn.execute(f"SELECT MAX({LAST_SAVE}) FROM sessions").fetchall()
     cutoff_us = int(newest) - DAY_US
     idle_timeout_s = time.time() - cutoff_us / 1e6
     with tempfile.TemporaryDirectory(prefix="session-server-") as tmp:

@@ -195,7 +195,7 @@ class Engine:
         reply needs besides the conversation id; the newest one is kept on the session.
         """
         limit = self.config.midtier.limits.max_text_chars
-        entry = inbound_entry(
+        entry, own = inbound_entry(
             channel,
             activity,
             limit,
@@ -204,7 +204,7 @@ class Engine:
             channel_state=channel_state,
             address=address,
         )
-        return await self.inbound.record(entry)
+        return await self.inbound.record(entry, own)
 
     async def receive(
         self, channel: str, activity: Activity, *, claims: dict[str, Any] | None = None
@@ -213,7 +213,7 @@ class Engine:
         has been processed and its replies were tried. Returns the session (None for a
         repeat)."""
         limit = self.config.midtier.limits.max_text_chars
-        entry = inbound_entry(channel, activity, limit, claims=claims, ref=activity.id)
+        entry, _ = inbound_entry(channel, activity, limit, claims=claims, ref=activity.id)
         session = await self.inbound.receive(entry)
         await self.outbox.settled(channel, entry.conversation)
         return session

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from connector.activity import Activity, new_activity_id
 from connector.errors import MalformedPayload, MidtierError
+from connector.later import Later
 from connector.records import InboundEntry
 from connector.sessions import MidTierSession, TranscriptEntry
 from connector.store_protocol import InboundStore
@@ -54,8 +55,15 @@ class Unrecorded:
     way: with its record, or None for a repeat.
     """
 
-    def __init__(self, entry: InboundEntry, put: Put, dedupe_ttl_s: float) -> None:
+    def __init__(
+        self,
+        entry: InboundEntry,
+        put: Put,
+        dedupe_ttl_s: float,
+        activity: Activity | None = None,
+    ) -> None:
         self.entry = entry  # its ``session_id`` set: the session it is processed in
+        self.activity = activity  # the entry's activity, parsed (None: parse it when needed)
         self.dedupe_ttl_s = dedupe_ttl_s
         self.line: TranscriptEntry | None = None  # set by the unit of work that processes it
         self.acked: asyncio.Future[InboundEntry | None] = asyncio.get_running_loop().create_future()
@@ -117,8 +125,9 @@ def inbound_entry(
     ref: str | None = None,
     channel_state: dict[str, Any] | None = None,
     address: dict[str, Any] | None = None,
-) -> InboundEntry:
-    """Check a user's activity and give it midtier's own id (what providers see).
+) -> tuple[InboundEntry, Activity]:
+    """Check a user's activity and give it midtier's own id (what providers see): its record,
+    and the activity as recorded (what ``Activity.from_wire`` of the record gives).
 
     ``ref`` is the channel's id for it: the dedupe key, kept on the channel side.
     """
@@ -131,7 +140,7 @@ def inbound_entry(
     conversation = activity.conversation.id
     own = activity.model_copy()
     own.id = new_activity_id()
-    return InboundEntry(
+    entry = InboundEntry(
         id=own.id,
         channel=channel,
         conversation=conversation,
@@ -143,6 +152,7 @@ def inbound_entry(
         channel_state=channel_state or {},
         address=address,
     )
+    return entry, own
 
 
 class UserInbound:
@@ -169,16 +179,22 @@ class UserInbound:
         self._unread: set[Key] = set()
         self._unacked: dict[str, Unrecorded] = {}  # by dedupe key: taken, not recorded yet
         self._late: set[asyncio.Task[None]] = set()  # recording ones that took long
+        # One timer for every message under way (the same delay for all), not one each.
+        self._ack_timer = Later(ack_within_s)
 
-    async def record(self, entry: InboundEntry) -> InboundEntry | None:
+    async def record(
+        self, entry: InboundEntry, activity: Activity | None = None
+    ) -> InboundEntry | None:
         """Record ``entry``; None if it repeats one already recorded. Once this returns,
-        the entry will be processed (or was, with its record), after a crash too."""
+        the entry will be processed (or was, with its record), after a crash too.
+        ``activity``: the entry's activity, parsed already (spares parsing it again)."""
         key = (entry.channel, entry.conversation)
         if self._ack_within_s > 0 and self._quiet(key, entry):
             session_id = await self._store.inbound_target(entry)
             if session_id is not None and self._quiet(key, entry):
                 taken = entry.model_copy(update={"session_id": session_id})
-                return await self._take(key, Unrecorded(taken, self._put, self._ttl))
+                unrecorded = Unrecorded(taken, self._put, self._ttl, activity)
+                return await self._take(key, unrecorded)
         earlier = self._unacked.get(entry.dedupe_key) if entry.dedupe_key else None
         if earlier is not None:  # a repeat of one under way: after it is recorded, it is seen
             await asyncio.wait([earlier.acked])
@@ -207,12 +223,11 @@ class UserInbound:
             self._unacked[dedupe_key] = unrecorded
         self._queued[key] = [unrecorded]
         self._workers.kick(key)
-        loop = asyncio.get_running_loop()
-        timer = loop.call_later(self._ack_within_s, self._record_late, unrecorded)
+        timer = self._ack_timer.start(lambda: self._record_late(unrecorded))
         try:
             return await unrecorded.acked
         finally:
-            timer.cancel()
+            self._ack_timer.stop(timer)
             if dedupe_key is not None and self._unacked.get(dedupe_key) is unrecorded:
                 del self._unacked[dedupe_key]
 

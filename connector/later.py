@@ -56,3 +56,39 @@ class Later:
             calls.append(call)
         for call in calls:
             call()
+
+
+class Deadline:
+    """``asyncio.timeout(delay)`` on a shared :class:`Later`: the block's task is cancelled
+    when the delay has passed, and the block raises ``TimeoutError``. One per block.
+
+    ``asyncio.timeout`` pushes a timer on the loop's heap for every block and cancels it
+    again; a provider's every delivery runs in one, and almost none runs out.
+    """
+
+    __slots__ = ("_cancelling", "_fired", "_key", "_later", "_task")
+
+    def __init__(self, later: Later) -> None:
+        self._later = later
+        self._fired = False
+
+    async def __aenter__(self) -> None:
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("Deadline must be used inside a task")
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._key = self._later.start(self._fire)
+
+    def _fire(self) -> None:
+        self._fired = True
+        self._task.cancel()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        self._later.stop(self._key)
+        # As asyncio.timeout: our cancel becomes TimeoutError, one from outside stays.
+        cancelled = kind is not None and issubclass(kind, asyncio.CancelledError)
+        if self._fired and self._task.uncancel() <= self._cancelling and cancelled:
+            raise TimeoutError from exc

@@ -11,7 +11,6 @@ counts against it), health, and how many open legs each provider holds.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Mapping
@@ -21,6 +20,7 @@ from connector.activity import Activity, ActivityTypes, status_event
 from connector.breaker import Breakers
 from connector.config import Config
 from connector.errors import MidtierError, ProviderError, ProviderTimeout
+from connector.later import Deadline, Later
 from connector.provider_protocol import HandoffContext, Provider
 from connector.sessions import Leg, MidTierSession
 from connector.store_protocol import SessionMap
@@ -41,6 +41,7 @@ class ProviderPool:
         self.healthy: dict[str, bool] = {}
         circuit = config.routing.circuit
         self.breakers = Breakers(failures=circuit.failures, cooldown_s=circuit.cooldown_s)
+        self._deadlines: dict[float, Later] = {}  # one timer per distinct deadline
 
     # ------------------------------------------------------------------ what it knows
 
@@ -106,8 +107,11 @@ class ProviderPool:
     async def _call(self, name: str, what: str, call: Awaitable[T]) -> T:
         """``call`` within ``name``'s deadline; anything it raises becomes a ProviderError."""
         limit = self.timeout(name)
+        later = self._deadlines.get(limit)
+        if later is None:
+            later = self._deadlines[limit] = Later(limit)
         try:
-            async with asyncio.timeout(limit):
+            async with Deadline(later):
                 return await call
         except ProviderError:
             raise

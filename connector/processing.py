@@ -87,7 +87,10 @@ class UserActivities:
     async def _process_once(
         self, entry: InboundEntry, unrecorded: Unrecorded | None
     ) -> MidTierSession | None:
-        activity = Activity.from_wire(entry.activity)
+        parsed = None
+        if unrecorded is not None:  # once: a second attempt starts from the record
+            parsed, unrecorded.activity = unrecorded.activity, None
+        activity = parsed if parsed is not None else Activity.from_wire(entry.activity)
         async with self._turns.turn(entry.session_id) as turn:
             active = turn.session.status == "active"
             if active and unrecorded is not None:

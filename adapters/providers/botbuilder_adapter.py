@@ -3,7 +3,7 @@
 :class:`MidTierBotAdapter` needs no ``ConnectorClient``, no credentials and no msrest
 (de)serialization per turn (botbuilder's ``CloudAdapter`` spends most of a turn building
 those): what a bot sends is collected and handed back to midtier as its own activities
-(:func:`~adapters.providers.botbuilder_schema.from_botbuilder`). What a bot sends from
+(:func:`~adapters.providers.botbuilder_schema.reply_data`). What a bot sends from
 ``adapter.continue_conversation`` runs as a provider turn of the core (``ProviderHost.
 proactive``). Each turn's ``turn_state["midtier.redeem"]`` is an async ``code -> grant``
 callable with which a bot redeems the ``auth_code`` of the ``midtier.handoff`` event
@@ -21,8 +21,8 @@ from botbuilder.core.conversation_reference_extension import get_continuation_ac
 from botbuilder.schema import Activity as BfActivity
 from botbuilder.schema import (
     ActivityTypes,
-    ConversationReference,
     DeliveryModes,
+    InputHints,
     ResourceResponse,
 )
 from botbuilder.schema import ChannelAccount as BfAccount
@@ -30,12 +30,11 @@ from botbuilder.schema import ConversationAccount as BfConversation
 from botframework.connector import Channels
 from pydantic import ValidationError
 
-from adapters.providers.botbuilder_schema import from_botbuilder
+from adapters.providers.botbuilder_schema import reply_data, resource_response, text_message
 from adapters.providers.botbuilder_state import serving
 from connector.activity import (
     Activity,
     ChannelAccount,
-    ConversationAccount,
     new_activity_id,
     now,
 )
@@ -68,31 +67,49 @@ class MidTierTurnContext(TurnContext):  # type: ignore[misc]
     left as it was, and ``copy.copy``-ies the reference's accounts. Shallow copies by
     instance dict do both here (an activity's addressing fields are replaced, not changed
     inside) at a small fraction of the cost: msrest models are deep trees of mostly empty
-    attributes. The steps are botbuilder's: address each copy from the reference, default
-    its type and input hint, run the ``on_send_activities`` handlers, then buffer the
-    replies (``expectReplies``) or hand them to the adapter.
+    attributes. The steps are botbuilder's: address each copy from the turn's conversation
+    reference (as ``apply_conversation_reference`` does, without building the reference
+    object), default its type and input hint, run the ``on_send_activities`` handlers, then
+    buffer the replies (``expectReplies``) or hand them to the adapter.
     """
+
+    async def send_activity(
+        self, activity_or_text: Any, speak: str | None = None, input_hint: Any = None
+    ) -> Any:
+        """botbuilder's ``send_activity``, its text message built without msrest's constructor."""
+        if isinstance(activity_or_text, str):
+            activity_or_text = text_message(
+                activity_or_text, input_hint or InputHints.accepting_input, speak
+            )
+        result = await self.send_activities([activity_or_text])
+        return result[0] if result else None
 
     async def send_activities(self, activities: list[Any]) -> Any:
         incoming = self.activity
-        reference = ConversationReference(
-            activity_id=(
-                incoming.id
-                if incoming.type != ActivityTypes.conversation_update
-                and incoming.channel_id not in (Channels.direct_line, Channels.webchat)
-                else None
-            ),
-            user=_shallow(incoming.from_property),
-            bot=_shallow(incoming.recipient),
-            conversation=_shallow(incoming.conversation),
-            channel_id=incoming.channel_id,
-            locale=incoming.locale,
-            service_url=incoming.service_url,
+        # The turn's conversation reference, as ``get_conversation_reference`` takes it.
+        reply_to = (
+            incoming.id
+            if incoming.type != ActivityTypes.conversation_update
+            and incoming.channel_id not in (Channels.direct_line, Channels.webchat)
+            else None
         )
+        user = _shallow(incoming.from_property)
+        bot = _shallow(incoming.recipient)
+        conversation = _shallow(incoming.conversation)
+        channel_id, locale, service_url = incoming.channel_id, incoming.locale, incoming.service_url
         output = []
         sent_non_trace = False
         for activity in activities:
-            out = TurnContext.apply_conversation_reference(_shallow(activity), reference)
+            # ``apply_conversation_reference``'s steps, on the copy.
+            out = _shallow(activity)
+            out.channel_id = channel_id
+            out.locale = locale
+            out.service_url = service_url
+            out.conversation = conversation
+            out.from_property = bot
+            out.recipient = user
+            if reply_to:
+                out.reply_to_id = reply_to
             if not getattr(out, "type", None):
                 out.type = ActivityTypes.message
             sent_non_trace = sent_non_trace or out.type != ActivityTypes.trace
@@ -100,24 +117,25 @@ class MidTierTurnContext(TurnContext):  # type: ignore[misc]
                 out.input_hint = "acceptingInput"
             out.id = None
             output.append(out)
-
-        async def logic() -> list[Any]:
-            if self.activity.delivery_mode == DeliveryModes.expect_replies:
-                responses = []
-                for activity in output:
-                    self.buffered_reply_activities.append(activity)
-                    if activity.type == ActivityTypes.invoke_response:
-                        self.turn_state[TurnContext._INVOKE_RESPONSE_KEY] = activity
-                    responses.append(ResourceResponse())
-            else:
-                responses = await self.adapter.send_activities(self, output)
-            if sent_non_trace:
-                self.responded = True
-            return responses
-
         if not self._on_send_activities:  # no handlers to run first (``_emit`` would run none)
-            return await logic()
-        return await self._emit(self._on_send_activities, output, logic())
+            return await self._send_output(output, sent_non_trace)
+        return await self._emit(
+            self._on_send_activities, output, self._send_output(output, sent_non_trace)
+        )
+
+    async def _send_output(self, output: list[Any], sent_non_trace: bool) -> list[Any]:
+        if self.activity.delivery_mode == DeliveryModes.expect_replies:
+            responses = []
+            for activity in output:
+                self.buffered_reply_activities.append(activity)
+                if activity.type == ActivityTypes.invoke_response:
+                    self.turn_state[TurnContext._INVOKE_RESPONSE_KEY] = activity
+                responses.append(ResourceResponse())
+        else:
+            responses = await self.adapter.send_activities(self, output)
+        if sent_non_trace:
+            self.responded = True
+        return responses
 
 
 class MidTierBotAdapter(BotAdapter):  # type: ignore[misc]
@@ -136,6 +154,21 @@ class MidTierBotAdapter(BotAdapter):  # type: ignore[misc]
         self._host = host
         self._provider = provider
         self._redeem = self._redeem_code  # bound once, handed to every turn
+        self._middleware_used = False
+
+    def use(self, middleware: Any) -> MidTierBotAdapter:
+        """botbuilder's ``use``: the middleware runs on every turn from now on."""
+        self._middleware_used = True
+        super().use(middleware)
+        return self
+
+    async def run_pipeline(
+        self, context: TurnContext, callback: Callable[[TurnContext], Awaitable[Any]] | None = None
+    ) -> Any:
+        """botbuilder's pipeline; without middleware or ``on_turn_error``, just ``callback``."""
+        if self._middleware_used or self.on_turn_error is not None or callback is None:
+            return await super().run_pipeline(context, callback)
+        return await callback(context)  # what the empty middleware set would do, a layer less
 
     async def _redeem_code(self, code: str) -> dict[str, Any]:
         return await self._host.redeem(code, self._provider)
@@ -157,18 +190,18 @@ class MidTierBotAdapter(BotAdapter):  # type: ignore[misc]
 
     def to_midtier(self, activity: Any, conversation_id: str) -> Activity:
         """A sent activity as ours, from the bot unless it said otherwise, in its conversation."""
+        data = reply_data(activity)  # its own dicts, to complete before one validation
+        data.setdefault("from", {"id": self._provider, "role": "bot"})
+        conversation = data.get("conversation")
+        if conversation is None:
+            data["conversation"] = {"id": conversation_id}
+        else:
+            conversation["id"] = conversation_id
         try:
-            out = from_botbuilder(activity)
+            return Activity.model_validate(data)
         except ValidationError as exc:
             message = f"the bot sent an activity midtier cannot read: {exc}"
             raise ProviderError(self._provider, message) from exc
-        if out.from_ is None:
-            out.from_ = self.bot_account()
-        if out.conversation is None:
-            out.conversation = ConversationAccount(id=conversation_id)
-        else:
-            out.conversation.id = conversation_id
-        return out
 
     def _sent(self, context: TurnContext) -> list[Any]:
         sent = context.turn_state.get(_SENT_KEY)
@@ -185,7 +218,7 @@ class MidTierBotAdapter(BotAdapter):  # type: ignore[misc]
         responses = []
         for activity in activities:
             activity_id = new_activity_id()
-            responses.append(ResourceResponse(id=activity_id))
+            responses.append(resource_response(activity_id))
             kind = activity.type
             if kind == "invokeResponse":
                 context.turn_state[self._INVOKE_RESPONSE_KEY] = activity

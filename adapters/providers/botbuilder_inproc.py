@@ -11,9 +11,8 @@
 The bot runs on :class:`MidTierBotAdapter`, our own ``BotAdapter``
 (:mod:`adapters.providers.botbuilder_adapter`, which also says how proactive messages and
 ``turn_state["midtier.redeem"]`` work). Activities cross the bot's boundary through
-:func:`to_botbuilder` / :func:`from_botbuilder`: keyword constructors and attribute reads
-driven by each class's ``_attribute_map`` (about 8 us each way, where msrest's
-``serialize()`` / ``deserialize()`` take 120-160 us). What the bot sends during a turn comes
+:func:`to_botbuilder` / :func:`from_botbuilder` (:mod:`adapters.providers.botbuilder_schema`:
+no msrest (de)serialization, which takes 120-160 us). What the bot sends during a turn comes
 back from ``deliver``.
 
 **State.** A bot that keeps its state in ``LegStorage``
@@ -28,12 +27,11 @@ import secrets
 from typing import Annotated, Any
 
 from botbuilder.schema import Activity as BfActivity
-from botbuilder.schema import ChannelAccount as BfAccount
 from botbuilder.schema import ConversationAccount as BfConversation
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from adapters.providers.botbuilder_adapter import MidTierBotAdapter
-from adapters.providers.botbuilder_schema import from_botbuilder, plain, to_botbuilder
+from adapters.providers.botbuilder_schema import account, from_botbuilder, plain, to_botbuilder
 from adapters.providers.botbuilder_state import STATE_KEY, LegStorage, serving
 from connector.activity import Activity, new_activity_id, now
 from connector.context import ProviderContext
@@ -130,7 +128,7 @@ class BotbuilderProvider:
         """Tell the bot with ``endOfConversation`` (text = reason); its replies are dropped."""
         if self.bot is None:
             return
-        user = BfAccount(id=str(leg.data.get("user_id") or "midtier"), role="user")
+        user = account(str(leg.data.get("user_id") or "midtier"), "user")
         end = BfActivity(
             type="endOfConversation",
             id=new_activity_id(),
@@ -154,7 +152,7 @@ class BotbuilderProvider:
             incoming.conversation = BfConversation(id=leg.provider_conversation_id)
         else:
             conversation.id = leg.provider_conversation_id
-        incoming.recipient = BfAccount(id=self.name, role="bot")
+        incoming.recipient = account(self.name, "bot")
         incoming.channel_id = leg.channel
         try:
             with serving(leg):

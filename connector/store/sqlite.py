@@ -1,5 +1,6 @@
 """The embedded default session store: one SQLite file. This module holds the session map,
-the history, dedupe keys and codes, and commits; the queues are :mod:`.sqlite_queues`.
+dedupe keys and codes, and commits; the history is :mod:`.sqlite_history`, the queues
+:mod:`.sqlite_queues`.
 
 One connection runs every statement (:mod:`.sqlite_db`): on the event loop itself with
 ``synchronous = NORMAL``, where a commit is a write into the page cache and the checkpoints
@@ -14,28 +15,36 @@ With ``synchronous = NORMAL`` (the default) a commit survives the process being 
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from connector.activity import now
-from connector.errors import ConflictError, NotFound
+from connector.errors import ConflictError
 from connector.records import AuthCodeRecord, Changes
-from connector.routing.decision import RouteDecision
-from connector.sessions import MidTierSession, TranscriptEntry
+from connector.sessions import MidTierSession
+from connector.store import sqlite_migrate
 from connector.store import sqlite_schema as schema
 from connector.store import sqlite_statements as sql
 from connector.store import sqlite_tx as tx
 from connector.store.common import Clock, Stamper, close_expired, new_session
+from connector.store.sqlite_cache import SessionCache
 from connector.store.sqlite_db import Database
+from connector.store.sqlite_history import SqliteHistory
 from connector.store.sqlite_queues import SqliteQueues
-from connector.store.sqlite_rows import insert_params, session_from, to_us, update_params
+from connector.store.sqlite_rows import (
+    idle_params,
+    insert_params,
+    list_params,
+    session_from,
+    to_us,
+    update_params,
+)
 
 Synchronous = Literal["normal", "full"]
 
 
-class SqliteStore(SqliteQueues):
+class SqliteStore(SqliteHistory, SqliteQueues):
     """A :class:`~connector.interfaces.SessionStore` in one SQLite file.
 
     ``path`` is a file path (its parent directories are created by :meth:`start`) or
@@ -52,6 +61,7 @@ class SqliteStore(SqliteQueues):
         self._synchronous = synchronous
         self._conn: Database | None = None
         self._seq = 0  # the queues' last place given: the file's highest when started
+        self._cache = SessionCache()
 
     @property
     def _db(self) -> Database:
@@ -70,7 +80,7 @@ class SqliteStore(SqliteQueues):
         db = Database(self.path, self._pragmas, on_loop=self._synchronous == "normal")
         await db.open()
         try:
-            await schema.migrate(db, self.path)
+            await sqlite_migrate.migrate(db, self.path)
             [(highest,)] = await db.fetchall(sql.MAX_QUEUE_SEQ)
         except BaseException:
             await db.close()
@@ -80,6 +90,7 @@ class SqliteStore(SqliteQueues):
     async def close(self) -> None:
         """Close the connection; ``start`` may open it again."""
         db, self._conn = self._conn, None
+        self._cache.clear()  # another process may write the file before it is opened again
         if db is not None:
             await db.close()
 
@@ -111,7 +122,11 @@ class SqliteStore(SqliteQueues):
         return None
 
     async def get(self, session_id: str) -> MidTierSession | None:
-        """The session with this id, if any."""
+        """The session with this id, if any (as this process last committed it, if it did:
+        :mod:`.sqlite_cache` says why that is safe)."""
+        data = self._cache.get(session_id)
+        if data is not None:
+            return MidTierSession.model_validate_json(data)
         return await self._one(sql.SELECT_BY_ID, (session_id,))
 
     async def by_channel(self, channel: str, channel_conversation_id: str) -> MidTierSession | None:
@@ -142,7 +157,13 @@ class SqliteStore(SqliteQueues):
         saved = session.model_copy(
             update={"version": session.version + 1, "updated_at": self._stamp()}
         )
-        await self._db.run(tx.save, saved, session.version)
+        data, due = saved.model_dump_json(), _due(session, saved)
+        try:
+            await self._db.run(tx.save, saved, session.version, data, due)
+        except BaseException:
+            self._cache.drop(saved.id)
+            raise
+        self._cache.put(saved.id, saved.version, data)
         return saved
 
     async def list_sessions(
@@ -152,10 +173,10 @@ class SqliteStore(SqliteQueues):
         limit = max(limit, 0)
         if status is None and provider is None:
             rows = await self._db.fetchall(sql.LIST_ALL, (limit,))
-        elif provider is None:
-            rows = await self._db.fetchall(sql.LIST_BY_STATUS, (status, limit))
         elif status is None:
             rows = await self._db.fetchall(sql.LIST_BY_PROVIDER, (provider, limit))
+        elif provider is None:
+            rows = await self._db.fetchall(sql.LIST_BY_STATUS, list_params(status, limit))
         else:
             rows = await self._db.fetchall(sql.LIST_BY_STATUS_PROVIDER, (status, provider, limit))
         return [session_from(r) for r in rows]
@@ -167,9 +188,9 @@ class SqliteStore(SqliteQueues):
         a holder of an older copy gets ``ConflictError`` on save; a session saved meanwhile
         is left alone. Also drops expired dedupe keys and authorization codes.
         """
-        before, at, count = to_us(idle_before), self._stamp(), 0
+        page, at, count = idle_params(idle_before, sql.EXPIRE_PAGE), self._stamp(), 0
         while True:
-            rows = await self._db.fetchall(sql.SELECT_IDLE, (before, sql.EXPIRE_PAGE))
+            rows = await self._db.fetchall(sql.SELECT_IDLE, page)
             params = []
             for row in rows:
                 session = session_from(row)
@@ -178,7 +199,11 @@ class SqliteStore(SqliteQueues):
                 session.version += 1
                 session.updated_at = at
                 params.append(update_params(session, expected))
-            closed = await self._db.executemany(sql.UPDATE_SAVED, params) if params else 0
+            try:
+                closed = await self._db.executemany(sql.UPDATE_SAVED, params) if params else 0
+            finally:  # which of them were closed (not saved meanwhile) is not known here
+                for row in params:
+                    self._cache.drop(row[-2])
             count += closed
             if len(rows) < sql.EXPIRE_PAGE or closed == 0:  # the last page, or no progress
                 break
@@ -200,55 +225,8 @@ class SqliteStore(SqliteQueues):
 
     async def idle_sessions(self, before: datetime, limit: int = 100) -> list[str]:
         """Ids of active sessions not updated since ``before``, longest idle first."""
-        rows = await self._db.fetchall(sql.SELECT_IDLE_IDS, (to_us(before), max(limit, 0)))
+        rows = await self._db.fetchall(sql.SELECT_IDLE_IDS, idle_params(before, limit))
         return [str(session_id) for (session_id,) in rows]
-
-    # ------------------------------------------------------------------ transcript, decisions
-
-    async def append_transcript(self, session_id: str, entry: TranscriptEntry) -> TranscriptEntry:
-        """Append ``entry`` with the next ``seq`` and return a copy carrying it.
-
-        Raises ``NotFound`` for an unknown session.
-        """
-        try:
-            [(seq,)] = await self._db.fetchall(
-                sql.INSERT_TRANSCRIPT, (session_id, entry.model_dump_json())
-            )
-        except sqlite3.IntegrityError as exc:
-            raise NotFound(f"unknown session {session_id}") from exc
-        return entry.model_copy(update={"seq": seq})
-
-    async def transcript(
-        self, session_id: str, *, last: int | None = None, before: int | None = None
-    ) -> list[TranscriptEntry]:
-        """Oldest first; ``last`` keeps only the newest entries (``last <= 0``: none);
-        ``before`` only those with a lower ``seq``."""
-        below = sql.NO_SEQ_LIMIT if before is None else before
-        if last is None:
-            rows = await self._db.fetchall(sql.SELECT_TRANSCRIPT, (session_id, below))
-        elif last <= 0:
-            return []
-        else:
-            found = await self._db.fetchall(sql.SELECT_TRANSCRIPT_LAST, (session_id, below, last))
-            rows = list(found)[::-1]
-        entries = []
-        for seq, data in rows:
-            entry = TranscriptEntry.model_validate_json(data)
-            entry.seq = seq
-            entries.append(entry)
-        return entries
-
-    async def append_decision(self, session_id: str, decision: RouteDecision) -> None:
-        """Record a route decision; raises ``NotFound`` for an unknown session."""
-        try:
-            await self._db.execute(sql.INSERT_DECISION, (session_id, decision.model_dump_json()))
-        except sqlite3.IntegrityError as exc:
-            raise NotFound(f"unknown session {session_id}") from exc
-
-    async def decisions(self, session_id: str) -> list[RouteDecision]:
-        """The session's route decisions, oldest first."""
-        rows = await self._db.fetchall(sql.SELECT_DECISIONS, (session_id,))
-        return [RouteDecision.model_validate_json(data) for (data,) in rows]
 
     # ------------------------------------------------------------------ dedupe, codes
 
@@ -289,5 +267,19 @@ class SqliteStore(SqliteQueues):
         )
         seqs = [self.next_seq() for _ in changes.outbox]
         seen = self.seen_window(changes.dedupe_ttl_s)
-        await self._db.transaction(lambda conn: tx.commit(conn, changes, saved, seqs, seen))
+        data, due = saved.model_dump_json(), _due(changes.session, saved)
+        try:
+            await self._db.transaction(
+                lambda conn: tx.commit(conn, changes, saved, seqs, seen, data, due)
+            )
+        except BaseException:  # a conflict, a repeat, the disk: read it from the file again
+            self._cache.drop(saved.id)
+            raise
+        self._cache.put(saved.id, saved.version, data)
         return saved
+
+
+def _due(read: MidTierSession, saved: MidTierSession) -> bool:
+    """Whether ``saved`` comes a minute or more after the save of the copy it was made from,
+    so that its place in sessions_idle is sure to move (idle_at is never after that save)."""
+    return to_us(saved.updated_at) - to_us(read.updated_at) >= sql.IDLE_STEP_US

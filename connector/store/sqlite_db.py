@@ -15,7 +15,8 @@ Where the function runs depends on what a commit costs:
 
   Writes are committed in groups: the transactions (and single writes) that tasks ask for
   in one turn of the event loop run in one ``BEGIN IMMEDIATE`` ... ``COMMIT`` at the end of
-  that turn, each inside its own ``SAVEPOINT`` (one that raises is rolled back alone), and
+  that turn, each inside its own ``SAVEPOINT`` (one that raises is rolled back alone; a
+  single statement needs none, SQLite undoes one that fails, nor does a group of one), and
   each caller's await returns once that ``COMMIT`` is done. A commit's cost is mostly the
   pages it writes to the WAL, and concurrent conversations write the same pages (the
   tables' and indexes' last pages): a group writes each once.
@@ -75,7 +76,10 @@ class Database:
         self._checkpointer: sqlite3.Connection | None = None  # on the worker thread
         self._commits = 0
         self._checkpointing: asyncio.Future[None] | None = None
-        self._group: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        # What the loop's turn asked for: each function, its caller's future, and whether it
+        # runs one statement only (atomic by itself: no savepoint around it).
+        self._group: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], bool]]
+        self._group = []
 
     async def open(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="midtier-sqlite")
@@ -148,7 +152,7 @@ class Database:
     async def execute(self, statement: str, params: Any = ()) -> int:
         """Run one statement (a write: committed when this returns); its row count."""
         if self._on_loop:
-            return await self.transaction(lambda conn: _execute(conn, statement, params))
+            return await self.transaction(lambda conn: _execute(conn, statement, params), one=True)
         return await self.run(_execute, statement, params)
 
     async def executemany(self, statement: str, params: list[Any]) -> int:
@@ -156,16 +160,16 @@ class Database:
             return await self.transaction(lambda conn: _executemany(conn, statement, params))
         return await self.run(_executemany, statement, params)
 
-    async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def transaction(self, fn: Callable[[sqlite3.Connection], T], *, one: bool = False) -> T:
         """``fn(connection)`` all or nothing: committed when this returns, rolled back if it
-        raises (with the exception raised here)."""
+        raises (with the exception raised here). ``one``: ``fn`` runs a single statement."""
         if not self._on_loop:
             return await self.run(_transaction, fn)
         if self._pool is None:
             raise RuntimeError(f"SQLite store {self.path!r} is not started")
         loop = asyncio.get_running_loop()
         done: asyncio.Future[T] = loop.create_future()
-        self._group.append((fn, done))
+        self._group.append((fn, done, one))
         if len(self._group) == 1:
             loop.call_soon(self._commit_group)
         return await done
@@ -175,29 +179,36 @@ class Database:
         group, self._group = self._group, []
         conn = self._conn
         if conn is None:  # closed meanwhile
-            for _, done in group:
+            for _, done, _ in group:
                 if not done.done():
                     done.set_exception(RuntimeError(f"SQLite store {self.path!r} is closed"))
             return
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        several = len(group) > 1  # alone, a unit that raises is undone by ROLLBACK
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for fn, done in group:
-                conn.execute("SAVEPOINT unit")
+            for fn, done, one in group:
+                savepoint = several and not one
+                if savepoint:
+                    conn.execute("SAVEPOINT unit")
                 try:
                     result = fn(conn)
                 except Exception as exc:  # this unit only: the others go on
-                    conn.execute("ROLLBACK TO unit")
-                    conn.execute("RELEASE unit")
+                    if savepoint:
+                        conn.execute("ROLLBACK TO unit")
+                        conn.execute("RELEASE unit")
+                    elif not conn.in_transaction:  # SQLite gave the whole transaction up
+                        raise sqlite3.OperationalError("the transaction was rolled back") from exc
                     outcomes.append((done, None, exc))
                 else:
-                    conn.execute("RELEASE unit")
+                    if savepoint:
+                        conn.execute("RELEASE unit")
                     outcomes.append((done, result, None))
-            conn.execute("COMMIT")
+            conn.execute("COMMIT" if several or outcomes[0][2] is None else "ROLLBACK")
         except sqlite3.Error as exc:  # the disk, not a unit: none of them is committed
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            outcomes = [(done, None, exc) for _, done in group]
+            outcomes = [(done, None, exc) for _, done, _ in group]
         for done, result, error in outcomes:
             if done.done():  # its caller was cancelled; what it wrote stands
                 continue

@@ -1,4 +1,5 @@
-"""The SQLite store's schema: its tables, indexes and triggers, and the migration of older files.
+"""The SQLite store's schema: its tables, indexes and triggers (older files are brought to it
+by :mod:`.sqlite_migrate`).
 
 Each model is stored whole as JSON in ``data``; the other columns are copies for lookups,
 kept by the statements of :mod:`.sqlite_statements` (the legs and identities indexes by
@@ -8,23 +9,28 @@ triggers on ``sessions``). Times are integer microseconds since the Unix epoch (
 
 from __future__ import annotations
 
-from connector.errors import ConfigError
-from connector.store.sqlite_db import Database
-
 # 2: provider inbox; 3: durable inbound; 4: identities, moved sessions; 5: sessions_idle;
 # 6: the leg and identity triggers run only on saves that change legs, claims or status;
 # 7: the queues and dedupe keys in WITHOUT ROWID tables keyed by id (MIGRATE_7);
 # 8: no index but sessions_idle holds updated_at, no outbox_next; the number of legs, the
 #    open leg and the claims in columns, so that a save that changes none of them fires no
-#    trigger and recording a message parses no JSON (MIGRATE_8).
-# Every statement of SCHEMA is idempotent: an older file gets what it lacks at start().
-SCHEMA_VERSION = 8
+#    trigger and recording a message parses no JSON (MIGRATE_8);
+# 9: the transcripts and route decisions in one table, a row per unit of work, without
+#    foreign keys (HISTORY); sessions_idle moved by a save once a minute at most (idle_at,
+#    the old updated_at column renamed; MIGRATE_9).
+# Every statement of SCHEMA is idempotent: an older file gets what it lacks at start()
+# (:mod:`.sqlite_migrate`).
+SCHEMA_VERSION = 9
 
-# The store adds ``PRAGMA synchronous`` (normal or full) after these.
+# The store adds ``PRAGMA synchronous`` (normal or full) after these. temp_store: a unit of
+# work in a group commit runs in a savepoint, whose pages SQLite keeps in a sub-journal that
+# goes to a temporary file past 64 KiB (a group of a few units); in memory it is never
+# written (nor is a listing's sort, which the reads bound with LIMIT).
 PRAGMAS = """
 PRAGMA journal_mode = WAL;
 PRAGMA foreign_keys = ON;
 PRAGMA busy_timeout = 5000;
+PRAGMA temp_store = MEMORY;
 """
 
 # Every leg with a provider conversation id maps that key to its session; a key reused by a
@@ -82,6 +88,28 @@ CREATE TABLE IF NOT EXISTS inbound (
 CREATE INDEX IF NOT EXISTS inbound_line ON inbound(channel, conversation, seq);
 """
 
+# Each session's transcript and route decisions, a row per unit of work that wrote some (a
+# commit, a recorded message, an append): in one b-tree and one index, where one table for
+# each kind wrote two of each per message. Rows are appended (rowid: the table's last page,
+# which the units of a commit share), and a session's rows follow one another in
+# history_at, so a message's lines and decision touch one page of the index. A row's lines
+# have the seqs seq .. seq + lines - 1; a row without lines takes the seq of the next line
+# to come, and ``n`` orders the rows that share a seq. ``transcript`` and ``decisions``
+# are JSON arrays (NULL: none). No foreign key: every statement that appends names a session
+# it has just read, written or checked in the same transaction (schema 9).
+HISTORY = """
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    lines INTEGER NOT NULL,
+    transcript TEXT,
+    decisions TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS history_at ON history(session_id, seq, n);
+"""
+
 SCHEMA = f"""
 BEGIN;
 CREATE TABLE IF NOT EXISTS sessions (
@@ -93,11 +121,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     current_provider TEXT,
     version INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
+    idle_at INTEGER NOT NULL,
     data TEXT NOT NULL,
     leg_count INTEGER NOT NULL DEFAULT -1,
     open_leg TEXT,
-    claims TEXT NOT NULL DEFAULT ''
+    claims TEXT NOT NULL DEFAULT '',
+    updated_at INTEGER NOT NULL DEFAULT 0
 );
 -- At most one active session per channel conversation: find_or_create relies on it.
 CREATE UNIQUE INDEX IF NOT EXISTS sessions_active_channel
@@ -108,8 +137,14 @@ CREATE INDEX IF NOT EXISTS sessions_channel
 -- of these two; their reads sort the few rows they find (schema 8).
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);
 CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status, current_provider);
--- Expiry reads a page of the longest idle active sessions at a time.
-CREATE INDEX IF NOT EXISTS sessions_idle ON sessions(status, updated_at);
+-- Expiry reads a page of the longest idle active sessions at a time, and listings by status
+-- the newest. updated_at is the time of the last save (0 in rows not saved since schema 9,
+-- whose idle_at holds it); idle_at the time of the save that last moved the session in this
+-- index: a save moves it only when idle_at is a minute (IDLE_STEP_US) or more older than the
+-- save, so that the saves of a conversation under way (each message's) move no entry of it.
+-- The reads that order by the last save find their rows here within that minute
+-- (:mod:`.sqlite_statements`, schema 9).
+CREATE INDEX IF NOT EXISTS sessions_idle ON sessions(status, idle_at);
 CREATE TABLE IF NOT EXISTS legs (
     provider TEXT NOT NULL,
     provider_conversation_id TEXT NOT NULL,
@@ -144,18 +179,7 @@ WHEN NEW.status IS NOT OLD.status OR NEW.claims IS NOT OLD.claims
 BEGIN
     {_SYNC_IDENTITIES}
 END;
-CREATE TABLE IF NOT EXISTS transcript (
-    session_id TEXT NOT NULL REFERENCES sessions(id),
-    seq INTEGER NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (session_id, seq)
-);
-CREATE TABLE IF NOT EXISTS decisions (
-    session_id TEXT NOT NULL REFERENCES sessions(id),
-    n INTEGER NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (session_id, n)
-);
+{HISTORY}
 CREATE TABLE IF NOT EXISTS dedupe (
     key TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
@@ -173,80 +197,3 @@ CREATE TABLE IF NOT EXISTS codes (
 PRAGMA user_version = {SCHEMA_VERSION};
 COMMIT;
 """
-
-# A file of schema 6 or older: its queues and dedupe keys move into the tables of schema 7,
-# in one transaction, their order (seq) kept. Run before SCHEMA when ``needs_migrate_7``.
-MIGRATE_7 = (
-    """
-BEGIN;
-DROP INDEX IF EXISTS outbox_conversation;
-DROP INDEX IF EXISTS outbox_next;
-DROP INDEX IF EXISTS inbox_conversation;
-DROP INDEX IF EXISTS inbound_conversation;
-ALTER TABLE outbox RENAME TO outbox_6;
-ALTER TABLE inbox RENAME TO inbox_6;
-ALTER TABLE inbound RENAME TO inbound_6;
-ALTER TABLE dedupe RENAME TO dedupe_6;
-CREATE TABLE dedupe (
-    key TEXT PRIMARY KEY,
-    expires_at INTEGER NOT NULL
-) WITHOUT ROWID;
-"""
-    + QUEUES.replace("IF NOT EXISTS ", "")
-    + """
-INSERT INTO outbox SELECT id, seq, session_id, channel, conversation_id, next_attempt_at,
-                          attempts, last_error, data FROM outbox_6;
-INSERT INTO inbox SELECT id, seq, provider, conversation, data FROM inbox_6;
-INSERT INTO inbound SELECT id, seq, channel, conversation, data FROM inbound_6;
-INSERT INTO dedupe SELECT key, expires_at FROM dedupe_6;
-DROP TABLE outbox_6;
-DROP TABLE inbox_6;
-DROP TABLE inbound_6;
-DROP TABLE dedupe_6;
-DELETE FROM sqlite_sequence WHERE name IN ('outbox', 'inbox', 'inbound');
-COMMIT;
-"""
-)
-NEEDS_MIGRATE_7 = """
-SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inbound' AND sql LIKE '%AUTOINCREMENT%'
-"""
-
-# A file of schema 7 or older: the indexes whose keys changed are dropped, and SCHEMA makes
-# them anew (sessions_user and sessions_status without updated_at). The sessions' new
-# columns start at values no session has (leg_count -1: not known yet), so that each one's
-# next save writes them (through UPDATE_SAVED, which fires the triggers once: they rewrite
-# what they index, no more).
-MIGRATE_8 = """
-DROP INDEX IF EXISTS sessions_user;
-DROP INDEX IF EXISTS sessions_status;
-DROP INDEX IF EXISTS outbox_next;
-"""
-# Added to a file that lacks them (ALTER TABLE is not idempotent), in MIGRATE_8's transaction.
-COLUMNS_8 = {
-    "leg_count": "ALTER TABLE sessions ADD COLUMN leg_count INTEGER NOT NULL DEFAULT -1;",
-    "open_leg": "ALTER TABLE sessions ADD COLUMN open_leg TEXT;",
-    "claims": "ALTER TABLE sessions ADD COLUMN claims TEXT NOT NULL DEFAULT '';",
-}
-
-
-async def migrate(db: Database, path: str) -> None:
-    """Bring the file at ``path``, open on ``db``, to ``SCHEMA_VERSION`` (idempotent).
-
-    Raises ``ConfigError`` when the file was written by a newer schema version.
-    """
-    [(version,)] = await db.fetchall("PRAGMA user_version")
-    if version > SCHEMA_VERSION:
-        raise ConfigError(
-            path,
-            "schema version",
-            f"{version} was written by a newer midtier (this one knows"
-            f" {SCHEMA_VERSION}); upgrade midtier or use another store file",
-        )
-    if version and await db.fetchall(NEEDS_MIGRATE_7):
-        await db.run(lambda conn: conn.executescript(MIGRATE_7))
-    if 0 < version < 8:
-        columns = {row[1] for row in await db.fetchall("PRAGMA table_info(sessions)")}
-        added = "".join(add for name, add in COLUMNS_8.items() if name not in columns)
-        script = f"BEGIN;\n{added}{MIGRATE_8}COMMIT;\n"
-        await db.run(lambda conn: conn.executescript(script))
-    await db.run(lambda conn: conn.executescript(SCHEMA))

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 # ---------------------------------------------------------------------------- sessions
 
+# The time of a session's last save (updated_at is 0 in rows not saved since schema 9), and
+# how far before it idle_at may lag (see sessions_idle in the schema).
+LAST_SAVE = "MAX(updated_at, idle_at)"
+IDLE_STEP_US = 60_000_000
+
 SELECT_ACTIVE = """
 SELECT data FROM sessions
 WHERE channel = ? AND channel_conversation_id = ? AND status = 'active'
@@ -34,16 +39,16 @@ ACTIVE_ID_UNSEEN = f"""
 # Loses quietly to a concurrent creator through the unique index on active sessions.
 INSERT_NEW = """
 INSERT INTO sessions(id, user_id, channel, channel_conversation_id, status, current_provider,
-                     version, created_at, updated_at, data, leg_count, open_leg, claims)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     version, created_at, idle_at, data, leg_count, open_leg, claims, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 RETURNING id
 """
 # A never-stored session; a clash with another active session raises IntegrityError.
 INSERT_SAVED = """
 INSERT INTO sessions(id, user_id, channel, channel_conversation_id, status, current_provider,
-                     version, created_at, updated_at, data, leg_count, open_leg, claims)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     version, created_at, idle_at, data, leg_count, open_leg, claims, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(id) DO NOTHING
 """
 # A session may move to another channel conversation (connector.continuation): the unique
@@ -51,19 +56,28 @@ ON CONFLICT(id) DO NOTHING
 UPDATE_SAVED = """
 UPDATE sessions
 SET user_id = ?, channel = ?, channel_conversation_id = ?, status = ?, current_provider = ?,
-    version = ?, updated_at = ?, data = ?, leg_count = ?, open_leg = ?, claims = ?
+    version = ?, idle_at = ?, data = ?, leg_count = ?, open_leg = ?, claims = ?, updated_at = ?
 WHERE id = ? AND version = ?
 """
-# Most saves (a message answered) change none of the indexed keys but updated_at, nor the
-# legs or the claims: writing only what changed spares SQLite the indexes of the others and
-# the triggers on legs and claims (UPDATE_SAVED when it matches no row: something else
-# changed, or the version is stale). The open leg changes only with the number of legs or
-# with current_provider (legs are appended, and closed once), so open_leg is not compared.
-UPDATE_TOUCHED = """
-UPDATE sessions SET version = ?, updated_at = ?, data = ?
+# Most saves (a message answered) change none of the indexed keys, nor the legs or the
+# claims: writing only what changed spares SQLite the indexes and the triggers on legs and
+# claims (SQLite rewrites the entries of every index whose column a SET names, changed or
+# not). UPDATE_TOUCHED, for a save within a minute of the one that set idle_at, writes no
+# index at all; UPDATE_MOVED moves the session in sessions_idle; UPDATE_SAVED, when neither
+# matches a row, writes everything (a key changed, or the version is stale: then it matches
+# none either). The open leg changes only with the number of legs or with current_provider
+# (legs are appended, and closed once), so open_leg is not compared.
+_UNCHANGED = """
 WHERE id = ? AND version = ? AND user_id = ? AND channel = ? AND channel_conversation_id = ?
   AND status = ? AND current_provider IS ? AND leg_count = ? AND claims = ?
 """
+UPDATE_TOUCHED = f"""
+UPDATE sessions SET version = ?, updated_at = ?, data = ? {_UNCHANGED}
+  AND idle_at > ? AND idle_at <= ?
+"""
+UPDATE_MOVED = (
+    f"UPDATE sessions SET version = ?, updated_at = ?, data = ?, idle_at = ? {_UNCHANGED}"
+)
 SELECT_BY_ID = "SELECT data FROM sessions WHERE id = ?"
 SELECT_BY_CHANNEL = """
 SELECT data FROM sessions WHERE channel = ? AND channel_conversation_id = ?
@@ -77,11 +91,25 @@ WHERE l.provider = ? AND l.provider_conversation_id = ?
 # every active session through sessions_idle and probe identities for each.
 SELECT_BY_IDENTITY = """
 SELECT s.data FROM identities AS i CROSS JOIN sessions AS s ON s.id = i.session_id
-WHERE i.identity = ? AND s.status = 'active' ORDER BY s.updated_at DESC
+WHERE i.identity = ? AND s.status = 'active' ORDER BY MAX(s.updated_at, s.idle_at) DESC
 """
-SELECT_BY_USER = "SELECT data FROM sessions WHERE user_id = ? ORDER BY updated_at DESC"
-# Longest idle first, a page at a time, so that no read holds every session in memory.
-_IDLE = "FROM sessions WHERE status = 'active' AND updated_at < ? ORDER BY updated_at LIMIT ?"
+SELECT_BY_USER = f"SELECT data FROM sessions WHERE user_id = ? ORDER BY {LAST_SAVE} DESC"
+# The active sessions last saved before a time, longest idle first, a page at a time (so that
+# no read holds every session in memory; params from ``sqlite_rows.idle_params``). idle_at is
+# at most IDLE_STEP_US before the last save: of the first ``page`` such sessions in idle_at
+# order, none was saved later than the latest idle_at among them plus that step, so the
+# longest idle ``page`` are among the rows below that bound.
+_IDLE = f"""
+FROM sessions
+WHERE status = 'active'
+  AND idle_at < MIN(?, {IDLE_STEP_US} + (
+      SELECT MAX(idle_at) FROM (
+          SELECT idle_at FROM sessions
+          WHERE status = 'active' AND idle_at < ? AND {LAST_SAVE} < ?
+          ORDER BY idle_at LIMIT ?)))
+  AND {LAST_SAVE} < ?
+ORDER BY {LAST_SAVE} LIMIT ?
+"""
 SELECT_IDLE = f"SELECT data {_IDLE}"
 SELECT_IDLE_IDS = f"SELECT id {_IDLE}"
 EXPIRE_PAGE = 500  # sessions ``expire`` closes per statement
@@ -97,15 +125,23 @@ WHERE status = 'active' AND current_provider IS NOT NULL GROUP BY current_provid
 """
 
 # list_sessions: one constant per combination of filters, so each can use an index.
-_LIST = "SELECT data FROM sessions {} ORDER BY updated_at DESC LIMIT ?"
+_LIST = f"SELECT data FROM sessions {{}} ORDER BY {LAST_SAVE} DESC LIMIT ?"
 LIST_ALL = _LIST.format("")
-LIST_BY_STATUS = _LIST.format("WHERE status = ?")
 LIST_BY_PROVIDER = _LIST.format("WHERE current_provider = ?")
-# Searched in sessions_status and sorted (the unary + keeps the planner from walking every
-# session of the status newest first through sessions_idle: closed ones have no provider).
+# The newest sessions of a status, params from ``sqlite_rows.list_params``: among the rows
+# whose idle_at is at most IDLE_STEP_US older than the limit-th newest idle_at of the status
+# (each of those was saved at that time or later).
+LIST_BY_STATUS = f"""
+SELECT data FROM sessions
+WHERE status = ? AND idle_at >= IFNULL((
+    SELECT idle_at FROM sessions WHERE status = ? ORDER BY idle_at DESC LIMIT 1 OFFSET ?
+  ), 0) - {IDLE_STEP_US}
+ORDER BY {LAST_SAVE} DESC LIMIT ?
+"""
+# Searched in sessions_status and sorted.
 LIST_BY_STATUS_PROVIDER = (
     "SELECT data FROM sessions WHERE status = ? AND current_provider = ?"
-    " ORDER BY +updated_at DESC LIMIT ?"
+    f" ORDER BY {LAST_SAVE} DESC LIMIT ?"
 )
 
 # The session map's reads, each with the index its outer loop must search, however many
@@ -120,30 +156,40 @@ INDEXED_READS = {
     "by_user": (SELECT_BY_USER, "sessions_user"),
     "expire": (SELECT_IDLE, "sessions_idle"),
     "idle_sessions": (SELECT_IDLE_IDS, "sessions_idle"),
+    "list_sessions(status)": (LIST_BY_STATUS, "sessions_idle"),
     "open_leg_counts": (OPEN_LEG_COUNTS, "sessions_status"),
     "open_conversations": (OPEN_CONVERSATIONS, "sessions_status"),
     "list_sessions(status, provider)": (LIST_BY_STATUS_PROVIDER, "sessions_status"),
 }
 
-# ---------------------------------------------------------------------------- transcript
+# ---------------------------------------------------------------------------- history
 
-INSERT_TRANSCRIPT = """
-INSERT INTO transcript(session_id, seq, data)
-SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2 FROM transcript WHERE session_id = ?1
+# A row of a session's history at the place after its last row (schema 9: HISTORY), from
+# (session id, lines, transcript, decisions): its first line takes the seq after the last
+# row's lines; a row after one without lines shares its seq, one ``n`` further.
+_AFTER_LAST = """
+SELECT ?1, IFNULL(last.seq + last.lines, 1), IIF(last.lines = 0, last.n + 1, 0), ?2, ?3, ?4
+FROM (SELECT 1) LEFT JOIN (
+    SELECT seq, n, lines FROM history WHERE session_id = ?1 ORDER BY seq DESC, n DESC LIMIT 1
+) AS last
+"""
+_INSERT_HISTORY = "INSERT INTO history(session_id, seq, n, lines, transcript, decisions)"
+# For a session written or read in the same transaction (a unit of work, a recorded message).
+APPEND_HISTORY = f"{_INSERT_HISTORY} {_AFTER_LAST}"
+# For any session id: nothing is written (and no row returned) if there is no such session.
+APPEND_KNOWN = f"""
+{_INSERT_HISTORY} {_AFTER_LAST}
+WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?1)
 RETURNING seq
 """
 NO_SEQ_LIMIT = 1 << 62  # ``before`` when the whole transcript is wanted
-SELECT_TRANSCRIPT = """
-SELECT seq, data FROM transcript WHERE session_id = ? AND seq < ? ORDER BY seq
+_LINES = "FROM history WHERE session_id = ? AND seq < ? AND lines > 0"
+SELECT_TRANSCRIPT = f"SELECT seq, transcript {_LINES} ORDER BY seq, n"
+# Each row holds a line at least: the newest ``last`` rows hold the newest ``last`` lines.
+SELECT_TRANSCRIPT_LAST = f"SELECT seq, lines, transcript {_LINES} ORDER BY seq DESC, n DESC LIMIT ?"
+SELECT_DECISIONS = """
+SELECT decisions FROM history WHERE session_id = ? AND decisions IS NOT NULL ORDER BY seq, n
 """
-SELECT_TRANSCRIPT_LAST = """
-SELECT seq, data FROM transcript WHERE session_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?
-"""
-INSERT_DECISION = """
-INSERT INTO decisions(session_id, n, data)
-SELECT ?1, COALESCE(MAX(n), 0) + 1, ?2 FROM decisions WHERE session_id = ?1
-"""
-SELECT_DECISIONS = "SELECT data FROM decisions WHERE session_id = ? ORDER BY n"
 
 # ---------------------------------------------------------------------------- dedupe, codes
 

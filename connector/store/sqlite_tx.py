@@ -14,17 +14,32 @@ from connector.records import Changes, InboundEntry
 from connector.sessions import MidTierSession
 from connector.store import sqlite_statements as sql
 from connector.store.common import user_entry
-from connector.store.sqlite_rows import insert_params, outbox_params, touched_params, update_params
+from connector.store.sqlite_rows import (
+    history_params,
+    insert_params,
+    outbox_params,
+    touched_params,
+    update_params,
+)
 
 
-def save(conn: sqlite3.Connection, saved: MidTierSession, expected: int) -> None:
-    """Write ``saved`` over the row at version ``expected`` (0: insert), or ConflictError."""
+def save(
+    conn: sqlite3.Connection, saved: MidTierSession, expected: int, data: str, due: bool
+) -> None:
+    """Write ``saved`` (``data``: its JSON) over the row at version ``expected`` (0: insert),
+    or ConflictError. ``due``: the save it follows was a minute or more before, so that
+    its idle_at moves (UPDATE_MOVED, not UPDATE_TOUCHED, first)."""
     try:
         if expected == 0:
-            cursor = conn.execute(sql.INSERT_SAVED, insert_params(saved))
+            cursor = conn.execute(sql.INSERT_SAVED, insert_params(saved, data))
         else:
-            data = saved.model_dump_json()
-            cursor = conn.execute(sql.UPDATE_TOUCHED, touched_params(saved, expected, data))
+            cursor = conn.execute(
+                sql.UPDATE_MOVED if due else sql.UPDATE_TOUCHED,
+                touched_params(saved, expected, data, move=due),
+            )
+            if cursor.rowcount != 1 and not due:  # idle_at due to move, a key changed...
+                moved = touched_params(saved, expected, data, move=True)
+                cursor = conn.execute(sql.UPDATE_MOVED, moved)
             if cursor.rowcount != 1:  # a key changed (or the version is stale: then 0 again)
                 cursor = conn.execute(sql.UPDATE_SAVED, update_params(saved, expected, data))
     except sqlite3.IntegrityError as exc:
@@ -62,7 +77,7 @@ def inbound_put(
     stored = entry.model_copy(update={"session_id": session_id})
     said = user_entry(stored, open_leg)
     if said is not None:
-        conn.execute(sql.INSERT_TRANSCRIPT, (session_id, said.model_dump_json())).fetchall()
+        conn.execute(sql.APPEND_HISTORY, history_params(session_id, [said], []))
     conn.execute(
         sql.INBOUND_PUT,
         (stored.id, seq, stored.channel, stored.conversation, stored.model_dump_json()),
@@ -76,17 +91,18 @@ def commit(
     saved: MidTierSession,
     seqs: list[int],
     seen: tuple[int, int],
+    data: str,
+    due: bool,
 ) -> None:
     """Write a unit of work (``seqs``: the places of its outbox entries; ``seen``: its dedupe
-    key's expiry and the current time, in microseconds)."""
+    key's expiry and the current time, in microseconds; ``data``, ``due``: as for ``save``)."""
     key = changes.dedupe_key
     if key is not None and conn.execute(sql.SEEN, (key, *seen)).rowcount == 0:
         raise RepeatedMessage(f"dedupe key {key!r} is recorded already")
-    save(conn, saved, changes.expected_version)
-    for entry in changes.transcript:
-        conn.execute(sql.INSERT_TRANSCRIPT, (saved.id, entry.model_dump_json())).fetchall()
-    for decision in changes.decisions:
-        conn.execute(sql.INSERT_DECISION, (saved.id, decision.model_dump_json()))
+    save(conn, saved, changes.expected_version, data, due)
+    if changes.transcript or changes.decisions:
+        row = history_params(saved.id, changes.transcript, changes.decisions)
+        conn.execute(sql.APPEND_HISTORY, row)
     if changes.outbox:
         params = [outbox_params(e, s) for e, s in zip(changes.outbox, seqs, strict=True)]
         conn.executemany(sql.OUTBOX_PUT, params)

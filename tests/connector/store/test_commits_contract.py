@@ -205,3 +205,33 @@ async def test_commit_with_a_dedupe_key_already_remembered_writes_nothing(
     assert [e.text for e in await store.transcript(session.id)] == ["hi"]
     assert await store.outbox_pending("webchat", "c-1") == []
     assert (await store.get(session.id)).version == session.version  # type: ignore[union-attr]
+
+
+async def test_pages_of_the_transcript_begin_and_end_inside_what_one_commit_wrote(
+    store: SessionStore,
+) -> None:
+    session, _ = await recorded_session(store)  # line 1: "hi"
+    for n in range(3):  # lines 2-4, 5-7, 8-10: three of each commit, and a decision
+        said = [TranscriptEntry(speaker="bot", text=f"{n}.{k}") for k in range(3)]
+        session = await store.commit(
+            Changes(
+                session=session,
+                expected_version=session.version,
+                transcript=said,
+                decisions=[RouteDecision(action="stay", provider="faq", intent=f"i{n}")],
+            )
+        )
+    await store.append_decision(session.id, RouteDecision(action="stay", provider="faq"))
+    alone = await store.append_transcript(session.id, TranscriptEntry(speaker="bot", text="z"))
+    assert alone.seq == 11
+    everything = await store.transcript(session.id)
+    assert [e.seq for e in everything] == list(range(1, 12))
+    assert [e.text for e in everything][:5] == ["hi", "0.0", "0.1", "0.2", "1.0"]
+    page = await store.transcript(session.id, last=4, before=9)
+    assert [(e.seq, e.text) for e in page] == [(5, "1.0"), (6, "1.1"), (7, "1.2"), (8, "2.0")]
+    assert [e.seq for e in await store.transcript(session.id, last=5, before=9)] == [4, 5, 6, 7, 8]
+    assert [e.text for e in await store.transcript(session.id, last=2, before=4)] == ["0.0", "0.1"]
+    assert [e.seq for e in await store.transcript(session.id, before=6)] == [1, 2, 3, 4, 5]
+    assert [e.seq for e in await store.transcript(session.id, last=3)] == [9, 10, 11]
+    intents = [d.intent for d in await store.decisions(session.id)]
+    assert intents == ["i0", "i1", "i2", None]

@@ -58,6 +58,34 @@ async def test_transactions_asked_for_in_one_turn_share_one_commit_and_fail_alon
     await db.close()
 
 
+async def test_a_single_statement_that_fails_in_a_group_is_undone_alone(tmp_path: Path) -> None:
+    db = await _database(tmp_path / "store.db")
+    results = await asyncio.gather(
+        db.execute("INSERT INTO t (x) VALUES (1)"),
+        db.execute("INSERT INTO t (x) VALUES (NULL)"),  # NOT NULL: this statement fails
+        db.transaction(lambda conn: conn.execute("INSERT INTO t (x) VALUES (3)").rowcount),
+        return_exceptions=True,
+    )
+    assert results[0] == 1 and results[2] == 1
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert _rows(tmp_path / "store.db") == [1, 3]
+    await db.close()
+
+
+async def test_a_transaction_alone_in_its_turn_that_fails_writes_nothing(tmp_path: Path) -> None:
+    db = await _database(tmp_path / "store.db")
+
+    def half(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t (x) VALUES (1)")
+        raise ValueError("this unit fails after its first write")
+
+    with pytest.raises(ValueError, match="first write"):
+        await db.transaction(half)
+    await db.execute("INSERT INTO t (x) VALUES (2)")
+    assert _rows(tmp_path / "store.db") == [2]
+    await db.close()
+
+
 async def test_a_write_is_in_the_file_when_its_await_returns(tmp_path: Path) -> None:
     db = await _database(tmp_path / "store.db")
     await db.execute("INSERT INTO t (x) VALUES (7)")
