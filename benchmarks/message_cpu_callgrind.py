@@ -175,7 +175,8 @@ async def main(options: Options) -> None:
             counts = []
             for messages in ROUNDS:
                 await _control("-i", "on", pid)
-                latencies, _ = await loads.webchat(server.base, conversations, messages)
+                run = await loads.webchat(server.base, conversations, messages)
+                latencies = run.latencies
                 await _control("-i", "off", pid)
                 await _control("-d", f"round-{messages}", pid)
                 counts.append((len(latencies), await _dump(directory, f"round-{messages}")))

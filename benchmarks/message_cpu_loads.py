@@ -46,7 +46,12 @@ def percentiles(seconds: list[float]) -> tuple[float, float, float]:
 # ---------------------------------------------------------------------------- web chat
 
 
-async def _conversation(base: str, n: int, latencies: list[float], answers: list[str]) -> None:
+async def _conversation(
+    base: str, n: int, latencies: list[float], answers: list[str], later: list[float]
+) -> None:
+    """One web chat conversation of ``n`` messages, each sent once the last was answered and
+    acknowledged; every latency goes to ``latencies``, those after the first (which opens
+    the conversation's session and its first leg) to ``later`` too."""
     url = base.replace("http://", "ws://") + "/webchat/ws"
     async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
         await ws.send_json({"type": "hello", "resume": None, "user": None})
@@ -65,18 +70,31 @@ async def _conversation(base: str, n: int, latencies: list[float], answers: list
             latencies.append(time.perf_counter() - started)
             if i == 0:
                 answers.append(reply)
+            else:
+                later.append(latencies[-1])
 
 
-async def webchat(base: str, conversations: int, messages: int) -> tuple[list[float], list[str]]:
+@dataclass
+class WebChatRun:
+    """What a web chat load gave: every message's latency, those of the messages after each
+    conversation's first, and each conversation's first answer."""
+
+    latencies: list[float]
+    later: list[float]
+    answers: list[str]
+
+
+async def webchat(base: str, conversations: int, messages: int) -> WebChatRun:
     """``conversations`` web chat sockets at once, each sending ``messages`` one after another
-    (the next once the bot's reply and the ack arrived). Latencies, and each socket's first
-    answer."""
-    latencies: list[float] = []
-    answers: list[str] = []
+    (the next once the bot's reply and the ack arrived)."""
+    run = WebChatRun([], [], [])
     await asyncio.gather(
-        *(_conversation(base, messages, latencies, answers) for _ in range(conversations))
+        *(
+            _conversation(base, messages, run.latencies, run.answers, run.later)
+            for _ in range(conversations)
+        )
     )
-    return latencies, answers
+    return run
 
 
 # ---------------------------------------------------------------------------- bodies

@@ -214,7 +214,8 @@ async def main(options: Options, raw_out: str | None = None) -> None:
             if b"Sampling" not in started:
                 raise SystemExit(f"py-spy did not start: {started.decode(errors='replace')}")
             cpu0, wall0 = thread_cpu(server.pid), time.monotonic()
-            latencies, _ = await loads.webchat(server.base, options.conversations, options.messages)
+            run = await loads.webchat(server.base, options.conversations, options.messages)
+            latencies = run.latencies
             cpu1, wall = thread_cpu(server.pid), time.monotonic() - wall0
             spy.send_signal(signal.SIGINT)
             out, _ = await spy.communicate()

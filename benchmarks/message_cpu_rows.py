@@ -70,20 +70,29 @@ async def midtier_webchat(options: Options) -> Row:
         port = servers.free_port()
         command = servers.midtier(port, config, Path(tmp) / "data")
         async with servers.serve("midtier", command, port, ready_path="/healthz") as server:
-            _, answers = await loads.webchat(server.base, options.conversations, options.warmup)
-            for answer in answers:
+            warm = await loads.webchat(server.base, options.conversations, options.warmup)
+            for answer in warm.answers:
                 _check("midtier-webchat", answer)
             cpu0, wall0 = server.cpu(), time.perf_counter()
-            latencies, _ = await loads.webchat(server.base, options.conversations, options.messages)
+            run = await loads.webchat(server.base, options.conversations, options.messages)
             wall, cpu = time.perf_counter() - wall0, server.cpu() - cpu0
+    # Each timed conversation is a new one: its first message opens a session and a leg, and
+    # all of them start at once. Those are 1% of the messages at 100 each: the p99 region.
+    p50, p95, p99 = loads.percentiles(run.later)
+    note = (
+        f"without each conversation's first message (it opens the session; all "
+        f"{options.conversations} start at once): reply p50 / p95 / p99 "
+        f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms"
+    )
     return Row(
         "midtier-webchat",
         f"{FAQ} in process, intent from midtier's classifier",
         "send -> bot's reply and ack frames, on open WebSockets",
-        len(latencies),
+        len(run.latencies),
         wall,
         cpu,
-        reply_ms=loads.percentiles(latencies),
+        reply_ms=loads.percentiles(run.latencies),
+        note=note,
     )
 
 
