@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aiohttp
 import yaml
-from message_cpu_loads import _conversation
+from message_cpu_loads import webchat
 from message_cpu_servers import REPO, free_port
 
 from connector.store.sqlite_statements import LAST_SAVE
@@ -120,10 +120,7 @@ async def server_memory(
                 if time.monotonic() > deadline or proc.returncode is not None:
                     raise SystemExit("the server did not expire the idle sessions")
                 await asyncio.sleep(0.2)
-            latencies: list[float] = []
-            await asyncio.gather(
-                *(_conversation(base, messages, latencies, []) for _ in range(CONVERSATIONS))
-            )
+            await webchat(base, CONVERSATIONS, messages)  # the load: memory is what is measured
             rss, hwm = _memory(proc.pid)
         finally:
             if proc.returncode is None:
