@@ -15,6 +15,7 @@ With ``synchronous = NORMAL`` (the default) a commit survives the process being 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -154,17 +155,11 @@ class SqliteStore(SqliteHistory, SqliteQueues):
         Returns a copy with the version bumped and ``updated_at`` set; ``session`` itself is
         not changed, but the copy shares its nested objects (legs, claims...).
         """
-        saved = session.model_copy(
-            update={"version": session.version + 1, "updated_at": self._stamp()}
-        )
-        data, due = saved.model_dump_json(), _due(session, saved)
-        try:
-            await self._db.run(tx.save, saved, session.version, data, due)
-        except BaseException:
-            self._cache.drop(saved.id)
-            raise
-        self._cache.put(saved.id, saved.version, data)
-        return saved
+
+        def write(saved: MidTierSession, data: str, due: bool) -> Awaitable[None]:
+            return self._db.run(tx.save, saved, session.version, data, due)
+
+        return await self._write(session, session.version, write)
 
     async def list_sessions(
         self, *, status: str | None = None, provider: str | None = None, limit: int = 100
@@ -191,7 +186,7 @@ class SqliteStore(SqliteHistory, SqliteQueues):
         page, at, count = idle_params(idle_before, sql.EXPIRE_PAGE), self._stamp(), 0
         while True:
             rows = await self._db.fetchall(sql.SELECT_IDLE, page)
-            params = []
+            params, ids = [], []
             for row in rows:
                 session = session_from(row)
                 expected = session.version
@@ -199,11 +194,12 @@ class SqliteStore(SqliteHistory, SqliteQueues):
                 session.version += 1
                 session.updated_at = at
                 params.append(update_params(session, expected))
+                ids.append(session.id)
             try:
                 closed = await self._db.executemany(sql.UPDATE_SAVED, params) if params else 0
             finally:  # which of them were closed (not saved meanwhile) is not known here
-                for row in params:
-                    self._cache.drop(row[-2])
+                for session_id in ids:
+                    self._cache.drop(session_id)
             count += closed
             if len(rows) < sql.EXPIRE_PAGE or closed == 0:  # the last page, or no progress
                 break
@@ -262,17 +258,31 @@ class SqliteStore(SqliteHistory, SqliteQueues):
 
     async def commit(self, changes: Changes) -> MidTierSession:
         """Apply a unit of work in one transaction: everything, or nothing."""
-        saved = changes.session.model_copy(
-            update={"version": changes.expected_version + 1, "updated_at": self._stamp()}
-        )
         seqs = [self.next_seq() for _ in changes.outbox]
         seen = self.seen_window(changes.dedupe_ttl_s)
-        data, due = saved.model_dump_json(), _due(changes.session, saved)
-        try:
-            await self._db.transaction(
+
+        def write(saved: MidTierSession, data: str, due: bool) -> Awaitable[None]:
+            return self._db.transaction(
                 lambda conn: tx.commit(conn, changes, saved, seqs, seen, data, due)
             )
-        except BaseException:  # a conflict, a repeat, the disk: read it from the file again
+
+        return await self._write(changes.session, changes.expected_version, write)
+
+    async def _write(
+        self,
+        read: MidTierSession,
+        expected: int,
+        write: Callable[[MidTierSession, str, bool], Awaitable[None]],
+    ) -> MidTierSession:
+        """The next version of ``read`` (stored at ``expected``), written by ``write(saved,
+        its JSON, whether its idle_at is due to move)``; what was committed is kept in the
+        cache, and a session whose write failed (a conflict, a repeat, the disk) is dropped
+        from it, to be read from the file again."""
+        saved = read.model_copy(update={"version": expected + 1, "updated_at": self._stamp()})
+        data = saved.model_dump_json()
+        try:
+            await write(saved, data, _due(read, saved))
+        except BaseException:
             self._cache.drop(saved.id)
             raise
         self._cache.put(saved.id, saved.version, data)
