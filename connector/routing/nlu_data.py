@@ -34,6 +34,9 @@ ENTITY_RE = re.compile(
 _SPACES = re.compile(r"\s+")
 _NAME = re.compile(r"^[^\s/]+(/[^\s/]+)?$")
 _EXAMPLES_HINT = "a block string of '- ' lines or a list of {text, metadata}"
+OUT_OF_SCOPE_INTENTS = frozenset({"oos", "out_of_scope"})
+"""Intent names whose examples are out of scope (no provider serves them): a classifier trains
+them as one explicit class and reports a message of that class as out of scope."""
 
 
 @dataclass(frozen=True)
