@@ -5,7 +5,9 @@ One run, one row after another on the same machine, each server in its own proce
 only, after a warm-up:
 
 * ``midtier-webchat``: ``midtier run`` on the embedded default (SQLite, the FAQ bot in
-  process), N web chat WebSockets each sending M messages one after another;
+  process), N web chat WebSockets each sending M messages one after another, on the
+  event loop ``midtier run`` picks (uvloop where it is installed);
+* ``midtier-webchat-asyncio``: the same on asyncio's own event loop (``--loop asyncio``);
 * ``midtier-telegram``: midtier with a Telegram channel, ``wrk`` posting webhooks (each
   update unique, with the secret-token header), the replies going to a fake Bot API in its
   own process; a message counts once its reply arrived there;
@@ -43,19 +45,28 @@ from collections.abc import Awaitable, Callable
 import message_cpu_loads as loads
 import message_cpu_rows as rows
 
-ROWS = ["midtier-webchat", "midtier-telegram", "cloudadapter", "legacy-adapter", "bare-aiohttp"]
-MIDTIER = ("midtier-webchat", "midtier-telegram")
+ROWS = [
+    "midtier-webchat",
+    "midtier-webchat-asyncio",
+    "midtier-telegram",
+    "cloudadapter",
+    "legacy-adapter",
+    "bare-aiohttp",
+]
+MIDTIER = ("midtier-webchat", "midtier-webchat-asyncio", "midtier-telegram")
 BASELINES = {"cloudadapter": "CloudAdapter", "legacy-adapter": "legacy", "bare-aiohttp": "bare"}
 
 
 def _runner(name: str, options: rows.Options) -> Callable[[], Awaitable[rows.Row]] | str:
     """How to run a row, or why it cannot run here."""
-    if name != "midtier-webchat" and not loads.wrk_available():
+    if not name.startswith("midtier-webchat") and not loads.wrk_available():
         return loads.WRK_MISSING
     if name in ("cloudadapter", "legacy-adapter") and not _has("botbuilder.integration.aiohttp"):
         return "botbuilder-integration-aiohttp is not installed (pip install '.[test]')"
     if name == "midtier-webchat":
         return lambda: rows.midtier_webchat(options)
+    if name == "midtier-webchat-asyncio":
+        return lambda: rows.midtier_webchat(options, loop="asyncio")
     if name == "midtier-telegram":
         return lambda: rows.midtier_telegram(options)
     if name == "bare-aiohttp":

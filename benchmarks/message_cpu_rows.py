@@ -63,16 +63,18 @@ def _check(row: str, answer: str) -> None:
         raise SystemExit(f"{row}: the bot answered {answer[:80]!r}, not the FAQ answer")
 
 
-async def midtier_webchat(options: Options) -> Row:
-    """midtier on the embedded default, N web chat WebSockets sending M messages each."""
+async def midtier_webchat(options: Options, loop: str = "auto") -> Row:
+    """midtier on the embedded default, N web chat WebSockets sending M messages each; on
+    asyncio's own event loop instead of uvloop when ``loop`` is "asyncio"."""
+    name = "midtier-webchat" if loop == "auto" else f"midtier-webchat-{loop}"
     with tempfile.TemporaryDirectory(prefix="bench-midtier-") as tmp:
         config = servers.midtier_config(Path(tmp), None)
         port = servers.free_port()
-        command = servers.midtier(port, config, Path(tmp) / "data")
+        command = servers.midtier(port, config, Path(tmp) / "data", loop=loop)
         async with servers.serve("midtier", command, port, ready_path="/healthz") as server:
             warm = await loads.webchat(server.base, options.conversations, options.warmup)
             for answer in warm.answers:
-                _check("midtier-webchat", answer)
+                _check(name, answer)
             cpu0, wall0 = server.cpu(), time.perf_counter()
             run = await loads.webchat(server.base, options.conversations, options.messages)
             wall, cpu = time.perf_counter() - wall0, server.cpu() - cpu0
@@ -85,8 +87,9 @@ async def midtier_webchat(options: Options) -> Row:
         f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms"
     )
     return Row(
-        "midtier-webchat",
-        f"{FAQ} in process, intent from midtier's classifier",
+        name,
+        f"{FAQ} in process, intent from midtier's classifier"
+        + (", asyncio's event loop" if loop == "asyncio" else ""),
         "send -> bot's reply and ack frames, on open WebSockets",
         len(run.latencies),
         wall,

@@ -158,8 +158,9 @@ def midtier_config(directory: Path, telegram_api: str | None, *, slowdown: float
     return config
 
 
-def midtier(port: int, config: Path, data: Path, *wrapper: str) -> list[str]:
-    """The command of ``midtier run`` (optionally under ``wrapper``, e.g. valgrind)."""
+def midtier(port: int, config: Path, data: Path, *wrapper: str, loop: str = "auto") -> list[str]:
+    """The command of ``midtier run`` (optionally under ``wrapper``, e.g. valgrind) on the
+    event loop ``loop`` (``midtier run --loop``: auto takes uvloop where it is installed)."""
     return [
         *wrapper,
         sys.executable,
@@ -174,6 +175,8 @@ def midtier(port: int, config: Path, data: Path, *wrapper: str) -> list[str]:
         str(data),
         "--log-level",
         "warning",
+        "--loop",
+        loop,
     ]
 
 

@@ -1,6 +1,6 @@
 """The ``midtier`` command: run the server, check a config, look at sessions.
 
-midtier run [--host H] [--port P] [--config DIR] [--data DIR]
+midtier run [--host H] [--port P] [--config DIR] [--data DIR] [--loop auto|uvloop|asyncio]
 midtier check [--config DIR]
 midtier sessions list [--data DIR] [--status S] [--provider P] [--failed] [--limit N] [--json]
 midtier sessions show ID [--data DIR] [--json]
@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--data", default=DEFAULT_DATA, help="data directory (SQLite file, caches)")
     run.add_argument("--public-url", help="URL providers use to reach this server")
     run.add_argument("--log-level", default="info")
+    run.add_argument(
+        "--loop",
+        choices=["auto", "uvloop", "asyncio"],
+        default="auto",
+        help="event loop: uvloop where it is installed (auto, the default), or asyncio's own",
+    )
 
     check = sub.add_parser("check", help="validate a config directory, printing every error")
     check.add_argument("--config", default=DEFAULT_CONFIG)
@@ -125,11 +131,17 @@ def _run(args: argparse.Namespace) -> int:
     if problems:
         _print_config_errors(problems)
         return 2
+    try:
+        loop = _event_loop(args.loop)
+    except ImportError:
+        print("error: --loop uvloop: uvloop is not installed (pip install uvloop)", file=sys.stderr)
+        return 2
     app.on_startup.append(_settle_memory)  # after everything else has started
     base = f"http://{args.host}:{args.port}"
     logging.getLogger("midtier").info(
-        "serving %s: web chat at %s/ , agent desk at %s/agent", config.dir, base, base
-    )
+        "serving %s: web chat at %s/ , agent desk at %s/agent (event loop: %s)",
+        config.dir, base, base, type(loop).__module__.split(".")[0],
+    )  # fmt: skip
     try:
         web.run_app(
             app,
@@ -137,6 +149,7 @@ def _run(args: argparse.Namespace) -> int:
             port=args.port,
             print=None,
             access_log_class=AccessLogger,
+            loop=loop,
         )
     except ConfigError as exc:  # found while starting (e.g. a store of a newer version)
         _print_config_errors([exc])
@@ -145,6 +158,21 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: cannot start: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _event_loop(choice: str) -> asyncio.AbstractEventLoop:
+    """The loop the server runs on. uvloop's (libuv, in C) costs less per message than
+    asyncio's pure-Python scheduling and selector: 10-20% of the server's CPU per web chat
+    message (docs/benchmarks.md). Raises ImportError for ``uvloop`` when it is missing."""
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def _prestart_problems(app: Any) -> list[ConfigError]:

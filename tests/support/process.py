@@ -6,7 +6,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -22,8 +22,14 @@ class MidtierProcess:
     """One ``midtier run`` on 127.0.0.1:``port`` with ``data`` as its data directory."""
 
     def __init__(
-        self, data: Path, port: int, config: Path, env: dict[str, str] | None = None
+        self,
+        data: Path,
+        port: int,
+        config: Path,
+        env: dict[str, str] | None = None,
+        args: Sequence[str] = (),
     ) -> None:
+        self.args = list(args)  # more options of ``midtier run``
         self.data = data
         self.port = port
         self.config = config
@@ -45,6 +51,7 @@ class MidtierProcess:
                 str(self.data),
                 "--config",
                 str(self.config),
+                *self.args,
                 cwd=REPO,
                 env=self.env,
                 stdout=log,
@@ -88,10 +95,14 @@ class MidtierProcess:
 
 @asynccontextmanager
 async def midtier_process(
-    data: Path, port: int, config: Path = REPO / "bot_configs", env: dict[str, str] | None = None
+    data: Path,
+    port: int,
+    config: Path = REPO / "bot_configs",
+    env: dict[str, str] | None = None,
+    args: Sequence[str] = (),
 ) -> AsyncIterator[MidtierProcess]:
     """A started ``midtier run``; killed at the end of the block if still running."""
-    process = MidtierProcess(data, port, config, env)
+    process = MidtierProcess(data, port, config, env, args)
     await process.start()
     try:
         yield process
