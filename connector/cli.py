@@ -2,6 +2,7 @@
 
 midtier run [--host H] [--port P] [--config DIR] [--data DIR] [--loop auto|uvloop|asyncio]
 midtier check [--config DIR]
+midtier route explain TEXT [--session ID] [--channel C] [--at ISO] [--config DIR] [--data DIR]
 midtier sessions list [--data DIR] [--status S] [--provider P] [--failed] [--limit N] [--json]
 midtier sessions show ID [--data DIR] [--json]
 midtier --version
@@ -50,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a config directory, printing every error")
     check.add_argument("--config", default=DEFAULT_CONFIG)
 
+    from connector.cli_route import add_parser as add_route
+
+    add_route(sub, DEFAULT_CONFIG, DEFAULT_DATA)
+
     sessions = sub.add_parser("sessions", help="list or show mid-tier sessions")
     ssub = sessions.add_subparsers(dest="action", required=True)
     listing = ssub.add_parser("list", help="sessions, newest first")
@@ -85,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "check":
             return _check(Path(args.config))
+        if args.command == "route":
+            from connector.cli_route import route
+
+            return route(args)
         from connector.cli_sessions import sessions
 
         return asyncio.run(sessions(args))

@@ -17,6 +17,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from connector.routing.hours import Hours
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -34,6 +36,8 @@ class Route(_Strict):
     interrupt_confidence: float | None = Field(default=None, ge=0, le=1)
     channels: list[str] | None = None
     max_open_legs: int | None = Field(default=None, gt=0)
+    # When the provider takes conversations (a desk's opening hours); None: always.
+    hours: Hours | None = None
     # A sticky provider (a human agent) keeps the conversation until it hands it back.
     sticky: bool = False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -21,6 +22,16 @@ class Candidate(BaseModel):
     provider: str
     eligible: bool
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One condition on a provider taking a conversation (``min_confidence``, ``channels``,
+    ``hours``, ``capacity``, ``health``), and whether it held."""
+
+    name: str
+    holds: bool
+    detail: str
 
 
 class RouteDecision(BaseModel):

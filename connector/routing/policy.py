@@ -3,8 +3,8 @@
 The router keeps a conversation with its current provider while that provider serves the
 intent of the new message (or the message is too uncertain to justify a switch), and
 otherwise picks the first provider, in ``routing.yaml`` order, that serves the intent and
-whose conditions hold: minimum confidence, channel, capacity (open legs), health and its
-circuit breaker.
+whose conditions hold: minimum confidence, channel, business hours (``hours``: time zone,
+weekly spans, holidays), capacity (open legs), health and its circuit breaker.
 Out-of-scope messages of a new conversation go to the fallback provider. A *sticky*
 provider (a human agent) keeps the conversation until it hands it back.
 
@@ -26,12 +26,13 @@ Every decision carries a short ``summary`` for people ("reported fraud", from th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from datetime import UTC, datetime
 from fnmatch import translate
 
 from connector.config import Route, RoutingConfig
 from connector.interfaces import IntentResult
-from connector.routing.decision import Candidate, RouteDecision
+from connector.routing.decision import Candidate, Condition, RouteDecision
 from connector.sessions import MidTierSession
 
 # The ``labels`` key for messages no intent covers, and its default reading.
@@ -66,9 +67,12 @@ class Router:
         unavailable: Callable[[str], str | None] = lambda _name: None,
         open_legs: Mapping[str, int] | None = None,
         reachable: Collection[str] = (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        """``reachable``: the channels a conversation can be moved to (none: never ``move``)."""
+        """``reachable``: the channels a conversation can be moved to (none: never ``move``);
+        ``clock``: the time business hours are checked at."""
         self.config = config
+        self._clock = clock
         self._reachable = frozenset(reachable)
         self._routes = [_CompiledRoute(n, r) for n, r in config.routes.items()]
         self._by_name = {r.name: r for r in self._routes}
@@ -98,18 +102,55 @@ class Router:
     def check(self, provider: str, confidence: float, channel: str | None) -> str | None:
         """Why ``provider`` may not take a conversation now (None: it may); ``channel``
         None: on whichever channel it serves."""
+        for condition in self._conditions(provider, confidence, channel):
+            if not condition.holds:
+                return condition.detail
+        return None
+
+    def conditions(self, provider: str, confidence: float, channel: str | None) -> list[Condition]:
+        """Every condition on ``provider`` taking a conversation now, each with its result
+        (``midtier route explain``); ``check`` stops at the first that fails."""
+        return list(self._conditions(provider, confidence, channel))
+
+    def _conditions(
+        self, provider: str, confidence: float, channel: str | None
+    ) -> Iterator[Condition]:
         route = self._by_name.get(provider)
         if route is not None:
             needed = route.route.min_confidence
-            if needed is not None and confidence < needed:
-                return f"confidence {confidence:.2f} below its minimum {needed:.2f}"
+            if needed is not None:
+                ok = confidence >= needed
+                yield Condition(
+                    "min_confidence",
+                    ok,
+                    f"confidence {confidence:.2f} "
+                    + (f"at least {needed:.2f}" if ok else f"below its minimum {needed:.2f}"),
+                )
             channels = route.route.channels
-            if channel is not None and channels is not None and channel not in channels:
-                return f"does not serve channel {channel!r}"
+            if channel is not None and channels is not None:
+                ok = channel in channels
+                yield Condition(
+                    "channels",
+                    ok,
+                    f"{'serves' if ok else 'does not serve'} channel {channel!r}",
+                )
+            hours = route.route.hours
+            if hours is not None:
+                closed = hours.closed(self._clock())
+                yield Condition("hours", closed is None, closed or "open now")
             cap = route.route.max_open_legs
-            if cap is not None and self._open_legs.get(provider, 0) >= cap:
-                return f"at capacity ({cap} open conversations)"
-        return self._unavailable(provider)
+            if cap is not None:
+                legs = self._open_legs.get(provider, 0)
+                ok = legs < cap
+                yield Condition(
+                    "capacity",
+                    ok,
+                    f"{legs} of {cap} open conversations"
+                    if ok
+                    else f"at capacity ({cap} open conversations)",
+                )
+        problem = self._unavailable(provider)
+        yield Condition("health", problem is None, problem or "healthy")
 
     def label(self, intent: str | None) -> str:
         """How the intent reads to people: its configured label, or a default phrase."""

@@ -1,0 +1,124 @@
+"""``midtier route explain TEXT``: what the router would do with a message, and why, read
+from the deployment's own config, classifier and (with ``--session``) session store.
+
+Circuit breakers and providers' health live in the running server; offline they are
+shown as not checked (the routing playground page asks the running server instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from connector.errors import ConfigErrors
+from connector.routing.explain import explain, render
+from connector.routing.policy import Router
+from connector.sessions import MidTierSession
+
+OFFLINE_HEALTH = "not checked offline (circuit breakers live in the running server)"
+
+
+def add_parser(sub: Any, default_config: str, default_data: str) -> None:
+    """``route explain`` on the ``midtier`` command's subparsers."""
+    route = sub.add_parser("route", help="what the router would do with a message, and why")
+    rsub = route.add_subparsers(dest="action", required=True)
+    ex = rsub.add_parser("explain", help="ranking, decision and every condition for TEXT")
+    ex.add_argument("text", help="the user's message")
+    ex.add_argument("--config", default=default_config)
+    ex.add_argument("--data", default=default_data, help="data directory (classifier cache)")
+    ex.add_argument("--session", help="as the next message of this stored session")
+    ex.add_argument("--channel", default="webchat", help="a new conversation's channel")
+    ex.add_argument("--at", help="check business hours at this ISO time (default: now)")
+    ex.add_argument("--json", action="store_true")
+
+
+def route(args: argparse.Namespace) -> int:
+    from connector.config import load_config
+    from connector.routing.nlu import train_or_load
+
+    try:
+        at = _moment(args.at)
+        config = load_config(args.config)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ConfigErrors as exc:
+        for err in exc.errors:
+            print(f"error: {err}", file=sys.stderr)
+        return 2
+    data = Path(args.data)
+    try:
+        session, open_legs = asyncio.run(_session(data, args.session, args.channel))
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("... loading the intent classifier", file=sys.stderr, flush=True)
+    classifier, trained = train_or_load(config.nlu_files, data / "nlu-cache")
+    if trained:
+        print(f"... trained it (now cached in {data / 'nlu-cache'})", file=sys.stderr)
+    mid = config.midtier
+    router = Router(
+        config.routing,
+        open_legs=open_legs,
+        reachable=mid.continuation.reachable(mid.channels),
+        clock=lambda: at,
+    )
+    found = explain(router, classifier.classify(args.text), session, args.text)
+    for row in found["routes"]:
+        for condition in row["conditions"]:
+            if condition["name"] == "health":
+                condition["holds"], condition["detail"] = None, OFFLINE_HEALTH
+    found["at"] = at.isoformat()
+    if args.session is None:
+        found["session"] = None  # a new conversation: its id was made up for the question
+    print(json.dumps(found, indent=2) if args.json else render(found))
+    return 0
+
+
+def _moment(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"--at {text!r}: expected an ISO time such as 2026-12-24T10:00+01:00"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError(f"--at {text!r}: give its UTC offset, e.g. {text}+00:00")
+    return moment
+
+
+async def _session(
+    data: Path, session_id: str | None, channel: str
+) -> tuple[MidTierSession, dict[str, int]]:
+    """The session to explain with (stored, or a new one on ``channel``) and the open legs
+    per provider the store counts (none without a store)."""
+    path = data / "midtier.db"
+    if not path.exists():
+        if session_id is not None:
+            raise LookupError(f"no session store at {path} (is --data right?)")
+        return _new(channel), {}
+    from connector.store import open_store
+
+    store = open_store(str(path))
+    await store.start()
+    try:
+        counts = await store.open_leg_counts()
+        if session_id is None:
+            return _new(channel), counts
+        session = await store.get(session_id)
+        if session is None:
+            raise LookupError(f"no session {session_id!r} in {path}")
+        return session, counts
+    finally:
+        await store.close()
+
+
+def _new(channel: str) -> MidTierSession:
+    return MidTierSession(user_id="explain", channel=channel, channel_conversation_id="explain")
