@@ -3,6 +3,7 @@
 midtier run [--host H] [--port P] [--config DIR] [--data DIR] [--loop auto|uvloop|asyncio]
 midtier check [--config DIR]
 midtier route explain TEXT [--session ID] [--channel C] [--at ISO] [--config DIR] [--data DIR]
+midtier reload [--data DIR] [--timeout S]
 midtier sessions list [--data DIR] [--status S] [--provider P] [--failed] [--limit N] [--json]
 midtier sessions show ID [--data DIR] [--json]
 midtier --version
@@ -54,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     from connector.cli_route import add_parser as add_route
 
     add_route(sub, DEFAULT_CONFIG, DEFAULT_DATA)
+    from connector.cli_reload import add_parser as add_reload
+
+    add_reload(sub, DEFAULT_DATA)
 
     sessions = sub.add_parser("sessions", help="list or show mid-tier sessions")
     ssub = sessions.add_subparsers(dest="action", required=True)
@@ -94,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from connector.cli_route import route
 
             return route(args)
+        if args.command == "reload":
+            from connector.cli_reload import reload
+
+            return reload(args)
         from connector.cli_sessions import sessions
 
         return asyncio.run(sessions(args))

@@ -106,7 +106,7 @@ class Engine:
             self.to_user,
             is_sticky=sticky,
             providers_for=self.router.providers_for,
-            fallback=config.routing.fallback,
+            fallback=lambda: self.router.fallback,
             notices=mid.notices,
         )
         self.host = Host(

@@ -52,6 +52,16 @@ class Understanding:
         # Looked up once: a runtime check against a Protocol costs some 10 us each time.
         self._async = classifier if isinstance(classifier, AsyncIntentClassifier) else None
 
+    def swap(self, classifier: IntentClassifier) -> None:
+        """Put a newly trained classifier in place (``midtier reload``): inside the wrapper a
+        provider installed around the old one (its ``base``: Rasa NLU sources), else
+        instead of it."""
+        current = self._classifier
+        if hasattr(current, "base"):
+            current.base = classifier
+        else:
+            self.classifier = classifier
+
     async def read(self, text: str) -> IntentResult:
         """The intent of one message."""
         if self._async is not None:

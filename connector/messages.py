@@ -64,7 +64,6 @@ class UserMessages:
         self._to_user = to_user
         self._offer_move = offer_move  # the user's provider is on another channel
         self._notices = config.midtier.notices
-        self._fallback = config.routing.fallback
         self._typing_after_s = config.midtier.session.typing_after_s
         self._signals: set[asyncio.Future[None]] = set()  # typing shown late, until sent
         self._late = Later(self._typing_after_s)
@@ -126,7 +125,7 @@ class UserMessages:
             await self._offer_move(turn, decision, activity)
             return
         if decision.provider is not None and decision.provider != session.current_provider:
-            candidates = [decision.provider, decision.next_best, self._fallback]
+            candidates = [decision.provider, decision.next_best, self._router.fallback]
             switched = await self._switcher.switch(
                 turn,
                 candidates,
@@ -163,7 +162,7 @@ class UserMessages:
         candidates: list[str | None] = []
         if intent.name:
             candidates += self._router.providers_for(intent.name)
-        candidates.append(self._fallback)
+        candidates.append(self._router.fallback)
         switched = await self._switcher.switch(
             turn,
             candidates,

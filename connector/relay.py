@@ -54,7 +54,7 @@ class Relay:
         *,
         is_sticky: Callable[[str | None], bool],
         providers_for: Callable[[str], list[str]],
-        fallback: str | None,
+        fallback: Callable[[], str | None],
         notices: Notices,
     ) -> None:
         self._pool = pool
@@ -62,7 +62,7 @@ class Relay:
         self._to_user = to_user
         self._is_sticky = is_sticky
         self._providers_for = providers_for
-        self._fallback = fallback
+        self._fallback = fallback  # read per handoff: ``midtier reload`` may change it
         self._notices = notices
 
     async def deliver(self, turn: Turn, leg: Leg, activity: Activity, hops: int = 0) -> None:
@@ -145,7 +145,7 @@ class Relay:
         wanted = value.get("intent")
         if isinstance(wanted, str):
             candidates += self._providers_for(wanted)
-        candidates.append(self._fallback)
+        candidates.append(self._fallback())
         switched = await self._switcher.switch(
             turn,
             candidates,

@@ -32,6 +32,7 @@ from connector.errors import ConfigError, ConfigErrors
 from connector.interfaces import IntentResult, Mountable
 from connector.logs import redactor
 from connector.registry import app_services, build_adapters, build_continuation_page
+from connector.reload import Reloader
 from connector.store import open_store
 
 __all__ = ["ENGINE", "HTTP", "SERVICES", "AccessLogger", "create_app", "status_for"]
@@ -226,6 +227,17 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         for loop, name in ((_health_loop, "midtier-health"), (_expiry_loop, "midtier-expiry")):
             task = asyncio.create_task(loop(engine), name=name)
             started.push_async_callback(_cancel, task)
+        reloader = Reloader(
+            engine.config,
+            engine.router,
+            engine.understanding,
+            engine.pool,
+            engine.data_dir,
+            train_or_load,
+        )
+        event_loop = asyncio.get_running_loop()
+        reloader.install(event_loop)  # last: a SIGHUP before this would end the process
+        started.callback(reloader.uninstall, event_loop)
         log.info("midtier started", extra={"providers": sorted(engine.providers)})
         yield
 

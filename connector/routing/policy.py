@@ -71,15 +71,25 @@ class Router:
     ) -> None:
         """``reachable``: the channels a conversation can be moved to (none: never ``move``);
         ``clock``: the time business hours are checked at."""
-        self.config = config
         self._clock = clock
         self._reachable = frozenset(reachable)
+        self._unavailable = unavailable
+        self._open_legs: Mapping[str, int] = open_legs if open_legs is not None else {}
+        self.reconfigure(config)
+
+    def reconfigure(self, config: RoutingConfig) -> None:
+        """Route by ``config`` from now on (``midtier reload``). Synchronous, so no decision
+        on the event loop sees half of the old rules and half of the new."""
+        self.config = config
         self._routes = [_CompiledRoute(n, r) for n, r in config.routes.items()]
         self._by_name = {r.name: r for r in self._routes}
         self._serving: dict[str, list[_CompiledRoute]] = {}
-        self._unavailable = unavailable
-        self._open_legs: Mapping[str, int] = open_legs if open_legs is not None else {}
         self._labels: dict[str, str] = {}  # intent -> its reading, built on first use
+
+    @property
+    def fallback(self) -> str:
+        """The provider of last resort (``routing.yaml`` ``fallback``)."""
+        return self.config.fallback
 
     def providers_for(self, intent: str) -> list[str]:
         """Providers serving ``intent``, in configuration order."""

@@ -65,7 +65,7 @@ def _world(tmp_path: Path) -> World:
         to_user,
         is_sticky=router.is_sticky,
         providers_for=router.providers_for,
-        fallback=config.routing.fallback,
+        fallback=lambda: config.routing.fallback,
         notices=config.midtier.notices,
     )
     sent: list[OutboxEntry] = []

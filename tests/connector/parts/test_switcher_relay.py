@@ -69,7 +69,7 @@ def _parts(
         to_user,
         is_sticky=lambda p: p in sticky,
         providers_for=lambda intent: [intent] if intent in bots else [],
-        fallback=None,
+        fallback=lambda: None,
         notices=Notices(),
     )
     return Parts(store, Turns(store, LocalLocks(), dispatch), pool, switcher, relay, sent, bots)
