@@ -18,6 +18,7 @@ from connector.activity import Activity
 OFFER = "offer"  # channel_state key
 MAX_CHOICES = 20
 HERO_CARD = "application/vnd.microsoft.card.hero"
+SENDS_BACK = ("imBack", "postBack", "messageBack")  # action types whose click answers
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 
 
@@ -30,7 +31,7 @@ def _pairs(actions: Any) -> list[tuple[str, str]]:
             continue
         title = action.get("title")
         value = action.get("value", title)
-        if action.get("type", "imBack") not in ("imBack", "postBack", "messageBack"):
+        if action.get("type", "imBack") not in SENDS_BACK:
             continue  # openUrl, call...: nothing to send back
         if isinstance(value, str) and (isinstance(title, str) or title is None):
             out.append((title or value, value))

@@ -168,6 +168,15 @@ def _cross_check(
             errors.append(
                 ConfigError("routing.yaml", key, f"{value!r} is not a provider in providers.yaml")
             )
+    escalate = routing.next_best_action.escalate_to
+    if escalate is not None and escalate not in names:
+        errors.append(
+            ConfigError(
+                "routing.yaml",
+                "next_best_action.escalate_to",
+                f"{escalate!r} is not a provider in providers.yaml",
+            )
+        )
 
 
 def _is_unset_env(error: ConfigError) -> bool:

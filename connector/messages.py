@@ -34,6 +34,26 @@ TYPING = Activity(type=ActivityTypes.TYPING)
 OfferMove = Callable[[Turn, RouteDecision, Activity], Awaitable[None]]
 
 
+ASKED = "asked"  # channel_state key: the choices routing offered, and the message asked about
+
+
+def _answered(session: MidTierSession, activity: Activity) -> tuple[Activity, IntentResult | None]:
+    """When routing asked the user to choose and this message is one of the choices (its
+    title, or its number, as ``_chosen`` made it): the message that was asked about, and
+    the chosen intent at full confidence. Any other message drops the question."""
+    asked = session.channel_state.pop(ASKED, None)
+    if not isinstance(asked, dict) or not activity.text:
+        return activity, None
+    intents = asked.get("choices")
+    chosen = intents.get(activity.text.strip().casefold()) if isinstance(intents, dict) else None
+    if not isinstance(chosen, str):
+        return activity, None
+    original = asked.get("text")
+    if isinstance(original, str) and original:
+        activity = activity.model_copy(update={"text": original})
+    return activity, IntentResult(name=chosen, confidence=1.0, ranking=[(chosen, 1.0)])
+
+
 def _chosen(session: MidTierSession, activity: Activity) -> Activity:
     """A reply of just a number, to a message that offered choices, as that choice's value
     (channels without buttons show choices as a numbered list)."""
@@ -105,8 +125,12 @@ class UserMessages:
         session = turn.session
         leg = session.current_leg
         activity = _chosen(session, activity)
-        intent = await self._understanding.read(activity.text) if activity.text else NO_INTENT
-        decision = self._router.decide(session, intent)
+        activity, chosen = _answered(session, activity)
+        if chosen is not None:
+            intent = chosen
+        else:
+            intent = await self._understanding.read(activity.text) if activity.text else NO_INTENT
+        decision = self._router.decide(session, intent, chosen=chosen is not None)
         decision.message_id = activity.id
         turn.decide(decision)
         if log.isEnabledFor(logging.INFO):  # its ``extra`` is made for every message
@@ -123,6 +147,9 @@ class UserMessages:
             )
         if decision.action == "move":  # its provider is on other channels: offer to go there
             await self._offer_move(turn, decision, activity)
+            return
+        if decision.action == "ask":  # nothing is delivered until the user has chosen
+            self._ask(turn, decision, activity)
             return
         if decision.provider is not None and decision.provider != session.current_provider:
             candidates = [decision.provider, decision.next_best, self._router.fallback]
@@ -144,6 +171,22 @@ class UserMessages:
         if leg is None:
             return
         await self._deliver_guarded(turn, leg, activity, intent)
+
+    def _ask(self, turn: Turn, decision: RouteDecision, activity: Activity) -> None:
+        """Offer the decision's choices as buttons (a numbered list where a channel has
+        none); the answer is read by ``_answered`` before the next message is classified."""
+        titles = [c.title for c in decision.choices]
+        turn.session.channel_state[ASKED] = {
+            "choices": {c.title.casefold(): c.intent for c in decision.choices},
+            "text": activity.text,
+        }
+        actions = [{"type": "imBack", "title": t, "value": t} for t in titles]
+        question = Activity(
+            type=ActivityTypes.MESSAGE,
+            text=self._notices.choose,
+            suggested_actions={"actions": actions},
+        )
+        self._to_user.send(turn, None, question)
 
     async def _deliver_guarded(
         self, turn: Turn, leg: Leg, activity: Activity, intent: IntentResult

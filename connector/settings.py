@@ -32,6 +32,8 @@ class Notices(_Strict):
         "Your messages are saved; please try again in a little while."
     )
     provider_failed: str = "Sorry, something went wrong on our side. Let me get you some help."
+    # The question above the choices when routing asks the user (next best action ``ask``).
+    choose: str = "I want to get this to the right place. Which of these is it about?"
 
 
 class SessionSettings(_Strict):

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from pydantic_core import PydanticSerializationError, to_json
 
+from connector.choices import MAX_CHOICES, SENDS_BACK
 from connector.sessions import TranscriptEntry
 
 RESUME_KEY = "webchat_resume_sha256"  # in the session's channel state
@@ -38,7 +39,7 @@ def message_frame(activity: dict[str, Any], speaker: str | None = None) -> dict[
     """The ``message`` frame of a wire activity."""
     sender = activity.get("from") or {}
     meta = (activity.get("channelData") or {}).get("midtier") or {}
-    return {
+    frame = {
         "type": "message",
         "id": activity.get("id"),
         "text": activity.get("text") or "",
@@ -46,6 +47,24 @@ def message_frame(activity: dict[str, Any], speaker: str | None = None) -> dict[
         "from": {"id": sender.get("id"), "name": sender.get("name")},
         "timestamp": activity.get("timestamp"),
     }
+    choices = _choices(activity)
+    if choices:
+        frame["choices"] = choices  # the page shows them as buttons that send the title
+    return frame
+
+
+def _choices(activity: dict[str, Any]) -> list[str]:
+    """The titles of a message's suggested actions that send something back."""
+    actions = (activity.get("suggestedActions") or {}).get("actions")
+    if not isinstance(actions, list):
+        return []
+    titles = []
+    for action in actions[:MAX_CHOICES]:
+        if isinstance(action, dict) and action.get("type", "imBack") in SENDS_BACK:
+            title = action.get("title") or action.get("value")
+            if isinstance(title, str) and title:
+                titles.append(title)
+    return titles
 
 
 def history_frame(entry: TranscriptEntry) -> dict[str, Any]:

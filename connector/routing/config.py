@@ -5,7 +5,7 @@ re-exported) by :mod:`connector.config`; read by :mod:`connector.routing.policy`
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -42,6 +42,41 @@ class Route(_Strict):
     sticky: bool = False
 
 
+NextAction = Literal["stay", "switch", "ask", "escalate"]
+"""stay: keep the current provider; switch: route as the rules say; ask: let the user choose
+between the providers of the top intents (buttons, or a numbered list); escalate: hand the
+conversation to ``escalate_to`` (a person) at once."""
+
+
+class Band(_Strict):
+    """A confidence band: messages whose top intent scores under ``below`` get ``action``."""
+
+    below: float = Field(gt=0, le=1)
+    action: NextAction
+
+
+class NextBest(_Strict):
+    """The next best action per intent, else per confidence band, else ``switch``."""
+
+    by_intent: dict[str, NextAction] = Field(default_factory=dict)
+    by_confidence: list[Band] = Field(default_factory=list)
+    max_choices: int = Field(default=3, ge=2, le=10)
+    # The button title of an intent when the user is asked to choose (default: its words).
+    titles: dict[str, Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]] = (
+        Field(default_factory=dict)
+    )
+    escalate_to: str | None = None  # None: the fallback provider
+
+    @model_validator(mode="after")
+    def _bands_in_order(self) -> NextBest:
+        bounds = [band.below for band in self.by_confidence]
+        if bounds != sorted(set(bounds)):
+            raise ValueError(
+                f"by_confidence: bands must go up by 'below', each once (got {bounds})"
+            )
+        return self
+
+
 class Circuit(_Strict):
     """When to stop sending conversations to a failing provider, and for how long."""
 
@@ -61,6 +96,7 @@ class RoutingConfig(_Strict):
     default: str | None = None
     routes: dict[str, Route]
     circuit: Circuit = Field(default_factory=Circuit)
+    next_best_action: NextBest = Field(default_factory=NextBest)
     # How a decision reads to people (the desk's queue, ``sessions show``): intent name ->
     # a short phrase such as "reported fraud". ``out_of_scope`` labels messages nobody
     # serves. Intents without a label read "asked about <intent words>".

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -13,7 +14,18 @@ from connector.activity import now
 # open: first leg of a session; switch: to another provider; fallback: to the fallback provider;
 # move: the provider that serves it is on other channels only (``channels``): the user is
 # offered to continue there, and ``next_best`` serves it here if they carry on here.
-Action = Literal["open", "stay", "switch", "fallback", "move"]
+# ask: the user is offered ``choices`` (the providers of the top intents) and nothing is
+# delivered until they choose; escalate: to the ``escalate_to`` provider (a person) at once.
+Action = Literal["open", "stay", "switch", "fallback", "move", "ask", "escalate"]
+
+
+class Choice(BaseModel):
+    """One option of an ``ask`` decision: the intent, the provider serving it, its title."""
+
+    intent: str
+    provider: str
+    title: str
+    confidence: float
 
 
 class Candidate(BaseModel):
@@ -53,6 +65,8 @@ class RouteDecision(BaseModel):
     # For ``move``: the channels on which ``provider`` serves the conversation.
     channels: list[str] = Field(default_factory=list)
     alternatives: list[Candidate] = Field(default_factory=list)
+    # For ``ask``: what the user may choose between, best first.
+    choices: list[Choice] = Field(default_factory=list)
     message_id: str | None = None
 
 
@@ -64,3 +78,11 @@ def intent_history(decisions: list[RouteDecision], last: int = 10) -> list[dict[
         if d.intent is not None
     ]
     return found[-last:]
+
+
+_SEPARATORS = re.compile(r"[\s._\-]+")
+
+
+def words(intent: str) -> str:
+    """``lost_or_stolen_card`` -> ``lost or stolen card``; ``card.lost`` -> ``card lost``."""
+    return " ".join(_SEPARATORS.split(intent)).strip() or intent

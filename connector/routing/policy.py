@@ -32,7 +32,8 @@ from fnmatch import translate
 
 from connector.config import Route, RoutingConfig
 from connector.interfaces import IntentResult
-from connector.routing.decision import Candidate, Condition, RouteDecision
+from connector.routing.decision import Candidate, Condition, RouteDecision, words
+from connector.routing.next_best import next_best
 from connector.sessions import MidTierSession
 
 # The ``labels`` key for messages no intent covers, and its default reading.
@@ -40,7 +41,6 @@ OUT_OF_SCOPE = "out_of_scope"
 NOBODY_HELPED = "the assistant could not help with this"
 # The session's ``channel_state`` key of the providers a move was already offered for.
 MOVES_OFFERED = "moves_offered"
-_SEPARATORS = re.compile(r"[\s._\-]+")
 
 
 class _CompiledRoute:
@@ -169,7 +169,7 @@ class Router:
         if found is None:
             found = self.config.labels.get(key)
             if found is None:
-                found = NOBODY_HELPED if intent is None else f"asked about {_words(intent)}"
+                found = NOBODY_HELPED if intent is None else f"asked about {words(intent)}"
             self._labels[key] = found
         return found
 
@@ -179,8 +179,18 @@ class Router:
         own = route.route.interrupt_confidence if route is not None else None
         return self.config.interrupt_confidence if own is None else own
 
-    def decide(self, session: MidTierSession, intent: IntentResult) -> RouteDecision:
-        """The decision for one user message of ``session``."""
+    def decide(
+        self, session: MidTierSession, intent: IntentResult, *, chosen: bool = False
+    ) -> RouteDecision:
+        """The decision for one user message of ``session``: the rules, then the next best
+        action of ``routing.yaml`` (not for an intent the user ``chosen`` when asked)."""
+        decision = self._rules(session, intent)
+        nba = self.config.next_best_action
+        if chosen or not (nba.by_intent or nba.by_confidence):
+            return decision
+        return next_best(self, session, intent, decision)
+
+    def _rules(self, session: MidTierSession, intent: IntentResult) -> RouteDecision:
         current = session.current_provider
         name, conf = intent.name, intent.confidence
         base = {
@@ -340,8 +350,3 @@ class Router:
             if channels:
                 return candidate.provider, channels
         return None
-
-
-def _words(intent: str) -> str:
-    """``lost_or_stolen_card`` -> ``lost or stolen card``; ``card.lost`` -> ``card lost``."""
-    return " ".join(_SEPARATORS.split(intent)).strip() or intent

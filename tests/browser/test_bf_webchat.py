@@ -8,12 +8,10 @@ Screenshots of each step go to ``test-artifacts/browser/``.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
-from support.chromium import CHROMIUM_ARGS, executable
+from playwright.async_api import Browser, Page, expect
 from support.directline import SECRET, directline_midtier
 from support.server import REPO, Running, agent
 
@@ -23,16 +21,6 @@ SHOTS = REPO / "test-artifacts" / "browser"
 # Every CSP violation the page meets is reported to the console, to fail the test.
 WATCH_CSP = """document.addEventListener('securitypolicyviolation', (e) =>
   console.error('CSP violation', e.violatedDirective, e.blockedURI));"""
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=executable(), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def _shot(page: Page, name: str) -> None:

@@ -9,13 +9,11 @@ import asyncio
 import json
 import shutil
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import yaml
-from playwright.async_api import Browser, Page, async_playwright, expect
-from support.chromium import CHROMIUM_ARGS, executable
+from playwright.async_api import Browser, Page, expect
 from support.readme import quickstart_conversation
 from support.server import AGENT_TOKEN, DEFAULT_CONFIG, REPO, Chatter, Frames, Running, chat, serve
 
@@ -30,16 +28,6 @@ SHOTS = REPO / "test-artifacts" / "browser"
 @pytest.fixture(autouse=True)
 def _agent_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MIDTIER_AGENT_TOKEN", AGENT_TOKEN)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=executable(), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def _shot(page: Page, name: str) -> None:
