@@ -64,8 +64,9 @@ async def adapter_errors(adapters: list[Any]) -> list[ConfigError]:
     return errors
 
 
-def check_config(directory: Path) -> list[ConfigError]:
-    """Validate everything that can be validated without starting the server."""
+def check_config(directory: Path, warnings: list[str] | None = None) -> list[ConfigError]:
+    """Validate everything that can be validated without starting the server; what loads
+    but looks unintended (``nlu_lint``) goes to ``warnings``, each with file and line."""
     import asyncio
 
     unset: list[ConfigError] = []
@@ -86,4 +87,8 @@ def check_config(directory: Path) -> list[ConfigError]:
     errors.extend(nlu_errors)
     if intents:
         errors.extend(_routing_errors(config, intents))
+    if warnings is not None and not nlu_errors:
+        from connector.routing.nlu_lint import lint
+
+        warnings.extend(str(finding) for finding in lint(config))
     return [*unset, *errors]

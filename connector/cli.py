@@ -208,12 +208,15 @@ def _prestart_problems(app: Any) -> list[ConfigError]:
 def _check(directory: Path) -> int:
     from connector.checks import check_config
 
-    errors = check_config(directory)
+    warnings: list[str] = []
+    errors = check_config(directory, warnings)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if errors:
         _print_config_errors(errors)
         print(f"{len(errors)} problem(s) in {directory}", file=sys.stderr)
         return 1
-    print(f"{directory}: ok")
+    print(f"{directory}: ok" + (f" ({len(warnings)} warning(s))" if warnings else ""))
     return 0
 
 
