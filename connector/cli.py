@@ -5,6 +5,8 @@ midtier check [--config DIR]
 midtier route explain TEXT [--session ID] [--channel C] [--at ISO] [--config DIR] [--data DIR]
 midtier sessions list [--data DIR] [--status S] [--provider P] [--failed] [--limit N] [--json]
 midtier sessions show ID [--data DIR] [--json]
+midtier sessions export [--data DIR] [--status S] [--provider P] [--since ISO] [--limit N] [--out F]
+midtier replay SESSIONS.jsonl [--routing FILE] [--nlu DIR] [--config DIR] [--data DIR] [--json]
 midtier --version
 """
 
@@ -72,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("id")
     show.add_argument("--data", default=DEFAULT_DATA)
     show.add_argument("--json", action="store_true")
+    from connector.cli_export import add_parser as add_export
+    from connector.cli_replay import add_parser as add_replay
+
+    add_export(ssub, DEFAULT_DATA)
+    add_replay(sub, DEFAULT_CONFIG, DEFAULT_DATA)
     return parser
 
 
@@ -94,6 +101,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from connector.cli_route import route
 
             return route(args)
+        if args.command == "replay":
+            from connector.cli_replay import replay
+
+            return replay(args)
+        if args.action == "export":
+            from connector.cli_export import export
+
+            return export(args)
         from connector.cli_sessions import sessions
 
         return asyncio.run(sessions(args))
