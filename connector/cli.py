@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_route(sub, DEFAULT_CONFIG, DEFAULT_DATA)
 
-    sessions = sub.add_parser("sessions", help="list or show mid-tier sessions")
+    sessions = sub.add_parser("sessions", help="list, show or export mid-tier sessions")
     ssub = sessions.add_subparsers(dest="action", required=True)
     listing = ssub.add_parser("list", help="sessions, newest first")
     listing.add_argument("--data", default=DEFAULT_DATA)

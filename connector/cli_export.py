@@ -91,8 +91,11 @@ async def _export(
             written = await _write(store, found, sys.stdout)
         else:
             written = await _write_file(store, found, out)
+    except BrokenPipeError:
+        raise  # the reader went away: ``midtier`` ends quietly, as ``sessions show`` does
     except OSError as exc:
-        print(f"error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        where = args.out or "to stdout"
+        print(f"error: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     finally:
         await store.close()
