@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import sqlite3
 import sys
 import tempfile
 from datetime import datetime
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from connector.cli_progress import Progress
+from connector.errors import ConfigError
 from connector.interfaces import SessionStore
 from connector.session_lines import session_line
 from connector.sessions import MidTierSession
@@ -84,7 +86,11 @@ async def _export(
     from connector.store import open_store
 
     store = open_store(str(path))
-    await store.start()
+    try:
+        await store.start()
+    except (ConfigError, sqlite3.Error) as exc:  # a newer schema; not a SQLite file at all
+        print(f"error: {path}: {exc}", file=sys.stderr)
+        return 2
     try:
         found = await _chosen(store, args, since)
         if out is None:

@@ -206,6 +206,16 @@ def test_a_directory_without_a_store_is_named(
     assert not (tmp_path / "none").exists()  # reading creates nothing
 
 
+def test_a_file_that_is_not_a_store_gets_one_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "midtier.db").write_text("notes, not a database\n")
+    assert main(["sessions", "export", "--data", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"error: {tmp_path / 'midtier.db'}: file is not a database\n"
+    assert captured.out == ""
+
+
 async def _seed_long(data: Path) -> None:
     """A small first session, then one whose line is far larger than any pipe buffer."""
     clock = FakeClock()
