@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from connector.cli_replay import replay
 
             return replay(args)
-        if args.action == "export":
+        if args.command == "sessions" and args.action == "export":
             from connector.cli_export import export
 
             return export(args)

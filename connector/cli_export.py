@@ -38,12 +38,18 @@ def add_parser(ssub: Any, default_data: str) -> None:
         description="One JSON object per line per session (see README.md, Session export). "
         "Reads only: it can run beside a live server.",
     )
-    ex.add_argument("--data", default=default_data)
+    ex.add_argument("--data", metavar="DIR", default=default_data, help="data directory")
     ex.add_argument("--status", choices=["active", "closed"])
-    ex.add_argument("--provider", help="only sessions whose current provider is this")
-    ex.add_argument("--since", help="only sessions updated at or after this ISO time")
-    ex.add_argument("--limit", type=int, help="only the newest N sessions (after the filters)")
-    ex.add_argument("--out", help="write to FILE (replaced at the end) instead of stdout")
+    ex.add_argument("--provider", metavar="P", help="only sessions whose current provider is P")
+    ex.add_argument(
+        "--since", metavar="ISO", help="only sessions updated at or after this time (UTC offset)"
+    )
+    ex.add_argument(
+        "--limit", metavar="N", type=int, help="only the N most recently updated (after filters)"
+    )
+    ex.add_argument(
+        "--out", metavar="FILE", help="write to FILE (whole, at the end) instead of stdout"
+    )
 
 
 def export(args: argparse.Namespace) -> int:

@@ -36,17 +36,24 @@ def add_parser(sub: Any, default_config: str, default_data: str) -> None:
     rp = sub.add_parser(
         "replay",
         help="exported conversations through another routing file or NLU data: what changes",
-        description="Classify and route every recorded user message of SESSIONS (a file of "
-        "`midtier sessions export`, - for stdin) again, and print where the decisions "
+        description="Classify and route every recorded user message of SESSIONS (a file of\n"
+        "`midtier sessions export`; - for stdin) again, through another routing file\n"
+        "and/or a classifier trained on other NLU data, and print where the decisions\n"
         "would change, then the totals.",
         epilog=ASSUMPTIONS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    rp.add_argument("sessions", help="JSON lines of `midtier sessions export` (- : stdin)")
-    rp.add_argument("--routing", help="the routing file to replay with (default: --config's)")
-    rp.add_argument("--nlu", help="train the classifier on this directory's NLU files")
-    rp.add_argument("--config", default=default_config, help="the deployment (providers)")
-    rp.add_argument("--data", default=default_data, help="data directory (classifier cache)")
+    rp.add_argument("sessions", metavar="SESSIONS", help="JSON lines of `sessions export`")
+    rp.add_argument(
+        "--routing", metavar="FILE", help="the routing file to replay with (default: --config's)"
+    )
+    rp.add_argument("--nlu", metavar="DIR", help="train the classifier on this directory's NLU")
+    rp.add_argument(
+        "--config", metavar="DIR", default=default_config, help="the deployment (providers)"
+    )
+    rp.add_argument(
+        "--data", metavar="DIR", default=default_data, help="data directory (classifier cache)"
+    )
     rp.add_argument(
         "--json", action="store_true", help="one object per changed session, then the totals"
     )
@@ -56,21 +63,27 @@ def replay(args: argparse.Namespace) -> int:
     """Run ``midtier replay``; the exit status."""
     from connector.routing.nlu import train_or_load
 
+    source: BinaryIO | None = None
     try:
         # Secrets the deployment reads from the environment are not needed offline.
         config = load_config(args.config, found=[])
         routing = _routing(args.routing, config) if args.routing else config.routing
         files = _nlu_files(Path(args.nlu)) if args.nlu else config.nlu_files
         source = _source(args.sessions)
+        # Made as the server makes it (its owner's only), should the server start on it later.
+        Path(args.data).mkdir(parents=True, exist_ok=True, mode=0o700)
         cache = Path(args.data) / "nlu-cache"
         print("... loading the intent classifier", file=sys.stderr, flush=True)
         classifier, trained = train_or_load(files, cache / REPLAY_CACHE if args.nlu else cache)
-    except ConfigErrors as exc:
-        for err in exc.errors:
-            print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: {args.sessions}: {exc.strerror or exc}", file=sys.stderr)
+    except (ConfigErrors, OSError) as exc:
+        if source is not None:
+            source.close()
+        if isinstance(exc, ConfigErrors):
+            for err in exc.errors:
+                print(f"error: {err}", file=sys.stderr)
+            return 2
+        # the sessions file, or the data directory
+        print(f"error: {exc.filename or args.sessions}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     if trained:
         print("... trained it", file=sys.stderr)

@@ -32,12 +32,12 @@ _REPLAY_CONVERSATION = "replay"  # the replayed session's channel conversation: 
 ASSUMPTIONS = """\
 What a replay assumes (a recording does not hold all that a live server knows):
 - The user says what they said in the recording, whoever the replay gave them to.
-- A change of holder that the recording shows between two messages and that no route
+- A change of provider that the recording shows between two messages and that no route
   decision made (a bot's handoff request, an agent's resolve or transfer, a provider that
-  failed) is made in the replay too when the replay's holder is the provider it came from.
+  failed) is made in the replay too when the replay's provider is the one it came from.
   So a sticky provider keeps the conversation until the recorded session's leg with it
   closed; one that only the replay gave it to keeps it to the end.
-- A bot is waiting for an answer (expectingInput) when it holds the conversation in the
+- A bot is waiting for an answer (expectingInput) when it has the conversation in the
   replay and the recording shows it asking (a reply of its with that input hint) since the
   previous message.
 - Business hours are checked at the time each message was recorded; every provider is

@@ -141,3 +141,16 @@ def test_the_help_says_what_a_replay_assumes(capsys: pytest.CaptureFixture[str])
     assert "a sticky provider keeps the conversation until the recorded session's leg" in " ".join(
         out.split()
     )
+
+
+def test_bad_nlu_training_data_gets_its_errors_with_file_and_key(
+    recorded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nlu = tmp_path / "nlu"
+    nlu.mkdir()
+    (nlu / "small.yml").write_text('version: "3.1"\nnlu:\n- intent: greet\n')
+    args = ["--nlu", str(nlu), "--data", str(recorded)]
+    assert main(["replay", str(recorded / "s.jsonl"), *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines()[-1].startswith("error: nlu/small.yml: nlu[0].examples: ")
+    assert captured.out == ""
