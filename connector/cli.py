@@ -6,6 +6,8 @@ midtier route explain TEXT [--session ID] [--channel C] [--at ISO] [--config DIR
 midtier reload [--data DIR] [--timeout S]
 midtier sessions list [--data DIR] [--status S] [--provider P] [--failed] [--limit N] [--json]
 midtier sessions show ID [--data DIR] [--json]
+midtier sessions export [--data DIR] [--status S] [--provider P] [--since ISO] [--limit N] [--out F]
+midtier replay SESSIONS.jsonl [--routing FILE] [--nlu DIR] [--config DIR] [--data DIR] [--json]
 midtier --version
 """
 
@@ -59,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_reload(sub, DEFAULT_DATA)
 
-    sessions = sub.add_parser("sessions", help="list or show mid-tier sessions")
+    sessions = sub.add_parser("sessions", help="list, show or export mid-tier sessions")
     ssub = sessions.add_subparsers(dest="action", required=True)
     listing = ssub.add_parser("list", help="sessions, newest first")
     listing.add_argument("--data", default=DEFAULT_DATA)
@@ -76,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("id")
     show.add_argument("--data", default=DEFAULT_DATA)
     show.add_argument("--json", action="store_true")
+    from connector.cli_export import add_parser as add_export
+    from connector.cli_replay import add_parser as add_replay
+
+    add_export(ssub, DEFAULT_DATA)
+    add_replay(sub, DEFAULT_CONFIG, DEFAULT_DATA)
     return parser
 
 
@@ -102,6 +109,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from connector.cli_reload import reload
 
             return reload(args)
+        if args.command == "replay":
+            from connector.cli_replay import replay
+
+            return replay(args)
+        if args.command == "sessions" and args.action == "export":
+            from connector.cli_export import export
+
+            return export(args)
         from connector.cli_sessions import sessions
 
         return asyncio.run(sessions(args))
