@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from connector.cli_progress import Progress
-from connector.config import Config, RoutingConfig, _cross_check, load_config
+from connector.config import Config, RoutingConfig, cross_check, load_config
 from connector.config_files import parse_model, read_yaml
 from connector.errors import ConfigError, ConfigErrors
 from connector.replay import ASSUMPTIONS, Replayer, SessionReplay, Totals, session_json
@@ -124,7 +124,7 @@ def _routing(given: str, config: Config) -> RoutingConfig:
     raw = read_yaml(path, errors)
     routing = parse_model(RoutingConfig, raw, given, errors) if raw is not None else None
     if routing is not None:
-        _cross_check(config.providers, routing, errors)
+        cross_check(config.providers, routing, errors)
     if errors or routing is None:
         # read_yaml and the cross-check name the file by its name; the user gave a path
         named = {path.name, "routing.yaml"}

@@ -151,9 +151,10 @@ class Config(BaseModel):
     nlu_files: list[Path]
 
 
-def _cross_check(
+def cross_check(
     providers: dict[str, ProviderConfig], routing: RoutingConfig, errors: list[ConfigError]
 ) -> None:
+    """Append to ``errors`` what of ``routing`` names providers that ``providers`` lacks."""
     names = set(providers)
     for name in routing.routes:
         if name not in names:
@@ -217,7 +218,7 @@ def load_config(directory: str | Path, *, found: list[ConfigError] | None = None
         errors.append(ConfigError("nlu/", "", "no NLU training data (nlu/*.yml) found"))
 
     if providers_file is not None and routing is not None:
-        _cross_check(providers_file.providers, routing, errors)
+        cross_check(providers_file.providers, routing, errors)
     if found is not None and all(_is_unset_env(e) for e in errors):
         found.extend(errors)
         errors = []
