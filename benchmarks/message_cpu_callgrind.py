@@ -44,6 +44,11 @@ CALLS = {
     "send": "send() on sockets (frames, HTTP, the loop's self-pipe)",
     "recv": "recv() on sockets",
     "epoll_wait": "epoll_wait()",
+    # uvloop's libuv writes, reads and waits through these instead
+    "write": "write() (uvloop: frames on sockets, and the database's lock files)",
+    "writev": "writev() (uvloop: frames on sockets)",
+    "read": "read() (uvloop: sockets)",
+    "epoll_pwait": "epoll_pwait() (uvloop)",
     "getrandom": "getrandom() (os.urandom: uuid4, secrets)",
     "take_gil": "GIL taken (after a release: I/O, SQLite, the other thread)",
 }
@@ -108,6 +113,7 @@ LIBRARIES = {
     "libc.": "libc (memory, strings, system call wrappers)",
     "_multiarray_umath": "numpy (the intent classifier)",
     "_json": "json's C speedups",
+    "loop": "uvloop (the event loop on libuv)",
 }
 
 
