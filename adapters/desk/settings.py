@@ -67,6 +67,9 @@ class DeskSettings(_Strict):
     agent_typing: bool = True
     page_path: str = "/agent"
     ws_path: str = "/agent/ws"
+    # The routing playground's page; its questions go to the core's POST /routing/explain,
+    # which this desk's tokens and sign-in throttle guard.
+    playground_path: str = "/agent/playground"
 
     @field_validator("token")
     @classmethod
