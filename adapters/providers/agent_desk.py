@@ -98,7 +98,8 @@ class AgentDeskProvider:
             self.page_path, page_handler("adapters.providers", "agent.html", framable=False)
         )
         app.router.add_get(self.ws_path, self._serve_ws)
-        mount_playground(app, self.settings.playground_path, self.signin, self.throttle)
+        if self.settings.playground_path is not None:
+            mount_playground(app, self.settings.playground_path, self.signin, self.throttle)
 
     # ------------------------------------------------------------------ Provider
 

@@ -51,7 +51,10 @@ def offer_gate(app: web.Application, gate: ExplainGate) -> None:
     """Make ``gate`` the playground's; a second one is a clash (``RuntimeError``), which
     ``create_app`` reports with the adapter's file and key."""
     if EXPLAIN_GATE in app:
-        raise RuntimeError(f"{EXPLAIN_PATH} is already guarded by another agent desk")
+        raise RuntimeError(
+            f"{EXPLAIN_PATH} is guarded by another agent desk already; "
+            "set playground_path: null on all desks but one"
+        )
     app[EXPLAIN_GATE] = gate
 
 

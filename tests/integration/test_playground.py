@@ -20,6 +20,9 @@ import yaml
 from support.raw import RawRequest, send
 from support.server import AGENT_TOKEN, DEFAULT_CONFIG, REPO, Running, chat, serve
 
+from connector.app import create_app
+from connector.config import load_config
+from connector.errors import ConfigErrors
 from connector.interfaces import IntentResult
 from connector.sessions import MidTierSession
 
@@ -244,3 +247,32 @@ async def test_bad_questions_get_their_4xx_with_a_reason_and_never_a_500(
         [after] = await run.engine.store.list_sessions()
         assert after.version == session.version
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def two_desks(tmp_path: Path, **second: Any) -> Path:
+    """The default deployment with a second desk on its own paths."""
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG, config)
+    providers = yaml.safe_load((config / "providers.yaml").read_text())
+    providers["providers"]["night"] = {
+        "kind": "agent_desk",
+        "title": "the night desk",
+        "token": "night-desk-token-0123456789",
+        "page_path": "/night",
+        "ws_path": "/night/ws",
+        **second,
+    }
+    (config / "providers.yaml").write_text(yaml.safe_dump(providers))
+    return config
+
+
+async def test_of_several_desks_one_guards_the_playground_and_the_others_say_so(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigErrors) as clash:
+        create_app(load_config(two_desks(tmp_path / "a")), tmp_path / "a" / "d")
+    assert "providers.night" in str(clash.value) and "playground_path: null" in str(clash.value)
+    config = two_desks(tmp_path / "b", playground_path=None)
+    async with serve(config, data_dir=tmp_path / "b" / "d") as run:
+        assert (await ask(run, {"text": FRAUD}))[0] == 200
+        assert (await ask(run, {"text": FRAUD}, "night-desk-token-0123456789"))[0] == 401
