@@ -87,7 +87,18 @@ async def test_a_designer_sees_the_ranking_decision_and_every_condition_of_each_
         await expect(health.first).to_contain_text("healthy")
         await expect(page.get_by_test_id("playground-error")).to_be_empty()
         await page.screenshot(path=str(_shot("playground-1-fraud")), full_page=True)
+    assert not errors
 
+
+async def test_later_questions_go_without_the_token_and_show_failing_conditions_as_text(
+    tmp_path: Path, browser: Browser
+) -> None:
+    errors: list[str] = []
+    async with serve(data_dir=tmp_path) as run:
+        page = await _playground(browser, run, errors)
+        await _explain(page, FRAUD, token=AGENT_TOKEN)
+        result = page.get_by_test_id("playground-result")
+        await expect(result.get_by_test_id("decision-provider")).to_have_count(1)
         # The token is not kept; the signed session the answer brought is, for this tab.
         kept = await page.evaluate(f"sessionStorage.getItem('{SESSION_KEY}')")
         assert kept.startswith("v1.") and AGENT_TOKEN not in kept
@@ -95,17 +106,26 @@ async def test_a_designer_sees_the_ranking_decision_and_every_condition_of_each_
         assert AGENT_TOKEN not in stored
         await expect(page.get_by_test_id("playground-token")).to_be_hidden()
 
-        # The next question needs no token, and the explanation follows it; what the
-        # server sends is shown as text, never as markup.
+        # The disputes bot's circuit opens: the next answer shows its health failing, and
+        # what the server sends back is shown as text, never as markup.
+        pool = run.engine.pool
+        for _ in range(pool.breakers.failures):
+            pool.mark_failure("disputes")
         tricky = 'I want to dispute a charge <img src=x onerror="window.hacked=1">'
         await _explain(page, tricky)
         await expect(result.get_by_test_id("decision-provider")).to_have_text(
             await _provider_for(run, tricky)
         )
+        disputes = result.locator('[data-testid="route"][data-provider="disputes"]')
+        health = disputes.locator('[data-testid="condition"][data-name="health"]')
+        await expect(health).to_have_attribute("data-holds", "false")
+        await expect(health).to_contain_text("fail")
+        await expect(health).to_contain_text("circuit open")
+        await expect(disputes).to_contain_text("not eligible")
         await expect(result).to_contain_text('<img src=x onerror="window.hacked=1">')
         assert await result.locator("img").count() == 0
         assert await page.evaluate("window.hacked === undefined")
-        await page.screenshot(path=str(_shot("playground-2-dispute")), full_page=True)
+        await page.screenshot(path=str(_shot("playground-2-circuit-open")), full_page=True)
         assert await run.engine.store.list_sessions() == []
     assert not errors
 

@@ -266,7 +266,7 @@ def two_desks(tmp_path: Path, **second: Any) -> Path:
     return config
 
 
-async def test_of_several_desks_one_guards_the_playground_and_the_others_say_so(
+async def test_several_desks_clash_over_the_playground_until_all_but_one_have_none(
     tmp_path: Path,
 ) -> None:
     with pytest.raises(ConfigErrors) as clash:
