@@ -32,7 +32,7 @@ MISSING = "missing agent token: send Authorization: Bearer <the desk token or yo
 
 class DeskGate:
     """Lets in the bearers of the desk's tokens and sessions; slows down and then refuses
-    addresses that keep guessing (``connector.app.playground.ExplainGate``)."""
+    addresses that keep guessing (a :class:`connector.interfaces.ExplainGate`)."""
 
     def __init__(self, signin: DeskSignIn, throttle: SignInThrottle) -> None:
         self._signin = signin

@@ -6,20 +6,22 @@ reads messages with, the router with the providers' health, circuit breakers and
 counts as they are now, and the session as the store has it. It writes nothing: no session
 is created, no decision recorded, nothing is sent to a provider or a user.
 
-Who may ask is decided by the ``ExplainGate`` an adapter offers (the agent desk: its token,
-and its throttle of failed sign-ins); with none, every request is refused with 403.
+Who may ask is decided by the :class:`connector.interfaces.ExplainGate` an adapter offers
+(the agent desk: its tokens, and its throttle of failed sign-ins); with none, every request
+is refused with 403.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 
 from connector.app.requests import ENGINE, authorization, read_json_object
 from connector.engine import Engine
 from connector.errors import AuthError, Forbidden, MalformedPayload, NotFound, TooManyAttempts
+from connector.interfaces import ExplainGate
 from connector.routing.explain import explain
 from connector.sessions import MidTierSession
 
@@ -32,18 +34,6 @@ NO_GATE = (
     "the routing playground is served beside the agent desk, and no provider of kind "
     "agent_desk is configured"
 )
-
-
-class ExplainGate(Protocol):
-    """Decides who may ask the playground (one per app, offered by an adapter)."""
-
-    async def admit(self, credential: str | None, address: str) -> str | None:
-        """Let the bearer of ``credential`` (None: none was sent) from ``address`` in, or
-        raise ``AuthError`` (401) / ``Forbidden`` (403). Returns a credential the caller
-        may use instead from now on, or None."""
-        ...
-
-
 EXPLAIN_GATE = web.AppKey("explain_gate", ExplainGate)
 
 
