@@ -142,6 +142,8 @@ async def test_an_open_circuit_or_a_failed_health_check_fails_the_health_conditi
         assert next(r for r in found["routes"] if r["provider"] == "disputes")["eligible"] is False
         assert found["decision"] == await live_decision(run, DISPUTE, new_session())
         assert found["decision"]["provider"] != "disputes"
+        # Asking took no trial of a circuit and changed no health.
+        assert pool.breakers.state("disputes") == "open" and pool.healthy["faq"] is False
 
 
 async def test_missing_and_wrong_credentials_get_401_with_a_reason_and_touch_nothing(
