@@ -11,6 +11,7 @@ layer (``connector.app``) maps these to status codes::
     │   └── PayloadTooLarge         body over the size limit                     -> 413
     ├── AuthError                   caller not authenticated                     -> 401
     │   └── Forbidden               authenticated but not allowed                -> 403
+    │       └── TooManyAttempts     refused for a while after wrong credentials  -> 403
     ├── NotFound                    unknown session / conversation / leg         -> 404
     │   └── SessionClosed           the session or leg exists but is closed      -> 409
     ├── ConflictError               optimistic version check lost                -> 409
@@ -73,6 +74,15 @@ class AuthError(MidtierError):
 
 class Forbidden(AuthError):
     """The caller is authenticated but not allowed to do this."""
+
+
+class TooManyAttempts(Forbidden):
+    """Too many wrong credentials from this address: refused, even with the right one, for
+    ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
 class NotFound(MidtierError):

@@ -3,11 +3,12 @@
 Each is a small ``typing.Protocol``: a channel adapter, a provider, a session store, an intent
 classifier, a per-session lock, and the host that providers call back into. Optional
 capabilities are separate protocols checked with ``isinstance`` (they are runtime-checkable).
-The intent classifier's protocols and :class:`Mountable` (which channels and providers alike
-may be) are defined here; the rest are listed here and defined beside their concept: the
-channel side in :mod:`connector.channel_protocol`, the provider side in
-:mod:`connector.provider_protocol`, the store's parts in :mod:`connector.store_protocol`, and
-the records the store keeps besides sessions in :mod:`connector.records`.
+The intent classifier's protocols, :class:`Mountable` (which channels and providers alike
+may be) and :class:`ExplainGate` (who may ask the routing playground) are defined here; the
+rest are listed here and defined beside their concept: the channel side in
+:mod:`connector.channel_protocol`, the provider side in :mod:`connector.provider_protocol`,
+the store's parts in :mod:`connector.store_protocol`, and the records the store keeps
+besides sessions in :mod:`connector.records`.
 """
 
 from __future__ import annotations
@@ -67,6 +68,17 @@ class Mountable(Protocol):
     def mount(self, app: Any) -> None: ...
 
 
+class ExplainGate(Protocol):
+    """Decides who may ask the routing playground (``POST /routing/explain``); an adapter
+    offers one per app (the agent desk, with its tokens and sign-in throttle)."""
+
+    async def admit(self, credential: str | None, address: str) -> str | None:
+        """Let the bearer of ``credential`` (None: none was sent) from ``address`` in, or
+        raise ``AuthError`` (401) / ``Forbidden`` (403). Returns a credential the caller
+        may send instead from now on, or None."""
+        ...
+
+
 __all__ = [
     "Acknowledges",
     "AsyncIntentClassifier",
@@ -76,6 +88,7 @@ __all__ = [
     "ChannelHost",
     "ChannelStore",
     "DeliveryQueue",
+    "ExplainGate",
     "HandoffContext",
     "Handshakes",
     "InboundEntry",

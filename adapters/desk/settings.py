@@ -67,6 +67,10 @@ class DeskSettings(_Strict):
     agent_typing: bool = True
     page_path: str = "/agent"
     ws_path: str = "/agent/ws"
+    # The routing playground's page; its questions go to the core's POST /routing/explain,
+    # which this desk's tokens and sign-in throttle guard. None: no playground here (one
+    # desk of several serves it).
+    playground_path: str | None = "/agent/playground"
 
     @field_validator("token")
     @classmethod

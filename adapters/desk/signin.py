@@ -130,6 +130,19 @@ class DeskSignIn:
             return self._by_token(token, frame.get("agent"))
         raise SignInRefused("invalid or missing agent token")
 
+    def bearer(self, credential: str, name: str) -> AgentIdentity:
+        """The agent an HTTP ``Authorization: Bearer`` credential proves: a signed session,
+        or a token (a personal one, or the shared one under ``name``); raises as
+        ``sign_in`` does."""
+        if credential.startswith("v1."):
+            try:
+                return self._resume(credential)
+            except SessionExpired:
+                raise
+            except SignInRefused:
+                pass  # a personal token may happen to look like a session
+        return self._by_token(credential, {"name": name})
+
     def _by_token(self, token: str, agent: object) -> AgentIdentity:
         given = _bytes(token)
         found = None

@@ -22,6 +22,7 @@ from aiohttp import WSCloseCode, web
 from adapters.desk.actions import Agent, AgentActions
 from adapters.desk.cards import queue_cards
 from adapters.desk.gate import sign_in
+from adapters.desk.playground import mount_playground
 from adapters.desk.settings import DeskSettings
 from adapters.desk.signin import AgentIdentity, DeskSignIn
 from adapters.desk.throttle import SignInThrottle
@@ -97,6 +98,8 @@ class AgentDeskProvider:
             self.page_path, page_handler("adapters.providers", "agent.html", framable=False)
         )
         app.router.add_get(self.ws_path, self._serve_ws)
+        if self.settings.playground_path is not None:
+            mount_playground(app, self.settings.playground_path, self.signin, self.throttle)
 
     # ------------------------------------------------------------------ Provider
 

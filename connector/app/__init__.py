@@ -4,7 +4,8 @@
 ``cleanup_ctx`` opens the store, trains or loads the intent classifier, starts providers and
 background tasks, and closes all of it again on shutdown. This is the only module of the core
 (with its modules: ``requests``, how requests are read; ``statuses``, the only place
-errors become HTTP statuses; ``webhooks``, the channels' route; ``token``, ``/auth/token``)
+errors become HTTP statuses; ``webhooks``, the channels' route; ``token``, ``/auth/token``;
+``playground``, ``/routing/explain``)
 that imports aiohttp.
 """
 
@@ -20,6 +21,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from connector.app.playground import EXPLAIN_PATH, routing_explain
 from connector.app.requests import BODY_LIMIT, ENGINE
 from connector.app.statuses import error_middleware, status_for
 from connector.app.token import auth_token
@@ -148,6 +150,7 @@ def create_app(
     app[BODY_LIMIT] = config.midtier.limits.max_body_bytes
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/auth/token", auth_token)
+    app.router.add_post(EXPLAIN_PATH, routing_explain)
     mount_webhooks(app, channels, public_url)
     mounted = [
         *(("midtier.yaml", f"channels.{n}", a) for n, a in channels.items()),

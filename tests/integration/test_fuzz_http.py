@@ -129,6 +129,7 @@ async def test_bad_input_gets_a_client_error_never_a_server_error(world: World, 
         ("webhook, signed", b'"MalformedPayload"'),
         ("webhook, signed with the previous secret", b'"MalformedPayload"'),
         ("rasa callback, right secret", b'"MalformedPayload"'),
+        ("routing/explain, agent token", b'"MalformedPayload"'),
         # invalid_grant comes after the credential was checked
         ("auth/token, right credential", b'"invalid_grant"'),
         ("adfs/oauth2/token, right client", b'"access_token"'),

@@ -291,6 +291,24 @@ def webhook_bodies(conversation: str) -> st.SearchStrategy[bytes]:
     )
 
 
+# The routing playground's questions: a text (often a real one), a channel, a session.
+question_like = some_fields(
+    {},
+    {
+        "text": st.sampled_from(["someone used my card without my permission", "hi"]) | wrong_types,
+        "channel": st.sampled_from(["webchat", "directline", "fax"]) | wrong_types,
+        "session": st.sampled_from(["mts_unknown", "x" * 3000]) | wrong_types,
+        "other": wrong_types,
+    },
+)
+explain_bodies = st.one_of(
+    garbage_bodies,
+    question_like.map(_dumps),
+    question_like.map(_dumps),
+    question_like.flatmap(lambda q: lone_surrogate_json(q)),
+)
+
+
 def rasa_bodies(sender: str) -> st.SearchStrategy[bytes]:
     message = some_fields(
         {"recipient_id": st.just(sender) | wrong_types},
@@ -539,6 +557,14 @@ def routes(keys: Keys | None) -> dict[str, st.SearchStrategy[RawRequest]]:
                 webhook_bodies(keys.partner),
                 with_content_type(json_type),
                 signed(ENV["FUZZ_PARTNER_PREVIOUS_SECRET"]),
+            ),
+            "routing/explain, agent token": requests(
+                [b"POST"],
+                fixed("/routing/explain"),
+                explain_bodies,
+                with_content_type(
+                    json_type, (b"Authorization", b"Bearer " + ENV["MIDTIER_AGENT_TOKEN"].encode())
+                ),
             ),
             "rasa callback, right secret": requests(
                 [b"POST"],
