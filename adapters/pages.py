@@ -36,22 +36,26 @@ def page_handler(
     return serve
 
 
-def parse_frame(msg: Any) -> dict[str, Any] | None:
-    """A JSON text frame that is an object with a string ``type``; None for anything else.
+MALFORMED = "frames must be JSON objects with a type"
+
+
+def parse_frame(msg: Any) -> tuple[dict[str, Any] | None, str]:
+    """A JSON text frame that is an object with a string ``type``, and ``""``; or None and
+    why not, for the error frame.
 
     Parsed by :func:`connector.payloads.loads`: nesting is bounded and a lone surrogate in any
     string makes the whole frame malformed, so handlers only ever see text they can store,
     compare and encode.
     """
     if msg.type != WSMsgType.TEXT or not isinstance(msg.data, str):
-        return None
+        return None, MALFORMED
     try:
         frame = loads(msg.data, what="frame")
-    except MalformedPayload:
-        return None
+    except MalformedPayload as exc:
+        return None, f"{MALFORMED}: {exc}"
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-        return None
-    return frame
+        return None, MALFORMED
+    return frame, ""
 
 
 async def send_error(ws: web.WebSocketResponse, code: str, reason: str, **extra: Any) -> None:

@@ -91,9 +91,9 @@ class WebChatSockets:
             async for msg in ws:
                 if ended(msg):
                     break
-                frame = parse_frame(msg)
+                frame, problem = parse_frame(msg)
                 if frame is None:
-                    await _error(ws, "malformed_frame", "frames must be JSON objects with a type")
+                    await _error(ws, "malformed_frame", problem)
                     continue
                 kind = frame["type"]
                 if kind == "hello":

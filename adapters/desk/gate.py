@@ -60,7 +60,7 @@ async def sign_in(
         return None
     if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
         return None
-    frame = parse_frame(msg)
+    frame, _problem = parse_frame(msg)
     if frame is None:
         await _refuse(
             ws,

@@ -213,11 +213,9 @@ class AgentDeskProvider:
             async for msg in ws:
                 if ended(msg):
                     break
-                frame = parse_frame(msg)
+                frame, problem = parse_frame(msg)
                 if frame is None:
-                    await send_error(
-                        ws, "malformed_frame", "frames must be JSON objects with a type"
-                    )
+                    await send_error(ws, "malformed_frame", problem)
                     continue
                 try:
                     await self._actions.act(agent, frame)
