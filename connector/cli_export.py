@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from connector.cli_args import aware_time
 from connector.cli_progress import Progress
 from connector.errors import ConfigError
 from connector.interfaces import SessionStore
@@ -73,17 +74,7 @@ def export(args: argparse.Namespace) -> int:
 
 
 def _since(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            f"--since {text!r}: expected an ISO time such as 2026-12-01T00:00+00:00"
-        ) from None
-    if moment.tzinfo is None:
-        raise ValueError(f"--since {text!r}: give its UTC offset, e.g. {text}+00:00")
-    return moment
+    return None if text is None else aware_time("--since", text)
 
 
 async def _export(

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from connector.cli_args import aware_time
 from connector.errors import ConfigErrors
 from connector.routing.explain import explain, render
 from connector.routing.policy import Router
@@ -81,17 +82,7 @@ def route(args: argparse.Namespace) -> int:
 
 
 def _moment(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            f"--at {text!r}: expected an ISO time such as 2026-12-24T10:00+01:00"
-        ) from None
-    if moment.tzinfo is None:
-        raise ValueError(f"--at {text!r}: give its UTC offset, e.g. {text}+00:00")
-    return moment
+    return datetime.now(UTC) if text is None else aware_time("--at", text)
 
 
 async def _session(

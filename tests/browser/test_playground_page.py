@@ -5,12 +5,10 @@ Screenshots go to ``test-artifacts/browser/``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
-from support.chromium import CHROMIUM_ARGS, executable
+from playwright.async_api import Browser, Page, expect
 from support.server import AGENT_TOKEN, REPO, Running, serve
 
 from connector.sessions import MidTierSession
@@ -25,16 +23,6 @@ SESSION_KEY = "midtier.playground.session"
 @pytest.fixture(autouse=True)
 def _agent_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MIDTIER_AGENT_TOKEN", AGENT_TOKEN)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=executable(), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def _playground(browser: Browser, run: Running, errors: list[str]) -> Page:

@@ -1,0 +1,19 @@
+"""Arguments the ``midtier`` subcommands share the reading of."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+def aware_time(option: str, text: str) -> datetime:
+    """``--at`` / ``--since``: an ISO time with its UTC offset; ValueError saying what to
+    write otherwise (a time without offset would silently be the server's local time)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{option} {text!r}: expected an ISO time such as 2026-12-24T10:00+01:00"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{option} {text!r}: give its UTC offset, e.g. {text}+00:00")
+    return moment
