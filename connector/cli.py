@@ -4,6 +4,9 @@ midtier run [--host H] [--port P] [--config DIR] [--data DIR]
 midtier check [--config DIR]
 midtier sessions list [--data DIR] [--status S] [--provider P] [--failed] [--limit N] [--json]
 midtier sessions show ID [--data DIR] [--json]
+midtier nlu eval --dataset clinc150 [--data PATH] [--tier default|accurate|all] [--few-shot]
+                 [--json]
+midtier nlu eval --train TRAIN --test TEST [--val VAL] [--tier ...] [--json]
 midtier --version
 """
 
@@ -61,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("id")
     show.add_argument("--data", default=DEFAULT_DATA)
     show.add_argument("--json", action="store_true")
+
+    from connector.routing.nlu_eval import add_arguments
+
+    nlu = sub.add_parser("nlu", help="intent classifier tiers")
+    nsub = nlu.add_subparsers(dest="action", required=True)
+    add_arguments(nsub.add_parser("eval", help="train, tune and score classifier tiers"))
     return parser
 
 
@@ -79,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "check":
             return _check(Path(args.config))
+        if args.command == "nlu":
+            from connector.routing.nlu_eval import run
+
+            return run(args)
         from connector.cli_sessions import sessions
 
         return asyncio.run(sessions(args))

@@ -1,15 +1,18 @@
-"""Intent training data in Rasa's NLU YAML format (version "3.1"), as plain (text, intent) pairs.
+"""Intent training data in Rasa's NLU YAML format (version "3.1") or CSV, as (text, intent) pairs.
 
 Each ``nlu:`` item has exactly one of ``intent``, ``synonym``, ``regex`` or ``lookup`` plus
 ``examples`` (a block string of ``- `` lines, or a list of ``{text, metadata}``). Entity
 annotations are stripped to their text, since the embedded classifier reads intents only;
 synonyms, regexes and lookups are checked for form and otherwise left to Rasa bots.
-Every problem found is reported at once as a ``ConfigError`` naming the file and key.
+A ``.csv`` file has the header ``text,intent`` and one example per row. Every problem found
+is reported at once as a ``ConfigError`` naming the file and key (for CSV, the line).
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -60,12 +63,13 @@ def strip_entities(text: str) -> str:
 
 
 def load_training_data(files: list[Path]) -> TrainingData:
-    """Read Rasa NLU YAML files; raise ``ConfigErrors`` listing every problem found."""
+    """Read Rasa NLU YAML (or ``.csv``) files; raise ``ConfigErrors`` listing every problem."""
     errors: list[ConfigError] = []
     seen: dict[str, tuple[str, str, str]] = {}  # folded text -> (intent, file, key)
     pairs: set[tuple[str, str]] = set()
     for path in files:
-        _load_file(path, _display_name(path), errors, seen, pairs)
+        load = _load_csv if path.suffix.lower() == ".csv" else _load_file
+        load(path, _display_name(path), errors, seen, pairs)
     intents = sorted({intent for _, intent in pairs})
     if not errors and len(intents) < 2:
         where = _display_name(files[0]) if len(files) == 1 else "nlu/"
@@ -113,6 +117,75 @@ def _load_file(
         return
     for i, item in enumerate(items):
         _load_item(item, name, f"nlu[{i}]", errors, seen, pairs)
+
+
+def _load_csv(
+    path: Path,
+    name: str,
+    errors: list[ConfigError],
+    seen: dict[str, tuple[str, str, str]],
+    pairs: set[tuple[str, str]],
+) -> None:
+    try:
+        reader = csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline=""))
+        header = next(reader, [])
+    except OSError as exc:
+        errors.append(ConfigError(name, "", f"cannot read: {exc.strerror or exc}"))
+        return
+    except (csv.Error, UnicodeDecodeError) as exc:
+        errors.append(ConfigError(name, "line 1", f"invalid CSV: {exc}"))
+        return
+    if [c.strip() for c in header] != ["text", "intent"]:
+        got = ",".join(header) if header else "an empty file"
+        errors.append(
+            ConfigError(name, "line 1", f"expected the header 'text,intent', got {got!r}")
+        )
+        return
+    while True:
+        try:
+            row = next(reader, None)
+        except csv.Error as exc:
+            errors.append(ConfigError(name, f"line {reader.line_num}", f"invalid CSV: {exc}"))
+            return
+        if row is None:
+            return
+        key = f"line {reader.line_num}"
+        if not "".join(row).strip():
+            continue  # blank lines are allowed
+        text, intent = (_SPACES.sub(" ", c).strip() for c in row) if len(row) == 2 else ("", "")
+        if not text or not _NAME.match(intent):
+            errors.append(
+                ConfigError(name, key, "expected a text (quoted if it has commas), a comma and "
+                            f"an intent name without spaces; got {row!r}")
+            )  # fmt: skip
+            continue
+        _add_example(text, intent, name, key, errors, seen, pairs)
+
+
+def _add_example(
+    text: str,
+    label: str,
+    name: str,
+    key: str,
+    errors: list[ConfigError],
+    seen: dict[str, tuple[str, str, str]],
+    pairs: set[tuple[str, str]],
+) -> None:
+    folded = text.casefold()
+    first = seen.get(folded)
+    if first is None:
+        seen[folded] = (label, name, key)
+    elif first[0] != label:
+        errors.append(
+            ConfigError(
+                name,
+                key,
+                f"{text!r} is also an example of intent {first[0]!r} "
+                f"({first[1]}: {first[2]}); an example must belong to one intent",
+            )
+        )
+        return
+    pairs.add((text, label))  # a set: the result does not depend on file order
 
 
 def _load_item(
@@ -178,21 +251,7 @@ def _load_item(
     if kind != "intent":
         return
     for ex_key, text in texts:
-        folded = text.casefold()
-        first = seen.get(folded)
-        if first is None:
-            seen[folded] = (label, name, ex_key)
-        elif first[0] != label:
-            errors.append(
-                ConfigError(
-                    name,
-                    ex_key,
-                    f"{text!r} is also an example of intent {first[0]!r} "
-                    f"({first[1]}: {first[2]}); an example must belong to one intent",
-                )
-            )
-            continue
-        pairs.add((text, label))  # a set: the result does not depend on file order
+        _add_example(text, label, name, ex_key, errors, seen, pairs)
 
 
 def _examples(

@@ -15,6 +15,9 @@ from itertools import chain, pairwise
 import numpy as np
 import numpy.typing as npt
 
+WORD_PATTERN = r"(?u)\b\w\w+\b"
+"""Words as scikit-learn's ``TfidfVectorizer`` finds them by default."""
+_WORDS = re.compile(WORD_PATTERN)
 _WORD_CACHE_MAX = 50_000
 _Array = npt.NDArray[np.float64]
 
@@ -53,11 +56,10 @@ class FeatureScores:
         weights: _Array,
         idf: _Array,
         *,
-        words: re.Pattern[str],
         ngrams: tuple[int, int],
     ) -> None:
         n_word = len(word_terms)
-        self._words = words
+        self._words = _WORDS
         self._terms = {t: np.intp(i).tobytes() for i, t in enumerate(word_terms)}
         self._grams = _GramColumns({t: i + n_word for i, t in enumerate(char_terms)}, ngrams)
         self.table = np.empty((idf.shape[0], weights.shape[1] + 1))
