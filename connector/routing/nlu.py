@@ -39,6 +39,7 @@ EXTRAS: dict[str, str] = {"accurate": "embeddings"}
 """Tier name -> the optional dependency group (``midtier[...]``) its module needs."""
 RANKING_SIZE = 5
 Progress = Callable[[int, int], None]
+_FEW_INTENTS = 32  # up to this many, sorting Python floats beats numpy's calls
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 
 
@@ -99,18 +100,25 @@ def out_of_scope_index(intents: Sequence[str]) -> int | None:
 
 
 def intent_result(
-    probs: list[float], intents: Sequence[str], oos: int | None, threshold: float
+    probs: npt.NDArray[np.float64], intents: Sequence[str], oos: int | None, threshold: float
 ) -> IntentResult:
     """The shared reading of a probability row: out of scope when the out-of-scope class wins
-    or the top in-scope probability is under ``threshold``; the ranking lists in-scope intents."""
+    or the top in-scope probability is under ``threshold``; the ranking lists in-scope intents.
+    ``probs`` is consumed (the out-of-scope entry is overwritten)."""
     beaten = False  # the out-of-scope class itself won
     if oos is not None:
-        beaten = max(range(len(probs)), key=probs.__getitem__) == oos
-        probs = [*probs[:oos], -1.0, *probs[oos + 1 :]]
-    # sorted() is stable with reverse=True: ties keep intent order
-    order = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)
-    ranking = [(intents[i], probs[i]) for i in order[: RANKING_SIZE + 1] if i != oos]
-    del ranking[RANKING_SIZE:]
+        beaten = int(probs.argmax()) == oos
+        probs[oos] = -1.0
+    if len(probs) > _FEW_INTENTS:  # the top few by argpartition, then in order, ties by index
+        top: list[int] = np.argpartition(-probs, RANKING_SIZE)[:RANKING_SIZE].tolist()
+        values_of = dict(zip(top, probs[top].tolist(), strict=True))
+        order = sorted(top, key=lambda i: (-values_of[i], i))
+        values = [values_of[i] for i in order]
+    else:  # sorted() is stable with reverse=True: ties keep intent order, as argsort does
+        listed: list[float] = probs.tolist()
+        order = sorted(range(len(listed)), key=listed.__getitem__, reverse=True)[:RANKING_SIZE]
+        values = [listed[i] for i in order]
+    ranking = [(intents[i], p) for i, p in zip(order, values, strict=True) if i != oos]
     name, top = ranking[0]
     scoped = top >= threshold and not beaten
     return IntentResult(

@@ -16,7 +16,6 @@ plain arrays and computes the same probabilities over the few features a message
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 import warnings
@@ -51,6 +50,7 @@ EMBEDDING_WEIGHT = 2.0
 LR_C = 2.0
 _FIT_ROUNDS = 20  # progress steps of the solver, _FIT_ITERATIONS each; it stops once converged
 _FIT_ITERATIONS = 10
+_STEPS = 1000  # progress is reported in thousandths: 100 for the vectors, 900 for the solver
 _EMBED_CHUNK = 500
 _Array = npt.NDArray[np.float64]
 
@@ -76,12 +76,12 @@ def fit(data: TrainingData, *, progress: Progress | None = None) -> Fitted:
     texts = [text for text, _ in data.examples]
     labels = [intent for _, intent in data.examples]
     static = packaged()
-    total = len(texts) + _FIT_ROUNDS
+    total = _STEPS
     dense = np.zeros((len(texts), static.dims))
     for start in range(0, len(texts), _EMBED_CHUNK):
         dense[start : start + _EMBED_CHUNK] = static.embed_many(texts[start : start + _EMBED_CHUNK])
         if progress is not None:
-            progress(min(start + _EMBED_CHUNK, len(texts)), total)
+            progress(min(start + _EMBED_CHUNK, len(texts)) * 100 // max(len(texts), 1), total)
     folded = [normalize(t) for t in texts]
     word = TfidfVectorizer(
         lowercase=False, token_pattern=WORD_PATTERN, ngram_range=(1, 2), sublinear_tf=True
@@ -99,11 +99,12 @@ def fit(data: TrainingData, *, progress: Progress | None = None) -> Fitted:
         warnings.simplefilter("ignore", ConvergenceWarning)
         for done in range(1, _FIT_ROUNDS + 1):
             model.fit(x, labels)
-            converged = int(np.max(model.n_iter_)) < _FIT_ITERATIONS
-            if progress is not None:
-                progress(total if converged else len(texts) + done, total)
-            if converged:
-                break
+            if int(np.max(model.n_iter_)) < _FIT_ITERATIONS:
+                break  # converged
+            if progress is not None:  # the rounds needed are not known: each covers half the rest
+                progress(total - 900 // 2**done, total)
+    if progress is not None:
+        progress(total, total)
     return Fitted(word, char, model)
 
 
@@ -171,33 +172,24 @@ class DefaultClassifier:
 
     def classify(self, text: str) -> IntentResult:
         """The intent of one message, with the top alternatives (in-scope intents only)."""
-        return intent_result(self._probabilities(text), self.intents, self._oos, self.threshold)
-
-    def probabilities(self, text: str) -> _Array:
-        """Probability per intent (in ``self.intents`` order), as ``predict_proba`` gives."""
-        return np.array(self._probabilities(text))
+        return intent_result(self.probabilities(text), self.intents, self._oos, self.threshold)
 
     def probabilities_many(self, texts: Sequence[str]) -> _Array:
         """``probabilities`` of each text, one row each."""
         out = np.zeros((len(texts), len(self.intents)))
         for i, text in enumerate(texts):
-            out[i] = self._probabilities(text)
+            out[i] = self.probabilities(text)
         return out
 
-    def _probabilities(self, text: str) -> list[float]:
-        word, char = self._features.parts(normalize(text))
-        word_sq, char_sq = float(word[-1]), float(char[-1])
-        scores = self._static.embed(text) @ self.arrays.dense
+    def probabilities(self, text: str) -> _Array:
+        """Probability per intent (in ``self.intents`` order), as ``predict_proba`` gives."""
+        scores: _Array = self._static.embed(text) @ self.arrays.dense
         scores += self.arrays.intercept
-        if word_sq > 0.0:
-            scores += word[:-1] * (1.0 / math.sqrt(word_sq))
-        if char_sq > 0.0:
-            scores += char[:-1] * (1.0 / math.sqrt(char_sq))
+        scores += self._features.scores(normalize(text))
         scores -= scores.max()
         np.exp(scores, out=scores)
         scores /= scores.sum()
-        probs: list[float] = scores.tolist()
-        return probs
+        return scores
 
     # ---------------------------------------------------------------- persistence
 
