@@ -110,9 +110,9 @@ def intent_result(
         beaten = int(probs.argmax()) == oos
         probs[oos] = -1.0
     if len(probs) > _FEW_INTENTS:  # the top few by argpartition, then in order, ties by index
-        top: list[int] = np.argpartition(-probs, RANKING_SIZE)[:RANKING_SIZE].tolist()
-        values_of = dict(zip(top, probs[top].tolist(), strict=True))
-        order = sorted(top, key=lambda i: (-values_of[i], i))
+        best: list[int] = np.argpartition(-probs, RANKING_SIZE)[:RANKING_SIZE].tolist()
+        values_of = dict(zip(best, probs[best].tolist(), strict=True))
+        order = sorted(best, key=lambda i: (-values_of[i], i))
         values = [values_of[i] for i in order]
     else:  # sorted() is stable with reverse=True: ties keep intent order, as argsort does
         listed: list[float] = probs.tolist()

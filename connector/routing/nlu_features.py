@@ -94,7 +94,8 @@ class FeatureScores:
             share[:n_word] *= 1.0 / math.sqrt(word_sq)
         if char_sq > 0.0:
             share[n_word:] *= 1.0 / math.sqrt(char_sq)
-        return np.dot(share, rows)[:-1]
+        scores: _Array = np.dot(share, rows)[:-1]
+        return scores
 
 
 def _per_count(size: int) -> _Array:
