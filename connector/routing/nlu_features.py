@@ -69,7 +69,7 @@ class FeatureScores:
         self.table[:, :-1], self.table[:, -1] = weights, idf
         self._per_count = _per_count(64)
 
-    def scores(self, text: str) -> _Array:
+    def scores(self, text: str) -> npt.NDArray[np.float32]:
         """``word / |word| + char / |char|`` (the tf-idf vectors of the two parts, each of unit
         length, times the coefficients): what the pipeline's sparse features add to the scores."""
         words = self._words.findall(text)
@@ -94,11 +94,11 @@ class FeatureScores:
             share[:n_word] *= 1.0 / math.sqrt(word_sq)
         if char_sq > 0.0:
             share[n_word:] *= 1.0 / math.sqrt(char_sq)
-        scores: _Array = np.dot(share, rows)[:-1]
+        scores: npt.NDArray[np.float32] = np.dot(share, rows)[:-1]
         return scores
 
 
-def _per_count(size: int) -> _Array:
+def _per_count(size: int) -> npt.NDArray[np.float32]:
     """``(1 + log c) / c`` for c in 0..size (sublinear tf shared by c occurrences; 0 unused)."""
     count = np.arange(1, size + 1, dtype=np.float64)
     return np.concatenate([[0.0], (np.log(count) + 1.0) / count]).astype(np.float32)
