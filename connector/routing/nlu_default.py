@@ -20,7 +20,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -37,21 +37,21 @@ from threadpoolctl import threadpool_limits
 from connector.interfaces import IntentResult
 from connector.routing.nlu import Progress, intent_result, normalize, out_of_scope_index
 from connector.routing.nlu_data import TrainingData
-from connector.routing.nlu_features import WORD_PATTERN, FeatureScores
+from connector.routing.nlu_features import WORD_PATTERN, ChunkScores, WordScores
 from connector.routing.nlu_static import StaticEmbeddings, packaged, packaged_digest
 
-MODEL_FORMAT = "midtier-nlu/2 word(1,2)+char_wb(1,4) tfidf-sublinear + static-minilm lr"
+MODEL_FORMAT = "midtier-nlu/2 word(1,2) tfidf + chunk-mean char_wb(1,4) tfidf + static-minilm lr"
 """Changes whenever features, model or file layout change: part of the cache key."""
 DEFAULT_THRESHOLD = 0.3
 """Top in-scope probability under which a message is out of scope (see README.md, "Intent
 classifier tiers": tuned on CLINC150 val + oos_val)."""
 CHAR_NGRAMS = (1, 4)
+CHAR_WEIGHT = 2.0
 EMBEDDING_WEIGHT = 2.0
 LR_C = 2.0
 _FIT_ROUNDS = 20  # progress steps of the solver, _FIT_ITERATIONS each; it stops once converged
 _FIT_ITERATIONS = 10
-_STEPS = 1000  # progress is reported in thousandths: 100 for the vectors, 900 for the solver
-_EMBED_CHUNK = 500
+_STEPS = 1000  # progress is reported in thousandths: 100 for the features, 900 for the solver
 _Array = npt.NDArray[np.float64]
 
 
@@ -63,25 +63,57 @@ class Fitted:
     char: TfidfVectorizer
     model: LogisticRegression
 
-    def features(self, texts: Sequence[str], static: StaticEmbeddings) -> sp.csr_matrix:
-        """The model's input rows for raw texts, as sklearn computes them."""
-        folded = [normalize(t) for t in texts]
-        dense = EMBEDDING_WEIGHT * static.embed_many(list(texts))
-        blocks = [self.word.transform(folded), self.char.transform(folded), sp.csr_matrix(dense)]
-        return sp.hstack(blocks).tocsr()
+    def features(
+        self, texts: Sequence[str], static: StaticEmbeddings, progress: Progress | None = None
+    ) -> sp.csr_matrix:
+        """The model's input rows for raw texts, computed with scikit-learn's vectorizers."""
+        word = self.word.transform([normalize(t) for t in texts])
+        return sp.hstack([word, *_chunk_blocks(texts, self.char, static, progress)]).tocsr()
+
+
+def _chunk_blocks(
+    texts: Sequence[str],
+    char: TfidfVectorizer,
+    static: StaticEmbeddings,
+    progress: Progress | None,
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """The char block (mean over a text's whitespace chunks of each chunk's unit-length tf-idf)
+    and the static block (unit-length sum of its tokens' vectors), weighted."""
+    index: dict[str, int] = {}
+    rows, cols, shares = [], [], []
+    for r, text in enumerate(texts):
+        chunks = text.split()
+        for chunk in chunks:
+            rows.append(r)
+            cols.append(index.setdefault(chunk, len(index)))
+            shares.append(1.0 / len(chunks))
+    chunks = list(index)
+    vectors = np.zeros((len(chunks), static.dims))
+    for i, chunk in enumerate(chunks):
+        tokens = static.rows(chunk)
+        if len(tokens):
+            vectors[i] = static.vectors[tokens].sum(axis=0)
+        if progress is not None and i % 1000 == 0:
+            progress(i * 100 // len(chunks), _STEPS)
+    shape = (len(texts), len(chunks))
+    mean = sp.csr_matrix((shares, (rows, cols)), shape=shape)  # repeated chunks add up
+    counts = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
+    grams = (  # one unit-length row per chunk
+        char.transform([normalize(c) for c in chunks])
+        if chunks
+        else sp.csr_matrix((0, len(char.vocabulary_)))
+    )
+    summed = np.asarray(counts @ vectors)
+    norms = np.sqrt((summed * summed).sum(axis=1, keepdims=True))
+    unit = np.divide(summed, norms, out=np.zeros_like(summed), where=norms > 0)
+    return sp.csr_matrix(CHAR_WEIGHT * (mean @ grams)), sp.csr_matrix(EMBEDDING_WEIGHT * unit)
 
 
 def fit(data: TrainingData, *, progress: Progress | None = None) -> Fitted:
     """Train vectorizers and the logistic regression on the examples (~1 min for CLINC150)."""
     texts = [text for text, _ in data.examples]
     labels = [intent for _, intent in data.examples]
-    static = packaged()
     total = _STEPS
-    dense = np.zeros((len(texts), static.dims))
-    for start in range(0, len(texts), _EMBED_CHUNK):
-        dense[start : start + _EMBED_CHUNK] = static.embed_many(texts[start : start + _EMBED_CHUNK])
-        if progress is not None:
-            progress(min(start + _EMBED_CHUNK, len(texts)) * 100 // max(len(texts), 1), total)
     folded = [normalize(t) for t in texts]
     word = TfidfVectorizer(
         lowercase=False, token_pattern=WORD_PATTERN, ngram_range=(1, 2), sublinear_tf=True
@@ -89,8 +121,9 @@ def fit(data: TrainingData, *, progress: Progress | None = None) -> Fitted:
     char = TfidfVectorizer(
         lowercase=False, analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True
     )
+    char.fit(folded)
     x = sp.hstack(
-        [word.fit_transform(folded), char.fit_transform(folded), EMBEDDING_WEIGHT * dense]
+        [word.fit_transform(folded), *_chunk_blocks(texts, char, packaged(), progress)]
     ).tocsr()
     # Fitted a few iterations at a time (warm start) so that a long training shows progress.
     model = LogisticRegression(C=LR_C, max_iter=_FIT_ITERATIONS, warm_start=True)
@@ -110,13 +143,15 @@ def fit(data: TrainingData, *, progress: Progress | None = None) -> Fitted:
 
 @dataclass(frozen=True)
 class ModelArrays:
-    """Everything classification needs; char feature rows follow the word ones."""
+    """Everything classification needs: the coefficients of each block, their weights folded in."""
 
     intents: list[str]
     word_terms: list[str]
     char_terms: list[str]
-    idf: _Array  # (n_features,)
-    weights: _Array  # (n_features, n_intents)
+    word_idf: _Array  # (n_word,)
+    char_idf: _Array  # (n_char,)
+    word_weights: _Array  # (n_word, n_intents)
+    char_weights: _Array  # (n_char, n_intents), CHAR_WEIGHT folded in
     dense: _Array  # (static dims, n_intents), EMBEDDING_WEIGHT folded in
     intercept: _Array  # (n_intents,)
 
@@ -127,16 +162,15 @@ class ModelArrays:
         coef = np.asarray(fitted.model.coef_, dtype=np.float64).T
         intercept = np.asarray(fitted.model.intercept_, dtype=np.float64)
         if coef.shape[1] == 1:  # binary: softmax of (-z/2, z/2) is the sigmoid of z
-            coef, intercept = (
-                np.hstack([-coef / 2, coef / 2]),
-                np.array([-1.0, 1.0]) * intercept / 2,
-            )
+            coef, intercept = np.hstack([-coef, coef]) / 2, np.array([-1.0, 1.0]) * intercept / 2
         return cls(
             intents=[str(c) for c in fitted.model.classes_],
             word_terms=[str(t) for t in fitted.word.get_feature_names_out()],
             char_terms=[str(t) for t in fitted.char.get_feature_names_out()],
-            idf=np.concatenate([fitted.word.idf_, fitted.char.idf_]).astype(np.float64),
-            weights=np.ascontiguousarray(coef[: n_word + n_char]),
+            word_idf=np.asarray(fitted.word.idf_, dtype=np.float64),
+            char_idf=np.asarray(fitted.char.idf_, dtype=np.float64),
+            word_weights=np.ascontiguousarray(coef[:n_word]),
+            char_weights=np.ascontiguousarray(coef[n_word : n_word + n_char] * CHAR_WEIGHT),
             dense=np.ascontiguousarray(coef[n_word + n_char :] * EMBEDDING_WEIGHT),
             intercept=intercept,
         )
@@ -159,16 +193,17 @@ class DefaultClassifier:
         if not 0.0 <= limit <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], got {limit}")
         self.threshold = limit
-        self._features = FeatureScores(
-            arrays.word_terms, arrays.char_terms, arrays.weights, arrays.idf, ngrams=CHAR_NGRAMS
-        )
-        table = self._features.table  # the arrays kept are views of it: a model is held once
-        self.arrays = arrays = replace(arrays, weights=table[:, :-1], idf=table[:, -1])
+        self.arrays = arrays
         self.intents = arrays.intents
         self._oos = out_of_scope_index(arrays.intents)
-        self._static = packaged()
-        if self._static.dims != arrays.dense.shape[0]:
+        static = packaged()
+        if static.dims != arrays.dense.shape[0]:
             raise ValueError("the static vectors do not match this model")
+        self._words = WordScores(arrays.word_terms, arrays.word_weights, arrays.word_idf)
+        self._chunks = ChunkScores(
+            arrays.char_terms, arrays.char_weights, arrays.char_idf, static, arrays.dense,
+            ngrams=CHAR_NGRAMS, fold=normalize,
+        )  # fmt: skip
 
     def classify(self, text: str) -> IntentResult:
         """The intent of one message, with the top alternatives (in-scope intents only)."""
@@ -183,9 +218,13 @@ class DefaultClassifier:
 
     def probabilities(self, text: str) -> _Array:
         """Probability per intent (in ``self.intents`` order), as ``predict_proba`` gives."""
-        scores: _Array = self._static.embed(text) @ self.arrays.dense
-        scores += self.arrays.intercept
-        scores += self._features.scores(normalize(text))
+        scores = self.arrays.intercept.copy()
+        word = self._words.scores(normalize(text))
+        if word is not None:
+            scores += word
+        chunks = self._chunks.scores(text)
+        if chunks is not None:
+            scores += chunks
         scores -= scores.max()
         np.exp(scores, out=scores)
         scores /= scores.sum()
@@ -201,8 +240,10 @@ class DefaultClassifier:
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, meta=_blob(meta), word_terms=_blob("\n".join(a.word_terms)),
-                         char_terms=_blob("\n".join(a.char_terms)), idf=a.idf,
-                         weights=a.weights, dense=a.dense, intercept=a.intercept)  # fmt: skip
+                         char_terms=_blob("\n".join(a.char_terms)), word_idf=a.word_idf,
+                         char_idf=a.char_idf, word_weights=a.word_weights,
+                         char_weights=a.char_weights, dense=a.dense,
+                         intercept=a.intercept)  # fmt: skip
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
@@ -221,19 +262,24 @@ class DefaultClassifier:
                 meta: dict[str, Any] = json.loads(_text(npz["meta"]))
                 if meta.get("format") != MODEL_FORMAT or meta.get("key") != key:
                     raise ValueError("written for another model format or training data")
+                floats = {
+                    name: np.ascontiguousarray(npz[name], dtype=np.float64)
+                    for name in ("word_idf", "char_idf", "word_weights", "char_weights",
+                                 "dense", "intercept")
+                }  # fmt: skip
                 arrays = ModelArrays(
                     intents=[str(i) for i in meta["intents"]],
                     word_terms=_terms(npz["word_terms"]),
                     char_terms=_terms(npz["char_terms"]),
-                    idf=np.asarray(npz["idf"], dtype=np.float64),
-                    weights=np.ascontiguousarray(npz["weights"], dtype=np.float64),
-                    dense=np.ascontiguousarray(npz["dense"], dtype=np.float64),
-                    intercept=np.asarray(npz["intercept"], dtype=np.float64),
+                    **floats,
                 )
-        n_features, n_cols = len(arrays.word_terms) + len(arrays.char_terms), len(arrays.intents)
-        if arrays.idf.shape != (n_features,) or arrays.weights.shape != (n_features, n_cols):
-            raise ValueError("array shapes do not match the vocabulary")
-        if arrays.intercept.shape != (n_cols,) or arrays.dense.shape[1:] != (n_cols,):
+        n = len(arrays.intents)
+        blocks = [(arrays.word_terms, arrays.word_idf, arrays.word_weights),
+                  (arrays.char_terms, arrays.char_idf, arrays.char_weights)]  # fmt: skip
+        for terms, idf, weights in blocks:
+            if idf.shape != (len(terms),) or weights.shape != (len(terms), n):
+                raise ValueError("array shapes do not match the vocabulary")
+        if arrays.intercept.shape != (n,) or arrays.dense.shape[1:] != (n,):
             raise ValueError("arrays do not match the intents")
         return cls(arrays, threshold=threshold)
 
