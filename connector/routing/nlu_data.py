@@ -10,9 +10,7 @@ is reported at once as a ``ConfigError`` naming the file and key (for CSV, the l
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from typing import Any
 import yaml
 
 from connector.errors import ConfigError, ConfigErrors
+from connector.routing.nlu_csv import csv_examples
 
 KINDS = ("intent", "synonym", "regex", "lookup")
 _ITEM_KEYS = {*KINDS, "examples", "metadata"}
@@ -126,37 +125,12 @@ def _load_csv(
     seen: dict[str, tuple[str, str, str]],
     pairs: set[tuple[str, str]],
 ) -> None:
-    try:
-        reader = csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline=""))
-        header = next(reader, [])
-    except OSError as exc:
-        errors.append(ConfigError(name, "", f"cannot read: {exc.strerror or exc}"))
-        return
-    except (csv.Error, UnicodeDecodeError) as exc:
-        errors.append(ConfigError(name, "line 1", f"invalid CSV: {exc}"))
-        return
-    if [c.strip() for c in header] != ["text", "intent"]:
-        got = ",".join(header) if header else "an empty file"
-        errors.append(
-            ConfigError(name, "line 1", f"expected the header 'text,intent', got {got!r}")
-        )
-        return
-    while True:
-        try:
-            row = next(reader, None)
-        except csv.Error as exc:
-            errors.append(ConfigError(name, f"line {reader.line_num}", f"invalid CSV: {exc}"))
-            return
-        if row is None:
-            return
-        key = f"line {reader.line_num}"
-        if not "".join(row).strip():
-            continue  # blank lines are allowed
-        text, intent = (_SPACES.sub(" ", c).strip() for c in row) if len(row) == 2 else ("", "")
+    for key, text, intent in csv_examples(path, name, errors):
+        text, intent = _SPACES.sub(" ", text).strip(), intent.strip()
         if not text or not _NAME.match(intent):
             errors.append(
                 ConfigError(name, key, "expected a text (quoted if it has commas), a comma and "
-                            f"an intent name without spaces; got {row!r}")
+                            f"an intent name without spaces; got {[text, intent]!r}")
             )  # fmt: skip
             continue
         _add_example(text, intent, name, key, errors, seen, pairs)

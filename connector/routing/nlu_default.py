@@ -1,16 +1,19 @@
 """The default classifier tier: n-grams and static word vectors in one logistic regression.
 
-Each message gets three feature blocks, each of unit length: TF-IDF word (1, 2)-grams, TF-IDF
-``char_wb`` (1, 4)-grams (both sublinear), and the mean of its tokens' static vectors distilled
-from all-MiniLM-L6-v2 (``nlu_static``), weighted by ``EMBEDDING_WEIGHT``. N-grams catch the
-exact wording a deployment's examples use; the vectors carry what words mean, so paraphrases and
-few examples per intent go further. An out-of-scope class in the data (``OUT_OF_SCOPE_INTENTS``)
-is trained as one more class.
+Each message gets three feature blocks: the sublinear TF-IDF of its word (1, 2)-grams (unit
+length); the mean over its whitespace-separated chunks of each chunk's sublinear ``char_wb``
+(1, 4)-gram TF-IDF (each of unit length), weighted by ``CHAR_WEIGHT``; and the unit-length sum
+of its tokens' static vectors distilled from all-MiniLM-L6-v2 (``nlu_static``), weighted by
+``EMBEDDING_WEIGHT``. N-grams catch the exact wording a deployment's examples use; the vectors
+carry what words mean, so paraphrases and few examples per intent go further. Averaging char
+n-grams per chunk (rather than counting them over the whole message) lets classification
+compute each chunk's part once (``nlu_features``). An out-of-scope class in the data
+(``OUT_OF_SCOPE_INTENTS``) is trained as one more class.
 
 Training uses scikit-learn (``fit``). Classifying does not: sklearn's per-call input validation
 alone costs more than midtier's whole per-message budget, so ``DefaultClassifier`` keeps only
-plain arrays and computes the same probabilities over the few features a message has
-(``nlu_features``, ``nlu_static``). Arrays are saved as ``.npz`` (no pickle).
+plain arrays and computes the same probabilities itself. Arrays are saved as ``.npz`` (no
+pickle).
 """
 
 from __future__ import annotations
