@@ -39,7 +39,8 @@ EXTRAS: dict[str, str] = {"accurate": "embeddings"}
 """Tier name -> the optional dependency group (``midtier[...]``) its module needs."""
 RANKING_SIZE = 5
 Progress = Callable[[int, int], None]
-_FEW_INTENTS = 32  # up to this many, sorting Python floats beats numpy's calls
+FEW_INTENTS = 32
+"""Up to this many intents, softmax and ranking on Python floats beat numpy's calls."""
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 
 
@@ -100,24 +101,32 @@ def out_of_scope_index(intents: Sequence[str]) -> int | None:
 
 
 def intent_result(
-    probs: npt.NDArray[np.float64], intents: Sequence[str], oos: int | None, threshold: float
+    probs: npt.NDArray[np.float64] | list[float],
+    intents: Sequence[str],
+    oos: int | None,
+    threshold: float,
 ) -> IntentResult:
     """The shared reading of a probability row: out of scope when the out-of-scope class wins
     or the top in-scope probability is under ``threshold``; the ranking lists in-scope intents.
-    ``probs`` is consumed (the out-of-scope entry is overwritten)."""
+    ``probs`` is consumed (the out-of-scope entry is overwritten). Up to 32 intents, a list of
+    Python floats costs less than numpy's calls."""
     beaten = False  # the out-of-scope class itself won
-    if oos is not None:
-        beaten = int(probs.argmax()) == oos
-        probs[oos] = -1.0
-    if len(probs) > _FEW_INTENTS:  # the top few by argpartition, then in order, ties by index
-        best: list[int] = np.argpartition(-probs, RANKING_SIZE)[:RANKING_SIZE].tolist()
+    if isinstance(probs, list):
+        if oos is not None:
+            beaten = max(range(len(probs)), key=probs.__getitem__) == oos
+            probs[oos] = -1.0
+        # sorted() is stable with reverse=True: ties keep intent order, as argsort does
+        order = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)[:RANKING_SIZE]
+        values = [probs[i] for i in order]
+    else:  # the top few by argpartition, then in order, ties by index
+        if oos is not None:
+            beaten = int(probs.argmax()) == oos
+            probs[oos] = -1.0
+        size = min(RANKING_SIZE, len(probs) - 1)
+        best: list[int] = np.argpartition(-probs, size)[: size + 1].tolist()
         values_of = dict(zip(best, probs[best].tolist(), strict=True))
-        order = sorted(best, key=lambda i: (-values_of[i], i))
+        order = sorted(best, key=lambda i: (-values_of[i], i))[:RANKING_SIZE]
         values = [values_of[i] for i in order]
-    else:  # sorted() is stable with reverse=True: ties keep intent order, as argsort does
-        listed: list[float] = probs.tolist()
-        order = sorted(range(len(listed)), key=listed.__getitem__, reverse=True)[:RANKING_SIZE]
-        values = [listed[i] for i in order]
     ranking = [(intents[i], p) for i, p in zip(order, values, strict=True) if i != oos]
     name, top = ranking[0]
     scoped = top >= threshold and not beaten
