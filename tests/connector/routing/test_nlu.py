@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from connector.interfaces import IntentClassifier
-from connector.routing.nlu import RANKING_SIZE, train_or_load
+from connector.routing.nlu import RANKING_SIZE, TIERS, TierUnavailable, train_or_load
 from connector.routing.nlu_data import TrainingData, load_training_data
 from connector.routing.nlu_default import DefaultClassifier, Fitted, ModelArrays, fit
 from connector.routing.nlu_static import packaged
@@ -324,3 +324,24 @@ def test_unwritable_cache_still_classifies(
         classifier, trained = train_or_load(copy_payments(tmp_path), not_a_dir)
     assert trained and classifier.classify("hello").name == "greet"
     assert any("cannot write NLU cache" in r.getMessage() for r in caplog.records)
+
+
+# --------------------------------------------------------------------------- tiers
+
+
+def test_the_default_tier_is_what_train_or_load_gives(tmp_path: Path) -> None:
+    classifier, trained = train_or_load(copy_payments(tmp_path), tmp_path / "cache", tier="default")
+    assert trained and isinstance(classifier, DefaultClassifier)
+
+
+def test_an_unknown_tier_is_refused_with_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(TierUnavailable, match=r"unknown classifier tier 'fast'.*'default'"):
+        train_or_load(copy_payments(tmp_path), tmp_path / "cache", tier="fast")
+
+
+def test_a_tier_whose_module_cannot_be_imported_names_its_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(TIERS, "accurate", "connector.routing.no_such_tier_module")
+    with pytest.raises(TierUnavailable, match=r"pip install 'midtier\[embeddings\]'"):
+        train_or_load(copy_payments(tmp_path), tmp_path / "cache", tier="accurate")
