@@ -153,14 +153,17 @@ def evaluate(tier: str, data: Dataset, workdir: Path) -> dict[str, Any]:
 
 
 def mean_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The mean of each figure over draws (None stays None); the draws kept under ``draws``."""
-    out: dict[str, Any] = {}
-    for key, value in rows[0].items():
-        numbers = [r[key] for r in rows]
-        if isinstance(value, float) and all(isinstance(n, float) for n in numbers):
-            out[key] = float(np.mean(numbers))
-        else:
-            out[key] = value
+    """The mean of each figure over draws (also inside ``balanced``; None stays None); the
+    draws kept under ``draws``."""
+
+    def mean(values: list[Any]) -> Any:
+        if all(isinstance(v, float) for v in values):
+            return float(np.mean(values))
+        if all(isinstance(v, dict) for v in values):
+            return {k: mean([v[k] for v in values]) for k in values[0]}
+        return values[0]
+
+    out: dict[str, Any] = {key: mean([r[key] for r in rows]) for key in rows[0]}
     out["dataset"] = rows[0]["dataset"].rsplit(", seed", 1)[0] + f", mean of {len(rows)} draws"
     out["draws"] = [
         {k: r[k] for k in ("in_scope_accuracy", "oos_recall", "threshold")} for r in rows

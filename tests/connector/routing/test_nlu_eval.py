@@ -9,7 +9,7 @@ import pytest
 
 from connector.cli import main
 from connector.routing import nlu
-from connector.routing.nlu_eval import KEYS
+from connector.routing.nlu_eval import KEYS, mean_row
 
 INTENTS = {
     "greet": ["hello", "hi there", "good morning", "hey", "hello there friend", "hi, how are you",
@@ -127,3 +127,18 @@ def test_train_without_test_is_refused(tmp_path: Path, capsys: pytest.CaptureFix
     train = yaml_file(tmp_path / "a.yml", split(with_oos=False)[0])
     assert main(["nlu", "eval", "--train", str(train)]) == 2
     assert "--train needs --test" in capsys.readouterr().err
+
+
+def test_draws_are_averaged_figure_by_figure() -> None:
+    draws = [
+        {"tier": "default", "in_scope_accuracy": 0.8, "oos_recall": None, "threshold": 0.1,
+         "dataset": "clinc150, 10 per intent, seed 0", "balanced": {"threshold": 0.2}},
+        {"tier": "default", "in_scope_accuracy": 0.9, "oos_recall": None, "threshold": 0.3,
+         "dataset": "clinc150, 10 per intent, seed 1", "balanced": {"threshold": 0.4}},
+    ]  # fmt: skip
+    row = mean_row(draws)
+    assert row["in_scope_accuracy"] == pytest.approx(0.85) and row["oos_recall"] is None
+    assert row["threshold"] == pytest.approx(0.2)
+    assert row["balanced"]["threshold"] == pytest.approx(0.3)
+    assert row["dataset"] == "clinc150, 10 per intent, mean of 2 draws"
+    assert [d["in_scope_accuracy"] for d in row["draws"]] == [0.8, 0.9]
