@@ -20,7 +20,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Protocol, get_type_hints
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -77,10 +77,12 @@ def tier_module(name: str) -> ModuleType:
 
 
 def tier_class(module: ModuleType) -> Any:
-    """The classifier class of a tier module: what its ``train`` is declared to return."""
-    cls = get_type_hints(module.train).get("return")
+    """The classifier class of a tier module: the one its ``train`` is declared to return.
+    Only that annotation is read (the others may name types imported for type checking only)."""
+    declared = getattr(module.train, "__annotations__", {}).get("return")
+    cls = getattr(module, declared, None) if isinstance(declared, str) else declared
     if not isinstance(cls, type) or not hasattr(cls, "load"):
-        raise TierUnavailable(f"{module.__name__}.train does not declare a classifier class")
+        raise TierUnavailable(f"{module.__name__}.train does not declare its classifier class")
     return cls
 
 

@@ -345,3 +345,45 @@ def test_a_tier_whose_module_cannot_be_imported_names_its_extra(
     monkeypatch.setitem(TIERS, "accurate", "connector.routing.no_such_tier_module")
     with pytest.raises(TierUnavailable, match=r"pip install 'midtier\[embeddings\]'"):
         train_or_load(copy_payments(tmp_path), tmp_path / "cache", tier="accurate")
+
+
+OTHER_TIER = """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from connector.routing.nlu_default import DefaultClassifier, cache_key as default_key, fit
+from connector.routing.nlu_default import ModelArrays
+
+if TYPE_CHECKING:
+    from somewhere_else import Settings
+
+
+class OtherClassifier(DefaultClassifier):
+    pass
+
+
+def train(
+    data, *, threshold=None, progress=None, settings: Settings | None = None
+) -> OtherClassifier:
+    arrays = ModelArrays.from_fitted(fit(data, progress=progress))
+    return OtherClassifier(arrays, threshold=threshold)
+
+
+def cache_key(data):
+    return default_key(data)[::-1]
+"""
+
+
+def test_a_tier_module_of_the_shared_shape_is_trained_then_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "other_tier.py").write_text(OTHER_TIER, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(TIERS, "other", "other_tier")
+    files, cache = copy_payments(tmp_path), tmp_path / "cache"
+    first, trained = train_or_load(files, cache, tier="other")
+    second, again = train_or_load(files, cache, tier="other", threshold=0.5)
+    assert (trained, again) == (True, False)
+    assert type(first).__name__ == type(second).__name__ == "OtherClassifier"
+    assert second.threshold == 0.5
