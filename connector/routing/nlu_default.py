@@ -24,7 +24,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ _FIT_ROUNDS = 20  # progress steps of the solver, _FIT_ITERATIONS each; it stops
 _FIT_ITERATIONS = 10
 _STEPS = 1000  # progress is reported in thousandths: 100 for the features, 900 for the solver
 _Array = npt.NDArray[np.float64]
+_Floats = npt.NDArray[np.floating[Any]]
 
 
 @dataclass(frozen=True)
@@ -160,10 +161,12 @@ class ModelArrays:
     intents: list[str]
     word_terms: list[str]
     char_terms: list[str]
-    word_idf: _Array  # (n_word,)
-    char_idf: _Array  # (n_char,)
-    word_weights: _Array  # (n_word, n_intents)
-    char_weights: _Array  # (n_char, n_intents), CHAR_WEIGHT folded in
+    # The n-gram blocks are float32 in a classifier (views of its per-message tables, so a
+    # model is held once) and float64 as fit extracts them.
+    word_idf: _Floats  # (n_word,)
+    char_idf: _Floats  # (n_char,)
+    word_weights: _Floats  # (n_word, n_intents)
+    char_weights: _Floats  # (n_char, n_intents), CHAR_WEIGHT folded in
     dense: _Array  # (static dims, n_intents), EMBEDDING_WEIGHT folded in
     intercept: _Array  # (n_intents,)
 
@@ -216,6 +219,9 @@ class DefaultClassifier:
             arrays.char_terms, arrays.char_weights, arrays.char_idf, static, arrays.dense,
             ngrams=CHAR_NGRAMS, fold=normalize,
         )  # fmt: skip
+        words, chars = self._words.table, self._chunks.table
+        self.arrays = replace(arrays, word_weights=words[:, :-1], word_idf=words[:, -1],
+                              char_weights=chars[:, :-1], char_idf=chars[:, -1])  # fmt: skip
 
     def classify(self, text: str) -> IntentResult:
         """The intent of one message, with the top alternatives (in-scope intents only)."""
@@ -282,11 +288,12 @@ class DefaultClassifier:
                 meta: dict[str, Any] = json.loads(_text(npz["meta"]))
                 if meta.get("format") != MODEL_FORMAT or meta.get("key") != key:
                     raise ValueError("written for another model format or training data")
-                floats = {
-                    name: np.ascontiguousarray(npz[name], dtype=np.float64)
-                    for name in ("word_idf", "char_idf", "word_weights", "char_weights",
-                                 "dense", "intercept")
-                }  # fmt: skip
+                floats: dict[str, Any] = {
+                    name: np.asarray(npz[name], dtype=np.float32)
+                    for name in ("word_idf", "char_idf", "word_weights", "char_weights")
+                }
+                for name in ("dense", "intercept"):
+                    floats[name] = np.ascontiguousarray(npz[name], dtype=np.float64)
                 arrays = ModelArrays(
                     intents=[str(i) for i in meta["intents"]],
                     word_terms=_terms(npz["word_terms"]),

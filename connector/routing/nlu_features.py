@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Callable
 from itertools import chain, pairwise
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,9 +31,10 @@ _WORDS = re.compile(WORD_PATTERN)
 _CHUNK_CACHE_MAX = 10_000  # about 2 KB each for 150 intents
 _F32 = npt.NDArray[np.float32]
 _Array = npt.NDArray[np.float64]
+_Floats = npt.NDArray[np.floating[Any]]
 
 
-def _table(weights: _Array, idf: _Array) -> _F32:
+def _table(weights: _Floats, idf: _Floats) -> _F32:
     """One row per feature: its weights, then its idf, so that one gather brings both.
     float32: half the bytes to gather, scores within about 1e-6 of float64 ones."""
     table = np.empty((idf.shape[0], weights.shape[1] + 1), dtype=np.float32)
@@ -59,7 +61,7 @@ def _tfidf_dot(ids: list[int], table: _F32) -> _F32 | None:
 class WordScores:
     """A message's word (1, 2)-gram tf-idf (unit length) times the coefficients."""
 
-    def __init__(self, terms: list[str], weights: _Array, idf: _Array) -> None:
+    def __init__(self, terms: list[str], weights: _Floats, idf: _Floats) -> None:
         self._terms = {t: i for i, t in enumerate(terms)}
         self.table = _table(weights, idf)
 
@@ -88,8 +90,8 @@ class ChunkScores(dict[str, bytes]):
     def __init__(
         self,
         char_terms: list[str],
-        char_weights: _Array,
-        char_idf: _Array,
+        char_weights: _Floats,
+        char_idf: _Floats,
         static: StaticEmbeddings,
         dense: _Array,
         *,
