@@ -69,7 +69,7 @@ def _short(path: str) -> str:
 
 
 RATE = 250  # samples per second
-NLU = "connector/routing/nlu.py"
+NLU = "connector/routing/nlu_default.py"
 INPROC = "adapters/providers/botbuilder_inproc.py"
 HANDOFF = {
     "run_in_executor",
@@ -86,7 +86,7 @@ def _store_thread(sample: Sample) -> bool:
 
 
 KINDS: list[tuple[str, Callable[[Sample], bool]]] = [
-    ("intent classification (routing/nlu.py classify)", lambda s: s.runs(NLU, "classify")),
+    ("intent classification (routing/nlu_default.py classify)", lambda s: s.runs(NLU, "classify")),
     (
         "the bot's turn (botbuilder_inproc.py: botbuilder, the bot, conversions)",
         lambda s: s.runs(INPROC),

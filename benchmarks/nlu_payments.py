@@ -1,6 +1,6 @@
 """Training time and per-message classification time on the default deployment's NLU data.
 
-Trains the embedded classifier on ``bot_configs/nlu`` the way ``midtier run`` does, several
+Trains the default classifier tier on ``bot_configs/nlu`` the way ``midtier run`` does, several
 times, then times ``classify`` over the training texts and a few edge cases (also with 8 MB
 of memory written before each message, as a server's other work cools the CPU caches), next
 to scikit-learn's own ``predict_proba`` on one message (the path classification must not take)::
@@ -24,8 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from connector.config import load_config  # noqa: E402
-from connector.routing.nlu import EmbeddedClassifier, ModelArrays, fit_pipeline, normalize  # noqa: E402
 from connector.routing.nlu_data import load_training_data  # noqa: E402
+from connector.routing.nlu_default import DefaultClassifier, ModelArrays, fit, train  # noqa: E402
+from connector.routing.nlu_static import packaged  # noqa: E402
 
 COOL_BYTES = 8 << 20  # more than the L2 caches of the machines measured here
 EDGE_CASES = [
@@ -64,13 +65,13 @@ def main() -> int:
     trainings = []
     for _ in range(args.trainings):
         start = time.perf_counter()
-        classifier = EmbeddedClassifier.train(data)
+        classifier = train(data)
         trainings.append(time.perf_counter() - start)
     train_s = float(np.median(trainings))
 
     texts = [text for text, _ in data.examples] + EDGE_CASES
     step(f"classifying {len(texts)} texts x {args.rounds}")
-    fresh = EmbeddedClassifier(classifier.arrays)  # cold per-word cache for the first pass
+    fresh = DefaultClassifier(classifier.arrays)  # cold per-word cache for the first pass
     cold = []
     for text in texts:
         start = time.perf_counter_ns()
@@ -93,12 +94,12 @@ def main() -> int:
         cooled.append(time.perf_counter_ns() - start)
 
     step("timing scikit-learn's predict_proba for comparison")
-    pipeline = fit_pipeline(data)
-    assert ModelArrays.from_pipeline(pipeline).intents == classifier.intents
+    pipeline = fit(data)
+    assert ModelArrays.from_fitted(pipeline).intents == classifier.intents
     reference = []
     for text in texts[:200]:
         start = time.perf_counter_ns()
-        pipeline.predict_proba([normalize(text)])
+        pipeline.model.predict_proba(pipeline.features([text], packaged()))
         reference.append(time.perf_counter_ns() - start)
 
     cold_median, cold_p99 = micros(cold)

@@ -8,6 +8,9 @@ midtier sessions list [--data DIR] [--status S] [--provider P] [--failed] [--lim
 midtier sessions show ID [--data DIR] [--json]
 midtier sessions export [--data DIR] [--status S] [--provider P] [--since ISO] [--limit N] [--out F]
 midtier replay SESSIONS.jsonl [--routing FILE] [--nlu DIR] [--config DIR] [--data DIR] [--json]
+midtier nlu eval --dataset clinc150 [--data PATH] [--tier default|accurate|all] [--few-shot]
+                 [--json]
+midtier nlu eval --train TRAIN --test TEST [--val VAL] [--tier ...] [--json]
 midtier --version
 """
 
@@ -83,6 +86,11 @@ def _parser() -> argparse.ArgumentParser:
 
     add_export(ssub, DEFAULT_DATA)
     add_replay(sub, DEFAULT_CONFIG, DEFAULT_DATA)
+    from connector.routing.nlu_eval import add_arguments
+
+    nlu = sub.add_parser("nlu", help="intent classifier tiers")
+    nsub = nlu.add_subparsers(dest="action", required=True)
+    add_arguments(nsub.add_parser("eval", help="train, tune and score classifier tiers"))
     return parser
 
 
@@ -117,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from connector.cli_export import export
 
             return export(args)
+        if args.command == "nlu":
+            from connector.routing.nlu_eval import run
+
+            return run(args)
         from connector.cli_sessions import sessions
 
         return asyncio.run(sessions(args))

@@ -1,10 +1,11 @@
-"""Intent training data in Rasa's NLU YAML format (version "3.1"), as plain (text, intent) pairs.
+"""Intent training data in Rasa's NLU YAML format (version "3.1") or CSV, as (text, intent) pairs.
 
 Each ``nlu:`` item has exactly one of ``intent``, ``synonym``, ``regex`` or ``lookup`` plus
 ``examples`` (a block string of ``- `` lines, or a list of ``{text, metadata}``). Entity
 annotations are stripped to their text, since the embedded classifier reads intents only;
 synonyms, regexes and lookups are checked for form and otherwise left to Rasa bots.
-Every problem found is reported at once as a ``ConfigError`` naming the file and key.
+A ``.csv`` file has the header ``text,intent`` and one example per row. Every problem found
+is reported at once as a ``ConfigError`` naming the file and key (for CSV, the line).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import yaml
 
 from connector.errors import ConfigError, ConfigErrors
+from connector.routing.nlu_csv import csv_examples
 
 KINDS = ("intent", "synonym", "regex", "lookup")
 _ITEM_KEYS = {*KINDS, "examples", "metadata"}
@@ -60,12 +62,13 @@ def strip_entities(text: str) -> str:
 
 
 def load_training_data(files: list[Path]) -> TrainingData:
-    """Read Rasa NLU YAML files; raise ``ConfigErrors`` listing every problem found."""
+    """Read Rasa NLU YAML (or ``.csv``) files; raise ``ConfigErrors`` listing every problem."""
     errors: list[ConfigError] = []
     seen: dict[str, tuple[str, str, str]] = {}  # folded text -> (intent, file, key)
     pairs: set[tuple[str, str]] = set()
     for path in files:
-        _load_file(path, _display_name(path), errors, seen, pairs)
+        load = _load_csv if path.suffix.lower() == ".csv" else _load_file
+        load(path, _display_name(path), errors, seen, pairs)
     intents = sorted({intent for _, intent in pairs})
     if not errors and len(intents) < 2:
         where = _display_name(files[0]) if len(files) == 1 else "nlu/"
@@ -113,6 +116,50 @@ def _load_file(
         return
     for i, item in enumerate(items):
         _load_item(item, name, f"nlu[{i}]", errors, seen, pairs)
+
+
+def _load_csv(
+    path: Path,
+    name: str,
+    errors: list[ConfigError],
+    seen: dict[str, tuple[str, str, str]],
+    pairs: set[tuple[str, str]],
+) -> None:
+    for key, text, intent in csv_examples(path, name, errors):
+        text, intent = _SPACES.sub(" ", text).strip(), intent.strip()
+        if not text or not _NAME.match(intent):
+            errors.append(
+                ConfigError(name, key, "expected a text (quoted if it has commas), a comma and "
+                            f"an intent name without spaces; got {[text, intent]!r}")
+            )  # fmt: skip
+            continue
+        _add_example(text, intent, name, key, errors, seen, pairs)
+
+
+def _add_example(
+    text: str,
+    label: str,
+    name: str,
+    key: str,
+    errors: list[ConfigError],
+    seen: dict[str, tuple[str, str, str]],
+    pairs: set[tuple[str, str]],
+) -> None:
+    folded = text.casefold()
+    first = seen.get(folded)
+    if first is None:
+        seen[folded] = (label, name, key)
+    elif first[0] != label:
+        errors.append(
+            ConfigError(
+                name,
+                key,
+                f"{text!r} is also an example of intent {first[0]!r} "
+                f"({first[1]}: {first[2]}); an example must belong to one intent",
+            )
+        )
+        return
+    pairs.add((text, label))  # a set: the result does not depend on file order
 
 
 def _load_item(
@@ -178,21 +225,7 @@ def _load_item(
     if kind != "intent":
         return
     for ex_key, text in texts:
-        folded = text.casefold()
-        first = seen.get(folded)
-        if first is None:
-            seen[folded] = (label, name, ex_key)
-        elif first[0] != label:
-            errors.append(
-                ConfigError(
-                    name,
-                    ex_key,
-                    f"{text!r} is also an example of intent {first[0]!r} "
-                    f"({first[1]}: {first[2]}); an example must belong to one intent",
-                )
-            )
-            continue
-        pairs.add((text, label))  # a set: the result does not depend on file order
+        _add_example(text, label, name, ex_key, errors, seen, pairs)
 
 
 def _examples(

@@ -1,92 +1,141 @@
-"""The embedded classifier's per-message arithmetic: tf-idf of a message's few features x coef.
+"""The default tier's per-message arithmetic, without scikit-learn's per-call overhead.
 
-What the scikit-learn pipeline computes (two sublinear ``TfidfVectorizer``s, word and
-``char_wb``, then the coefficients), without its per-call overhead. Per message, Python and
-numpy call overheads on caches that the server's other work has cooled cost more than the
-arithmetic: so a message's columns are joined from packed bytes (no Python int per column),
-counted by one ``bincount``, and their weights and idf come in one gather from one table.
+Per message, Python and numpy call overheads cost more than the arithmetic, and most of a
+message's features belong to its words: so what each whitespace-separated chunk of a message
+adds (its ``char_wb`` n-grams' part of the scores, its static vectors' part and their sum) is
+computed once, when the chunk is first seen, and kept packed as bytes. A message then costs one
+join of its chunks' bytes, one sum, and the few word (1, 2)-grams it has.
+
+The features (``nlu_default`` trains on the same ones): the sublinear tf-idf of the message's
+word (1, 2)-grams, of unit length; the mean over its chunks of each chunk's sublinear
+``char_wb`` (1, 4)-gram tf-idf, each of unit length; the sum of its tokens' static vectors,
+scaled to unit length.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from itertools import chain, pairwise
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-_WORD_CACHE_MAX = 50_000
+from connector.routing.nlu_static import StaticEmbeddings
+
+WORD_PATTERN = r"(?u)\b\w\w+\b"
+"""Words as scikit-learn's ``TfidfVectorizer`` finds them by default."""
+_WORDS = re.compile(WORD_PATTERN)
+_CHUNK_CACHE_MAX = 10_000  # about 2 KB each for 150 intents
+_F32 = npt.NDArray[np.float32]
 _Array = npt.NDArray[np.float64]
+_Floats = npt.NDArray[np.floating[Any]]
 
 
-class _GramColumns(dict[str, bytes]):
-    """Word -> the columns of its known char n-grams, cut as sklearn's ``char_wb`` analyzer
-    cuts them, packed as ``intp`` bytes; computed when a word is first seen."""
-
-    def __init__(self, columns: dict[str, int], ngrams: tuple[int, int]) -> None:
-        super().__init__()
-        self._columns = columns
-        self._ngrams = ngrams
-
-    def __missing__(self, word: str) -> bytes:
-        if len(self) >= _WORD_CACHE_MAX:
-            self.clear()
-        padded, (low, high) = f" {word} ", self._ngrams
-        grams = [
-            padded[i : i + n] for n in range(low, high + 1) for i in range(len(padded) - n + 1)
-        ]
-        known = [j for j in map(self._columns.get, grams) if j is not None]
-        self[word] = packed = np.array(known, dtype=np.intp).tobytes()
-        return packed
+def _table(weights: _Floats, idf: _Floats) -> _F32:
+    """One row per feature: its weights, then its idf, so that one gather brings both.
+    float32: half the bytes to gather, scores within about 1e-6 of float64 ones."""
+    table = np.empty((idf.shape[0], weights.shape[1] + 1), dtype=np.float32)
+    table[:, :-1], table[:, -1] = weights, idf
+    return table
 
 
-class FeatureScores:
-    """Scores a normalized message's word and char features against the coefficients.
+def _tfidf_dot(ids: list[int], table: _F32) -> _F32 | None:
+    """Unit-length sublinear tf-idf of these feature occurrences, times the weights in
+    ``table`` (one more column at the end: the idf); None when there are none."""
+    if not ids:
+        return None
+    counts: dict[int, int] = {}
+    for i in ids:
+        counts[i] = counts.get(i, 0) + 1
+    rows = table[list(counts)]
+    values = np.array([1.0 + math.log(c) for c in counts.values()], dtype=np.float32)
+    values *= rows[:, -1]
+    values *= 1.0 / math.sqrt(float(values @ values))
+    scores: _F32 = (values @ rows)[:-1]
+    return scores
 
-    ``table`` holds one row per feature: its weights, then its idf, so one gather brings both.
-    """
+
+class WordScores:
+    """A message's word (1, 2)-gram tf-idf (unit length) times the coefficients."""
+
+    def __init__(self, terms: list[str], weights: _Floats, idf: _Floats) -> None:
+        self._terms = {t: i for i, t in enumerate(terms)}
+        self.table = _table(weights, idf)
+
+    def scores(self, folded: str) -> _F32 | None:
+        """The part of the scores of a normalized message; None if it has no known n-gram."""
+        words = _WORDS.findall(folded)
+        grams = chain(words, map(" ".join, pairwise(words)))
+        return _tfidf_dot([i for i in map(self._terms.get, grams) if i is not None], self.table)
+
+
+def char_grams(folded: str, ngrams: tuple[int, int]) -> list[str]:
+    """The ``char_wb`` n-grams of a normalized text, as scikit-learn's analyzer cuts them."""
+    low, high = ngrams
+    grams = []
+    for word in folded.split():
+        padded = f" {word} "
+        grams += [padded[i : i + n] for n in range(low, high + 1)
+                  for i in range(len(padded) - n + 1)]  # fmt: skip
+    return grams
+
+
+class ChunkScores(dict[str, bytes]):
+    """Chunk -> packed float32 ``[char part | static part | token vector sum]`` (intents,
+    intents, static dims), computed when the chunk is first seen."""
 
     def __init__(
         self,
-        word_terms: list[str],
         char_terms: list[str],
-        weights: _Array,
-        idf: _Array,
+        char_weights: _Floats,
+        char_idf: _Floats,
+        static: StaticEmbeddings,
+        dense: _Array,
         *,
-        words: re.Pattern[str],
         ngrams: tuple[int, int],
+        fold: Callable[[str], str],
     ) -> None:
-        n_word = len(word_terms)
-        self._words = words
-        self._terms = {t: np.intp(i).tobytes() for i, t in enumerate(word_terms)}
-        self._grams = _GramColumns({t: i + n_word for i, t in enumerate(char_terms)}, ngrams)
-        self.table = np.empty((idf.shape[0], weights.shape[1] + 1))
-        self.table[:, :-1], self.table[:, -1] = weights, idf
-        self._per_count = _per_count(64)
+        super().__init__()
+        self._columns = {t: i for i, t in enumerate(char_terms)}
+        self.table = _table(char_weights, char_idf)
+        self._static = static
+        self._dense = dense.astype(np.float32)
+        self._ngrams = ngrams
+        self._fold = fold
+        self.intents = int(dense.shape[1])
+        self.width = 2 * self.intents + static.dims
 
-    def parts(self, text: str) -> tuple[_Array, _Array]:
-        """Word and char parts of ``tf-idf x coef`` (unnormalized), each with its squared
-        norm appended: the pipeline's scores are ``word / |word| + char / |char| + b``."""
-        words = self._words.findall(text)
-        found = [*filter(None, map(self._terms.get, chain(words, map(" ".join, pairwise(words)))))]
-        n_word = len(found)
-        found += map(self._grams.__getitem__, text.split())
-        # A column repeated c times stands for one feature of count c: each occurrence carries
-        # (1 + log c) * idf / c, so the sums over occurrences are those over distinct features.
-        cols = np.frombuffer(b"".join(found), dtype=np.intp)
-        per_count = self._per_count
-        if len(per_count) <= len(cols):  # no count exceeds the number of occurrences
-            per_count = self._per_count = _per_count(2 * len(cols))
-        counts = np.bincount(cols)[cols]
-        rows = np.take(self.table, cols, axis=0)
-        idf = rows[:, -1]
-        share = per_count[counts]
-        share *= idf
-        np.multiply(share, counts, out=idf)  # so share @ last column: the part's squared norm
-        return np.dot(share[:n_word], rows[:n_word]), np.dot(share[n_word:], rows[n_word:])
+    def __missing__(self, chunk: str) -> bytes:
+        if len(self) >= _CHUNK_CACHE_MAX:
+            self.clear()
+        n = self.intents
+        out = np.zeros(self.width, dtype=np.float32)
+        grams = char_grams(self._fold(chunk), self._ngrams)
+        char = _tfidf_dot([i for i in map(self._columns.get, grams) if i is not None], self.table)
+        if char is not None:
+            out[:n] = char
+        rows = self._static.rows(chunk)
+        if len(rows):
+            total = self._static.vectors[rows].sum(axis=0)
+            out[n : 2 * n], out[2 * n :] = total @ self._dense, total
+        self[chunk] = packed = out.tobytes()
+        return packed
 
-
-def _per_count(size: int) -> _Array:
-    """``(1 + log c) / c`` for c in 0..size (sublinear tf shared by c occurrences; 0 unused)."""
-    count = np.arange(1, size + 1, dtype=np.float64)
-    return np.concatenate([[0.0], (np.log(count) + 1.0) / count])
+    def scores(self, text: str) -> _F32 | None:
+        """What the chunks of a raw message add to its scores; None if it has no chunk."""
+        chunks = text.split()
+        if not chunks:
+            return None
+        blob = b"".join(map(self.__getitem__, chunks))
+        total = np.frombuffer(blob, dtype=np.float32).reshape(len(chunks), self.width).sum(axis=0)
+        n = self.intents
+        scores: _F32 = total[:n]
+        scores *= 1.0 / len(chunks)
+        vectors = total[2 * n :]
+        squared = float(vectors @ vectors)
+        if squared > 0.0:
+            scores += total[n : 2 * n] * (1.0 / math.sqrt(squared))
+        return scores

@@ -13,7 +13,7 @@ from support.server import DEFAULT_CONFIG
 
 from connector.config import load_config
 from connector.routing.decision import RouteDecision
-from connector.routing.nlu import EmbeddedClassifier, train_or_load
+from connector.routing.nlu import TierClassifier, train_or_load
 from connector.routing.policy import Router
 from connector.sessions import Leg, MidTierSession
 
@@ -48,7 +48,7 @@ FOR_A_PERSON = [
 
 
 @pytest.fixture(scope="module")
-def classifier(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedClassifier:
+def classifier(tmp_path_factory: pytest.TempPathFactory) -> TierClassifier:
     files = load_config(DEFAULT_CONFIG).nlu_files
     trained, _ = train_or_load(files, tmp_path_factory.mktemp("nlu-cache"))
     return trained
@@ -74,13 +74,13 @@ def _with(session: MidTierSession, provider: str, *, waiting: bool = False) -> M
 
 
 def _decide(
-    router: Router, classifier: EmbeddedClassifier, session: MidTierSession, text: str
+    router: Router, classifier: TierClassifier, session: MidTierSession, text: str
 ) -> RouteDecision:
     return router.decide(session, classifier.classify(text))
 
 
 def test_the_readme_conversation_reaches_the_desk(
-    router: Router, classifier: EmbeddedClassifier
+    router: Router, classifier: TierClassifier
 ) -> None:
     balance, dispute, fraud = quickstart_conversation()
     session = MidTierSession(user_id="u1", channel="webchat", channel_conversation_id="c1")
@@ -99,7 +99,7 @@ def test_the_readme_conversation_reaches_the_desk(
 
 @pytest.mark.parametrize("answer", ANSWERS)
 def test_answers_to_the_disputes_bot_stay_with_it(
-    router: Router, classifier: EmbeddedClassifier, answer: str
+    router: Router, classifier: TierClassifier, answer: str
 ) -> None:
     session = _with(
         MidTierSession(user_id="u1", channel="webchat", channel_conversation_id="c1"),
@@ -112,7 +112,7 @@ def test_answers_to_the_disputes_bot_stay_with_it(
 
 @pytest.mark.parametrize(("text", "summary"), FOR_A_PERSON)
 def test_what_must_reach_a_person_interrupts_the_disputes_bot(
-    router: Router, classifier: EmbeddedClassifier, text: str, summary: str
+    router: Router, classifier: TierClassifier, text: str, summary: str
 ) -> None:
     session = _with(
         MidTierSession(user_id="u1", channel="webchat", channel_conversation_id="c1"),

@@ -174,3 +174,55 @@ def test_unreadable_file(tmp_path: Path) -> None:
     found = errors_of([tmp_path / "nlu" / "missing.yml"])
     assert [(e.file, e.key) for e in found] == [("nlu/missing.yml", "")]
     assert "cannot read" in found[0].message
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def test_csv_rows_are_examples_like_yaml_ones(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "a.csv",
+        'text,intent\nhello there,greet\n"well, hi",greet\n\n  bye   now ,goodbye\n'
+        '"line one\nline two",goodbye\n',
+    )
+    data = load_training_data([path])
+    assert data.intents == ["goodbye", "greet"]
+    assert sorted(data.examples) == [
+        ("bye now", "goodbye"),
+        ("hello there", "greet"),
+        ("line one line two", "goodbye"),
+        ("well, hi", "greet"),
+    ]
+
+
+def test_csv_and_yaml_files_merge_and_conflicts_name_both(tmp_path: Path) -> None:
+    csv_file = write(tmp_path, "a.csv", "text,intent\nhello,greet\nbye,goodbye\n")
+    yml = write(tmp_path, "b.yml", 'version: "3.1"\nnlu:\n- intent: thanks\n  examples: |\n'
+                "    - Hello\n")  # fmt: skip
+    [err] = errors_of([csv_file, yml])
+    assert err.file == "nlu/b.yml" and "'greet' (nlu/a.csv: line 2)" in err.message
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "needle"),
+    [
+        ("", "line 1", "expected the header 'text,intent', got 'an empty file'"),
+        ("sentence,label\nhi,greet\n", "line 1", "got 'sentence,label'"),
+        ("text,intent\nhi,greet\nbye\n", "line 3", "got 1 field(s): ['bye']"),
+        ("text,intent\nhi,greet\na,b,c\n", "line 3", "got 3 field(s)"),
+        ("text,intent\nhi,greet\n,goodbye\n", "line 3", "expected a text"),
+        ("text,intent\nhi,greet\nbye,good bye\n", "line 3", "without spaces"),
+    ],
+)
+def test_a_bad_csv_row_names_its_line(tmp_path: Path, text: str, key: str, needle: str) -> None:
+    [err] = errors_of([write(tmp_path, "a.csv", text)])
+    assert (err.file, err.key) == ("nlu/a.csv", key)
+    assert needle in err.message
+
+
+def test_csv_that_is_not_utf8_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"text,intent\n\xff\xfe caf\xe9,greet\n")
+    [err] = errors_of([path])
+    assert "invalid CSV" in err.message
