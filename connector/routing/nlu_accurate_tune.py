@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import io
 import math
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 import transformers
 from transformers import BertModel
@@ -37,21 +40,24 @@ Progress = Callable[[int, int], None]
 class TuneSettings:
     """How the encoder is fine-tuned. Chosen on CLINC150 val (see benchmarks/nlu_accurate.py)."""
 
-    epochs: int = 4
+    epochs: int = 3
     min_steps: int = 400
     """Small data gets more epochs, up to this many steps: 10 examples per intent are
     otherwise a few dozen steps, too few for the head to settle."""
     batch: int = 32
-    lr: float = 8e-5
-    head_lr: float = 8e-4
+    lr: float = 1e-4
+    head_lr: float = 1e-3
     """The head starts from zero knowledge, the encoder from a good model: ten times the rate."""
     warmup: float = 0.06
     weight_decay: float = 0.01
     dropout: float = 0.1
+    quantize: bool = True
+    """Store the encoder's weights as int8 (ONNX Runtime's dynamic quantization): a model a
+    quarter the size that classifies about twice as fast, for a few tenths of a point."""
     seed: int = 0
     threads: int = 1
-    """Training threads: on a machine whose cores are shared, a second thread waits for the
-    first at every operation (two threads took four times as long as one, here)."""
+    """Training threads. Where the cores are shared with other work, a second thread mostly
+    waits for the first at the end of every operation: one thread trained faster, here."""
 
 
 class IntentModel(torch.nn.Module):  # type: ignore[misc]  # torch is not analysed: see pyproject
@@ -116,13 +122,11 @@ def fine_tune(
             optimizer, lambda step: min(1.0, (step + 1) / warmup) * max(0.0, 1 - step / total)
         )
         target = torch.tensor(list(labels), dtype=torch.long)
-        order = np.random.default_rng(s.seed)
+        rng = np.random.default_rng(s.seed)
         model.train()
         done = 0
         for _ in range(epochs):
-            perm = order.permutation(len(texts))
-            for start in range(0, len(texts), s.batch):
-                batch = perm[start : start + s.batch]
+            for batch in _batches(texts, s.batch, rng):
                 ids, mask = tokens.many([texts[i] for i in batch])
                 logits = model(torch.from_numpy(ids), torch.from_numpy(mask))
                 loss = torch.nn.functional.cross_entropy(logits, target[batch])
@@ -135,9 +139,41 @@ def fine_tune(
                     progress(done, total + 1)
         model.eval()
         blob = export_onnx(model, tokens)
+    if s.quantize:
+        blob = quantize(blob)
     if progress is not None:
         progress(total + 1, total + 1)
     return blob
+
+
+def quantize(onnx_model: bytes) -> bytes:
+    """The model with int8 weights for its matrix products, activations quantized per call."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "model.onnx", Path(tmp) / "model.int8.onnx"
+        source.write_bytes(onnx_model)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # advice to run its pre-processing: not needed here
+            quantize_dynamic(source, target, weight_type=QuantType.QInt8)
+        return target.read_bytes()
+
+
+def _batches(
+    texts: Sequence[str], size: int, rng: np.random.Generator
+) -> list[npt.NDArray[np.intp]]:
+    """One epoch's batches, in random order, of examples of about the same length.
+
+    A batch is padded to its longest example: sorted by length within windows of 50 batches
+    (the order stays random enough to train on), an epoch costs about a third less.
+    """
+    perm = rng.permutation(len(texts))
+    window = size * 50
+    batches = []
+    for start in range(0, len(perm), window):
+        part = sorted(perm[start : start + window].tolist(), key=lambda i: len(texts[i]))
+        batches += [np.array(part[i : i + size], dtype=np.intp) for i in range(0, len(part), size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def _encoder() -> Any:
