@@ -38,9 +38,10 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class TuneSettings:
-    """How the encoder is fine-tuned. Chosen on CLINC150 val (see benchmarks/nlu_accurate.py)."""
+    """How the encoder is fine-tuned."""
 
     epochs: int = 3
+    """On CLINC150 val a third epoch still gained a little (95.4, 96.5, 96.7% after 1, 2, 3)."""
     min_steps: int = 400
     """Small data gets more epochs, up to this many steps: 10 examples per intent are
     otherwise a few dozen steps, too few for the head to settle."""
