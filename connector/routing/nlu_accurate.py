@@ -105,7 +105,7 @@ class AccurateClassifier:
         """Probability per class (``self.intents`` order) for each text: (n, classes).
 
         Each text is scored alone, as ``classify`` scores it: int8 activations are scaled per
-        call, so in a batch a message's scores would move (by about 1e-4) with its
+        call, so in a batch a message's scores would move (by some 1e-5) with its
         neighbours'. A text without a letter or digit gets all its probability on the
         out-of-scope class (zeros when the data has none), as ``classify`` reads it out of scope.
         """
