@@ -16,9 +16,18 @@ fi
 [ -x .venv/bin/python ] || { echo "==> creating .venv"; "$python" -m venv .venv; }
 
 extras=""
-[ "$want_tests" = 1 ] && extras="[test]"
+# The tests cover the accurate intent classifier too: its extra, embeddings, comes with them.
+[ "$want_tests" = 1 ] && extras="[test,embeddings]"
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)${extras:+-test}"
 if [ ! -f "$stamp" ]; then
+  if [ "$want_tests" = 1 ]; then
+    # The embeddings extra pins torch==2.13.0. Its CPU build goes in first (a local version
+    # label, so that no other build can match): else pip takes PyPI's default, CUDA build.
+    # Where no configured index or wheel directory has the CPU build, point pip at PyTorch's
+    # CPU wheel index with PIP_EXTRA_INDEX_URL.
+    echo "==> installing torch 2.13.0 (CPU build) into .venv"
+    .venv/bin/pip install --disable-pip-version-check -q --only-binary torch "torch==2.13.0+cpu"
+  fi
   echo "==> installing midtier${extras} into .venv"
   .venv/bin/pip install --disable-pip-version-check -q -e ".${extras}"
   touch "$stamp"
