@@ -46,6 +46,17 @@ def _routing_errors(config: Config, intents: set[str]) -> list[ConfigError]:
     return errors
 
 
+def tier_errors(config: Config) -> list[ConfigError]:
+    """The classifier tier routing.yaml names, if it cannot be imported (its extra)."""
+    from connector.routing.nlu import TierUnavailable, tier_module
+
+    try:
+        tier_module(config.routing.nlu.tier)
+    except TierUnavailable as exc:
+        return [ConfigError("routing.yaml", "nlu.tier", str(exc))]
+    return []
+
+
 async def adapter_errors(adapters: list[Any]) -> list[ConfigError]:
     """Run every adapter's optional ``check()`` (sync or async); collect what it raises."""
     errors: list[ConfigError] = []
@@ -85,6 +96,7 @@ def check_config(directory: Path, warnings: list[str] | None = None) -> list[Con
         errors.extend(exc.errors)
     nlu_errors, intents = _nlu_errors(config)
     errors.extend(nlu_errors)
+    errors.extend(tier_errors(config))
     if intents:
         errors.extend(_routing_errors(config, intents))
     if warnings is not None and not nlu_errors:

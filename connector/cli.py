@@ -225,11 +225,11 @@ def _prestart_problems(app: Any) -> list[ConfigError]:
     that fails to construct), before anything is opened or served: found at start-up
     instead, it would surface as a traceback from inside the server's start."""
     from connector.app import ENGINE
-    from connector.checks import adapter_errors
+    from connector.checks import adapter_errors, tier_errors
 
     engine = app[ENGINE]
     adapters = [*engine.channels.values(), *engine.providers.values()]
-    return asyncio.run(adapter_errors(adapters))
+    return tier_errors(engine.config) + asyncio.run(adapter_errors(adapters))
 
 
 def _check(directory: Path) -> int:

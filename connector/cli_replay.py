@@ -61,7 +61,7 @@ def add_parser(sub: Any, default_config: str, default_data: str) -> None:
 
 def replay(args: argparse.Namespace) -> int:
     """Run ``midtier replay``; the exit status."""
-    from connector.routing.nlu import train_or_load
+    from connector.routing.nlu import classifier_for
 
     source: BinaryIO | None = None
     try:
@@ -74,7 +74,9 @@ def replay(args: argparse.Namespace) -> int:
         Path(args.data).mkdir(parents=True, exist_ok=True, mode=0o700)
         cache = Path(args.data) / "nlu-cache"
         print("... loading the intent classifier", file=sys.stderr, flush=True)
-        classifier, trained = train_or_load(files, cache / REPLAY_CACHE if args.nlu else cache)
+        classifier, trained = classifier_for(
+            routing, files, cache / REPLAY_CACHE if args.nlu else cache
+        )
     except (ConfigErrors, OSError) as exc:
         if source is not None:
             source.close()

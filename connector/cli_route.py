@@ -40,7 +40,7 @@ def add_parser(sub: Any, default_config: str, default_data: str) -> None:
 
 def route(args: argparse.Namespace) -> int:
     from connector.config import load_config
-    from connector.routing.nlu import train_or_load
+    from connector.routing.nlu import classifier_for
 
     try:
         at = _moment(args.at)
@@ -59,7 +59,12 @@ def route(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print("... loading the intent classifier", file=sys.stderr, flush=True)
-    classifier, trained = train_or_load(config.nlu_files, data / "nlu-cache")
+    try:
+        classifier, trained = classifier_for(config.routing, config.nlu_files, data / "nlu-cache")
+    except ConfigErrors as exc:
+        for err in exc.errors:
+            print(f"error: {err}", file=sys.stderr)
+        return 2
     if trained:
         print(f"... trained it (now cached in {data / 'nlu-cache'})", file=sys.stderr)
     mid = config.midtier

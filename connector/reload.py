@@ -32,13 +32,14 @@ from connector.errors import ConfigErrors
 from connector.hosting import Understanding
 from connector.interfaces import IntentClassifier
 from connector.pool import ProviderPool
+from connector.routing.config import RoutingConfig
 from connector.routing.policy import Router
 
 log = logging.getLogger("midtier.reload")
 
 PID_FILE = "midtier.pid"
 STATUS_FILE = "reload.json"
-Train = Callable[[list[Path], Path], tuple[IntentClassifier, bool]]
+Train = Callable[[RoutingConfig, list[Path], Path], tuple[IntentClassifier, bool]]
 
 
 class Reloader:
@@ -96,13 +97,16 @@ class Reloader:
                 "errors": [f"routing.yaml: routes to providers this server does not run: "
                            f"{names} (restart midtier to add providers)"],
             }  # fmt: skip
-        classifier, trained = await asyncio.to_thread(
-            self._train, new.nlu_files, self._data / "nlu-cache"
-        )
+        try:
+            classifier, trained = await asyncio.to_thread(
+                self._train, new.routing, new.nlu_files, self._data / "nlu-cache"
+            )
+        except ConfigErrors as exc:  # bad NLU data, a tier whose extra is missing
+            return {"ok": False, "errors": [str(e) for e in exc.errors]}
         applied = []
         if new.routing != running.routing:
             applied.append("routing.yaml")
-        if trained or new.nlu_files != running.nlu_files:
+        if trained or new.nlu_files != running.nlu_files or new.routing.nlu != running.routing.nlu:
             applied.append("intent classifier " + ("retrained" if trained else "from cache"))
         # From here to the return: no await, so no message sees half of the change.
         self._router.reconfigure(new.routing)

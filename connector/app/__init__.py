@@ -186,7 +186,7 @@ async def _going_away(app: web.Application) -> None:
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Start everything in order; stop what was started, in reverse, also when a later
     step of the start-up fails (so a failed start exits instead of hanging on a thread)."""
-    from connector.routing.nlu import train_or_load
+    from connector.routing.nlu import classifier_for
 
     engine = app[ENGINE]
     async with contextlib.AsyncExitStack() as started:
@@ -194,7 +194,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await engine.store.start()
         started.push_async_callback(engine.store.close)
         classifier, trained = await asyncio.to_thread(
-            train_or_load, engine.config.nlu_files, engine.data_dir / "nlu-cache"
+            classifier_for,
+            engine.config.routing,
+            engine.config.nlu_files,
+            engine.data_dir / "nlu-cache",
         )
         engine.understanding.classifier = classifier
         log.info("intent classifier %s", "trained" if trained else "loaded from cache")
@@ -236,7 +239,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             engine.understanding,
             engine.pool,
             engine.data_dir,
-            train_or_load,
+            classifier_for,
         )
         event_loop = asyncio.get_running_loop()
         reloader.install(event_loop)  # last: a SIGHUP before this would end the process

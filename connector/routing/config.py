@@ -77,6 +77,17 @@ class NextBest(_Strict):
         return self
 
 
+class Classifier(_Strict):
+    """``nlu:`` in routing.yaml: which classifier tier reads intents, and its threshold."""
+
+    # default: numpy / scikit-learn; accurate: a fine-tuned sentence encoder, which needs
+    # ``pip install 'midtier[embeddings]'`` (``connector.routing.nlu.TIERS``).
+    tier: Literal["default", "accurate"] = "default"
+    # The top in-scope probability under which a message is out of scope (None: the tier's
+    # own default, tuned on held-out data; ``midtier nlu eval`` tunes one for your data).
+    threshold: float | None = Field(default=None, ge=0, le=1)
+
+
 class Circuit(_Strict):
     """When to stop sending conversations to a failing provider, and for how long."""
 
@@ -97,6 +108,7 @@ class RoutingConfig(_Strict):
     routes: dict[str, Route]
     circuit: Circuit = Field(default_factory=Circuit)
     next_best_action: NextBest = Field(default_factory=NextBest)
+    nlu: Classifier = Field(default_factory=Classifier)
     # How a decision reads to people (the desk's queue, ``sessions show``): intent name ->
     # a short phrase such as "reported fraud". ``out_of_scope`` labels messages nobody
     # serves. Intents without a label read "asked about <intent words>".

@@ -25,7 +25,9 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from connector.errors import ConfigError, ConfigErrors
 from connector.interfaces import IntentResult
+from connector.routing.config import RoutingConfig
 from connector.routing.nlu_data import OUT_OF_SCOPE_INTENTS, TrainingData, load_training_data
 
 log = logging.getLogger("midtier.nlu")
@@ -135,6 +137,21 @@ def intent_result(
     return IntentResult(
         name=name if scoped else None, confidence=top, ranking=ranking, out_of_scope=not scoped
     )
+
+
+def classifier_for(
+    routing: RoutingConfig, files: list[Path], cache_dir: Path, progress: Progress | None = None
+) -> tuple[TierClassifier, bool]:
+    """``train_or_load`` with the tier and threshold that ``routing.yaml``'s ``nlu:`` names.
+    Raises ``ConfigErrors`` naming ``routing.yaml: nlu.tier`` for a tier that cannot be
+    imported (its extra not installed)."""
+    nlu = routing.nlu
+    try:
+        return train_or_load(
+            files, cache_dir, tier=nlu.tier, threshold=nlu.threshold, progress=progress
+        )
+    except TierUnavailable as exc:
+        raise ConfigErrors([ConfigError("routing.yaml", "nlu.tier", str(exc))]) from None
 
 
 def train_or_load(
