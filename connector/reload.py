@@ -106,7 +106,10 @@ class Reloader:
         applied = []
         if new.routing != running.routing:
             applied.append("routing.yaml")
-        if trained or new.nlu_files != running.nlu_files or new.routing.nlu != running.routing.nlu:
+        same_files = [p.resolve() for p in new.nlu_files] == [
+            p.resolve() for p in running.nlu_files
+        ]  # the running config may name them relative to the working directory
+        if trained or not same_files or new.routing.nlu != running.routing.nlu:
             applied.append("intent classifier " + ("retrained" if trained else "from cache"))
         # From here to the return: no await, so no message sees half of the change.
         self._router.reconfigure(new.routing)

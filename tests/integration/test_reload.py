@@ -21,7 +21,10 @@ from connector.cli import main
 FEES = "what fees do you charge?"
 FEES_ANSWER = "Sending money to friends in the same currency is free"  # bots/faq.py ANSWERS["fees"]
 PASSED_ON = "passing you to a support agent"
-NEW_WORD = "zorblax"  # in no training example, until the reload adds it to greet
+NEW_WORD = "zorblax"
+_WAITING = (
+    "... reloading midtier (pid "  # in no training example, until the reload adds it to greet
+)
 
 
 @asynccontextmanager
@@ -161,3 +164,11 @@ def test_reload_without_a_running_server_says_so(
     (data / "midtier.pid").write_text("999999999\n")  # above any pid_max: no such process
     assert main(["reload", "--data", str(data)]) == 1
     assert "is left from pid 999999999" in capsys.readouterr().err
+
+
+async def test_a_reload_with_nothing_changed_says_so(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    # Named relative to the server's working directory, as `midtier run` is usually given it.
+    async with midtier_process(data, free_port(), Path("bot_configs")):
+        code, out, err = await _reload(data)
+        assert (code, out, err.startswith(_WAITING)) == (0, "reloaded: nothing changed\n", True)
