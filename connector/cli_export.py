@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import sqlite3
 import sys
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,6 +20,7 @@ from typing import Any, TextIO
 from connector.cli_args import aware_time
 from connector.cli_progress import Progress
 from connector.errors import ConfigError
+from connector.files import replacing_text
 from connector.interfaces import SessionStore
 from connector.session_lines import session_line
 from connector.sessions import MidTierSession
@@ -137,14 +135,5 @@ async def _write(store: SessionStore, sessions: list[MidTierSession], out: TextI
 
 async def _write_file(store: SessionStore, sessions: list[MidTierSession], out: Path) -> int:
     # Made readable by its owner only (mkstemp's mode): transcripts are the users' words.
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            written = await _write(store, sessions, f)
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return written
+    with replacing_text(out, prefix=f".{out.name}.") as f:
+        return await _write(store, sessions, f)

@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import signal
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 from connector.activity import now
 from connector.config import Config, load_config
 from connector.errors import ConfigErrors
+from connector.files import replacing_text
 from connector.hosting import Understanding
 from connector.interfaces import IntentClassifier
 from connector.pool import ProviderPool
@@ -161,12 +161,5 @@ def _write_json(path: Path, value: dict[str, Any]) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Atomically: a reader sees the old file or the new, never half of one."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing_text(path) as f:
+        f.write(text)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from hashlib import sha256
@@ -41,6 +39,7 @@ for _module in ("torch", "transformers", "onnx"):
     if importlib.util.find_spec(_module) is None:
         raise ImportError(MISSING_EXTRA)
 
+from connector.files import replacing_bytes  # noqa: E402
 from connector.interfaces import IntentResult  # noqa: E402
 from connector.routing.nlu_data import OUT_OF_SCOPE_INTENTS, TrainingData  # noqa: E402
 
@@ -131,18 +130,12 @@ class AccurateClassifier:
     def save(self, path: Path, key: str) -> None:
         """Write the model to ``path`` atomically (temp file in the same directory, replace)."""
         meta = json.dumps({"format": MODEL_FORMAT, "key": key, "intents": self.intents})
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as archive:
-                    archive.writestr("meta.json", meta)
-                    archive.writestr("model.onnx", self._onnx)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with (
+            replacing_bytes(path) as f,
+            zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as archive,
+        ):
+            archive.writestr("meta.json", meta)
+            archive.writestr("model.onnx", self._onnx)
 
     @classmethod
     def load(cls, path: Path, key: str, *, threshold: float | None = None) -> AccurateClassifier:

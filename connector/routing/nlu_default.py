@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from hashlib import sha256
@@ -32,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import sklearn
 
+from connector.files import replacing_bytes
 from connector.interfaces import IntentResult
 from connector.routing.nlu import (
     FEW_INTENTS,
@@ -127,20 +126,12 @@ class DefaultClassifier:
         """Write the arrays to ``path`` atomically (temp file in the same directory, replace)."""
         a = self.arrays
         meta = json.dumps({"format": MODEL_FORMAT, "key": key, "intents": a.intents})
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, meta=_blob(meta), word_terms=_blob("\n".join(a.word_terms)),
-                         char_terms=_blob("\n".join(a.char_terms)), word_idf=a.word_idf,
-                         char_idf=a.char_idf, word_weights=a.word_weights,
-                         char_weights=a.char_weights, dense=a.dense,
-                         intercept=a.intercept)  # fmt: skip
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with replacing_bytes(path) as f:
+            np.savez(f, meta=_blob(meta), word_terms=_blob("\n".join(a.word_terms)),
+                     char_terms=_blob("\n".join(a.char_terms)), word_idf=a.word_idf,
+                     char_idf=a.char_idf, word_weights=a.word_weights,
+                     char_weights=a.char_weights, dense=a.dense,
+                     intercept=a.intercept)  # fmt: skip
 
     @classmethod
     def load(cls, path: Path, key: str, *, threshold: float | None = None) -> DefaultClassifier:
