@@ -202,11 +202,18 @@ def table(rows: list[dict[str, Any]], *, published: bool) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``midtier nlu eval`` (also those of ``benchmarks/nlu.py``)."""
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("--dataset", choices=["clinc150"], help="a known data set")
     source.add_argument("--train", type=Path, help="training examples (Rasa NLU YAML or CSV)")
     parser.add_argument("--data", type=Path, default=CLINC150, help="CLINC150 data_full.json")
-    parser.add_argument("--test", type=Path, help="test examples (with --train)")
+    parser.add_argument(
+        "--test", type=Path, help="test examples (alone: against the deployment's own model)"
+    )
+    parser.add_argument("--config", default="bot_configs", help="--test alone: the deployment")
+    parser.add_argument(
+        "--data-dir", default="data", help="--test alone: its data directory (the model cache)"
+    )
+    parser.add_argument("--confusion", type=Path, help="--test alone: confusion matrix PNG")
     parser.add_argument("--val", type=Path, help="held-out examples to tune the threshold on")
     parser.add_argument("--tier", choices=[*TIERS, "all"], default="default")
     parser.add_argument("--few-shot", action="store_true",
@@ -217,6 +224,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate; exit 2 (one line on stderr) for bad files or a tier that is not installed."""
+    if args.dataset is None and args.train is None:
+        if args.test is None:
+            print("error: give --dataset, --train with --test, or --test", file=sys.stderr)
+            return 2
+        from connector.routing.nlu_check import check
+
+        return check(args)
     tiers = list(TIERS) if args.tier == "all" else [args.tier]
     try:
         for tier in tiers:  # before any training: fail in a second, not after an hour
