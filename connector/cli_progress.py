@@ -67,3 +67,20 @@ class Progress:
             self._out.write("\n")
             self._out.flush()
             self._shown = False
+
+
+class Bar:
+    """A progress bar on stderr, redrawn when its whole percentage changes."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = 100 * done // max(total, 1)
+        if percent != self._shown:
+            self._shown = percent
+            filled = percent * 30 // 100
+            end = "\n" if done >= total else ""
+            bar = "#" * filled + "." * (30 - filled)
+            print(f"\r{self.label:<34} [{bar}] {percent:3d}%", end=end, file=sys.stderr, flush=True)

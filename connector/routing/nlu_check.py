@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from connector.cli_progress import Bar
 from connector.errors import ConfigErrors
 from connector.routing.nlu_data import OUT_OF_SCOPE_INTENTS, load_training_data
 
@@ -27,7 +28,6 @@ def check(args: argparse.Namespace) -> int:
     """Score the deployment's model on ``args.test``; exit 2 for bad files or tiers."""
     from connector.config import load_config
     from connector.routing.nlu import classifier_for
-    from connector.routing.nlu_eval import Bar
 
     try:
         config = load_config(args.config, found=[])

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from connector.cli_progress import Bar
 from connector.errors import ConfigErrors
 from connector.routing.nlu import TIERS, TierUnavailable, tier_module
 from connector.routing.nlu_data import TrainingData, load_training_data
@@ -97,23 +98,6 @@ def from_files(train: Path, test: Path, val: Path | None) -> Dataset:
     held_out = load_training_data([val]).examples if val is not None else None
     return Dataset(train.name, load_training_data([train]), held_out,
                    load_training_data([test]).examples)  # fmt: skip
-
-
-class Bar:
-    """A progress bar on stderr, redrawn when its whole percentage changes."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self._shown = -1
-
-    def __call__(self, done: int, total: int) -> None:
-        percent = 100 * done // max(total, 1)
-        if percent != self._shown:
-            self._shown = percent
-            filled = percent * 30 // 100
-            end = "\n" if done >= total else ""
-            bar = "#" * filled + "." * (30 - filled)
-            print(f"\r{self.label:<34} [{bar}] {percent:3d}%", end=end, file=sys.stderr, flush=True)
 
 
 def score(classifier: Any, pairs: Pairs, label: str) -> Readings:
