@@ -21,21 +21,13 @@ import yaml
 
 from connector.errors import ConfigError, ConfigErrors
 from connector.routing.nlu_csv import csv_examples
+from connector.routing.nlu_examples import SPACES, examples
 
 KINDS = ("intent", "synonym", "regex", "lookup")
 _ITEM_KEYS = {*KINDS, "examples", "metadata"}
 # Top-level keys of a Rasa training data file that carry no NLU examples.
 _OTHER_TOP_KEYS = {"version", "stories", "rules", "responses", "e2e_tests"}
-# Rasa's own annotation pattern (rasa/shared/nlu/training_data/entities_parser.py).
-ENTITY_RE = re.compile(
-    r"\[(?P<entity_text>[^\]]+?)\]"
-    r"(\((?P<entity>[^:)]+?)(?:\:(?P<value>[^)]+))?\)"
-    r"|\{(?P<entity_dict>[^}]+?)\}"
-    r"|\[(?P<list_entity_dicts>.*?)\])"
-)
-_SPACES = re.compile(r"\s+")
 _NAME = re.compile(r"^[^\s/]+(/[^\s/]+)?$")
-_EXAMPLES_HINT = "a block string of '- ' lines or a list of {text, metadata}"
 OUT_OF_SCOPE_INTENTS = frozenset({"oos", "out_of_scope"})
 """Intent names whose examples are out of scope (no provider serves them): a classifier trains
 them as one explicit class and reports a message of that class as out of scope."""
@@ -56,11 +48,6 @@ class TrainingData:
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def strip_entities(text: str) -> str:
-    """``"pay [$45](amount) now"`` -> ``"pay $45 now"`` (every Rasa annotation form)."""
-    return ENTITY_RE.sub(lambda m: m.group("entity_text"), text)
-
-
 def load_training_data(files: list[Path]) -> TrainingData:
     """Read Rasa NLU YAML (or ``.csv``) files; raise ``ConfigErrors`` listing every problem."""
     errors: list[ConfigError] = []
@@ -68,10 +55,10 @@ def load_training_data(files: list[Path]) -> TrainingData:
     pairs: set[tuple[str, str]] = set()
     for path in files:
         load = _load_csv if path.suffix.lower() == ".csv" else _load_file
-        load(path, _display_name(path), errors, seen, pairs)
+        load(path, display_name(path), errors, seen, pairs)
     intents = sorted({intent for _, intent in pairs})
     if not errors and len(intents) < 2:
-        where = _display_name(files[0]) if len(files) == 1 else "nlu/"
+        where = display_name(files[0]) if len(files) == 1 else "nlu/"
         errors.append(ConfigError(where, "nlu", "expected at least two intents with examples"))
     if errors:
         raise ConfigErrors(errors)
@@ -79,7 +66,7 @@ def load_training_data(files: list[Path]) -> TrainingData:
     return TrainingData(examples=examples, intents=intents)
 
 
-def _display_name(path: Path) -> str:
+def display_name(path: Path) -> str:
     return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
 
 
@@ -126,7 +113,7 @@ def _load_csv(
     pairs: set[tuple[str, str]],
 ) -> None:
     for key, text, intent in csv_examples(path, name, errors):
-        text, intent = _SPACES.sub(" ", text).strip(), intent.strip()
+        text, intent = SPACES.sub(" ", text).strip(), intent.strip()
         if not text or not _NAME.match(intent):
             errors.append(
                 ConfigError(name, key, "expected a text (quoted if it has commas), a comma and "
@@ -213,7 +200,7 @@ def _load_item(
             )
         )
         return
-    texts = _examples(item.get("examples"), name, f"{key}.examples", errors, strip=kind == "intent")
+    texts = examples(item.get("examples"), name, f"{key}.examples", errors, strip=kind == "intent")
     if kind == "regex":
         for ex_key, text in texts:
             try:
@@ -226,79 +213,3 @@ def _load_item(
         return
     for ex_key, text in texts:
         _add_example(text, label, name, ex_key, errors, seen, pairs)
-
-
-def _examples(
-    raw: Any, name: str, key: str, errors: list[ConfigError], *, strip: bool
-) -> list[tuple[str, str]]:
-    """``(key, text)`` per example, text whitespace-collapsed and (for intents) annotation-free."""
-    found: list[tuple[str, str]] = []
-    before = len(errors)
-    if raw is None:
-        errors.append(ConfigError(name, key, f"missing: expected {_EXAMPLES_HINT}"))
-        return found
-    if isinstance(raw, str):
-        for n, line in enumerate(raw.splitlines(), start=1):
-            if not line.strip():
-                continue
-            if not line.startswith("-"):
-                errors.append(
-                    ConfigError(name, key, f"line {n}: expected '- ' and an example, got {line!r}")
-                )
-                continue
-            found.append((key, line[1:]))
-    elif isinstance(raw, list):
-        for j, entry in enumerate(raw):
-            text = entry.get("text") if isinstance(entry, dict) else None
-            if not isinstance(text, str):
-                sub = f"{key}[{j}].text" if isinstance(entry, dict) else f"{key}[{j}]"
-                errors.append(
-                    ConfigError(
-                        name, sub, f"expected a mapping with a string 'text', got {entry!r}"
-                    )
-                )
-                continue
-            found.append((f"{key}[{j}]", text))
-    else:
-        errors.append(
-            ConfigError(name, key, f"expected {_EXAMPLES_HINT}, got {type(raw).__name__}")
-        )
-        return []
-    texts: list[tuple[str, str]] = []
-    for ex_key, text in found:
-        if strip:
-            _check_annotations(text, name, ex_key, errors)
-            text = strip_entities(text)
-        text = _SPACES.sub(" ", text).strip()
-        if text:
-            texts.append((ex_key, text))
-        else:
-            errors.append(ConfigError(name, ex_key, "empty example"))
-    if not texts and len(errors) == before:
-        errors.append(ConfigError(name, key, f"no examples: expected {_EXAMPLES_HINT}"))
-    return texts
-
-
-def _check_annotations(text: str, name: str, key: str, errors: list[ConfigError]) -> None:
-    """JSON-style annotations must parse, as Rasa requires when it trains."""
-    for match in ENTITY_RE.finditer(text):
-        blob, single = match.group("entity_dict"), True
-        if blob is None:
-            blob, single = match.group("list_entity_dicts"), False
-        if blob is None:
-            continue
-        try:
-            parsed = json.loads("{" + blob + "}" if single else "[" + blob + "]")
-        except json.JSONDecodeError:
-            parsed = None
-        dicts = [parsed] if single else parsed
-        if not isinstance(dicts, list) or not all(
-            isinstance(d, dict) and "entity" in d for d in dicts
-        ):
-            errors.append(
-                ConfigError(
-                    name,
-                    key,
-                    f"bad entity annotation {match.group(0)!r}: expected JSON with an 'entity' key",
-                )
-            )

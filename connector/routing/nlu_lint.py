@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from connector.config import Config
-from connector.routing.nlu_data import OUT_OF_SCOPE_INTENTS, _display_name
+from connector.routing.nlu_data import OUT_OF_SCOPE_INTENTS, display_name
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def lint(config: Config) -> list[Finding]:
 
 
 def _lint_yaml(path: Path, found: list[Finding], intents: dict[str, tuple[str, int]]) -> None:
-    name = _display_name(path)
+    name = display_name(path)
     try:
         root = yaml.compose(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):

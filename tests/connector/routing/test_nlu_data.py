@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from connector.errors import ConfigError, ConfigErrors
-from connector.routing.nlu_data import TrainingData, load_training_data, strip_entities
+from connector.routing.nlu_data import TrainingData, load_training_data
+from connector.routing.nlu_examples import strip_entities
 
 GOOD = """\
 version: "3.1"
