@@ -11,7 +11,7 @@ from typing import Any
 from connector.config import Config, load_config
 from connector.errors import ConfigError, ConfigErrors
 from connector.registry import build_adapters, build_continuation_page
-from connector.routing.policy import OUT_OF_SCOPE
+from connector.routing.decision import OUT_OF_SCOPE
 
 
 def _nlu_errors(config: Config) -> tuple[list[ConfigError], set[str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -81,6 +82,28 @@ def intent_history(decisions: list[RouteDecision], last: int = 10) -> list[dict[
 
 
 _SEPARATORS = re.compile(r"[\s._\-]+")
+# The ``labels`` key for messages no intent covers, and its default reading.
+OUT_OF_SCOPE = "out_of_scope"
+NOBODY_HELPED = "the assistant could not help with this"
+
+
+class Labels:
+    """How intents read to people: ``routing.yaml``'s ``labels``, else a default phrase
+    ("asked about check balance"); each built once."""
+
+    def __init__(self, configured: Mapping[str, str]) -> None:
+        self._configured = configured
+        self._built: dict[str, str] = {}
+
+    def __call__(self, intent: str | None) -> str:
+        key = OUT_OF_SCOPE if intent is None else intent
+        found = self._built.get(key)
+        if found is None:
+            found = self._configured.get(key)
+            if found is None:
+                found = NOBODY_HELPED if intent is None else f"asked about {words(intent)}"
+            self._built[key] = found
+        return found
 
 
 def words(intent: str) -> str:

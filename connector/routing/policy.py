@@ -25,36 +25,18 @@ Every decision carries a short ``summary`` for people ("reported fraud", from th
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC, datetime
-from fnmatch import translate
 
-from connector.config import Route, RoutingConfig
+from connector.config import RoutingConfig
 from connector.interfaces import IntentResult
-from connector.routing.decision import Candidate, Condition, RouteDecision, words
+from connector.routing.decision import Candidate, Condition, Labels, RouteDecision
 from connector.routing.next_best import next_best
+from connector.routing.routes import CompiledRoute, route_conditions
 from connector.sessions import MidTierSession
 
-# The ``labels`` key for messages no intent covers, and its default reading.
-OUT_OF_SCOPE = "out_of_scope"
-NOBODY_HELPED = "the assistant could not help with this"
 # The session's ``channel_state`` key of the providers a move was already offered for.
 MOVES_OFFERED = "moves_offered"
-
-
-class _CompiledRoute:
-    __slots__ = ("exact", "name", "pattern", "route")
-
-    def __init__(self, name: str, route: Route) -> None:
-        self.name = name
-        self.route = route
-        self.exact = {i for i in route.intents if not any(c in i for c in "*?[")}
-        globs = [translate(i) for i in route.intents if i not in self.exact]
-        self.pattern = re.compile("|".join(globs)) if globs else None
-
-    def serves(self, intent: str) -> bool:
-        return intent in self.exact or bool(self.pattern and self.pattern.match(intent))
 
 
 class Router:
@@ -81,10 +63,10 @@ class Router:
         """Route by ``config`` from now on (``midtier reload``). Synchronous, so no decision
         on the event loop sees half of the old rules and half of the new."""
         self.config = config
-        self._routes = [_CompiledRoute(n, r) for n, r in config.routes.items()]
+        self._routes = [CompiledRoute(n, r) for n, r in config.routes.items()]
         self._by_name = {r.name: r for r in self._routes}
-        self._serving: dict[str, list[_CompiledRoute]] = {}
-        self._labels: dict[str, str] = {}  # intent -> its reading, built on first use
+        self._serving: dict[str, list[CompiledRoute]] = {}
+        self._labels = Labels(config.labels)
 
     @property
     def fallback(self) -> str:
@@ -103,7 +85,7 @@ class Router:
         route = self._by_name.get(provider or "")
         return bool(route and route.route.sticky)
 
-    def _serving_routes(self, intent: str) -> list[_CompiledRoute]:
+    def _serving_routes(self, intent: str) -> list[CompiledRoute]:
         found = self._serving.get(intent)
         if found is None:
             found = self._serving[intent] = [r for r in self._routes if r.serves(intent)]
@@ -125,53 +107,17 @@ class Router:
     def _conditions(
         self, provider: str, confidence: float, channel: str | None
     ) -> Iterator[Condition]:
-        route = self._by_name.get(provider)
-        if route is not None:
-            needed = route.route.min_confidence
-            if needed is not None:
-                ok = confidence >= needed
-                yield Condition(
-                    "min_confidence",
-                    ok,
-                    f"confidence {confidence:.2f} "
-                    + (f"at least {needed:.2f}" if ok else f"below its minimum {needed:.2f}"),
-                )
-            channels = route.route.channels
-            if channel is not None and channels is not None:
-                ok = channel in channels
-                yield Condition(
-                    "channels",
-                    ok,
-                    f"{'serves' if ok else 'does not serve'} channel {channel!r}",
-                )
-            hours = route.route.hours
-            if hours is not None:
-                closed = hours.closed(self._clock())
-                yield Condition("hours", closed is None, closed or "open now")
-            cap = route.route.max_open_legs
-            if cap is not None:
-                legs = self._open_legs.get(provider, 0)
-                ok = legs < cap
-                yield Condition(
-                    "capacity",
-                    ok,
-                    f"{legs} of {cap} open conversations"
-                    if ok
-                    else f"at capacity ({cap} open conversations)",
-                )
+        found = self._by_name.get(provider)
+        if found is not None:
+            yield from route_conditions(
+                found.route, confidence, channel, self._clock, self._open_legs.get(provider, 0)
+            )
         problem = self._unavailable(provider)
         yield Condition("health", problem is None, problem or "healthy")
 
     def label(self, intent: str | None) -> str:
         """How the intent reads to people: its configured label, or a default phrase."""
-        key = OUT_OF_SCOPE if intent is None else intent
-        found = self._labels.get(key)
-        if found is None:
-            found = self.config.labels.get(key)
-            if found is None:
-                found = NOBODY_HELPED if intent is None else f"asked about {words(intent)}"
-            self._labels[key] = found
-        return found
+        return self._labels(intent)
 
     def interrupt_needed(self, provider: str) -> float:
         """The confidence ``provider``'s intents need to interrupt a waiting provider."""
