@@ -50,12 +50,11 @@ class TrainingData:
 
 def load_training_data(files: list[Path]) -> TrainingData:
     """Read Rasa NLU YAML (or ``.csv``) files; raise ``ConfigErrors`` listing every problem."""
-    errors: list[ConfigError] = []
-    seen: dict[str, tuple[str, str, str]] = {}  # folded text -> (intent, file, key)
-    pairs: set[tuple[str, str]] = set()
+    read = _Read()
     for path in files:
         load = _load_csv if path.suffix.lower() == ".csv" else _load_file
-        load(path, display_name(path), errors, seen, pairs)
+        load(path, display_name(path), read)
+    errors, pairs = read.errors, read.pairs
     intents = sorted({intent for _, intent in pairs})
     if not errors and len(intents) < 2:
         where = display_name(files[0]) if len(files) == 1 else "nlu/"
@@ -70,13 +69,8 @@ def display_name(path: Path) -> str:
     return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
 
 
-def _load_file(
-    path: Path,
-    name: str,
-    errors: list[ConfigError],
-    seen: dict[str, tuple[str, str, str]],
-    pairs: set[tuple[str, str]],
-) -> None:
+def _load_file(path: Path, name: str, read: _Read) -> None:
+    errors = read.errors
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -102,16 +96,11 @@ def _load_file(
         errors.append(ConfigError(name, "nlu", f"expected a list of intent items, got {got}"))
         return
     for i, item in enumerate(items):
-        _load_item(item, name, f"nlu[{i}]", errors, seen, pairs)
+        _load_item(item, name, f"nlu[{i}]", read)
 
 
-def _load_csv(
-    path: Path,
-    name: str,
-    errors: list[ConfigError],
-    seen: dict[str, tuple[str, str, str]],
-    pairs: set[tuple[str, str]],
-) -> None:
+def _load_csv(path: Path, name: str, read: _Read) -> None:
+    errors = read.errors
     for key, text, intent in csv_examples(path, name, errors):
         text, intent = SPACES.sub(" ", text).strip(), intent.strip()
         if not text or not _NAME.match(intent):
@@ -120,43 +109,38 @@ def _load_csv(
                             f"an intent name without spaces; got {[text, intent]!r}")
             )  # fmt: skip
             continue
-        _add_example(text, intent, name, key, errors, seen, pairs)
+        read.add(text, intent, name, key)
 
 
-def _add_example(
-    text: str,
-    label: str,
-    name: str,
-    key: str,
-    errors: list[ConfigError],
-    seen: dict[str, tuple[str, str, str]],
-    pairs: set[tuple[str, str]],
-) -> None:
-    folded = text.casefold()
-    first = seen.get(folded)
-    if first is None:
-        seen[folded] = (label, name, key)
-    elif first[0] != label:
-        errors.append(
-            ConfigError(
-                name,
-                key,
-                f"{text!r} is also an example of intent {first[0]!r} "
-                f"({first[1]}: {first[2]}); an example must belong to one intent",
+@dataclass
+class _Read:
+    """What reading the files found: its errors, and the examples so far."""
+
+    errors: list[ConfigError] = field(default_factory=list)
+    seen: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # folded -> intent, where
+    pairs: set[tuple[str, str]] = field(default_factory=set)  # a set: file order does not matter
+
+    def add(self, text: str, label: str, name: str, key: str) -> None:
+        """One example of intent ``label``, found in file ``name`` at ``key``."""
+        folded = text.casefold()
+        first = self.seen.get(folded)
+        if first is None:
+            self.seen[folded] = (label, name, key)
+        elif first[0] != label:
+            self.errors.append(
+                ConfigError(
+                    name,
+                    key,
+                    f"{text!r} is also an example of intent {first[0]!r} "
+                    f"({first[1]}: {first[2]}); an example must belong to one intent",
+                )
             )
-        )
-        return
-    pairs.add((text, label))  # a set: the result does not depend on file order
+            return
+        self.pairs.add((text, label))
 
 
-def _load_item(
-    item: Any,
-    name: str,
-    key: str,
-    errors: list[ConfigError],
-    seen: dict[str, tuple[str, str, str]],
-    pairs: set[tuple[str, str]],
-) -> None:
+def _load_item(item: Any, name: str, key: str, read: _Read) -> None:
+    errors = read.errors
     if not isinstance(item, dict):
         errors.append(
             ConfigError(
@@ -212,4 +196,4 @@ def _load_item(
     if kind != "intent":
         return
     for ex_key, text in texts:
-        _add_example(text, label, name, ex_key, errors, seen, pairs)
+        read.add(text, label, name, ex_key)
