@@ -86,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_export(ssub, DEFAULT_DATA)
     add_replay(sub, DEFAULT_CONFIG, DEFAULT_DATA)
-    from connector.routing.nlu_eval import add_arguments
+    from connector.cli_nlu import add_arguments
 
     nlu = sub.add_parser("nlu", help="intent classifier tiers")
     nsub = nlu.add_subparsers(dest="action", required=True)

@@ -13,11 +13,13 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from connector.routing.hours import Hours
+from connector.routing.tiers import TIERS
 
 
 class _Strict(BaseModel):
@@ -82,10 +84,17 @@ class Classifier(_Strict):
 
     # default: numpy / scikit-learn; accurate: a fine-tuned sentence encoder, which needs
     # ``pip install 'midtier[embeddings]'`` (``connector.routing.nlu.TIERS``).
-    tier: Literal["default", "accurate"] = "default"
+    tier: str = "default"
     # The top in-scope probability under which a message is out of scope (None: the tier's
     # own default, tuned on held-out data; ``midtier nlu eval`` tunes one for your data).
     threshold: float | None = Field(default=None, ge=0, le=1)
+
+    @field_validator("tier")
+    @classmethod
+    def _known_tier(cls, value: str) -> str:
+        if value not in TIERS:
+            raise ValueError(f"unknown classifier tier {value!r}: expected one of {sorted(TIERS)}")
+        return value
 
 
 class Circuit(_Strict):

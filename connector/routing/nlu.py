@@ -29,16 +29,10 @@ from connector.errors import ConfigError, ConfigErrors
 from connector.interfaces import IntentResult
 from connector.routing.config import RoutingConfig
 from connector.routing.nlu_data import OUT_OF_SCOPE_INTENTS, TrainingData, load_training_data
+from connector.routing.tiers import EXTRAS, TIERS
 
 log = logging.getLogger("midtier.nlu")
 
-TIERS: dict[str, str] = {
-    "default": "connector.routing.nlu_default",
-    "accurate": "connector.routing.nlu_accurate",
-}
-"""Tier name -> module path."""
-EXTRAS: dict[str, str] = {"accurate": "embeddings"}
-"""Tier name -> the optional dependency group (``midtier[...]``) its module needs."""
 RANKING_SIZE = 5
 Progress = Callable[[int, int], None]
 FEW_INTENTS = 32

@@ -27,15 +27,13 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from connector.cli_nlu import FEW_SHOT, FEW_SHOT_SEEDS, add_arguments
 from connector.cli_progress import Bar
 from connector.errors import ConfigErrors
 from connector.routing.nlu import TIERS, TierUnavailable, tier_module
 from connector.routing.nlu_data import TrainingData, load_training_data
 from connector.routing.nlu_measure import Readings, figures, latency, startup, tune, tune_balanced
 
-CLINC150 = Path("../shared/data/clinc150/data_full.json")
-FEW_SHOT = 10  # examples per intent (the out-of-scope class too) with --few-shot
-FEW_SHOT_SEEDS = (0, 1, 2)
 KEYS = ("tier", "in_scope_accuracy", "oos_recall", "oos_precision", "routing_accuracy",
         "p50_ms", "p99_ms", "train_s", "startup_s")  # fmt: skip
 PUBLISHED = [  # (method, in-scope accuracy, out-of-scope recall), in %
@@ -182,28 +180,6 @@ def table(rows: list[dict[str, Any]], *, published: bool) -> str:
                 f"| {pct(b['oos_precision'])} | {pct(b['routing_accuracy'])} |" + " |" * 6
             )
     return "\n".join(lines)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``midtier nlu eval`` (also those of ``benchmarks/nlu.py``)."""
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--dataset", choices=["clinc150"], help="a known data set")
-    source.add_argument("--train", type=Path, help="training examples (Rasa NLU YAML or CSV)")
-    parser.add_argument("--data", type=Path, default=CLINC150, help="CLINC150 data_full.json")
-    parser.add_argument(
-        "--test", type=Path, help="test examples (alone: against the deployment's own model)"
-    )
-    parser.add_argument("--config", default="bot_configs", help="--test alone: the deployment")
-    parser.add_argument(
-        "--data-dir", default="data", help="--test alone: its data directory (the model cache)"
-    )
-    parser.add_argument("--confusion", type=Path, help="--test alone: confusion matrix PNG")
-    parser.add_argument("--val", type=Path, help="held-out examples to tune the threshold on")
-    parser.add_argument("--tier", choices=[*TIERS, "all"], default="default")
-    parser.add_argument("--few-shot", action="store_true",
-                        help=f"CLINC150 with {FEW_SHOT} training examples per intent, "
-                        f"mean of {len(FEW_SHOT_SEEDS)} draws")  # fmt: skip
-    parser.add_argument("--json", action="store_true", help="one JSON object per tier per line")
 
 
 def run(args: argparse.Namespace) -> int:
