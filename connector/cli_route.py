@@ -17,7 +17,7 @@ from typing import Any
 
 from connector.cli_args import aware_time
 from connector.errors import ConfigErrors
-from connector.routing.explain import explain, render
+from connector.routing.explain import explain, new_session, render
 from connector.routing.policy import Router
 from connector.sessions import MidTierSession
 
@@ -74,14 +74,12 @@ def route(args: argparse.Namespace) -> int:
         reachable=mid.continuation.reachable(mid.channels),
         clock=lambda: at,
     )
-    found = explain(router, classifier.classify(args.text), session, args.text)
+    intent = classifier.classify(args.text)
+    found = explain(router, intent, session, args.text, stored=args.session is not None, at=at)
     for row in found["routes"]:
         for condition in row["conditions"]:
             if condition["name"] == "health":
                 condition["holds"], condition["detail"] = None, OFFLINE_HEALTH
-    found["at"] = at.isoformat()
-    if args.session is None:
-        found["session"] = None  # a new conversation: its id was made up for the question
     print(json.dumps(found, indent=2) if args.json else render(found))
     return 0
 
@@ -99,7 +97,7 @@ async def _session(
     if not path.exists():
         if session_id is not None:
             raise LookupError(f"no session store at {path} (is --data right?)")
-        return _new(channel), {}
+        return new_session(channel), {}
     from connector.store import open_store
 
     store = open_store(str(path))
@@ -107,14 +105,10 @@ async def _session(
     try:
         counts = await store.open_leg_counts()
         if session_id is None:
-            return _new(channel), counts
+            return new_session(channel), counts
         session = await store.get(session_id)
         if session is None:
             raise LookupError(f"no session {session_id!r} in {path}")
         return session, counts
     finally:
         await store.close()
-
-
-def _new(channel: str) -> MidTierSession:
-    return MidTierSession(user_id="explain", channel=channel, channel_conversation_id="explain")

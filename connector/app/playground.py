@@ -22,7 +22,7 @@ from connector.app.requests import ENGINE, authorization, read_json_object
 from connector.engine import Engine
 from connector.errors import AuthError, Forbidden, MalformedPayload, NotFound, TooManyAttempts
 from connector.interfaces import ExplainGate
-from connector.routing.explain import explain
+from connector.routing.explain import explain, new_session
 from connector.sessions import MidTierSession
 
 EXPLAIN_PATH = "/routing/explain"
@@ -62,10 +62,9 @@ async def routing_explain(request: web.Request) -> web.Response:
     text, channel, session_id = _question(body, engine)
     session = await _session(engine, session_id, channel)
     intent = await engine.understanding.read(text)
-    found = explain(engine.router, intent, session, text)
-    if session_id is None:
-        found["session"] = None  # a new conversation: its id was made up for the question
-    found["at"] = datetime.now(UTC).isoformat()
+    found = explain(
+        engine.router, intent, session, text, stored=session_id is not None, at=datetime.now(UTC)
+    )
     headers = {"Cache-Control": "no-store"}
     if issued is not None:
         headers[SESSION_HEADER] = issued
@@ -128,11 +127,7 @@ async def _session(engine: Engine, session_id: str | None, channel: str | None) 
     if session_id is None:
         channels = engine.config.midtier.channels
         default = "webchat" if "webchat" in channels or not channels else next(iter(channels))
-        return MidTierSession(
-            user_id="explain",
-            channel=channel or default,
-            channel_conversation_id="explain",
-        )
+        return new_session(channel or default)
     found = None
     if len(session_id) <= MAX_ID_CHARS:
         found = await engine.store.get(session_id)

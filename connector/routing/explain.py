@@ -4,6 +4,7 @@ playground). Pure: it reads the router and a session, and changes neither."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from connector.interfaces import IntentResult
@@ -11,10 +12,23 @@ from connector.routing.policy import Router
 from connector.sessions import MidTierSession
 
 
+def new_session(channel: str) -> MidTierSession:
+    """The new conversation a question is explained in when no stored session is named
+    (never saved)."""
+    return MidTierSession(user_id="explain", channel=channel, channel_conversation_id="explain")
+
+
 def explain(
-    router: Router, intent: IntentResult, session: MidTierSession, text: str
+    router: Router,
+    intent: IntentResult,
+    session: MidTierSession,
+    text: str,
+    *,
+    stored: bool,
+    at: datetime,
 ) -> dict[str, Any]:
-    """A JSON-ready explanation of ``router.decide(session, intent)`` for ``text``.
+    """A JSON-ready explanation of ``router.decide(session, intent)`` for ``text``, decided
+    at ``at``; ``session`` is None in it unless the session is ``stored``.
 
     ``routes`` lists every route of ``routing.yaml`` in order: whether it serves the intent,
     and each of its conditions (``min_confidence``, ``channels``, ``hours``, ``capacity``,
@@ -39,7 +53,7 @@ def explain(
     return {
         "text": text,
         "channel": session.channel,
-        "session": session.id,
+        "session": session.id if stored else None,
         "current_provider": session.current_provider,
         "intent": intent.name,
         "confidence": intent.confidence,
@@ -48,6 +62,7 @@ def explain(
         "decision": decision.model_dump(mode="json", exclude={"at", "message_id"}),
         "routes": routes,
         "fallback": router.config.fallback,
+        "at": at.isoformat(),
     }
 
 
