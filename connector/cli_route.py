@@ -11,16 +11,19 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from connector.cli_args import aware_time
+from connector.config import RoutingConfig
 from connector.errors import ConfigErrors
 from connector.routing.explain import explain, new_session, render
 from connector.routing.policy import Router
 from connector.sessions import MidTierSession
 
+Rates = Callable[[str, str], tuple[int, int]]  # (successes, outcomes) per provider, intent
 OFFLINE_HEALTH = "not checked offline (circuit breakers live in the running server)"
 
 
@@ -54,7 +57,9 @@ def route(args: argparse.Namespace) -> int:
         return 2
     data = Path(args.data)
     try:
-        session, open_legs = asyncio.run(_session(data, args.session, args.channel))
+        session, open_legs, rates = asyncio.run(
+            _session(data, args.session, args.channel, config.routing, at)
+        )
     except LookupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -71,6 +76,7 @@ def route(args: argparse.Namespace) -> int:
     router = Router(
         config.routing,
         open_legs=open_legs,
+        success=rates,
         reachable=mid.continuation.reachable(mid.channels),
         clock=lambda: at,
     )
@@ -89,26 +95,30 @@ def _moment(text: str | None) -> datetime:
 
 
 async def _session(
-    data: Path, session_id: str | None, channel: str
-) -> tuple[MidTierSession, dict[str, int]]:
-    """The session to explain with (stored, or a new one on ``channel``) and the open legs
-    per provider the store counts (none without a store)."""
+    data: Path, session_id: str | None, channel: str, routing: RoutingConfig, at: datetime
+) -> tuple[MidTierSession, dict[str, int], Rates]:
+    """The session to explain with (stored, or a new one on ``channel``), the open legs
+    per provider the store counts and the success rates of the window before ``at`` (none
+    without a store)."""
     path = data / "midtier.db"
     if not path.exists():
         if session_id is not None:
             raise LookupError(f"no session store at {path} (is --data right?)")
-        return new_session(channel), {}
+        return new_session(channel), {}, lambda _provider, _intent: (0, 0)
+    from connector.outcomes import SuccessRates
     from connector.store import open_store
 
     store = open_store(str(path))
     await store.start()
     try:
         counts = await store.open_leg_counts()
+        rates = SuccessRates(store, lambda: routing, clock=lambda: at)
+        await rates.refresh()
         if session_id is None:
-            return new_session(channel), counts
+            return new_session(channel), counts, rates
         session = await store.get(session_id)
         if session is None:
             raise LookupError(f"no session {session_id!r} in {path}")
-        return session, counts
+        return session, counts, rates
     finally:
         await store.close()

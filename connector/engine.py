@@ -32,6 +32,7 @@ from connector.interfaces import IntentClassifier, SessionStore
 from connector.locks import LocalLocks
 from connector.messages import UserMessages
 from connector.outbox import Outbox
+from connector.outcomes import SuccessRates
 from connector.pool import ProviderPool
 from connector.processing import UserActivities
 from connector.provider_protocol import Provider
@@ -77,10 +78,13 @@ class Engine:
         self.locks = self.turns.locks
         self.auth = AuthCodes(store, mid.auth.code_ttl_s)
         self.pool = ProviderPool(config, providers)
+        # Read at each refresh: ``midtier reload`` may change the window.
+        self.rates = SuccessRates(store, lambda: self.router.config)
         self.router = Router(
             config.routing,
             unavailable=self.pool.unavailable,
             open_legs=self.pool.open_legs,
+            success=self.rates,
             reachable=mid.continuation.reachable(mid.channels),
         )
         self.to_user = ToUser(

@@ -1,4 +1,6 @@
-"""Session expiry: close sessions nobody wrote to for ``session.idle_timeout_s``."""
+"""Session expiry: close sessions nobody wrote to for ``session.idle_timeout_s``. The
+conversation ended with its open leg's provider: that leg's outcome is ``resolved``
+(:mod:`connector.outcomes`)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,9 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from connector.activity import now
+from connector.outcomes import record
 from connector.pool import ProviderPool
+from connector.records import RESOLVED
 from connector.store_protocol import SessionMap
 from connector.work import Turns
 
@@ -42,6 +46,7 @@ async def expire_idle(
             leg = session.current_leg
             if leg is not None:
                 leg.closed_at, leg.close_reason = now(), "expired"
+                record(turn, leg, RESOLVED)
             session.status = "closed"
             await turn.commit()
             if leg is not None:

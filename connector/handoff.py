@@ -4,7 +4,8 @@
 2. For each candidate in turn: issue an authorization code bound to (session, candidate),
    open a leg with the context (bounded transcript, intents, slots, code).
 3. On the first success: map the session to the new leg, tell the user (configurable
-   notice), commit that, close the old leg with its reason, and return what happened with
+   notice), commit that with the old leg's outcome (:mod:`connector.outcomes`), close the
+   old leg with its reason, and return what happened with
    the ``midtier.handoff`` event the new provider is to get. The switcher delivers nothing
    itself: the caller's relay (:mod:`connector.relay`) delivers the event and follows what
    the new provider answers. If no candidate opens, the old leg stays and the caller tells
@@ -20,8 +21,10 @@ from dataclasses import dataclass
 from connector.activity import Activity, ActivityTypes, HandoffEventNames, new_activity_id, now
 from connector.auth import AuthCodes
 from connector.errors import ProviderError
+from connector.outcomes import INTENT, leg_intent, record
 from connector.pool import ProviderPool
 from connector.provider_protocol import HandoffContext
+from connector.records import Verdict
 from connector.routing.decision import intent_history
 from connector.sessions import CHANNEL_ONLY, Leg, TranscriptEntry
 from connector.to_user import ToUser
@@ -73,6 +76,7 @@ class Switcher:
         notice: str | None = None,
         exclude: Iterable[str] = (),
         requested: bool = False,
+        ended: Verdict | None = None,
     ) -> Switched | None:
         """Switch ``turn``'s session to the first candidate that opens (None: none did).
 
@@ -82,6 +86,10 @@ class Switcher:
         ``requested``: the current provider asked for this handoff (it expects the
         conversation back when the target is done with it). The new leg is committed
         before this returns, so the target finds its conversation when it calls back.
+
+        ``ended``: the old leg's outcome, if the switch says how it went (None: it says
+        nothing of the old provider). The new leg is opened for ``intent``, else for the
+        old leg's.
         """
         pool = self._pool
         session = turn.session
@@ -106,6 +114,9 @@ class Switcher:
                 provider=target,
                 open_reason=why,
             )
+            opened_for = intent or (leg_intent(old) if old is not None else "")
+            if opened_for:
+                leg.data[INTENT] = opened_for
             if old is not None:
                 leg.data["handoff_from"] = {
                     "provider": old.provider,
@@ -122,6 +133,8 @@ class Switcher:
                 log.warning("could not open %s: %s", target, exc)
                 continue
             self._record(turn, old, leg, why, notice)
+            if old is not None and ended is not None:
+                record(turn, old, ended, switched=True)
             await turn.checkpoint()
             if old is not None:
                 await pool.close(old, why)

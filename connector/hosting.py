@@ -21,6 +21,7 @@ from connector.inbox import ProviderInbox
 from connector.interfaces import AsyncIntentClassifier, IntentClassifier, IntentResult
 from connector.pool import ProviderPool
 from connector.provider_protocol import Provider, ProviderHost
+from connector.records import RESOLVED, Verdict, ended
 from connector.relay import Relay
 from connector.routing.decision import intent_history
 from connector.routing.policy import Router
@@ -136,15 +137,24 @@ class Host:
         async with self.provider_turn(provider, provider_conversation_id) as (turn, leg):
             await self._relay.act(turn, leg, await run(leg))
 
-    async def hand_back(self, provider: str, provider_conversation_id: str, reason: str) -> None:
+    async def hand_back(
+        self,
+        provider: str,
+        provider_conversation_id: str,
+        reason: str,
+        verdict: Verdict = RESOLVED,
+    ) -> None:
         """The provider (a person) is done: see :meth:`hand_back_in`."""
         async with self.provider_turn(provider, provider_conversation_id) as (turn, leg):
-            await self.hand_back_in(turn, leg, reason)
+            await self.hand_back_in(turn, leg, reason, verdict)
 
-    async def hand_back_in(self, turn: Turn, leg: Leg, reason: str) -> None:
+    async def hand_back_in(
+        self, turn: Turn, leg: Leg, reason: str, verdict: Verdict = RESOLVED
+    ) -> None:
         """The conversation goes back to the bot that asked for this handoff, if one did
         (it paused and waits for ``completed``); otherwise to ``routing.default`` (the home
-        bot), or the last bot that had it.
+        bot), or the last bot that had it. ``verdict`` is the handing leg's outcome
+        (resolved, or the agent's disposition).
 
         The bot that gets it, and a bot that handed it off, are told ``handoff.status``
         ``completed``.
@@ -157,7 +167,7 @@ class Host:
         asked = [origin["provider"]] if origin.get("requested") else []
         candidates = [*asked, self._home, *bots]
         switched = await self._switcher.switch(
-            turn, candidates, reason=reason, notice=self._notices.hand_back
+            turn, candidates, reason=reason, notice=self._notices.hand_back, ended=verdict
         )
         if switched is None:
             raise NotFound("no bot could take the conversation back")
@@ -180,7 +190,7 @@ class Host:
         if target not in self._pool:
             raise NotFound(f"no provider named {target!r}")
         switched = await self._switcher.switch(
-            turn, [target], reason=reason, notice=self._notices.switch
+            turn, [target], reason=reason, notice=self._notices.switch, ended=ended("transferred")
         )
         if switched is None:
             raise NotFound(f"{target} could not take the conversation")

@@ -20,6 +20,7 @@ from connector.handoff import Switcher
 from connector.hosting import Understanding
 from connector.interfaces import IntentResult
 from connector.later import Later
+from connector.records import Verdict, ended
 from connector.relay import Relay
 from connector.routing.decision import RouteDecision
 from connector.routing.policy import Router
@@ -161,6 +162,7 @@ class UserMessages:
                 intent=intent.name,
                 confidence=intent.confidence,
                 notice=self._notices.switch,
+                ended=self._how_it_went(leg, decision),
             )
             if switched is None:
                 # Nobody could take it: keep the old leg (if any) and say so plainly.
@@ -171,6 +173,16 @@ class UserMessages:
         if leg is None:
             return
         await self._deliver_guarded(turn, leg, activity, intent)
+
+    def _how_it_went(self, leg: Leg | None, decision: RouteDecision) -> Verdict | None:
+        """The outcome of ``leg`` when the router switches away from it: escalated to a
+        person, the user gone on to an intent it does not serve, or (it serves the intent,
+        but may not take it now) nothing said of it."""
+        if decision.action == "escalate":
+            return ended("escalated")
+        if leg is None or (decision.intent and self._router.serves(leg.provider, decision.intent)):
+            return None
+        return ended("moved_on")
 
     def _ask(self, turn: Turn, decision: RouteDecision, activity: Activity) -> None:
         """Offer the decision's choices as buttons (a numbered list where a channel has
@@ -214,6 +226,7 @@ class UserMessages:
             confidence=intent.confidence,
             notice=self._notices.provider_failed,
             exclude={failed},
+            ended=ended("failed"),
         )
         if switched is None:
             self._to_user.notify(turn, self._notices.unavailable)

@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel, Field
 
 from connector.activity import Activity
+from connector.records import RESOLVED, Verdict
 from connector.sessions import Leg, MidTierSession, TranscriptEntry
 from connector.store_protocol import ProviderStore
 
@@ -111,8 +112,16 @@ class ProviderHost(Protocol):
         (the provider may be calling back during a delivery to it).
         """
 
-    async def hand_back(self, provider: str, provider_conversation_id: str, reason: str) -> None:
-        """A provider is done (an agent resolved it): return the conversation to a bot."""
+    async def hand_back(
+        self,
+        provider: str,
+        provider_conversation_id: str,
+        reason: str,
+        verdict: Verdict = RESOLVED,
+    ) -> None:
+        """A provider is done (an agent resolved it): return the conversation to a bot.
+        ``verdict``: how it went (an agent's disposition; default ``resolved``), the
+        provider's outcome for the conversation (:mod:`connector.outcomes`)."""
 
     async def transfer(
         self, provider: str, provider_conversation_id: str, target: str, reason: str

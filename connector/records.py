@@ -1,11 +1,13 @@
 """The records midtier keeps besides sessions: what waits to go out (outbox), what came in
-and waits to be processed (inbound, provider inbox), what one unit of work writes, and what
-an authorization code is bound to. Plain pydantic models; the store protocols that keep them
-are in :mod:`connector.interfaces`.
+and waits to be processed (inbound, provider inbox), what one unit of work writes, what
+an authorization code is bound to, and how legs ended for their providers (outcomes and
+the verdicts they record). Plain pydantic models; the store protocols that keep them are in
+:mod:`connector.interfaces`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +55,24 @@ class InboundEntry(BaseModel):
     created_at: datetime = Field(default_factory=now)
 
 
+class OutcomeEntry(BaseModel):
+    """How one leg ended for its provider and the intent it was opened for: what success
+    rates are measured from (``connector.outcomes``). The store keeps one per leg: an
+    ``explicit`` outcome (an agent's disposition, the user's rating) replaces any other,
+    one that is not never replaces an explicit one, and ``switched`` stays once set."""
+
+    leg_id: str
+    session_id: str
+    provider: str
+    intent: str = ""  # the intent the leg was opened for ("": none known)
+    kind: str  # resolved, moved_on, handed_off, failed, escalated, transferred, disposition...
+    success: bool
+    detail: str = ""  # the disposition's or the rating's name
+    explicit: bool = False
+    switched: bool = False  # the leg ended with a switch away from its provider
+    at: datetime = Field(default_factory=now)
+
+
 class Changes(BaseModel):
     """What one unit of work on a session writes; ``SessionStore.commit`` applies all of it
     in one transaction, or none of it."""
@@ -70,6 +90,20 @@ class Changes(BaseModel):
     # remembered already, ``RepeatedMessage`` and nothing written.
     dedupe_key: str | None = None
     dedupe_ttl_s: float = 0.0
+    # How legs ended for their providers (``connector.outcomes``), one per leg in the store.
+    outcomes: list[OutcomeEntry] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OutcomeCount:
+    """The outcomes of one provider and intent since a time (in one time bucket, if asked)."""
+
+    provider: str
+    intent: str
+    successes: int
+    total: int
+    switches: int  # of those, legs that ended with a switch away
+    start: datetime | None = None  # the bucket's start (None: not bucketed)
 
 
 class InboxEntry(BaseModel):
@@ -91,3 +125,33 @@ class AuthCodeRecord(BaseModel):
     provider: str
     expires_at: datetime
     scope: dict[str, Any] = Field(default_factory=dict)
+
+
+KINDS: dict[str, bool] = {
+    "resolved": True,
+    "moved_on": True,
+    "handed_off": False,
+    "failed": False,
+    "escalated": False,
+    "transferred": False,
+}
+"""How a leg can end without anybody's word on it, and whether that is a success."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """An outcome for a leg: its kind, whether it is a success, and (for a disposition or
+    a rating) its name; ``explicit``: somebody said so (an agent, the user)."""
+
+    kind: str
+    success: bool
+    detail: str = ""
+    explicit: bool = False
+
+
+def ended(kind: str) -> Verdict:
+    """The outcome of a leg that ended as ``kind`` says (one of :data:`KINDS`)."""
+    return Verdict(kind, KINDS[kind])
+
+
+RESOLVED = ended("resolved")

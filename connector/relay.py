@@ -23,6 +23,7 @@ from connector.activity import Activity, ActivityTypes, HandoffEventNames
 from connector.errors import ProviderError
 from connector.handoff import Switched, Switcher
 from connector.pool import ProviderPool
+from connector.records import ended
 from connector.sessions import Leg
 from connector.settings import Notices
 from connector.to_user import ToUser
@@ -153,6 +154,7 @@ class Relay:
             intent=wanted if isinstance(wanted, str) else None,
             notice=self._notices.switch,
             requested=True,
+            ended=ended("handed_off"),
         )
         if switched is None:
             await self.status(leg, "failed", "no provider could take the conversation")

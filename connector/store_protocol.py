@@ -5,9 +5,10 @@ The store is a few small protocols, one per kind of record: the session map
 (:class:`SessionMap`), transcripts and route decisions (:class:`History`), dedupe keys
 (:class:`Dedupe`), authorization codes (:class:`CodeStore`), the durable inbound
 (:class:`InboundStore`), the units of work (:class:`Commits`), the outbox
-(:class:`OutboxStore`) and the provider inbox (:class:`InboxStore`). Each part of the core
-depends only on the parts it uses; a backend implements all of them (:class:`SessionStore`)
-and passes one contract suite per part (``tests/connector/store``).
+(:class:`OutboxStore`), the provider inbox (:class:`InboxStore`) and the legs' outcomes
+(:class:`OutcomeStore`). Each part of the core depends only on the parts it uses; a backend
+implements all of them (:class:`SessionStore`) and passes one contract suite per part
+(``tests/connector/store``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
-from connector.records import AuthCodeRecord, Changes, InboundEntry, InboxEntry, OutboxEntry
+from connector.records import (
+    AuthCodeRecord,
+    Changes,
+    InboundEntry,
+    InboxEntry,
+    OutboxEntry,
+    OutcomeCount,
+)
 from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
 
@@ -140,7 +148,8 @@ class Commits(Protocol):
     async def commit(self, changes: Changes) -> MidTierSession:
         """Apply ``changes`` atomically: save the session if its stored version is still
         ``expected_version`` (else ``ConflictError`` and nothing is written), append its
-        transcript entries and decisions, queue the outbox entries, drop the processed
+        transcript entries and decisions, keep its outcomes (as ``OutcomeEntry`` says: one
+        per leg), queue the outbox entries, drop the processed
         inbound and inbox entries and the outbox entries it is done with, remember its
         ``dedupe_key`` (already remembered: ``RepeatedMessage`` and nothing is written).
         Returns the saved session (version bumped)."""
@@ -209,6 +218,23 @@ class InboxStore(Protocol):
     async def inbox_done(self, entry_id: str) -> None: ...
 
 
+class OutcomeStore(Protocol):
+    """How legs ended for their providers, per provider and intent (written by ``commit``,
+    one per leg): what success rates and ``midtier stats`` are made of."""
+
+    async def outcome_counts(
+        self, since: datetime, *, bucket_s: int | None = None
+    ) -> list[OutcomeCount]:
+        """Successes, totals and switches of the outcomes at or after ``since``, per provider
+        and intent, ordered by provider, intent (and bucket); with ``bucket_s``, per time
+        bucket of that many seconds too (buckets start at multiples of it since the epoch)."""
+        ...
+
+    async def outcomes_purge(self, before: datetime) -> int:
+        """Forget the outcomes older than ``before``; return how many."""
+        ...
+
+
 class DeliveryStore(OutboxStore, SessionMap, Protocol):
     """What the outbox uses: its entries, and whether a reply's session is still open."""
 
@@ -235,6 +261,7 @@ class SessionStore(
     CodeStore,
     OutboxStore,
     InboxStore,
+    OutcomeStore,
     Protocol,
 ):
     """A whole backend: every part, and a life cycle."""

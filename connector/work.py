@@ -2,11 +2,11 @@
 
 A user message, a provider callback, an agent's action: each runs under the session's lock
 as one :class:`Turn`. Everything it writes (the session with its legs, transcript lines,
-route decisions, activities for the user, the inbound or inbox record it consumed) is kept
-in the turn and written by ``SessionStore.commit`` in one transaction. A crash before the
-commit leaves no trace of the turn, so the recorded event is processed again from the
-start; after it, the event is done and everything it produced is waiting in the outbox.
-Nothing reaches the user before the commit that recorded it.
+route decisions, activities for the user, how legs ended, the inbound or inbox record it
+consumed) is kept in the turn and written by ``SessionStore.commit`` in one transaction. A
+crash before the commit leaves no trace of the turn, so the recorded event is processed
+again from the start; after it, the event is done and everything it produced is waiting in
+the outbox. Nothing reaches the user before the commit that recorded it.
 
 A user's message taken before it was recorded (:class:`connector.inbound.Unrecorded`) has
 its record carried by the turn's final commit; whatever needs it recorded sooner (a
@@ -27,7 +27,7 @@ from contextvars import ContextVar
 from connector.errors import NotFound, RepeatedMessage, SessionClosed
 from connector.inbound import Unrecorded
 from connector.logs import session_context
-from connector.records import Changes, OutboxEntry
+from connector.records import Changes, OutboxEntry, OutcomeEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import Leg, MidTierSession, TranscriptEntry
 from connector.store_protocol import Lock, TurnStore
@@ -55,6 +55,7 @@ class Turn:
         self._inbound_done: list[str] = []
         self._inbox_done: list[str] = []
         self._outbox_done: list[str] = []
+        self._outcomes: list[OutcomeEntry] = []
         self._after: list[AfterCommit] = []
         self.finished = False
         # The user's activity it processes, while that is not recorded on its own: the final
@@ -84,6 +85,10 @@ class Turn:
     def outbox_finished(self, entry_id: str) -> None:
         """The outbox is done with this entry (given up on it): it leaves with the commit."""
         self._outbox_done.append(entry_id)
+
+    def outcome(self, entry: OutcomeEntry) -> None:
+        """Record how a leg ended for its provider (:mod:`connector.outcomes`)."""
+        self._outcomes.append(entry)
 
     def after(self, callback: AfterCommit) -> None:
         """Run ``callback`` after the next commit."""
@@ -130,6 +135,7 @@ class Turn:
             inbound_done=self._inbound_done,
             inbox_done=self._inbox_done,
             outbox_done=self._outbox_done,
+            outcomes=self._outcomes,
         )
         if carried is not None:
             entry = carried.entry
@@ -146,7 +152,7 @@ class Turn:
         outbox, after = self._outbox, self._after
         self._transcript, self._decisions, self._outbox = [], [], []
         self._inbound_done, self._inbox_done, self._after = [], [], []
-        self._outbox_done = []
+        self._outbox_done, self._outcomes = [], []
         if outbox:
             await self._dispatch(outbox)
         for callback in after:

@@ -202,6 +202,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         engine.understanding.classifier = classifier
         log.info("intent classifier %s", "trained" if trained else "loaded from cache")
         await engine.pool.load_counts(engine.store)
+        await engine.rates.refresh()
         shared = app[HTTP]
         # One client for every adapter's platform calls; each call sets its own deadline.
         # No cookie jar: platforms authenticate every call, and adapters must not share cookies.
@@ -233,6 +234,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         for loop, name in ((_health_loop, "midtier-health"), (_expiry_loop, "midtier-expiry")):
             task = asyncio.create_task(loop(engine), name=name)
             started.push_async_callback(_cancel, task)
+        outcomes = asyncio.create_task(engine.rates.keep_fresh(), name="midtier-outcomes")
+        started.push_async_callback(_cancel, outcomes)
         reloader = Reloader(
             engine.config,
             engine.router,

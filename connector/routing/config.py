@@ -38,6 +38,9 @@ class Route(_Strict):
     interrupt_confidence: float | None = Field(default=None, ge=0, le=1)
     channels: list[str] | None = None
     max_open_legs: int | None = Field(default=None, gt=0)
+    # The share of this provider's outcomes for the message's intent that must be successes
+    # (``success_rate`` says over what window and from how many outcomes on); None: any.
+    min_success_rate: float | None = Field(default=None, ge=0, le=1)
     # When the provider takes conversations (a desk's opening hours); None: always.
     hours: Hours | None = None
     # A sticky provider (a human agent) keeps the conversation until it hands it back.
@@ -97,6 +100,17 @@ class Classifier(_Strict):
         return value
 
 
+class SuccessRate(_Strict):
+    """How success rates are measured (``min_success_rate`` of a route, ``midtier stats``):
+    from the outcomes of the last ``window_h`` hours, and only once a provider has
+    ``min_outcomes`` of them for an intent (until then its route's minimum holds).
+    Outcomes older than ``keep_days`` are forgotten."""
+
+    window_h: float = Field(default=168.0, gt=0)
+    min_outcomes: int = Field(default=20, ge=1)
+    keep_days: float = Field(default=90.0, gt=0)
+
+
 class Circuit(_Strict):
     """When to stop sending conversations to a failing provider, and for how long."""
 
@@ -116,6 +130,7 @@ class RoutingConfig(_Strict):
     default: str | None = None
     routes: dict[str, Route]
     circuit: Circuit = Field(default_factory=Circuit)
+    success_rate: SuccessRate = Field(default_factory=SuccessRate)
     next_best_action: NextBest = Field(default_factory=NextBest)
     nlu: Classifier = Field(default_factory=Classifier)
     # How a decision reads to people (the desk's queue, ``sessions show``): intent name ->

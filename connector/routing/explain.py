@@ -32,13 +32,13 @@ def explain(
 
     ``routes`` lists every route of ``routing.yaml`` in order: whether it serves the intent,
     and each of its conditions (``min_confidence``, ``channels``, ``hours``, ``capacity``,
-    ``health``) with its result and detail.
+    ``success_rate``, ``health``) with its result and detail.
     """
     decision = router.decide(session, intent)
     routes = []
     for name in router.config.routes:
         serves = intent.name is not None and router.serves(name, intent.name)
-        conditions = router.conditions(name, intent.confidence, session.channel)
+        conditions = router.conditions(name, intent.confidence, session.channel, intent.name)
         routes.append(
             {
                 "provider": name,

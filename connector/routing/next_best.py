@@ -38,7 +38,9 @@ class Router(Protocol):
 
     def providers_for(self, intent: str) -> list[str]: ...
 
-    def check(self, provider: str, confidence: float, channel: str | None) -> str | None: ...
+    def check(
+        self, provider: str, confidence: float, channel: str | None, intent: str | None = None
+    ) -> str | None: ...
 
 
 def next_best(
@@ -120,7 +122,7 @@ def _choices(router: Router, session: MidTierSession, intent: IntentResult) -> l
             (
                 p
                 for p in router.providers_for(name)
-                if router.check(p, 1.0, session.channel) is None
+                if router.check(p, 1.0, session.channel, name) is None
             ),
             None,
         )

@@ -4,7 +4,8 @@ The router keeps a conversation with its current provider while that provider se
 intent of the new message (or the message is too uncertain to justify a switch), and
 otherwise picks the first provider, in ``routing.yaml`` order, that serves the intent and
 whose conditions hold: minimum confidence, channel, business hours (``hours``: time zone,
-weekly spans, holidays), capacity (open legs), health and its circuit breaker.
+weekly spans, holidays), capacity (open legs), the provider's measured success rate for the
+intent (``min_success_rate``, :mod:`connector.outcomes`), health and its circuit breaker.
 Out-of-scope messages of a new conversation go to the fallback provider. A *sticky*
 provider (a human agent) keeps the conversation until it hands it back.
 
@@ -48,12 +49,16 @@ class Router:
         *,
         unavailable: Callable[[str], str | None] = lambda _name: None,
         open_legs: Mapping[str, int] | None = None,
+        success: Callable[[str, str], tuple[int, int]] = lambda _provider, _intent: (0, 0),
         reachable: Collection[str] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        """``reachable``: the channels a conversation can be moved to (none: never ``move``);
-        ``clock``: the time business hours are checked at."""
+        """``success``: (successes, outcomes) of a provider for an intent in the window
+        (:class:`connector.outcomes.SuccessRates`); ``reachable``: the channels a
+        conversation can be moved to (none: never ``move``); ``clock``: the time business
+        hours are checked at."""
         self._clock = clock
+        self._success = success
         self._reachable = frozenset(reachable)
         self._unavailable = unavailable
         self._open_legs: Mapping[str, int] = open_legs if open_legs is not None else {}
@@ -91,29 +96,55 @@ class Router:
             found = self._serving[intent] = [r for r in self._routes if r.serves(intent)]
         return found
 
-    def check(self, provider: str, confidence: float, channel: str | None) -> str | None:
+    def check(
+        self, provider: str, confidence: float, channel: str | None, intent: str | None = None
+    ) -> str | None:
         """Why ``provider`` may not take a conversation now (None: it may); ``channel``
-        None: on whichever channel it serves."""
-        for condition in self._conditions(provider, confidence, channel):
+        None: on whichever channel it serves; ``intent``: the message's (None: no success
+        rate is checked)."""
+        for condition in self._conditions(provider, confidence, channel, intent):
             if not condition.holds:
                 return condition.detail
         return None
 
-    def conditions(self, provider: str, confidence: float, channel: str | None) -> list[Condition]:
+    def conditions(
+        self, provider: str, confidence: float, channel: str | None, intent: str | None = None
+    ) -> list[Condition]:
         """Every condition on ``provider`` taking a conversation now, each with its result
         (``midtier route explain``); ``check`` stops at the first that fails."""
-        return list(self._conditions(provider, confidence, channel))
+        return list(self._conditions(provider, confidence, channel, intent))
 
     def _conditions(
-        self, provider: str, confidence: float, channel: str | None
+        self, provider: str, confidence: float, channel: str | None, intent: str | None
     ) -> Iterator[Condition]:
         found = self._by_name.get(provider)
         if found is not None:
+            route = found.route
             yield from route_conditions(
-                found.route, confidence, channel, self._clock, self._open_legs.get(provider, 0)
+                route, confidence, channel, self._clock, self._open_legs.get(provider, 0)
             )
+            if route.min_success_rate is not None and intent:
+                yield self._success_rate(provider, intent, route.min_success_rate)
         problem = self._unavailable(provider)
         yield Condition("health", problem is None, problem or "healthy")
+
+    def _success_rate(self, provider: str, intent: str, needed: float) -> Condition:
+        good, total = self._success(provider, intent)
+        enough = self.config.success_rate.min_outcomes
+        if total < enough:
+            return Condition(
+                "success_rate",
+                True,
+                f"{total} outcome(s) for {intent}, fewer than the {enough} needed to judge",
+            )
+        rate = good / total
+        ok = rate >= needed
+        return Condition(
+            "success_rate",
+            ok,
+            f"success rate {rate:.0%} for {intent} ({good} of {total}) "
+            + (f"at least {needed:.0%}" if ok else f"below its minimum {needed:.0%}"),
+        )
 
     def label(self, intent: str | None) -> str:
         """How the intent reads to people: its configured label, or a default phrase."""
@@ -189,7 +220,7 @@ class Router:
         if (
             current is not None
             and self.serves(current, name)
-            and self.check(current, conf, session.channel) is None
+            and self.check(current, conf, session.channel, name) is None
         ):
             return RouteDecision(
                 action="stay",
@@ -203,7 +234,7 @@ class Router:
         alternatives = []
         held_back = False  # a route that could take it, but not from a provider mid-question
         for route in self._serving_routes(name):
-            problem = self.check(route.name, conf, session.channel)
+            problem = self.check(route.name, conf, session.channel, name)
             if problem is None and waiting:
                 needed = self.interrupt_needed(route.name)
                 if conf < needed:
@@ -220,7 +251,7 @@ class Router:
                 )
             )
         eligible = [c.provider for c in alternatives if c.eligible]
-        elsewhere = self._elsewhere(session, alternatives, conf, waiting)
+        elsewhere = self._elsewhere(session, alternatives, name, conf, waiting)
         if elsewhere is not None:
             target, channels = elsewhere
             return RouteDecision(
@@ -274,6 +305,7 @@ class Router:
         self,
         session: MidTierSession,
         alternatives: list[Candidate],
+        intent: str,
         confidence: float,
         waiting: bool,
     ) -> tuple[str, list[str]] | None:
@@ -288,7 +320,7 @@ class Router:
                 isinstance(offered, list) and candidate.provider in offered
             ):
                 continue
-            if self.check(candidate.provider, confidence, None) is not None:
+            if self.check(candidate.provider, confidence, None, intent) is not None:
                 continue
             if waiting and confidence < self.interrupt_needed(candidate.provider):
                 continue

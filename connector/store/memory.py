@@ -5,10 +5,11 @@ callers can never change stored state behind the store's back; the version check
 ``save`` is the same as the SQLite backend's. Each method runs without awaiting anything,
 so it is atomic with respect to other tasks on the event loop.
 
-:class:`MemoryStore` is three parts put together, each holding its own state: the session
+:class:`MemoryStore` is four parts put together, each holding its own state: the session
 map and history (:mod:`~connector.store.memory_sessions`), the queues
-(:mod:`~connector.store.memory_queues`) and the remembered keys
-(:mod:`~connector.store.memory_keys`). This module holds what spans them: recording a
+(:mod:`~connector.store.memory_queues`), the remembered keys
+(:mod:`~connector.store.memory_keys`) and the legs' outcomes
+(:mod:`~connector.store.memory_outcomes`). This module holds what spans them: recording a
 user's activity, a unit of work, and expiry.
 """
 
@@ -29,11 +30,12 @@ from connector.store.common import (
     user_entry,
 )
 from connector.store.memory_keys import MemoryKeys
+from connector.store.memory_outcomes import MemoryOutcomes
 from connector.store.memory_queues import MemoryQueues
 from connector.store.memory_sessions import MemorySessions
 
 
-class MemoryStore(MemorySessions, MemoryKeys, MemoryQueues):
+class MemoryStore(MemorySessions, MemoryKeys, MemoryQueues, MemoryOutcomes):
     """A :class:`~connector.interfaces.SessionStore` held in dicts.
 
     ``clock`` supplies the current time (for dedupe expiry and timestamps); tests pass a
@@ -44,6 +46,7 @@ class MemoryStore(MemorySessions, MemoryKeys, MemoryQueues):
         MemorySessions.__init__(self, clock=clock)
         MemoryKeys.__init__(self, clock=clock)
         MemoryQueues.__init__(self)
+        MemoryOutcomes.__init__(self)
 
     async def start(self) -> None:
         """Nothing to open."""
@@ -116,4 +119,5 @@ class MemoryStore(MemorySessions, MemoryKeys, MemoryQueues):
         decisions = self._decisions.setdefault(saved.id, [])
         decisions.extend(d.model_copy(deep=True) for d in changes.decisions)
         self._apply_queues(changes)
+        self._keep_outcomes(changes.outcomes)
         return saved.model_copy(deep=True)

@@ -1,6 +1,6 @@
 """The embedded default session store: one SQLite file. This module holds the session map,
 dedupe keys and codes, and commits; the history is :mod:`.sqlite_history`, the queues
-:mod:`.sqlite_queues`.
+:mod:`.sqlite_queues`, the legs' outcomes :mod:`.sqlite_outcomes`.
 
 One connection runs every statement (:mod:`.sqlite_db`): on the event loop itself with
 ``synchronous = NORMAL``, where a commit is a write into the page cache and the checkpoints
@@ -32,6 +32,7 @@ from connector.store.common import Clock, Stamper, close_expired, new_session
 from connector.store.sqlite_cache import SessionCache
 from connector.store.sqlite_db import Database
 from connector.store.sqlite_history import SqliteHistory
+from connector.store.sqlite_outcomes import SqliteOutcomes
 from connector.store.sqlite_queues import SqliteQueues
 from connector.store.sqlite_rows import (
     idle_params,
@@ -45,7 +46,7 @@ from connector.store.sqlite_rows import (
 Synchronous = Literal["normal", "full"]
 
 
-class SqliteStore(SqliteHistory, SqliteQueues):
+class SqliteStore(SqliteHistory, SqliteQueues, SqliteOutcomes):
     """A :class:`~connector.interfaces.SessionStore` in one SQLite file.
 
     ``path`` is a file path (its parent directories are created by :meth:`start`) or

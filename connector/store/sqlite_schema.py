@@ -9,6 +9,8 @@ triggers on ``sessions``). Times are integer microseconds since the Unix epoch (
 
 from __future__ import annotations
 
+from connector.store.sqlite_outcomes import OUTCOMES
+
 # 2: provider inbox; 3: durable inbound; 4: identities, moved sessions; 5: sessions_idle;
 # 6: the leg and identity triggers run only on saves that change legs, claims or status;
 # 7: the queues and dedupe keys in WITHOUT ROWID tables keyed by id (MIGRATE_7);
@@ -17,10 +19,11 @@ from __future__ import annotations
 #    trigger and recording a message parses no JSON (MIGRATE_8);
 # 9: the transcripts and route decisions in one table, a row per unit of work, without
 #    foreign keys (HISTORY); sessions_idle moved by a save once a minute at most (idle_at,
-#    the old updated_at column renamed; MIGRATE_9).
+#    the old updated_at column renamed; MIGRATE_9);
+# 10: the legs' outcomes (connector.store.sqlite_outcomes.OUTCOMES).
 # Every statement of SCHEMA is idempotent: an older file gets what it lacks at start()
 # (:mod:`.sqlite_migrate`).
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 # The store adds ``PRAGMA synchronous`` (normal or full) after these. temp_store: a unit of
 # work in a group commit runs in a savepoint, whose pages SQLite keeps in a sub-journal that
@@ -194,6 +197,7 @@ CREATE TABLE IF NOT EXISTS codes (
 -- touches two b-trees, where a rowid table with a UNIQUE id and AUTOINCREMENT touched
 -- four (schema 7).
 {QUEUES}
+{OUTCOMES}
 PRAGMA user_version = {SCHEMA_VERSION};
 COMMIT;
 """

@@ -14,6 +14,7 @@ from connector.records import Changes, InboundEntry
 from connector.sessions import MidTierSession
 from connector.store import sqlite_statements as sql
 from connector.store.common import user_entry
+from connector.store.sqlite_outcomes import KEEP, outcome_params
 from connector.store.sqlite_rows import (
     history_params,
     insert_params,
@@ -112,3 +113,5 @@ def commit(
         conn.executemany(sql.INBOX_DONE, [(i,) for i in changes.inbox_done])
     if changes.outbox_done:
         conn.executemany(sql.OUTBOX_DONE, [(i,) for i in changes.outbox_done])
+    if changes.outcomes:
+        conn.executemany(KEEP, outcome_params(changes.outcomes))
