@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from connector.activity import Activity
 from connector.channels import ChannelRequest, ChannelResponse
 from connector.config import Config
-from connector.records import InboundEntry
+from connector.records import InboundEntry, Verdict
 from connector.store_protocol import ChannelStore
 
 
@@ -146,3 +146,8 @@ class ChannelHost(Protocol):
 
     async def set_channel_state(self, session_id: str, values: dict[str, Any]) -> None:
         """Change channel-owned state of a session (e.g. a new resume secret's hash)."""
+
+    async def rate(self, session_id: str, verdict: Verdict) -> bool:
+        """The user's word on the conversation (a web chat rating): the outcome of the leg
+        serving it, else of the last that did (False: no provider has had it yet)."""
+        ...

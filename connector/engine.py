@@ -32,11 +32,11 @@ from connector.interfaces import IntentClassifier, SessionStore
 from connector.locks import LocalLocks
 from connector.messages import UserMessages
 from connector.outbox import Outbox
-from connector.outcomes import SuccessRates
+from connector.outcomes import SuccessRates, record
 from connector.pool import ProviderPool
 from connector.processing import UserActivities
 from connector.provider_protocol import Provider
-from connector.records import InboundEntry
+from connector.records import InboundEntry, Verdict
 from connector.relay import Relay
 from connector.routing.policy import Router
 from connector.sessions import DeliveryFailure, MidTierSession, Speaker
@@ -226,6 +226,17 @@ class Engine:
         """Change channel-owned state of a session (e.g. a new resume secret's hash)."""
         async with self.turn(session_id) as turn:
             turn.session.channel_state.update(values)
+
+    async def rate(self, session_id: str, verdict: Verdict) -> bool:
+        """The user's word on the conversation: the outcome of the leg serving it, else of
+        the last one that did (False: no provider has had it yet)."""
+        async with self.turn(session_id) as turn:
+            legs = turn.session.legs
+            if not legs:
+                turn.abandon()
+                return False
+            record(turn, turn.session.current_leg or legs[-1], verdict)
+        return True
 
     async def signal_user(self, channel: str, conversation: str, activity: Activity) -> None:
         """A passing signal from the user (``typing``): given to a person on the desk, not

@@ -5,11 +5,17 @@ Protocol (``/webchat/ws``, JSON text frames; documented in README.md):
 client -> server
     ``{"type": "hello", "resume": token|null, "user": id|null}`` first, then
     ``{"type": "message", "id": "<client id>", "text": "..."}``,
-    ``{"type": "typing"}``, ``{"type": "history", "before": seq}``, ``{"type": "rotate"}``
+    ``{"type": "typing"}``, ``{"type": "history", "before": seq}``, ``{"type": "rotate"}``,
+    ``{"type": "rating", "value": "up"|"down"}``
 server -> client
     ``welcome`` (conversation, resume, user, resumed, title, history, more), ``message`` (id,
     text, speaker, from, timestamp, seq, client_id), ``ack`` (id), ``typing`` (speaker,
-    from), ``history`` (entries, more), ``resume`` (resume), ``error`` (code, reason)
+    from), ``history`` (entries, more), ``resume`` (resume), ``rated`` (value), ``error``
+    (code, reason)
+
+**Rating.** ``rating`` is the user's word on who serves the conversation (or served it
+last): the outcome of that leg for its provider and intent (``connector.outcomes``), which
+replaces how the leg ended. ``rated`` answers once it is committed.
 
 **Who may resume.** A new conversation gets a public id (``wc_...``, the channel
 conversation id) and a resume token ``<id>.<secret>``: 256 random bits that only the page
@@ -47,12 +53,14 @@ from adapters.pages import check_origin, ended, parse_frame, send_error
 from connector.activity import Activity, ActivityTypes, ChannelAccount, ConversationAccount, now
 from connector.errors import MidtierError
 from connector.interfaces import ChannelHost
+from connector.records import Verdict
 from connector.sessions import MidTierSession, new_id
 
 log = logging.getLogger("midtier.webchat")
 
 _USER_ID = re.compile(r"^[A-Za-z0-9_\-]{8,64}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+RATINGS = {"up": True, "down": False}  # a rating's value: whether it is a success
 
 
 @dataclass
@@ -109,6 +117,8 @@ class WebChatSockets:
                     await self._history(ws, chat, frame)
                 elif kind == "rotate":
                     await self._rotate(ws, chat)
+                elif kind == "rating":
+                    await self._rating(ws, chat, frame)
                 else:
                     await _error(ws, "malformed_frame", f"unknown frame type {kind!r}")
         finally:
@@ -264,6 +274,18 @@ class WebChatSockets:
                 "more": bool(entries) and entries[0].seq > 1,
             }
         )
+
+    async def _rating(self, ws: web.WebSocketResponse, chat: _Chat, frame: dict[str, Any]) -> None:
+        value = frame.get("value")
+        if value not in RATINGS:
+            await _error(ws, "malformed_frame", "rating needs value: up or down")
+            return
+        session = await self._session(chat)
+        verdict = Verdict("rating", RATINGS[value], detail=value, explicit=True)
+        if session is None or not await self._host.rate(session.id, verdict):
+            await _error(ws, "nothing_to_rate", "nobody has answered in this conversation yet")
+            return
+        await ws.send_json({"type": "rated", "value": value})
 
     async def _rotate(self, ws: web.WebSocketResponse, chat: _Chat) -> None:
         """A new resume secret; the old one stops working (other tabs start over)."""

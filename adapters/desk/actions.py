@@ -3,7 +3,8 @@
 An agent acts only on a conversation that is open on the desk, and (but for ``accept``) only
 on one they accepted. Accepting goes through :class:`~adapters.desk.assign.Assignments`, so of
 agents accepting at once exactly one wins; the winner greets the user. What an agent sends
-reaches the user as the provider's activity, in the agent's name.
+reaches the user as the provider's activity, in the agent's name. A resolve may name one of
+the desk's ``dispositions``: the conversation's outcome for the desk (``midtier stats``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from adapters.desk.signin import AgentIdentity
 from adapters.pages import send_error
 from connector.activity import Activity, ActivityTypes, ChannelAccount, now, status_event
 from connector.interfaces import ProviderHost
+from connector.records import RESOLVED, Verdict
 from connector.sessions import Leg
 
 ACTIONS = {"accept", "send", "resolve", "transfer", "typing"}
@@ -104,7 +106,17 @@ class AgentActions:
                 return
             await host.provider_activity(self.name, conversation, self._say(agent, text[:MAX_TEXT]))
         elif kind == "resolve":
-            await host.hand_back(self.name, conversation, f"resolved by agent {agent.name}")
+            verdict = self._disposition(frame.get("disposition"))
+            if verdict is None:
+                known = ", ".join(self.settings.dispositions)
+                await send_error(
+                    agent.ws, "malformed_frame", f"disposition must be one of: {known}"
+                )
+                return
+            reason = f"resolved by agent {agent.name}"
+            if verdict.explicit:
+                reason += f" ({verdict.detail})"
+            await host.hand_back(self.name, conversation, reason, verdict)
         else:
             target = frame.get("target")
             if not isinstance(target, str) or target not in host.providers or target == self.name:
@@ -116,6 +128,16 @@ class AgentActions:
                 self.name, conversation, target, f"transferred by agent {agent.name}"
             )
         await self._snapshot_soon()
+
+    def _disposition(self, name: object) -> Verdict | None:
+        """The outcome a resolve frame's ``disposition`` gives (none named: ``resolved``;
+        None: not one of the desk's)."""
+        if name is None:
+            return RESOLVED
+        if not isinstance(name, str) or name not in self.settings.dispositions:
+            return None
+        success = self.settings.dispositions[name]
+        return Verdict("disposition", success, detail=name, explicit=True)
 
     async def _accept(self, agent: Agent, conversation: str) -> None:
         """Assign ``conversation`` to ``agent`` unless someone holds it; then greet the user."""

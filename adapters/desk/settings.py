@@ -12,6 +12,7 @@ MIN_TOKEN_CHARS = 16
 # Agent ids from config are their keys; ids of agents signed in with the shared token are
 # "agent_" + random, so the two can never meet.
 AGENT_KEY = re.compile(r"^(?!agent_)[a-z0-9][a-z0-9_.-]{0,39}$")
+DISPOSITION = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 NO_AGENT_NOTICE = (
     "No agent is signed in right now. Your messages are kept, and an agent will answer you "
@@ -71,11 +72,28 @@ class DeskSettings(_Strict):
     # which this desk's tokens and sign-in throttle guard. None: no playground here (one
     # desk of several serves it).
     playground_path: str | None = "/agent/playground"
+    # What an agent can say of a conversation when resolving it, and whether each is a
+    # success: the desk's outcome for it (``connector.outcomes``; ``midtier stats``).
+    dispositions: dict[str, bool] = Field(
+        default_factory=lambda: {"resolved": True, "not_resolved": False}
+    )
 
     @field_validator("token")
     @classmethod
     def _shared(cls, value: str) -> str:
         return _token(value) if value else value
+
+    @field_validator("dispositions")
+    @classmethod
+    def _dispositions(cls, value: dict[str, bool]) -> dict[str, bool]:
+        if not value:
+            raise ValueError("at least one disposition is needed")
+        for name in value:
+            if not DISPOSITION.match(name):
+                raise ValueError(
+                    f"disposition {name!r}: lowercase letters, digits, _ and -, at most 40"
+                )
+        return value
 
     @model_validator(mode="after")
     def _agents_can_sign_in(self) -> DeskSettings:

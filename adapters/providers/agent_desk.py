@@ -239,6 +239,9 @@ class AgentDeskProvider:
                 "expires_at": identity.expires_at,
                 "typing": self.settings.agent_typing,
                 "targets": targets,
+                "dispositions": [
+                    {"name": n, "success": ok} for n, ok in self.settings.dispositions.items()
+                ],
             }
         )
         await agent.ws.send_json({"type": "queue", "conversations": await self.queue()})

@@ -61,6 +61,14 @@ async def test_customer_and_agent_pages_hand_a_conversation_around(
 
         await _say(user, "hi")
         await expect(bot.last).to_contain_text("Acme Pay help assistant")
+        # The user rates the bot's answer; the bar thanks them, and asks again of whoever
+        # answers next.
+        rating = user.get_by_test_id("chat-rating")
+        await expect(rating).to_be_visible()
+        await expect(rating).to_contain_text("Was this helpful?")
+        await user.get_by_test_id("rate-up").click()
+        await expect(rating).to_contain_text("Thanks for telling us.")
+        await expect(user.get_by_test_id("rate-up")).to_be_hidden()
         await _say(user, "someone used my card without my permission")
         await expect(system.filter(has_text="passing you to a support agent")).to_have_count(1)
         await expect(system.last).to_contain_text("No agent is signed in")
@@ -103,6 +111,8 @@ async def test_customer_and_agent_pages_hand_a_conversation_around(
         assert await user.evaluate("localStorage.getItem('midtier.webchat.resume')") == resume
         await _shot(user, "4-customer-reloaded")
 
+        await expect(user.get_by_test_id("rate-down")).to_be_visible()  # an agent answered
+        await desk.get_by_test_id("disposition").select_option("not_resolved")
         await desk.get_by_test_id("resolve-button").click()
         await expect(system.last).to_contain_text("You're back with the Acme Pay assistant")
         await _say(user, "how do I reset my password")
@@ -113,7 +123,12 @@ async def test_customer_and_agent_pages_hand_a_conversation_around(
         session = await run.engine.store.by_channel("webchat", conversation)
         assert session is not None
         assert [leg.provider for leg in session.legs] == ["faq", "agents", "faq"]
-        assert session.legs[1].close_reason == "resolved by agent Dana"
+        assert session.legs[1].close_reason == "resolved by agent Dana (not_resolved)"
+        counts = {
+            (c.provider, c.intent): (c.successes, c.total)
+            for c in await run.engine.store.outcome_counts(session.legs[0].opened_at)
+        }
+        assert counts == {("faq", "greet"): (1, 1), ("agents", "report_fraud"): (0, 1)}
     assert errors == []
 
 
