@@ -41,7 +41,8 @@ What a replay assumes (a recording does not hold all that a live server knows):
   replay and the recording shows it asking (a reply of its with that input hint) since the
   previous message.
 - Business hours are checked at the time each message was recorded; every provider is
-  healthy and has room (health, circuit breakers and open legs live in the running server).
+  healthy, has room and meets its minimum success rate (health, circuit breakers, open legs
+  and outcomes live in the running server and its store).
 - A user message without a recorded decision (a continuation code, one not yet processed)
   is not replayed; a number answering offered choices is classified as typed.
 """

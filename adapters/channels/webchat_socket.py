@@ -277,7 +277,7 @@ class WebChatSockets:
 
     async def _rating(self, ws: web.WebSocketResponse, chat: _Chat, frame: dict[str, Any]) -> None:
         value = frame.get("value")
-        if value not in RATINGS:
+        if not isinstance(value, str) or value not in RATINGS:
             await _error(ws, "malformed_frame", "rating needs value: up or down")
             return
         session = await self._session(chat)

@@ -111,9 +111,10 @@ hello_junk = st.one_of(
 # What a page may send once it said hello, besides messages.
 after_hello_junk = st.one_of(
     st.fixed_dictionaries(
-        {"type": st.sampled_from(["history", "typing", "rotate"])},
-        optional={"before": json_values, "text": json_values},
+        {"type": st.sampled_from(["history", "typing", "rotate", "rating"])},
+        optional={"before": json_values, "text": json_values, "value": json_values},
     ).map(_text),
+    _lone('{"type": "rating", "value": LONE}'),
     st.integers().map(lambda n: _text({"type": "history", "before": n})),
     _lone('{"type": "history", "before": LONE}'),
     st.sampled_from(
@@ -160,9 +161,15 @@ auth_junk = st.one_of(
 desk_action_junk = st.one_of(
     st.fixed_dictionaries(
         {"type": st.sampled_from(["accept", "send", "resolve", "transfer", "dance"])},
-        optional={"conversation": json_values, "text": json_values, "target": json_values},
+        optional={
+            "conversation": json_values,
+            "text": json_values,
+            "target": json_values,
+            "disposition": json_values,
+        },
     ).map(_text),
     _lone('{"type": "accept", "conversation": LONE}'),
+    _lone('{"type": "resolve", "conversation": "desk_x", "disposition": LONE}'),
     _lone('{"type": "transfer", "conversation": "desk_x", "target": LONE}'),
 )
 
@@ -175,6 +182,7 @@ def _is_reply(frame: Any) -> bool:
         "ready",
         "history",
         "resume",
+        "rated",
     )
 
 
@@ -207,7 +215,7 @@ CASES: dict[str, tuple[Socket, st.SearchStrategy[Frame]]] = {
     "web chat, bad hello": (WEBCHAT, hello_junk),
     "web chat, bad message after hello": (WEBCHAT_HELLO, message_junk),
     "web chat, anything after hello": (WEBCHAT_HELLO, not_json | hello_junk),
-    "web chat, history, typing, rotate": (WEBCHAT_HELLO, after_hello_junk),
+    "web chat, history, typing, rotate, rating": (WEBCHAT_HELLO, after_hello_junk),
     "desk, first frame not JSON": (DESK, not_json),
     "desk, protocol junk": (DESK, protocol_junk),
     "desk, bad sign-in": (DESK, auth_junk),

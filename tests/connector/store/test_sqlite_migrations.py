@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from connector.activity import now
+from connector.records import Changes, OutcomeCount, OutcomeEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import TranscriptEntry
 from connector.store import SqliteStore
@@ -187,3 +188,36 @@ async def test_a_file_of_schema_8_keeps_its_transcripts_and_decisions_in_their_o
         assert db.execute("PRAGMA user_version").fetchall() == [(SCHEMA_VERSION,)]
     db.close()
     assert "history" in tables and not tables & {"transcript", "decisions"}
+
+
+async def test_a_file_of_schema_9_gets_the_outcomes_table_and_keeps_its_sessions(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "midtier.db"
+    store = SqliteStore(path)
+    await store.start()
+    session, _ = await store.find_or_create("webchat", "c-a", "u-1")
+    await store.close()
+    with sqlite3.connect(path) as db:
+        db.executescript("DROP TABLE outcomes; PRAGMA user_version = 9;")
+    db.close()
+
+    reopened = SqliteStore(path)
+    await reopened.start()
+    try:
+        found = await reopened.get(session.id)
+        assert found == session
+        outcome = OutcomeEntry(
+            leg_id="leg_1", session_id=session.id, provider="faq", kind="resolved", success=True
+        )
+        await reopened.commit(
+            Changes(session=found, expected_version=found.version, outcomes=[outcome])
+        )
+        assert await reopened.outcome_counts(now() - timedelta(days=1)) == [
+            OutcomeCount("faq", "", 1, 1, 0)
+        ]
+    finally:
+        await reopened.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchall() == [(SCHEMA_VERSION,)]
+    db.close()
