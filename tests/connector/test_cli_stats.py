@@ -323,3 +323,12 @@ def test_as_a_process_errors_are_one_line_and_the_parser_imports_no_plotting(
         check=True,
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def test_a_file_that_is_no_store_exits_2_with_one_line(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "midtier.db").write_text("not a database, just text that is long enough\n" * 40)
+    assert main(["stats", "--data", str(tmp_path), "--config", str(config)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: {tmp_path / 'midtier.db'}: ")
