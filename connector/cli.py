@@ -8,6 +8,8 @@ midtier sessions list [--data DIR] [--status S] [--provider P] [--failed] [--lim
 midtier sessions show ID [--data DIR] [--json]
 midtier sessions export [--data DIR] [--status S] [--provider P] [--since ISO] [--limit N] [--out F]
 midtier replay SESSIONS.jsonl [--routing FILE] [--nlu DIR] [--config DIR] [--data DIR] [--json]
+midtier stats [--data DIR] [--config DIR] [--since ISO | --hours H] [--provider P] [--intent I]
+              [--bucket 1h|6h|1d] [--json] [--plot FILE.png]
 midtier nlu eval --dataset clinc150 [--data PATH] [--tier default|accurate|all] [--few-shot]
                  [--json]
 midtier nlu eval --train TRAIN --test TEST [--val VAL] [--tier ...] [--json]
@@ -86,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_export(ssub, DEFAULT_DATA)
     add_replay(sub, DEFAULT_CONFIG, DEFAULT_DATA)
+    from connector.cli_stats import add_parser as add_stats
+
+    add_stats(sub, DEFAULT_CONFIG, DEFAULT_DATA)
     from connector.cli_nlu import add_arguments
 
     nlu = sub.add_parser("nlu", help="intent classifier tiers")
@@ -121,6 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from connector.cli_replay import replay
 
             return replay(args)
+        if args.command == "stats":
+            from connector.cli_stats import stats
+
+            return stats(args)
         if args.command == "sessions" and args.action == "export":
             from connector.cli_export import export
 

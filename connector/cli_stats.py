@@ -1,0 +1,295 @@
+"""``midtier stats``: the success rates of providers per intent, as the router measures them
+for a route's ``min_success_rate`` (:mod:`connector.outcomes`), read from the session store.
+
+Over ``routing.yaml``'s ``success_rate.window_h`` (``--since`` / ``--hours`` say otherwise),
+it prints per provider and intent the outcomes, the successes, the success rate and the
+switches away, with a total per provider, and marks each row the router judges: ``below
+min`` (a route's ``min_success_rate`` not reached over at least ``min_outcomes``
+outcomes), ``too few`` (fewer outcomes than that: the minimum holds) or ``ok``. ``--json``
+prints the same as one object; ``--plot FILE.png`` draws the rates and switches over time
+(:mod:`connector.stats_plot`, ``pip install 'midtier[plots]'``).
+
+It only reads the store, so it runs beside a live server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sqlite3
+import sys
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from connector.cli_args import aware_time
+from connector.errors import ConfigError, ConfigErrors
+from connector.records import OutcomeCount
+from connector.routing.config import RoutingConfig, SuccessRate
+
+NONE = "(none)"  # how the intent "" (none known) reads in the table
+ALL = "(all)"  # the intent column of a provider's total row
+BELOW, TOO_FEW, OK = "below min", "too few", "ok"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_BUCKET = re.compile(r"(\d+)([smhd])")
+
+
+def add_parser(sub: Any, default_config: str, default_data: str) -> None:
+    """``stats`` on the ``midtier`` command's subparsers."""
+    st = sub.add_parser(
+        "stats",
+        help="success rates per provider and intent, from the outcomes of conversations",
+        description="Outcomes, successes, success rate and switches away per provider and "
+        "intent over routing.yaml's success_rate window (see README.md, Success rates). "
+        "Reads only: it can run beside a live server.",
+    )
+    st.add_argument("--data", metavar="DIR", default=default_data, help="data directory")
+    st.add_argument(
+        "--config", metavar="DIR", default=default_config, help="config directory (routing.yaml)"
+    )
+    window = st.add_mutually_exclusive_group()
+    window.add_argument("--since", metavar="ISO", help="outcomes at or after this time (offset)")
+    window.add_argument("--hours", metavar="H", type=float, help="outcomes of the last H hours")
+    st.add_argument("--provider", metavar="P", help="only provider P")
+    st.add_argument("--intent", metavar="I", help="only intent I ('' for none known)")
+    st.add_argument(
+        "--bucket", metavar="N{s,m,h,d}", help="--plot's time step, e.g. 1h, 6h, 1d (default: "
+        "1h up to 2 days, 6h up to 14 days, else 1d)",
+    )  # fmt: skip
+    st.add_argument("--json", action="store_true")
+    st.add_argument("--plot", metavar="FILE.png", help="draw rates and switches over time")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a provider's outcomes for an intent (``intent`` None: over
+    all its intents), and how the router judges them."""
+
+    provider: str
+    intent: str | None
+    outcomes: int
+    successes: int
+    success_rate: float | None
+    switches: int
+    min_success_rate: float | None
+    status: str | None  # BELOW, TOO_FEW, OK; None: not judged (no minimum, a total, no intent)
+
+
+def stats(args: argparse.Namespace) -> int:
+    """Run ``midtier stats``; the exit status."""
+    until = datetime.now(UTC)
+    routing = _routing(args.config)
+    measure = routing.success_rate if routing is not None else SuccessRate()
+    try:
+        since = _since(args.since, args.hours, until, measure.window_h)
+        bucket_s = _bucket(args.bucket, until - since)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    path = Path(args.data) / "midtier.db"
+    if not path.exists():
+        print(f"error: no session store at {path} (is --data right?)", file=sys.stderr)
+        return 1
+    try:
+        counts, buckets = asyncio.run(_read(path, since, bucket_s if args.plot else None))
+    except (ConfigError, sqlite3.Error) as exc:  # a newer schema; not a SQLite file at all
+        print(f"error: {path}: {exc}", file=sys.stderr)
+        return 2
+    counts = _chosen(counts, args.provider, args.intent)
+    rows = table_rows(counts, routing)
+    found: dict[str, Any] = {
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "rows": [asdict(row) for row in rows],
+    }
+    if args.plot is not None:
+        plotted = _plot(_chosen(buckets, args.provider, args.intent), since, until, bucket_s, args)
+        if plotted != 0:
+            return plotted
+        found["plot"] = args.plot
+    if args.json:
+        print(json.dumps(found, indent=2))
+    elif not rows:
+        print(f"no outcomes {_between(since, until)}{_filters(args)}")
+    else:
+        print(f"success rates {_between(since, until)}{_filters(args)}")
+        print(render(rows))
+    return 0
+
+
+def _routing(directory: str) -> RoutingConfig | None:
+    """The config's routing (None, said on stderr, when the config does not load)."""
+    from connector.config import load_config
+
+    try:
+        return load_config(directory, found=[]).routing
+    except ConfigErrors as exc:
+        first = exc.errors[0] if exc.errors else "does not load"
+        print(
+            f"warning: config {directory}: {first}: the window is {SuccessRate().window_h:g} h "
+            "and no route minimums are checked",
+            file=sys.stderr,
+        )
+        return None
+
+
+def _since(text: str | None, hours: float | None, until: datetime, window_h: float) -> datetime:
+    if text is not None:
+        return aware_time("--since", text)
+    if hours is not None and not hours > 0:
+        raise ValueError(f"--hours {hours:g}: expected more than 0")
+    return until - timedelta(hours=window_h if hours is None else hours)
+
+
+def _bucket(text: str | None, window: timedelta) -> int:
+    """``--bucket`` in seconds, or the default for a window that long."""
+    if text is None:
+        days = window / timedelta(days=1)
+        return 3600 if days <= 2 else 6 * 3600 if days <= 14 else 86400
+    found = _BUCKET.fullmatch(text.strip())
+    if found is None or int(found.group(1)) == 0:
+        raise ValueError(f"--bucket {text!r}: expected a number and a unit, e.g. 30m, 1h, 6h, 1d")
+    return int(found.group(1)) * _UNITS[found.group(2)]
+
+
+async def _read(
+    path: Path, since: datetime, bucket_s: int | None
+) -> tuple[list[OutcomeCount], list[OutcomeCount]]:
+    """The counts since ``since``, and per bucket when ``bucket_s`` is given."""
+    from connector.store import open_store
+
+    store = open_store(str(path))
+    await store.start()
+    try:
+        counts = await store.outcome_counts(since)
+        buckets = [] if bucket_s is None else await store.outcome_counts(since, bucket_s=bucket_s)
+        return counts, buckets
+    finally:
+        await store.close()
+
+
+def _chosen(
+    counts: list[OutcomeCount], provider: str | None, intent: str | None
+) -> list[OutcomeCount]:
+    return [
+        c
+        for c in counts
+        if (provider is None or c.provider == provider) and (intent is None or c.intent == intent)
+    ]
+
+
+def table_rows(counts: list[OutcomeCount], routing: RoutingConfig | None) -> list[Row]:
+    """A row per provider and intent (as counted, ordered by provider and intent) followed
+    by its provider's total, each judged as the router does."""
+    enough = (routing.success_rate if routing is not None else SuccessRate()).min_outcomes
+    rows: list[Row] = []
+    for provider in sorted({c.provider for c in counts}):
+        route = routing.routes.get(provider) if routing is not None else None
+        needed = route.min_success_rate if route is not None else None
+        own = [c for c in counts if c.provider == provider]
+        for c in own:
+            rows.append(_row(provider, c.intent, c.successes, c.total, c.switches, needed, enough))
+        rows.append(
+            _row(
+                provider,
+                None,
+                sum(c.successes for c in own),
+                sum(c.total for c in own),
+                sum(c.switches for c in own),
+                needed,
+                enough,
+            )
+        )
+    return rows
+
+
+def _row(
+    provider: str,
+    intent: str | None,
+    good: int,
+    total: int,
+    switches: int,
+    needed: float | None,
+    enough: int,
+) -> Row:
+    rate = good / total if total else None
+    status = None
+    # The router judges a provider per intent, and only the intents it knows (policy).
+    if needed is not None and intent:
+        status = TOO_FEW if total < enough else BELOW if (rate or 0.0) < needed else OK
+    return Row(provider, intent, total, good, rate, switches, needed, status)
+
+
+HEADER = ("provider", "intent", "outcomes", "successes", "rate", "switches", "minimum", "")
+_RIGHT = {2, 3, 4, 5, 6}  # the number columns
+
+
+def render(rows: list[Row]) -> str:
+    """The rows as a table of aligned columns, numbers to the right."""
+    cells = [HEADER] + [
+        (
+            row.provider,
+            ALL if row.intent is None else row.intent or NONE,
+            str(row.outcomes),
+            str(row.successes),
+            _percent(row.success_rate),
+            str(row.switches),
+            _percent(row.min_success_rate),
+            row.status or "",
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(HEADER))]
+    return "\n".join(
+        "  ".join(
+            cell.rjust(width) if i in _RIGHT else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
+        for line in cells
+    )
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _between(since: datetime, until: datetime) -> str:
+    def short(moment: datetime) -> str:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+    return f"from {short(since)} to {short(until)}"
+
+
+def _filters(args: argparse.Namespace) -> str:
+    said = [f"provider {args.provider}"] if args.provider is not None else []
+    if args.intent is not None:
+        said.append(f"intent {args.intent or NONE}")
+    return f" ({', '.join(said)})" if said else ""
+
+
+def _plot(
+    buckets: list[OutcomeCount],
+    since: datetime,
+    until: datetime,
+    bucket_s: int,
+    args: argparse.Namespace,
+) -> int:
+    out = Path(args.plot)
+    if not out.parent.is_dir():
+        print(f"error: --plot {args.plot}: no directory {out.parent}", file=sys.stderr)
+        return 1
+    try:
+        from connector.stats_plot import draw
+
+        draw(buckets, since, until, bucket_s, out)
+    except ImportError:
+        print("error: --plot needs matplotlib: pip install 'midtier[plots]'", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write {args.plot}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"... plot written to {out}", file=sys.stderr)
+    return 0
