@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
+
+STORE_FILE = "midtier.db"  # the session store's file in the data directory
 
 
 def aware_time(option: str, text: str) -> datetime:
@@ -17,3 +20,12 @@ def aware_time(option: str, text: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"{option} {text!r}: give its UTC offset, e.g. {text}+00:00")
     return moment
+
+
+def store_file(data: str | Path) -> Path:
+    """``--data``'s session store file; LookupError (its text for the user) when it has
+    none: the commands that read the store never create one."""
+    path = Path(data) / STORE_FILE
+    if not path.exists():
+        raise LookupError(f"no session store at {path} (is --data right?)")
+    return path

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from connector.cli_args import aware_time
+from connector.cli_args import aware_time, store_file
 from connector.cli_progress import Progress
 from connector.errors import ConfigError
 from connector.files import replacing_text
@@ -60,9 +60,10 @@ def export(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    path = Path(args.data) / "midtier.db"
-    if not path.exists():
-        print(f"error: no session store at {path} (is --data right?)", file=sys.stderr)
+    try:
+        path = store_file(args.data)
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     out = Path(args.out) if args.out else None
     if out is not None and not out.parent.is_dir():

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connector.cli_args import aware_time
+from connector.cli_args import aware_time, store_file
 from connector.config import RoutingConfig
 from connector.errors import ConfigErrors
 from connector.routing.explain import explain, new_session, render
@@ -100,10 +100,11 @@ async def _session(
     """The session to explain with (stored, or a new one on ``channel``), the open legs
     per provider the store counts and the success rates of the window before ``at`` (none
     without a store)."""
-    path = data / "midtier.db"
-    if not path.exists():
+    try:
+        path = store_file(data)
+    except LookupError:
         if session_id is not None:
-            raise LookupError(f"no session store at {path} (is --data right?)")
+            raise
         return new_session(channel), {}, lambda _provider, _intent: (0, 0)
     from connector.outcomes import SuccessRates
     from connector.store import open_store

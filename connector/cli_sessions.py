@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
+from connector.cli_args import store_file
 from connector.interfaces import OutboxEntry, SessionStore
 from connector.sessions import MidTierSession
 
@@ -20,10 +20,7 @@ _HEAD_FIELDS = {"id", "channel", "attempts", "next_attempt_at", "last_error"}
 async def _open_store(data: str) -> SessionStore:
     from connector.store import open_store
 
-    path = Path(data) / "midtier.db"
-    if not path.exists():
-        raise FileNotFoundError(f"no session store at {path} (is --data right?)")
-    store = open_store(str(path))
+    store = open_store(str(store_file(data)))
     await store.start()
     return store
 
@@ -31,7 +28,7 @@ async def _open_store(data: str) -> SessionStore:
 async def sessions(args: argparse.Namespace) -> int:
     try:
         store = await _open_store(args.data)
-    except FileNotFoundError as exc:
+    except LookupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connector.cli_args import aware_time
+from connector.cli_args import aware_time, store_file
 from connector.errors import ConfigError, ConfigErrors
 from connector.records import OutcomeCount
 from connector.routing.config import RoutingConfig, SuccessRate
@@ -89,9 +89,10 @@ def stats(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    path = Path(args.data) / "midtier.db"
-    if not path.exists():
-        print(f"error: no session store at {path} (is --data right?)", file=sys.stderr)
+    try:
+        path = store_file(args.data)
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
         counts, buckets = asyncio.run(_read(path, since, bucket_s if args.plot else None))
