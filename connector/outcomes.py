@@ -19,9 +19,9 @@ leg records its outcome with everything else it writes:
 A switch the provider is not to blame for (it serves the intent, but is closed, full or
 unhealthy), a conversation continued on another channel (the same provider, the leg's
 intent carried over) and a session the store's own expiry pass closes (one left over by the
-units of work of ``connector.expiry``) record nothing. An agent's ``disposition`` at resolve and the user's
-``rating`` in the web chat are explicit: the store keeps one outcome per leg, and an
-explicit one replaces how the leg ended (:class:`~connector.records.OutcomeEntry`). The
+units of work of ``connector.expiry``) record nothing. An agent's ``disposition`` at resolve
+and the user's ``rating`` in the web chat are explicit: the store keeps one outcome per leg,
+and an explicit one replaces how the leg ended (:class:`~connector.records.OutcomeEntry`). The
 kinds and :class:`~connector.records.Verdict` are in :mod:`connector.records`, which
 providers may import.
 

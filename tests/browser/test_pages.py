@@ -66,6 +66,7 @@ async def test_customer_and_agent_pages_hand_a_conversation_around(
         rating = user.get_by_test_id("chat-rating")
         await expect(rating).to_be_visible()
         await expect(rating).to_contain_text("Was this helpful?")
+        await _shot(user, "0-customer-asked-to-rate")
         await user.get_by_test_id("rate-up").click()
         await expect(rating).to_contain_text("Thanks for telling us.")
         await expect(user.get_by_test_id("rate-up")).to_be_hidden()
