@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from connector.activity import Activity, ActivityTypes, HandoffEventNames, new_activity_id, now
 from connector.auth import AuthCodes
 from connector.errors import ProviderError
-from connector.outcomes import INTENT, leg_intent, record
+from connector.outcomes import record
 from connector.pool import ProviderPool
 from connector.provider_protocol import HandoffContext
 from connector.records import Verdict
 from connector.routing.decision import intent_history
-from connector.sessions import CHANNEL_ONLY, Leg, TranscriptEntry
+from connector.sessions import CHANNEL_ONLY, LEG_INTENT, Leg, TranscriptEntry
 from connector.to_user import ToUser
 from connector.work import Turn
 
@@ -114,9 +114,9 @@ class Switcher:
                 provider=target,
                 open_reason=why,
             )
-            opened_for = intent or (leg_intent(old) if old is not None else "")
+            opened_for = intent or (old.opened_for if old is not None else "")
             if opened_for:
-                leg.data[INTENT] = opened_for
+                leg.data[LEG_INTENT] = opened_for
             if old is not None:
                 leg.data["handoff_from"] = {
                     "provider": old.provider,

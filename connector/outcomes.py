@@ -2,7 +2,7 @@
 success rates measured from them (a route's ``min_success_rate``, ``midtier stats``).
 
 A leg is opened for an intent: the one that routed the conversation there, kept in its data
-under :data:`INTENT` (a leg opened without one, such as a handoff a bot asked for without
+(``Leg.opened_for``; a leg opened without one, such as a handoff a bot asked for without
 naming an intent, carries on the intent of the leg before it). The unit of work that ends a
 leg records its outcome with everything else it writes:
 
@@ -46,15 +46,8 @@ from connector.work import Turn
 
 log = logging.getLogger("midtier.outcomes")
 
-INTENT = "intent"  # the leg data key of the intent a leg was opened for
 REFRESH_S = 30.0  # how often the counts are read again from the store
 PURGE_EVERY = 120  # refreshes between purges of outcomes older than ``keep_days``
-
-
-def leg_intent(leg: Leg) -> str:
-    """The intent ``leg`` was opened for ("": none known)."""
-    found = leg.data.get(INTENT)
-    return found if isinstance(found, str) else ""
 
 
 def record(turn: Turn, leg: Leg, verdict: Verdict, *, switched: bool = False) -> None:
@@ -64,7 +57,7 @@ def record(turn: Turn, leg: Leg, verdict: Verdict, *, switched: bool = False) ->
             leg_id=leg.id,
             session_id=turn.session.id,
             provider=leg.provider,
-            intent=leg_intent(leg),
+            intent=leg.opened_for,
             kind=verdict.kind,
             success=verdict.success,
             detail=verdict.detail,

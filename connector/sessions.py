@@ -36,6 +36,9 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_urlsafe(20)}"
 
 
+LEG_INTENT = "intent"  # the ``Leg.data`` key of the intent a leg was opened for
+
+
 class Leg(BaseModel):
     """One communication session: a channel conversation joined to a provider conversation."""
 
@@ -55,6 +58,13 @@ class Leg(BaseModel):
     @property
     def is_open(self) -> bool:
         return self.closed_at is None
+
+    @property
+    def opened_for(self) -> str:
+        """The intent this leg was opened for, kept in ``data`` (``connector.outcomes``;
+        "": none known)."""
+        found = self.data.get(LEG_INTENT)
+        return found if isinstance(found, str) else ""
 
 
 def excerpt(text: object) -> str | None:
@@ -112,6 +122,11 @@ class MidTierSession(BaseModel):
         if self.legs and self.legs[-1].is_open:
             return self.legs[-1]
         return None
+
+    def held_by(self, provider: str) -> Leg | None:
+        """The open leg, if it is ``provider``'s (the conversation is with it now)."""
+        leg = self.current_leg
+        return leg if leg is not None and leg.provider == provider else None
 
     @property
     def current_provider(self) -> str | None:

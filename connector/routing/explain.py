@@ -38,7 +38,9 @@ def explain(
     routes = []
     for name in router.config.routes:
         serves = intent.name is not None and router.serves(name, intent.name)
-        conditions = router.conditions(name, intent.confidence, session.channel, intent.name)
+        conditions = router.conditions(
+            name, intent.confidence, session.channel, intent.name, held=session.held_by(name)
+        )
         routes.append(
             {
                 "provider": name,

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from connector.config import RoutingConfig
 from connector.interfaces import IntentResult
 from connector.routing.decision import Choice, RouteDecision, words
-from connector.sessions import MidTierSession
+from connector.sessions import Leg, MidTierSession
 
 
 class Router(Protocol):
@@ -39,7 +39,13 @@ class Router(Protocol):
     def providers_for(self, intent: str) -> list[str]: ...
 
     def check(
-        self, provider: str, confidence: float, channel: str | None, intent: str | None = None
+        self,
+        provider: str,
+        confidence: float,
+        channel: str | None,
+        intent: str | None = None,
+        *,
+        held: Leg | None = None,
     ) -> str | None: ...
 
 
@@ -122,7 +128,7 @@ def _choices(router: Router, session: MidTierSession, intent: IntentResult) -> l
             (
                 p
                 for p in router.providers_for(name)
-                if router.check(p, 1.0, session.channel, name) is None
+                if router.check(p, 1.0, session.channel, name, held=session.held_by(p)) is None
             ),
             None,
         )

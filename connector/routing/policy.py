@@ -34,7 +34,7 @@ from connector.interfaces import IntentResult
 from connector.routing.decision import Candidate, Condition, Labels, RouteDecision
 from connector.routing.next_best import next_best
 from connector.routing.routes import CompiledRoute, route_conditions
-from connector.sessions import MidTierSession
+from connector.sessions import Leg, MidTierSession
 
 # The session's ``channel_state`` key of the providers a move was already offered for.
 MOVES_OFFERED = "moves_offered"
@@ -97,38 +97,64 @@ class Router:
         return found
 
     def check(
-        self, provider: str, confidence: float, channel: str | None, intent: str | None = None
+        self,
+        provider: str,
+        confidence: float,
+        channel: str | None,
+        intent: str | None = None,
+        *,
+        held: Leg | None = None,
     ) -> str | None:
         """Why ``provider`` may not take a conversation now (None: it may); ``channel``
         None: on whichever channel it serves; ``intent``: the message's (None: no success
-        rate is checked)."""
-        for condition in self._conditions(provider, confidence, channel, intent):
+        rate is checked); ``held``: the open leg through which ``provider`` has the
+        conversation already (it keeps it outside its hours and at capacity, and for the
+        intent it was opened for whatever its success rate)."""
+        for condition in self._conditions(provider, confidence, channel, intent, held):
             if not condition.holds:
                 return condition.detail
         return None
 
     def conditions(
-        self, provider: str, confidence: float, channel: str | None, intent: str | None = None
+        self,
+        provider: str,
+        confidence: float,
+        channel: str | None,
+        intent: str | None = None,
+        *,
+        held: Leg | None = None,
     ) -> list[Condition]:
         """Every condition on ``provider`` taking a conversation now, each with its result
         (``midtier route explain``); ``check`` stops at the first that fails."""
-        return list(self._conditions(provider, confidence, channel, intent))
+        return list(self._conditions(provider, confidence, channel, intent, held))
 
     def _conditions(
-        self, provider: str, confidence: float, channel: str | None, intent: str | None
+        self,
+        provider: str,
+        confidence: float,
+        channel: str | None,
+        intent: str | None,
+        held: Leg | None,
     ) -> Iterator[Condition]:
         found = self._by_name.get(provider)
         if found is not None:
             route = found.route
             yield from route_conditions(
-                route, confidence, channel, self._clock, self._open_legs.get(provider, 0)
+                route,
+                confidence,
+                channel,
+                self._clock,
+                self._open_legs.get(provider, 0),
+                holding=held is not None,
             )
             if route.min_success_rate is not None and intent:
-                yield self._success_rate(provider, intent, route.min_success_rate)
+                kept = held is not None and held.opened_for == intent
+                yield self._success_rate(provider, intent, route.min_success_rate, kept)
         problem = self._unavailable(provider)
         yield Condition("health", problem is None, problem or "healthy")
 
-    def _success_rate(self, provider: str, intent: str, needed: float) -> Condition:
+    def _success_rate(self, provider: str, intent: str, needed: float, kept: bool) -> Condition:
+        """``kept``: the provider has the conversation for this intent already."""
         good, total = self._success(provider, intent)
         enough = self.config.success_rate.min_outcomes
         if total < enough:
@@ -139,12 +165,12 @@ class Router:
             )
         rate = good / total
         ok = rate >= needed
-        return Condition(
-            "success_rate",
-            ok,
-            f"success rate {rate:.0%} for {intent} ({good} of {total}) "
-            + (f"at least {needed:.0%}" if ok else f"below its minimum {needed:.0%}"),
+        detail = f"success rate {rate:.0%} for {intent} ({good} of {total}) " + (
+            f"at least {needed:.0%}" if ok else f"below its minimum {needed:.0%}"
         )
+        if not ok and kept:
+            return Condition("success_rate", True, f"{detail}; keeps the conversation it has")
+        return Condition("success_rate", ok, detail)
 
     def label(self, intent: str | None) -> str:
         """How the intent reads to people: its configured label, or a default phrase."""
@@ -217,10 +243,11 @@ class Router:
             )
         assert name is not None
         label = self.label(name)
+        leg = session.current_leg
         if (
             current is not None
             and self.serves(current, name)
-            and self.check(current, conf, session.channel, name) is None
+            and self.check(current, conf, session.channel, name, held=leg) is None
         ):
             return RouteDecision(
                 action="stay",
@@ -229,12 +256,12 @@ class Router:
                 reason=f"{current} serves {name}",
                 **base,
             )
-        leg = session.current_leg
         waiting = current is not None and leg is not None and bool(leg.data.get("expecting_input"))
         alternatives = []
         held_back = False  # a route that could take it, but not from a provider mid-question
         for route in self._serving_routes(name):
-            problem = self.check(route.name, conf, session.channel, name)
+            held = session.held_by(route.name)
+            problem = self.check(route.name, conf, session.channel, name, held=held)
             if problem is None and waiting:
                 needed = self.interrupt_needed(route.name)
                 if conf < needed:
@@ -320,7 +347,8 @@ class Router:
                 isinstance(offered, list) and candidate.provider in offered
             ):
                 continue
-            if self.check(candidate.provider, confidence, None, intent) is not None:
+            held = session.held_by(candidate.provider)
+            if self.check(candidate.provider, confidence, None, intent, held=held) is not None:
                 continue
             if waiting and confidence < self.interrupt_needed(candidate.provider):
                 continue

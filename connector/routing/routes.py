@@ -36,9 +36,14 @@ def route_conditions(
     channel: str | None,
     clock: Callable[[], datetime],
     open_legs: int,
+    *,
+    holding: bool = False,
 ) -> Iterator[Condition]:
     """Each condition ``route`` sets, evaluated for a message at ``confidence`` on
-    ``channel`` (None: whichever it serves), with ``open_legs`` conversations open now."""
+    ``channel`` (None: whichever it serves), with ``open_legs`` conversations open now.
+    ``holding``: the conversation is with this provider already, and stays with it after
+    its hours and at capacity (those say which conversations it takes, not which it keeps;
+    one of its open legs is this conversation's)."""
     needed = route.min_confidence
     if needed is not None:
         ok = confidence >= needed
@@ -56,9 +61,16 @@ def route_conditions(
         )
     if route.hours is not None:
         closed = route.hours.closed(clock())
-        yield Condition("hours", closed is None, closed or "open now")
+        if closed is not None and holding:
+            yield Condition("hours", True, f"{closed}; keeps the conversation it has")
+        else:
+            yield Condition("hours", closed is None, closed or "open now")
     cap = route.max_open_legs
-    if cap is not None:
+    if cap is not None and holding:
+        yield Condition(
+            "capacity", True, f"{open_legs} of {cap} open conversations, this one among them"
+        )
+    elif cap is not None:
         ok = open_legs < cap
         yield Condition(
             "capacity",
