@@ -5,11 +5,10 @@
    open a leg with the context (bounded transcript, intents, slots, code).
 3. On the first success: map the session to the new leg, tell the user (configurable
    notice), commit that with the old leg's outcome (:mod:`connector.outcomes`), close the
-   old leg with its reason, and return what happened with
-   the ``midtier.handoff`` event the new provider is to get. The switcher delivers nothing
-   itself: the caller's relay (:mod:`connector.relay`) delivers the event and follows what
-   the new provider answers. If no candidate opens, the old leg stays and the caller tells
-   the user plainly.
+   old leg with its reason, and return what happened with the ``midtier.handoff`` event
+   the new provider is to get. The switcher delivers nothing itself: the caller's relay
+   (:mod:`connector.relay`) delivers the event and follows what the new provider answers.
+   If no candidate opens, the old leg stays and the caller tells the user plainly.
 """
 
 from __future__ import annotations
