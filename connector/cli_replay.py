@@ -10,8 +10,10 @@ is not a session is named with its number and the rest is still replayed (exit s
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
+import sqlite3
 import stat
 import sys
 from collections.abc import Iterator
@@ -19,12 +21,14 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from connector.cli_args import store_file
 from connector.cli_progress import Progress
 from connector.config import Config, RoutingConfig, cross_check, load_config
 from connector.config_files import parse_model, read_yaml
 from connector.errors import ConfigError, ConfigErrors
 from connector.replay import ASSUMPTIONS, Replayer, SessionReplay, Totals, session_json
 from connector.routing.decision import RouteDecision
+from connector.routing.policy import Rates, unmeasured
 from connector.session_lines import LineError, parse_line
 
 EVERY = 1000  # sessions between two progress lines (off a terminal)
@@ -91,9 +95,19 @@ def replay(args: argparse.Namespace) -> int:
         print("... trained it", file=sys.stderr)
     for warning in _unknown_intents(routing, set(classifier.intents), args.routing):
         print(f"warning: {warning}", file=sys.stderr)
+    try:
+        rates = _rates(args.data, routing)
+    except (ConfigError, sqlite3.Error) as exc:  # a newer schema; not a SQLite file at all
+        if source is not None:
+            source.close()
+        print(f"error: {store_file(args.data)}: {exc}", file=sys.stderr)
+        return 2
     mid = config.midtier
     replayer = Replayer(
-        routing, classifier.classify, reachable=mid.continuation.reachable(mid.channels)
+        routing,
+        classifier.classify,
+        reachable=mid.continuation.reachable(mid.channels),
+        success=rates,
     )
     totals = Totals()
     with ExitStack() as stack:
@@ -117,6 +131,35 @@ def replay(args: argparse.Namespace) -> int:
             progress.step(done)
     _print_totals(totals, as_json=args.json)
     return 1 if totals.bad_lines else 0
+
+
+def _rates(data: str, routing: RoutingConfig) -> Rates:
+    """The success rates the store of ``data`` has now, when a route of ``routing`` sets a
+    ``min_success_rate`` (otherwise, or without a store, none: every minimum holds)."""
+    if all(route.min_success_rate is None for route in routing.routes.values()):
+        return unmeasured
+    try:
+        path = store_file(data)
+    except LookupError:
+        print(f"... no store in {data}: every min_success_rate holds", file=sys.stderr)
+        return unmeasured
+    window = routing.success_rate.window_h
+    print(f"... success rates of the last {window:g} h from {path}", file=sys.stderr)
+    return asyncio.run(_read_rates(path, routing))
+
+
+async def _read_rates(path: Path, routing: RoutingConfig) -> Rates:
+    from connector.outcomes import SuccessRates
+    from connector.store import open_store
+
+    store = open_store(str(path))
+    await store.start()
+    try:
+        rates = SuccessRates(store, lambda: routing)
+        await rates.refresh()
+        return rates
+    finally:
+        await store.close()
 
 
 def _routing(given: str, config: Config) -> RoutingConfig:

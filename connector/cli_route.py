@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,9 @@ from connector.cli_args import aware_time, store_file
 from connector.config import RoutingConfig
 from connector.errors import ConfigErrors
 from connector.routing.explain import explain, new_session, render
-from connector.routing.policy import Router
+from connector.routing.policy import Rates, Router, unmeasured
 from connector.sessions import MidTierSession
 
-Rates = Callable[[str, str], tuple[int, int]]  # (successes, outcomes) per provider, intent
 OFFLINE_HEALTH = "not checked offline (circuit breakers live in the running server)"
 
 
@@ -105,7 +103,7 @@ async def _session(
     except LookupError:
         if session_id is not None:
             raise
-        return new_session(channel), {}, lambda _provider, _intent: (0, 0)
+        return new_session(channel), {}, unmeasured
     from connector.outcomes import SuccessRates
     from connector.store import open_store
 

@@ -20,9 +20,9 @@ from typing import Any
 from connector.interfaces import IntentResult
 from connector.routing.config import RoutingConfig
 from connector.routing.decision import RouteDecision
-from connector.routing.policy import MOVES_OFFERED, Router
+from connector.routing.policy import MOVES_OFFERED, Rates, Router, unmeasured
 from connector.session_lines import ExportedEntry, ExportedSession, SessionLine
-from connector.sessions import Leg, MidTierSession
+from connector.sessions import LEG_INTENT, Leg, MidTierSession
 
 Classify = Callable[[str], IntentResult]
 NO_INTENT = IntentResult(name=None, confidence=0.0, out_of_scope=True)  # a message without text
@@ -41,8 +41,10 @@ What a replay assumes (a recording does not hold all that a live server knows):
   replay and the recording shows it asking (a reply of its with that input hint) since the
   previous message.
 - Business hours are checked at the time each message was recorded; every provider is
-  healthy, has room and meets its minimum success rate (health, circuit breakers, open legs
-  and outcomes live in the running server and its store).
+  healthy and has room (health, circuit breakers and open legs live in the running server).
+- ``min_success_rate`` is checked against the success rates the store of ``--data`` has
+  now (``success_rate.window_h`` back from now, the same for every message); without a
+  store every provider meets its minimum.
 - A user message without a recorded decision (a continuation code, one not yet processed)
   is not replayed; a number answering offered choices is classified as typed.
 """
@@ -102,11 +104,18 @@ class Replayer:
     """Replays sessions through one routing configuration and one classifier."""
 
     def __init__(
-        self, routing: RoutingConfig, classify: Classify, *, reachable: Collection[str] = ()
+        self,
+        routing: RoutingConfig,
+        classify: Classify,
+        *,
+        reachable: Collection[str] = (),
+        success: Rates = unmeasured,
     ) -> None:
-        """``reachable``: the channels a conversation can move to (as the server's router)."""
+        """``reachable``: the channels a conversation can move to (as the server's router);
+        ``success``: (successes, outcomes) per provider and intent (none: every minimum
+        holds)."""
         self._clock = _Clock()
-        self.router = Router(routing, reachable=reachable, clock=self._clock)
+        self.router = Router(routing, reachable=reachable, success=success, clock=self._clock)
         self._classify = classify
 
     def replay(self, line: SessionLine) -> SessionReplay:
@@ -152,18 +161,23 @@ def _pairs(line: SessionLine) -> tuple[list[tuple[int, ExportedEntry, RouteDecis
     return pairs, len(users) - len(pairs)
 
 
-def _hold(session: MidTierSession, provider: str | None, at: datetime) -> None:
-    """``provider`` holds the replayed conversation from ``at`` (None: nobody)."""
+def _hold(
+    session: MidTierSession, provider: str | None, at: datetime, intent: str | None = None
+) -> None:
+    """``provider`` holds the replayed conversation from ``at`` (None: nobody), for
+    ``intent`` (None: the intent the leg before it was opened for, as the server's switch)."""
     leg = session.current_leg
     if leg is not None:
         leg.closed_at = at
     if provider is not None:
+        opened_for = intent or (leg.opened_for if leg is not None else "")
         session.legs.append(
             Leg(
                 channel=session.channel,
                 channel_conversation_id=_REPLAY_CONVERSATION,
                 provider=provider,
                 opened_at=at,
+                data={LEG_INTENT: opened_for} if opened_for else {},
             )
         )
 
@@ -174,7 +188,7 @@ def _follow(session: MidTierSession, decision: RouteDecision, at: datetime) -> N
         offered = session.channel_state.setdefault(MOVES_OFFERED, [])
         offered.append(decision.provider)
     elif decision.provider != session.current_provider:
-        _hold(session, decision.provider, at)
+        _hold(session, decision.provider, at, decision.intent)
 
 
 def _outside(

@@ -38,6 +38,13 @@ from connector.sessions import Leg, MidTierSession
 
 # The session's ``channel_state`` key of the providers a move was already offered for.
 MOVES_OFFERED = "moves_offered"
+Rates = Callable[[str, str], tuple[int, int]]
+"""(successes, outcomes) of a provider for an intent (``connector.outcomes.SuccessRates``)."""
+
+
+def unmeasured(_provider: str, _intent: str) -> tuple[int, int]:
+    """No outcomes for anyone: every ``min_success_rate`` holds."""
+    return 0, 0
 
 
 class Router:
@@ -49,7 +56,7 @@ class Router:
         *,
         unavailable: Callable[[str], str | None] = lambda _name: None,
         open_legs: Mapping[str, int] | None = None,
-        success: Callable[[str, str], tuple[int, int]] = lambda _provider, _intent: (0, 0),
+        success: Rates = unmeasured,
         reachable: Collection[str] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:

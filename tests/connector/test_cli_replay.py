@@ -4,6 +4,8 @@ decided again through other routing files and a classifier trained on other NLU 
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,8 @@ from support.recording import CONVERSATION, record, replay_json, routing
 from support.server import DEFAULT_CONFIG
 
 from connector.cli import main
+from connector.records import Changes, OutcomeEntry
+from connector.store import SqliteStore
 
 DISPUTES = "dispute_charge, dispute_status, duplicate_charge"
 
@@ -131,3 +135,56 @@ def test_a_classifier_trained_on_other_nlu_data_reads_other_intents(
     assert len(list((recorded / "nlu-cache").glob("nlu-*.npz"))) == 1
     _, again = replay_json(capsys, recorded, "--nlu", str(nlu))
     assert "... trained it" not in again
+
+
+def test_min_success_rate_is_checked_against_the_stores_rates(
+    recorded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(recorded, data)
+    asyncio.run(_failed_disputes(data / "midtier.db", 4))
+    other = routing(
+        tmp_path,
+        ("    min_confidence: 0.5\n", "    min_confidence: 0.5\n    min_success_rate: 0.5\n"),
+    )
+    other.write_text(other.read_text() + "\nsuccess_rate: {min_outcomes: 3}\n")
+    [session, totals], err = replay_json(capsys, data, "--routing", str(other))
+    assert f"success rates of the last 168 h from {data / 'midtier.db'}" in err
+    first = session["changes"][0]
+    assert first["text"] == "I want to dispute a charge"
+    assert (_was(first["recorded"]), _was(first["replayed"])) == (
+        ("switch", "disputes"),
+        ("fallback", "agents"),
+    )
+    # The recording's own disputes leg ended well (the user went on to report fraud).
+    assert (
+        "success rate 20% for dispute_charge (1 of 5) below its minimum 50%"
+        in first["replayed"]["reason"]
+    )
+    # The same file against a store without those outcomes changes nothing.
+    [totals], _ = replay_json(capsys, recorded, "--routing", str(other))
+    assert totals["changed"] == 0
+
+
+async def _failed_disputes(path: Path, count: int) -> None:
+    """``count`` legs of the disputes bot that handed dispute_charge off, just now."""
+    store = SqliteStore(path)
+    await store.start()
+    try:
+        session, _ = await store.find_or_create("webchat", "c-earlier", "u-earlier")
+        failed = [
+            OutcomeEntry(
+                leg_id=f"leg_failed_{n}",
+                session_id=session.id,
+                provider="disputes",
+                intent="dispute_charge",
+                kind="handed_off",
+                success=False,
+            )
+            for n in range(count)
+        ]
+        await store.commit(
+            Changes(session=session, expected_version=session.version, outcomes=failed)
+        )
+    finally:
+        await store.close()
