@@ -27,8 +27,8 @@ from connector.config import Config, RoutingConfig, cross_check, load_config
 from connector.config_files import parse_model, read_yaml
 from connector.errors import ConfigError, ConfigErrors
 from connector.replay import ASSUMPTIONS, Replayer, SessionReplay, Totals, session_json
+from connector.routing.conditions import Rates, unmeasured
 from connector.routing.decision import RouteDecision
-from connector.routing.policy import Rates, unmeasured
 from connector.session_lines import LineError, parse_line
 
 EVERY = 1000  # sessions between two progress lines (off a terminal)

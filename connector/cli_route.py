@@ -18,8 +18,9 @@ from typing import Any
 from connector.cli_args import aware_time, store_file
 from connector.config import RoutingConfig
 from connector.errors import ConfigErrors
+from connector.routing.conditions import Rates, unmeasured
 from connector.routing.explain import explain, new_session, render
-from connector.routing.policy import Rates, Router, unmeasured
+from connector.routing.policy import Router
 from connector.sessions import MidTierSession
 
 OFFLINE_HEALTH = "not checked offline (circuit breakers live in the running server)"

@@ -58,7 +58,7 @@ from connector.continuation_move import (
 from connector.continuation_settings import normalize_phrase
 from connector.records import InboundEntry
 from connector.routing.decision import RouteDecision
-from connector.routing.policy import MOVES_OFFERED
+from connector.routing.moves import MOVES_OFFERED
 from connector.sessions import MidTierSession
 from connector.work import Turn
 

@@ -27,7 +27,7 @@ from connector.errors import ConflictError
 from connector.interfaces import SessionStore
 from connector.pool import ProviderPool
 from connector.records import InboundEntry
-from connector.routing.policy import MOVES_OFFERED
+from connector.routing.moves import MOVES_OFFERED
 from connector.sessions import Leg, MidTierSession, TranscriptEntry
 from connector.to_user import ToUser
 from connector.work import Turn

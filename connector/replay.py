@@ -18,9 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connector.interfaces import IntentResult
+from connector.routing.conditions import Rates, unmeasured
 from connector.routing.config import RoutingConfig
 from connector.routing.decision import RouteDecision
-from connector.routing.policy import MOVES_OFFERED, Rates, Router, unmeasured
+from connector.routing.moves import MOVES_OFFERED
+from connector.routing.policy import Router
 from connector.session_lines import ExportedEntry, ExportedSession, SessionLine
 from connector.sessions import LEG_INTENT, Leg, MidTierSession
 

@@ -3,9 +3,10 @@
 The router keeps a conversation with its current provider while that provider serves the
 intent of the new message (or the message is too uncertain to justify a switch), and
 otherwise picks the first provider, in ``routing.yaml`` order, that serves the intent and
-whose conditions hold: minimum confidence, channel, business hours (``hours``: time zone,
-weekly spans, holidays), capacity (open legs), the provider's measured success rate for the
-intent (``min_success_rate``, :mod:`connector.outcomes`), health and its circuit breaker.
+whose conditions hold (:mod:`connector.routing.conditions`): minimum confidence, channel,
+business hours (``hours``: time zone, weekly spans, holidays), capacity (open legs), the
+provider's measured success rate for the intent (``min_success_rate``), health and its
+circuit breaker.
 Out-of-scope messages of a new conversation go to the fallback provider. A *sticky*
 provider (a human agent) keeps the conversation until it hands it back.
 
@@ -16,9 +17,7 @@ sets a low one, so that "someone used my card" does not become the disputes bot'
 
 A route whose ``channels`` leave out the user's channel is skipped; but when it is the best
 route for the intent and could take the conversation on one of its channels, the decision is
-``move`` (once per provider and session): midtier offers the user to continue there
-(:mod:`connector.continuation`), and the next best provider here serves the conversation if
-the user carries on where they are.
+``move`` (:mod:`connector.routing.moves`).
 
 Every decision carries a short ``summary`` for people ("reported fraud", from the
 ``labels`` of ``routing.yaml``) and the detailed ``reason`` behind it.
@@ -29,22 +28,14 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC, datetime
 
-from connector.config import RoutingConfig
+from connector.config import Route, RoutingConfig
 from connector.interfaces import IntentResult
+from connector.routing.conditions import Conditions, Rates, unmeasured
 from connector.routing.decision import Candidate, Condition, Labels, RouteDecision
+from connector.routing.moves import elsewhere_only
 from connector.routing.next_best import next_best
-from connector.routing.routes import CompiledRoute, route_conditions
+from connector.routing.routes import CompiledRoute
 from connector.sessions import Leg, MidTierSession
-
-# The session's ``channel_state`` key of the providers a move was already offered for.
-MOVES_OFFERED = "moves_offered"
-Rates = Callable[[str, str], tuple[int, int]]
-"""(successes, outcomes) of a provider for an intent (``connector.outcomes.SuccessRates``)."""
-
-
-def unmeasured(_provider: str, _intent: str) -> tuple[int, int]:
-    """No outcomes for anyone: every ``min_success_rate`` holds."""
-    return 0, 0
 
 
 class Router:
@@ -64,11 +55,9 @@ class Router:
         (:class:`connector.outcomes.SuccessRates`); ``reachable``: the channels a
         conversation can be moved to (none: never ``move``); ``clock``: the time business
         hours are checked at."""
-        self._clock = clock
-        self._success = success
-        self._reachable = frozenset(reachable)
-        self._unavailable = unavailable
-        self._open_legs: Mapping[str, int] = open_legs if open_legs is not None else {}
+        self.reachable: Collection[str] = frozenset(reachable)  # where a conversation may move
+        legs: Mapping[str, int] = open_legs if open_legs is not None else {}
+        self._state = Conditions(unavailable, legs, success, clock)
         self.reconfigure(config)
 
     def reconfigure(self, config: RoutingConfig) -> None:
@@ -92,6 +81,10 @@ class Router:
     def serves(self, provider: str, intent: str) -> bool:
         route = self._by_name.get(provider)
         return bool(route and route.serves(intent))
+
+    def route(self, provider: str) -> Route:
+        """``provider``'s route (``KeyError`` for one ``routing.yaml`` has none for)."""
+        return self._by_name[provider].route
 
     def is_sticky(self, provider: str | None) -> bool:
         route = self._by_name.get(provider or "")
@@ -144,40 +137,9 @@ class Router:
         held: Leg | None,
     ) -> Iterator[Condition]:
         found = self._by_name.get(provider)
-        if found is not None:
-            route = found.route
-            yield from route_conditions(
-                route,
-                confidence,
-                channel,
-                self._clock,
-                self._open_legs.get(provider, 0),
-                holding=held is not None,
-            )
-            if route.min_success_rate is not None and intent:
-                kept = held is not None and held.opened_for == intent
-                yield self._success_rate(provider, intent, route.min_success_rate, kept)
-        problem = self._unavailable(provider)
-        yield Condition("health", problem is None, problem or "healthy")
-
-    def _success_rate(self, provider: str, intent: str, needed: float, kept: bool) -> Condition:
-        """``kept``: the provider has the conversation for this intent already."""
-        good, total = self._success(provider, intent)
+        route = found.route if found is not None else None
         enough = self.config.success_rate.min_outcomes
-        if total < enough:
-            return Condition(
-                "success_rate",
-                True,
-                f"{total} outcome(s) for {intent}, fewer than the {enough} needed to judge",
-            )
-        rate = good / total
-        ok = rate >= needed
-        detail = f"success rate {rate:.0%} for {intent} ({good} of {total}) " + (
-            f"at least {needed:.0%}" if ok else f"below its minimum {needed:.0%}"
-        )
-        if not ok and kept:
-            return Condition("success_rate", True, f"{detail}; keeps the conversation it has")
-        return Condition("success_rate", ok, detail)
+        return self._state.of(provider, route, confidence, channel, intent, held, enough)
 
     def label(self, intent: str | None) -> str:
         """How the intent reads to people: its configured label, or a default phrase."""
@@ -285,7 +247,7 @@ class Router:
                 )
             )
         eligible = [c.provider for c in alternatives if c.eligible]
-        elsewhere = self._elsewhere(session, alternatives, name, conf, waiting)
+        elsewhere = elsewhere_only(self, session, alternatives, name, conf, waiting)
         if elsewhere is not None:
             target, channels = elsewhere
             return RouteDecision(
@@ -334,32 +296,3 @@ class Router:
             alternatives=alternatives,
             **base,
         )
-
-    def _elsewhere(
-        self,
-        session: MidTierSession,
-        alternatives: list[Candidate],
-        intent: str,
-        confidence: float,
-        waiting: bool,
-    ) -> tuple[str, list[str]] | None:
-        """The best candidate, if it is held back only by the user's channel: it and the
-        channels it serves that the conversation can move to (once per provider)."""
-        offered = session.channel_state.get(MOVES_OFFERED)
-        for candidate in alternatives:
-            if candidate.eligible:
-                return None  # a better one serves it here
-            route = self._by_name[candidate.provider].route
-            if route.channels is None or (
-                isinstance(offered, list) and candidate.provider in offered
-            ):
-                continue
-            held = session.held_by(candidate.provider)
-            if self.check(candidate.provider, confidence, None, intent, held=held) is not None:
-                continue
-            if waiting and confidence < self.interrupt_needed(candidate.provider):
-                continue
-            channels = [c for c in route.channels if c in self._reachable]
-            if channels:
-                return candidate.provider, channels
-        return None

@@ -23,7 +23,8 @@ from connector.continuation_settings import ContinuationSettings
 from connector.engine import Engine
 from connector.interfaces import IntentResult
 from connector.records import Changes
-from connector.routing.policy import MOVES_OFFERED, Router
+from connector.routing.moves import MOVES_OFFERED
+from connector.routing.policy import Router
 from connector.sessions import MidTierSession
 from connector.store import MemoryStore
 
