@@ -1,8 +1,7 @@
-"""The web chat's frames and what it stores of a resume secret (see :mod:`.webchat`)."""
+"""The web chat's frames (see :mod:`.webchat`)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -12,13 +11,7 @@ from pydantic_core import PydanticSerializationError, to_json
 from connector.choices import MAX_CHOICES, SENDS_BACK
 from connector.sessions import TranscriptEntry
 
-RESUME_KEY = "webchat_resume_sha256"  # in the session's channel state
 HISTORY_PAGE = 50  # transcript lines per welcome or history frame
-
-
-def resume_digest(secret: str) -> str:
-    """What is stored of a resume secret: its SHA-256 (the secret is 256 random bits)."""
-    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def encode(frame: dict[str, Any]) -> bytes:

@@ -17,11 +17,7 @@ server -> client
 last): the outcome of that leg for its provider and intent (``connector.outcomes``), which
 replaces how the leg ended. ``rated`` answers once it is committed.
 
-**Who may resume.** A new conversation gets a public id (``wc_...``, the channel
-conversation id) and a resume token ``<id>.<secret>``: 256 random bits that only the page
-holds. midtier stores only the secret's SHA-256 in the session's channel state, never logs
-it and never sends it to a provider; a ``rotate`` frame replaces it (other tabs then start
-over). Saying hello with a conversation id, or anything that left midtier, resumes nothing.
+**Who may resume**: only the page holding the resume token (:mod:`.webchat_resume`).
 
 **Acknowledgement.** A message is acknowledged once it is recorded (``ack``); replies come
 through the outbox, so a page that was away gets them, once, in order, when it says hello
@@ -31,10 +27,8 @@ again. The ``user`` a page proposes is a label, not an identity: its claims carr
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,13 +36,12 @@ from aiohttp import web
 
 from adapters.channels.webchat_frames import (
     HISTORY_PAGE,
-    RESUME_KEY,
     encode,
     history_frame,
-    resume_digest,
     send,
     shown,
 )
+from adapters.channels.webchat_resume import RESUME_KEY, new_token, resumed
 from adapters.pages import check_origin, ended, parse_frame, send_error
 from connector.activity import Activity, ActivityTypes, ChannelAccount, ConversationAccount, now
 from connector.errors import MidtierError
@@ -142,24 +135,17 @@ class WebChatSockets:
 
     async def _hello(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> _Chat | None:
         store = self._host.store
-        wanted = frame.get("resume")
-        if wanted is not None:
-            token = wanted if isinstance(wanted, str) else ""
-            conversation, _, secret = token.partition(".")
-            session = (
-                await store.by_channel(self.name, conversation) if conversation and secret else None
-            )
-            known = session.channel_state.get(RESUME_KEY) if session is not None else None
-            if (
-                session is None
-                or not isinstance(known, str)
-                or not hmac.compare_digest(known, resume_digest(secret))
-            ):
+        token = frame.get("resume")
+        if token is not None:
+            found = await resumed(store, self.name, token)
+            if found is None:
                 await _error(ws, "unknown_conversation", "no such conversation; start a new one")
                 return None
+            session, known = found
             if session.status != "active":
                 await _error(ws, "session_closed", "this conversation has ended; start a new one")
                 return None
+            conversation = session.channel_conversation_id
             chat = _Chat(conversation, session.user_id, known)
             # Nothing reaches this socket before its history; what it missed comes after.
             async with self._host.outbox.paused(self.name, conversation):
@@ -173,13 +159,14 @@ class WebChatSockets:
                     if shown(e) and e.activity.get("id") not in pending
                 ]
                 more = bool(entries) and entries[0].seq > 1
-                await self._welcome(ws, chat, token, history, more, resumed=True)
+                await self._welcome(ws, chat, str(token), history, more, resumed=True)
             return chat
         asked = frame.get("user")
         user = asked if isinstance(asked, str) and _USER_ID.match(asked) else new_id("u")
-        secret = secrets.token_urlsafe(32)
-        chat = _Chat(new_id("wc"), user, resume_digest(secret))
-        await self._welcome(ws, chat, f"{chat.conversation}.{secret}", [], False, resumed=False)
+        conversation = new_id("wc")
+        token, digest = new_token(conversation)
+        chat = _Chat(conversation, user, digest)
+        await self._welcome(ws, chat, token, [], False, resumed=False)
         return chat
 
     async def _welcome(
@@ -289,13 +276,12 @@ class WebChatSockets:
 
     async def _rotate(self, ws: web.WebSocketResponse, chat: _Chat) -> None:
         """A new resume secret; the old one stops working (other tabs start over)."""
-        secret = secrets.token_urlsafe(32)
-        digest = resume_digest(secret)
+        token, digest = new_token(chat.conversation)
         session = await self._session(chat)
         if session is not None and session.status == "active":
             await self._host.set_channel_state(session.id, {RESUME_KEY: digest})
         chat.resume_sha256 = digest
-        await ws.send_json({"type": "resume", "resume": f"{chat.conversation}.{secret}"})
+        await ws.send_json({"type": "resume", "resume": token})
 
 
 _error = send_error
