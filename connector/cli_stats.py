@@ -28,11 +28,11 @@ from typing import Any
 from connector.cli_args import aware_time, store_file
 from connector.errors import ConfigError, ConfigErrors
 from connector.records import OutcomeCount
+from connector.routing.conditions import Judgement, judged
 from connector.routing.config import RoutingConfig, SuccessRate
 
 NONE = "(none)"  # how the intent "" (none known) reads in the table
 ALL = "(all)"  # the intent column of a provider's total row
-BELOW, TOO_FEW, OK = "below min", "too few", "ok"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _BUCKET = re.compile(r"(\d+)([smhd])")
 
@@ -75,7 +75,7 @@ class Row:
     success_rate: float | None
     switches: int
     min_success_rate: float | None
-    status: str | None  # BELOW, TOO_FEW, OK; None: not judged (no minimum, a total, no intent)
+    status: Judgement | None  # None: not judged (no minimum, a total, no intent)
 
 
 def stats(args: argparse.Namespace) -> int:
@@ -159,17 +159,30 @@ def _bucket(text: str | None, window: timedelta) -> int:
 async def _read(
     path: Path, since: datetime, bucket_s: int | None
 ) -> tuple[list[OutcomeCount], list[OutcomeCount]]:
-    """The counts since ``since``, and per bucket when ``bucket_s`` is given."""
+    """The counts since ``since``, and per bucket when ``bucket_s`` is given (one read:
+    the counts are then the buckets' sums)."""
     from connector.store import open_store
 
     store = open_store(str(path))
     await store.start()
     try:
-        counts = await store.outcome_counts(since)
-        buckets = [] if bucket_s is None else await store.outcome_counts(since, bucket_s=bucket_s)
-        return counts, buckets
+        if bucket_s is None:
+            return await store.outcome_counts(since), []
+        buckets = await store.outcome_counts(since, bucket_s=bucket_s)
     finally:
         await store.close()
+    return _totals(buckets), buckets
+
+
+def _totals(buckets: list[OutcomeCount]) -> list[OutcomeCount]:
+    """Bucketed counts summed per provider and intent, in the order the store gives."""
+    sums: dict[tuple[str, str], list[int]] = {}
+    for c in buckets:
+        row = sums.setdefault((c.provider, c.intent), [0, 0, 0])
+        row[0] += c.successes
+        row[1] += c.total
+        row[2] += c.switches
+    return [OutcomeCount(p, i, good, n, switched) for (p, i), (good, n, switched) in sums.items()]
 
 
 def _chosen(
@@ -217,10 +230,8 @@ def _row(
     enough: int,
 ) -> Row:
     rate = good / total if total else None
-    status = None
-    # The router judges a provider per intent, and only the intents it knows (policy).
-    if needed is not None and intent:
-        status = TOO_FEW if total < enough else BELOW if (rate or 0.0) < needed else OK
+    # The router judges a provider per intent, and only the intents it knows (conditions).
+    status = judged(good, total, needed, enough) if needed is not None and intent else None
     return Row(provider, intent, total, good, rate, switches, needed, status)
 
 

@@ -100,9 +100,11 @@ class SuccessRates:
         return await self._store.outcomes_purge(self._clock() - keep)
 
     async def keep_fresh(self) -> None:
-        """Refresh every :data:`REFRESH_S` seconds, purging now and then (a server task)."""
+        """Refresh every :data:`REFRESH_S` seconds, purging now and then (a server task,
+        started after the start-up's own ``refresh``)."""
         passes = 0
         while True:
+            await asyncio.sleep(REFRESH_S)
             try:
                 if passes % PURGE_EVERY == 0:
                     dropped = await self.purge()
@@ -112,4 +114,3 @@ class SuccessRates:
             except Exception:  # the store is busy or gone: the last counts stay
                 log.exception("reading outcomes failed")
             passes += 1
-            await asyncio.sleep(REFRESH_S)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from typing import Literal
 
 from connector.config import Route
 from connector.routing.decision import Condition
@@ -123,20 +124,32 @@ def route_conditions(
         )
 
 
+Judgement = Literal["too few", "below min", "ok"]
+
+
+def judged(good: int, total: int, needed: float, enough: int) -> Judgement:
+    """A success rate of ``good`` in ``total`` against the minimum ``needed``, judged only
+    from ``enough`` outcomes on (``too few``: the minimum holds)."""
+    if total < enough:
+        return "too few"
+    return "ok" if good / total >= needed else "below min"
+
+
 def success_condition(
     intent: str, good: int, total: int, needed: float, enough: int, *, kept: bool
 ) -> Condition:
     """The success rate ``good`` of ``total`` for ``intent`` against the minimum ``needed``,
     judged from ``enough`` outcomes on; ``kept``: the provider has the conversation for this
     intent already (it keeps it)."""
-    if total < enough:
+    judgement = judged(good, total, needed, enough)
+    if judgement == "too few":
         return Condition(
             "success_rate",
             True,
             f"{total} outcome(s) for {intent}, fewer than the {enough} needed to judge",
         )
     rate = good / total
-    ok = rate >= needed
+    ok = judgement == "ok"
     detail = f"success rate {rate:.0%} for {intent} ({good} of {total}) " + (
         f"at least {needed:.0%}" if ok else f"below its minimum {needed:.0%}"
     )
