@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from connector.config import Route
 from connector.routing.decision import Condition
@@ -25,6 +25,21 @@ Rates = Callable[[str, str], tuple[int, int]]
 def unmeasured(_provider: str, _intent: str) -> tuple[int, int]:
     """No outcomes for anyone: every ``min_success_rate`` holds."""
     return 0, 0
+
+
+class Checks(Protocol):
+    """A router's ``check``: why a provider may not take a conversation now (None: it may),
+    for the parts of the routing that ask it of the router they serve."""
+
+    def check(
+        self,
+        provider: str,
+        confidence: float,
+        channel: str | None,
+        intent: str | None = None,
+        *,
+        held: Leg | None = None,
+    ) -> str | None: ...
 
 
 class Conditions:

@@ -13,29 +13,20 @@ from collections.abc import Collection
 from typing import Protocol
 
 from connector.config import Route
+from connector.routing.conditions import Checks
 from connector.routing.decision import Candidate
-from connector.sessions import Leg, MidTierSession
+from connector.sessions import MidTierSession
 
 # The session's ``channel_state`` key of the providers a move was already offered for.
 MOVES_OFFERED = "moves_offered"
 
 
-class Router(Protocol):
+class Router(Checks, Protocol):
     """What of ``connector.routing.policy.Router`` (the caller) a move offer reads."""
 
     reachable: Collection[str]
 
     def route(self, provider: str) -> Route: ...
-
-    def check(
-        self,
-        provider: str,
-        confidence: float,
-        channel: str | None,
-        intent: str | None = None,
-        *,
-        held: Leg | None = None,
-    ) -> str | None: ...
 
     def interrupt_needed(self, provider: str) -> float: ...
 

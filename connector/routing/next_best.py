@@ -20,11 +20,12 @@ from typing import Any, Protocol
 
 from connector.config import RoutingConfig
 from connector.interfaces import IntentResult
+from connector.routing.conditions import Checks
 from connector.routing.decision import Choice, RouteDecision, words
-from connector.sessions import Leg, MidTierSession
+from connector.sessions import MidTierSession
 
 
-class Router(Protocol):
+class Router(Checks, Protocol):
     """What of ``connector.routing.policy.Router`` (the caller) the next best action reads."""
 
     config: RoutingConfig
@@ -37,16 +38,6 @@ class Router(Protocol):
     def label(self, intent: str | None) -> str: ...
 
     def providers_for(self, intent: str) -> list[str]: ...
-
-    def check(
-        self,
-        provider: str,
-        confidence: float,
-        channel: str | None,
-        intent: str | None = None,
-        *,
-        held: Leg | None = None,
-    ) -> str | None: ...
 
 
 def next_best(
