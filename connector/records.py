@@ -1,13 +1,14 @@
 """The records midtier keeps besides sessions: what waits to go out (outbox), what came in
 and waits to be processed (inbound, provider inbox), what one unit of work writes, what
 an authorization code is bound to, and how legs ended for their providers (outcomes and
-the verdicts they record). Plain pydantic models; the store protocols that keep them are in
+the verdicts they record). Pydantic models, but for what a unit of work writes (plain data
+made for each commit) and the verdicts; the store protocols that keep them are in
 :mod:`connector.interfaces`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -73,25 +74,27 @@ class OutcomeEntry(BaseModel):
     at: datetime = Field(default_factory=now)
 
 
-class Changes(BaseModel):
+@dataclass(slots=True)
+class Changes:
     """What one unit of work on a session writes; ``SessionStore.commit`` applies all of it
-    in one transaction, or none of it."""
+    in one transaction, or none of it. Plain data: its parts are models validated when
+    they were made, and a unit of work makes one of these for every commit."""
 
     session: MidTierSession
     expected_version: int  # the version the unit of work read (0: a never-stored session)
-    transcript: list[TranscriptEntry] = Field(default_factory=list)
-    decisions: list[RouteDecision] = Field(default_factory=list)
-    outbox: list[OutboxEntry] = Field(default_factory=list)
-    inbound_done: list[str] = Field(default_factory=list)
-    inbox_done: list[str] = Field(default_factory=list)
-    outbox_done: list[str] = Field(default_factory=list)  # entries the outbox is done with
+    transcript: list[TranscriptEntry] = field(default_factory=list)
+    decisions: list[RouteDecision] = field(default_factory=list)
+    outbox: list[OutboxEntry] = field(default_factory=list)
+    inbound_done: list[str] = field(default_factory=list)
+    inbox_done: list[str] = field(default_factory=list)
+    outbox_done: list[str] = field(default_factory=list)  # entries the outbox is done with
     # The dedupe key of a user's activity this unit of work processed before it was recorded
     # on its own (``UserInbound``): remembered for ``dedupe_ttl_s`` with the rest, or, if it is
     # remembered already, ``RepeatedMessage`` and nothing written.
     dedupe_key: str | None = None
     dedupe_ttl_s: float = 0.0
     # How legs ended for their providers (``connector.outcomes``), one per leg in the store.
-    outcomes: list[OutcomeEntry] = Field(default_factory=list)
+    outcomes: list[OutcomeEntry] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,12 @@ class Commits(Protocol):
         Returns the saved session (version bumped)."""
         ...
 
+    def keep(self, session: MidTierSession) -> None:
+        """The caller is done with ``session`` and changed nothing in it since its last
+        commit: the store may hand this very object to the next ``get`` of it (one caller,
+        who then owns it) instead of a fresh copy."""
+        ...
+
 
 class Dedupe(Protocol):
     """Keys remembered for a while, to drop repeats (platform retries, replayed requests)."""

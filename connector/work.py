@@ -58,6 +58,7 @@ class Turn:
         self._outcomes: list[OutcomeEntry] = []
         self._after: list[AfterCommit] = []
         self.finished = False
+        self.committed = False  # its final commit is done
         # The user's activity it processes, while that is not recorded on its own: the final
         # commit carries it; anything that needs it recorded first records it (``_recorded``).
         self.unrecorded: Unrecorded | None = None
@@ -173,7 +174,7 @@ class Turn:
         else:
             async with unrecorded.committing() as carry:
                 await self._write(unrecorded if carry else None)
-        self.finished = True
+        self.finished = self.committed = True
 
 
 async def after_commit(callback: AfterCommit) -> None:
@@ -210,6 +211,8 @@ class Turns:
                         await turn.commit()
                 finally:
                     current_turn.reset(token)
+                if turn.committed:  # as committed: the next unit of work may start from it
+                    self._store.keep(turn.session)
 
     @asynccontextmanager
     async def provider_turn(

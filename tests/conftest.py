@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from support.bots.launch import bots_venv_missing
+
+from connector.store.sqlite_cache import CHECK_KEPT
+
+# Every session a unit of work hands back to the SQLite store for reuse is checked, when
+# it is reused, against what was committed (servers started by tests inherit it).
+os.environ.setdefault(CHECK_KEPT, "1")
 
 
 @pytest.fixture

@@ -86,6 +86,9 @@ class MemorySessions:
         session = self._sessions.get(session_id)
         return session.model_copy(deep=True) if session is not None else None
 
+    def keep(self, session: MidTierSession) -> None:
+        """Nothing to do: every read here is a copy of what is stored."""
+
     async def by_channel(self, channel: str, channel_conversation_id: str) -> MidTierSession | None:
         """The newest session of a channel conversation, active or closed."""
         ids = self._by_channel.get((channel, channel_conversation_id))

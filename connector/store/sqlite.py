@@ -126,10 +126,12 @@ class SqliteStore(SqliteHistory, SqliteQueues, SqliteOutcomes):
     async def get(self, session_id: str) -> MidTierSession | None:
         """The session with this id, if any (as this process last committed it, if it did:
         :mod:`.sqlite_cache` says why that is safe)."""
-        data = self._cache.get(session_id)
-        if data is not None:
-            return MidTierSession.model_validate_json(data)
-        return await self._one(sql.SELECT_BY_ID, (session_id,))
+        found = self._cache.take(session_id)
+        return found if found is not None else await self._one(sql.SELECT_BY_ID, (session_id,))
+
+    def keep(self, session: MidTierSession) -> None:
+        """Hand ``session`` itself to the next ``get`` of it (see :mod:`.sqlite_cache`)."""
+        self._cache.keep(session)
 
     async def by_channel(self, channel: str, channel_conversation_id: str) -> MidTierSession | None:
         """The newest session of a channel conversation, active or closed."""

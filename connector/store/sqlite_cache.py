@@ -1,5 +1,7 @@
 """The sessions this process wrote last, kept as the JSON it committed, so that reading one
-back (``get``, what every unit of work starts with) needs no statement.
+back (``get``, what every unit of work starts with) needs no statement; and, once a unit of
+work is done with its session (``keep``), that very object, so that the next one needs no
+parsing either.
 
 Why it cannot hand out a session older than the file's: every write of a session in this
 process goes through the store, which puts here what it committed once the commit is done
@@ -8,39 +10,83 @@ process writes (``midtier sessions`` only reads) is not seen here, but every sav
 version-checked in SQL, so a copy read from here that another process has changed since
 fails its save with ``ConflictError`` instead of writing over that change, and the session
 is dropped here, so that the next read (the user-message path's retry) goes to the file.
+
+Why a kept object is as good as the JSON: it is kept only at the version committed last,
+it is handed to one reader only (``take`` removes it; the next reader parses the JSON), and
+a newer commit or a drop forgets it. What its owner promised is that it changed nothing in
+it after that commit. ``MIDTIER_CHECK_KEPT_SESSIONS=1`` (the test suite sets it) checks that
+promise on every hand-out, comparing the object's JSON with the committed one.
 """
 
 from __future__ import annotations
 
+import os
+from typing import NamedTuple
+
+from connector.sessions import MidTierSession
+
 CACHED = 1024  # sessions kept (about 1 KB of JSON each): the conversations under way
+CHECK_KEPT = "MIDTIER_CHECK_KEPT_SESSIONS"
+
+
+class KeptChanged(AssertionError):
+    """A session handed back with ``keep`` was changed after it was committed."""
+
+
+class _Entry(NamedTuple):
+    version: int
+    data: str
+    kept: MidTierSession | None = None
 
 
 class SessionCache:
-    """Session id -> (version, JSON) of recent commits, the least recently written dropped
-    first beyond ``size``."""
+    """Session id -> (version, JSON, the object kept at that version) of recent commits, the
+    least recently written dropped first beyond ``size``."""
 
-    __slots__ = ("_entries", "_size")
+    __slots__ = ("_check", "_entries", "_size")
 
-    def __init__(self, size: int = CACHED) -> None:
-        self._entries: dict[str, tuple[int, str]] = {}
+    def __init__(self, size: int = CACHED, *, check: bool | None = None) -> None:
+        self._entries: dict[str, _Entry] = {}
         self._size = size
+        self._check = os.environ.get(CHECK_KEPT) == "1" if check is None else check
 
     def get(self, session_id: str) -> str | None:
         """The JSON last committed for the session, if it is kept."""
         found = self._entries.get(session_id)
-        return found[1] if found is not None else None
+        return found.data if found is not None else None
+
+    def take(self, session_id: str) -> MidTierSession | None:
+        """The session as last committed, the caller's own: the object kept for it (not kept
+        any more from now on), else one read from its JSON; None if it is not here."""
+        found = self._entries.get(session_id)
+        if found is None:
+            return None
+        kept = found.kept
+        if kept is None:
+            return MidTierSession.model_validate_json(found.data)
+        self._entries[session_id] = found._replace(kept=None)
+        if self._check and kept.model_dump_json() != found.data:
+            raise KeptChanged(f"session {session_id} changed after its commit, before its reuse")
+        return kept
 
     def put(self, session_id: str, version: int, data: str) -> None:
         """Keep what was committed for the session at ``version``; an older version than the
         one kept (a commit whose caller resumed late) changes nothing."""
         entries = self._entries
-        kept = entries.pop(session_id, None)
-        if kept is not None and kept[0] > version:
-            entries[session_id] = kept
+        found = entries.pop(session_id, None)
+        if found is not None and found.version > version:
+            entries[session_id] = found
             return
-        entries[session_id] = (version, data)
+        entries[session_id] = _Entry(version, data)
         if len(entries) > self._size:
             del entries[next(iter(entries))]
+
+    def keep(self, session: MidTierSession) -> None:
+        """Keep ``session`` itself for the next reader, if it is the version committed last
+        (its owner changes nothing in it any more)."""
+        found = self._entries.get(session.id)
+        if found is not None and found.version == session.version:
+            self._entries[session.id] = found._replace(kept=session)
 
     def drop(self, session_id: str) -> None:
         """Forget the session (a write of it failed, or changed it in SQL only)."""

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from connector.errors import ConflictError
-from connector.records import Changes
-from connector.sessions import TranscriptEntry
+from connector.locks import LocalLocks
+from connector.records import Changes, OutboxEntry
+from connector.sessions import MidTierSession, TranscriptEntry
 from connector.store import SqliteStore
-from connector.store.sqlite_cache import SessionCache
+from connector.store.sqlite_cache import KeptChanged, SessionCache
+from connector.work import Turns
 from tests.connector.store.contract import FakeClock
 
 
@@ -105,3 +107,85 @@ def test_the_cache_forgets_the_least_recently_written_session_beyond_its_size() 
     cache.put("mts_1", 2, "one again")  # written again: now the most recent
     cache.put("mts_3", 1, "three")
     assert [cache.get(s) for s in ("mts_1", "mts_2", "mts_3")] == ["one again", None, "three"]
+
+
+def _session(version: int) -> MidTierSession:
+    return MidTierSession(
+        id="mts_1", user_id="u-1", channel="webchat", channel_conversation_id="c-1", version=version
+    )
+
+
+def test_a_kept_session_goes_to_one_reader_and_the_next_one_parses_the_json() -> None:
+    cache = SessionCache(check=True)
+    session = _session(2)
+    cache.put(session.id, 2, session.model_dump_json())
+    cache.keep(session)
+    assert cache.take(session.id) is session
+    again = cache.take(session.id)  # the first reader owns it: this one gets its own copy
+    assert again is not None and again is not session and again == session
+
+
+def test_a_session_kept_at_another_version_than_the_last_commit_is_not_kept() -> None:
+    cache = SessionCache(check=True)
+    cache.put("mts_1", 3, _session(3).model_dump_json())
+    older = _session(2)
+    cache.keep(older)
+    taken = cache.take("mts_1")
+    assert taken is not older and taken is not None and taken.version == 3
+    newer = _session(3)
+    cache.keep(newer)
+    cache.put("mts_1", 4, _session(4).model_dump_json())  # committed again: forget it
+    taken = cache.take("mts_1")
+    assert taken is not newer and taken is not None and taken.version == 4
+    cache.keep(_session(4))
+    cache.drop("mts_1")
+    assert cache.take("mts_1") is None
+
+
+def test_a_kept_session_changed_after_its_commit_is_caught_when_checked() -> None:
+    cache = SessionCache(check=True)
+    session = _session(1)
+    cache.put(session.id, 1, session.model_dump_json())
+    cache.keep(session)
+    session.slots["order"] = "A-1"  # not committed
+    with pytest.raises(KeptChanged):
+        cache.take(session.id)
+    unchecked = SessionCache(check=False)
+    unchecked.put(session.id, 1, _session(1).model_dump_json())
+    unchecked.keep(_session(1))
+    assert unchecked.take(session.id) is not None
+
+
+async def test_units_of_work_start_from_the_session_the_last_one_committed(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "midtier.db")
+    await store.start()
+    try:
+        found, _ = await store.find_or_create("webchat", "c-1", "u-1")
+        turns = Turns(store, LocalLocks(), _no_dispatch)
+        async with turns.turn(found.id) as turn:
+            turn.session.slots["order"] = "A-1"
+            first = turn.session
+        async with turns.turn(found.id) as turn:
+            assert turn.session is first  # no copy read back from JSON
+            turn.session.slots["order"] = "A-2"
+        async with turns.turn(found.id) as turn:
+            assert turn.session is first
+            turn.abandon()  # ended without a commit: not handed on
+        async with turns.turn(found.id) as turn:
+            assert turn.session is not first and turn.session.slots == {"order": "A-2"}
+            second = turn.session
+        with pytest.raises(ValueError):
+            async with turns.turn(found.id) as turn:
+                assert turn.session is second
+                turn.session.slots["order"] = "never"
+                raise ValueError("the unit of work fails")
+        async with turns.turn(found.id) as turn:
+            assert turn.session is not second and turn.session.slots == {"order": "A-2"}
+    finally:
+        await store.close()
+
+
+async def _no_dispatch(entries: list[OutboxEntry]) -> None:
+    return None
