@@ -24,7 +24,10 @@ from pathlib import Path
 import aiohttp
 import yaml
 
+from connector.settings import StoreSettings
+
 REPO = Path(__file__).resolve().parents[1]
+COMMIT_WINDOW_MS = StoreSettings().commit_window_ms  # midtier run's default
 BASELINES = REPO / "benchmarks" / "baselines"
 TG_TOKEN = "123456:benchmark-token_0123456789abcdefgh"
 TG_SECRET = "benchmark-secret-token-0123456789"
@@ -137,7 +140,8 @@ def midtier_config(directory: Path, telegram_api: str | None, *, slowdown: float
     API is ``telegram_api`` when given. Without Web Chat's bundle installed, the Direct Line
     channel serves no page (its message path is the same). ``slowdown``: how many times
     slower than usual the server will run (valgrind), by which the waits that decide a
-    message's path (``session.ack_within_s``, ``typing_after_s``) are lengthened."""
+    message's path (``session.ack_within_s``, ``typing_after_s``) and how long a group
+    commit waits (``store.commit_window_ms``) are lengthened."""
     config = directory / "config"
     shutil.copytree(REPO / "bot_configs", config)
     midtier = yaml.safe_load((config / "midtier.yaml").read_text())
@@ -147,6 +151,8 @@ def midtier_config(directory: Path, telegram_api: str | None, *, slowdown: float
     session = midtier["session"]
     for wait in ("ack_within_s", "typing_after_s"):
         session[wait] = session[wait] * slowdown
+    store = midtier.setdefault("store", {})
+    store["commit_window_ms"] = store.get("commit_window_ms", COMMIT_WINDOW_MS) * slowdown
     if telegram_api is not None:
         midtier["channels"]["telegram"] = {
             "kind": "telegram",

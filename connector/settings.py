@@ -79,9 +79,12 @@ class OutboxSettings(_Strict):
 
 class StoreSettings(_Strict):
     """The embedded SQLite store. ``normal``: a commit survives the process being killed;
-    ``full``: also a power cut or an OS crash, at the cost of an fsync per commit."""
+    ``full``: also a power cut or an OS crash, at the cost of an fsync per commit.
+    ``commit_window_ms``: with ``normal``, how long a group commit waits for the writes of
+    other conversations to join it (0: only those of the same turn of the event loop)."""
 
     synchronous: Literal["normal", "full"] = "normal"
+    commit_window_ms: float = Field(default=1.0, ge=0, le=50)
 
 
 def normalize_origin(value: str) -> str | None:

@@ -120,8 +120,11 @@ def create_app(
     app = web.Application(
         client_max_size=config.midtier.limits.max_body_bytes, middlewares=[error_middleware]
     )
+    settings = config.midtier.store
     store = open_store(
-        store_url or str(data_dir / "midtier.db"), synchronous=config.midtier.store.synchronous
+        store_url or str(data_dir / "midtier.db"),
+        synchronous=settings.synchronous,
+        commit_window_s=settings.commit_window_ms / 1000,
     )
     engine = Engine(
         config, store, _NotReady(), {}, {}, token_url=public_url.rstrip("/") + "/auth/token"

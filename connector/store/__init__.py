@@ -22,16 +22,21 @@ SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 PLANNED = ("redis://", "rediss://", "valkey://", "valkeys://")
 
 
-def open_store(url: str, *, synchronous: Synchronous = "normal") -> SessionStore:
+def open_store(
+    url: str, *, synchronous: Synchronous = "normal", commit_window_s: float = 0.0
+) -> SessionStore:
     """The store ``url`` names (see the module docstring); ``ValueError`` if none does.
 
     ``synchronous`` is SQLite's: ``normal`` survives the process being killed, ``full``
-    also a power cut (an fsync per commit).
+    also a power cut (an fsync per commit). ``commit_window_s``: how long SQLite's group
+    commits wait for more writes (``connector.store.sqlite_db``).
     """
     if url == "memory://":
         return MemoryStore()
     if url.startswith(SQLITE_PREFIX) and len(url) > len(SQLITE_PREFIX):
-        return SqliteStore(url[len(SQLITE_PREFIX) :], synchronous=synchronous)
+        return SqliteStore(
+            url[len(SQLITE_PREFIX) :], synchronous=synchronous, commit_window_s=commit_window_s
+        )
     if url.startswith("sqlite:"):
         raise ValueError(
             f"store URL {url!r}: expected sqlite:///relative/path.db or sqlite:////absolute/path.db"
@@ -42,7 +47,7 @@ def open_store(url: str, *, synchronous: Synchronous = "normal") -> SessionStore
             " use memory:// or a SQLite file"
         )
     if "://" not in url and url.endswith(SQLITE_SUFFIXES):
-        return SqliteStore(url, synchronous=synchronous)
+        return SqliteStore(url, synchronous=synchronous, commit_window_s=commit_window_s)
     raise ValueError(
         f"store URL {url!r}: expected memory://, sqlite:///path.db or a path ending in"
         f" {', '.join(SQLITE_SUFFIXES)}"

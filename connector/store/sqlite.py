@@ -1,6 +1,7 @@
 """The embedded default session store: one SQLite file. This module holds the session map,
-dedupe keys and codes, and commits; the history is :mod:`.sqlite_history`, the queues
-:mod:`.sqlite_queues`, the legs' outcomes :mod:`.sqlite_outcomes`.
+dedupe keys and commits; the history is :mod:`.sqlite_history`, the queues
+:mod:`.sqlite_queues`, the legs' outcomes :mod:`.sqlite_outcomes`, the authorization codes
+:mod:`.sqlite_codes`.
 
 One connection runs every statement (:mod:`.sqlite_db`): on the event loop itself with
 ``synchronous = NORMAL``, where a commit is a write into the page cache and the checkpoints
@@ -9,8 +10,8 @@ commit fsyncs. Single operations are single statements in autocommit mode (see
 :mod:`connector.store.sqlite_statements`); a unit of work (``commit``) and the recording of a
 user's message (``inbound_put``) are one ``BEGIN IMMEDIATE`` transaction each, run whole.
 WAL journaling lets a second process (``midtier sessions``) read while the server writes.
-With ``synchronous = NORMAL`` (the default) a commit survives the process being killed;
-``full`` also survives the machine losing power, at the price of an fsync per commit.
+``normal`` (the default): a commit survives the process being killed; ``full``: also the
+machine losing power, at the price of an fsync per commit.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, Literal
 
 from connector.activity import now
 from connector.errors import ConflictError
-from connector.records import AuthCodeRecord, Changes
+from connector.records import Changes
 from connector.sessions import MidTierSession
 from connector.store import sqlite_migrate
 from connector.store import sqlite_schema as schema
@@ -30,6 +31,7 @@ from connector.store import sqlite_statements as sql
 from connector.store import sqlite_tx as tx
 from connector.store.common import Clock, Stamper, close_expired, new_session
 from connector.store.sqlite_cache import SessionCache
+from connector.store.sqlite_codes import SqliteCodes
 from connector.store.sqlite_db import Database
 from connector.store.sqlite_history import SqliteHistory
 from connector.store.sqlite_outcomes import SqliteOutcomes
@@ -46,7 +48,7 @@ from connector.store.sqlite_rows import (
 Synchronous = Literal["normal", "full"]
 
 
-class SqliteStore(SqliteHistory, SqliteQueues, SqliteOutcomes):
+class SqliteStore(SqliteHistory, SqliteQueues, SqliteOutcomes, SqliteCodes):
     """A :class:`~connector.interfaces.SessionStore` in one SQLite file.
 
     ``path`` is a file path (its parent directories are created by :meth:`start`) or
@@ -54,13 +56,21 @@ class SqliteStore(SqliteHistory, SqliteQueues, SqliteOutcomes):
     """
 
     def __init__(
-        self, path: str | Path, *, clock: Clock = now, synchronous: Synchronous = "normal"
+        self,
+        path: str | Path,
+        *,
+        clock: Clock = now,
+        synchronous: Synchronous = "normal",
+        commit_window_s: float = 0.0,
     ) -> None:
         self.path = str(path)
         self._clock = clock
         self._stamp = Stamper(clock)
         self._pragmas = schema.PRAGMAS + f"PRAGMA synchronous = {synchronous.upper()};\n"
-        self._synchronous = synchronous
+        self._options: dict[str, Any] = {  # the Database's
+            "on_loop": synchronous == "normal",
+            "commit_window_s": commit_window_s,
+        }
         self._conn: Database | None = None
         self._seq = 0  # the queues' last place given: the file's highest when started
         self._cache = SessionCache()
@@ -79,7 +89,7 @@ class SqliteStore(SqliteHistory, SqliteQueues, SqliteOutcomes):
         """
         if self._conn is not None:
             return
-        db = Database(self.path, self._pragmas, on_loop=self._synchronous == "normal")
+        db = Database(self.path, self._pragmas, **self._options)
         await db.open()
         try:
             await sqlite_migrate.migrate(db, self.path)
@@ -227,35 +237,11 @@ class SqliteStore(SqliteHistory, SqliteQueues, SqliteOutcomes):
         rows = await self._db.fetchall(sql.SELECT_IDLE_IDS, idle_params(before, limit))
         return [str(session_id) for (session_id,) in rows]
 
-    # ------------------------------------------------------------------ dedupe, codes
+    # ------------------------------------------------------------------ dedupe
 
     async def seen(self, key: str, ttl_seconds: float) -> bool:
         """Record ``key`` for ``ttl_seconds``; True if it was already recorded and unexpired."""
         return await self._db.execute(sql.SEEN, (key, *self.seen_window(ttl_seconds))) == 0
-
-    async def put_code(self, code_hash: str, record: AuthCodeRecord) -> None:
-        """Store an authorization code's record under the code's hash."""
-        await self._db.execute(
-            sql.PUT_CODE, (code_hash, record.model_dump_json(), to_us(record.expires_at))
-        )
-
-    async def take_code(self, code_hash: str) -> AuthCodeRecord | None:
-        """Remove and return the record; a code can be taken once.
-
-        Expired records may still be returned (until ``expire`` drops them): the caller
-        checks ``expires_at``.
-        """
-        rows = await self._db.fetchall(sql.TAKE_CODE, (code_hash,))
-        for (data,) in rows:
-            return AuthCodeRecord.model_validate_json(data)
-        return None
-
-    async def peek_code(self, code_hash: str) -> AuthCodeRecord | None:
-        """The record, left in place (expired ones too, until ``expire`` drops them)."""
-        rows = await self._db.fetchall(sql.PEEK_CODE, (code_hash,))
-        for (data,) in rows:
-            return AuthCodeRecord.model_validate_json(data)
-        return None
 
     # ------------------------------------------------------------------ commit
 

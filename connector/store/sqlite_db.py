@@ -14,12 +14,15 @@ Where the function runs depends on what a commit costs:
   second connection on a worker thread checkpoints every ``CHECKPOINT_EVERY`` calls.
 
   Writes are committed in groups: the transactions (and single writes) that tasks ask for
-  in one turn of the event loop run in one ``BEGIN IMMEDIATE`` ... ``COMMIT`` at the end of
-  that turn, each inside its own ``SAVEPOINT`` (one that raises is rolled back alone; a
-  single statement needs none, SQLite undoes one that fails, nor does a group of one), and
-  each caller's await returns once that ``COMMIT`` is done. A commit's cost is mostly the
-  pages it writes to the WAL, and concurrent conversations write the same pages (the
-  tables' and indexes' last pages): a group writes each once.
+  within ``commit_window_s`` of the first one (0: in one turn of the event loop) run in one
+  ``BEGIN IMMEDIATE`` ... ``COMMIT`` at its end, each inside its own ``SAVEPOINT`` (one
+  that raises is rolled back alone; a single statement needs none, SQLite undoes one that
+  fails, nor does a group of one), and each caller's await returns once that ``COMMIT`` is
+  done. A commit's cost is mostly the pages it writes to the WAL, and concurrent
+  conversations write the same pages (the tables' and indexes' last pages): a group writes
+  each once. A window of a millisecond lets the units of work of a busy server's
+  conversations, which finish a little apart, share commits: it costs each write that
+  long, and saves about half the pages written per message.
 - ``synchronous = FULL``: every commit fsyncs, so every call runs on the connection's own
   worker thread and the loop never waits on the disk.
 """
@@ -67,10 +70,13 @@ class Database:
     """A ``sqlite3`` connection in autocommit mode, used from the loop or from one worker
     thread only (``on_loop``, see the module's docstring)."""
 
-    def __init__(self, path: str, pragmas: str, *, on_loop: bool = False) -> None:
+    def __init__(
+        self, path: str, pragmas: str, *, on_loop: bool = False, commit_window_s: float = 0.0
+    ) -> None:
         self.path = path
         self._pragmas = pragmas
         self._on_loop = on_loop
+        self._window = commit_window_s
         self._pool: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._checkpointer: sqlite3.Connection | None = None  # on the worker thread
@@ -171,12 +177,17 @@ class Database:
         done: asyncio.Future[T] = loop.create_future()
         self._group.append((fn, done, one))
         if len(self._group) == 1:
-            loop.call_soon(self._commit_group)
+            if self._window > 0:
+                loop.call_later(self._window, self._commit_group)
+            else:
+                loop.call_soon(self._commit_group)
         return await done
 
     def _commit_group(self) -> None:
         """Run the transactions asked for in this turn of the loop; commit them together."""
         group, self._group = self._group, []
+        if not group:  # committed by close() before its time came
+            return
         conn = self._conn
         if conn is None:  # closed meanwhile
             for _, done, _ in group:

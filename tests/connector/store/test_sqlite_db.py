@@ -16,8 +16,8 @@ from connector.store.sqlite_db import CHECKPOINT_EVERY, Database
 PRAGMAS = sql.PRAGMAS + "PRAGMA synchronous = NORMAL;\n"
 
 
-async def _database(path: Path) -> Database:
-    db = Database(str(path), PRAGMAS, on_loop=True)
+async def _database(path: Path, window_s: float = 0.0) -> Database:
+    db = Database(str(path), PRAGMAS, on_loop=True, commit_window_s=window_s)
     await db.open()
     await db.run(lambda conn: conn.execute("CREATE TABLE t (x INTEGER NOT NULL)"))
     return db
@@ -104,6 +104,36 @@ async def test_a_write_asked_for_by_a_cancelled_caller_is_committed_by_close(
     assert _rows(tmp_path / "store.db") == [9]
     with pytest.raises(asyncio.CancelledError):
         await waiting
+
+
+@pytest.mark.parametrize(("window_s", "commits"), [(0.0, 2), (0.2, 1)])
+async def test_writes_asked_for_within_the_commit_window_share_its_commit(
+    tmp_path: Path, window_s: float, commits: int
+) -> None:
+    db = await _database(tmp_path / "store.db", window_s)
+    seen: list[str] = []
+    assert db._conn is not None
+    db._conn.set_trace_callback(lambda s: seen.append(s) if s == "COMMIT" else None)
+    first = asyncio.create_task(db.execute("INSERT INTO t (x) VALUES (1)"))
+    await asyncio.sleep(0.02)  # a later turn of the loop (within the window, if there is one)
+    assert first.done() == (window_s == 0)
+    await db.execute("INSERT INTO t (x) VALUES (2)")
+    await first
+    assert len(seen) == commits
+    assert _rows(tmp_path / "store.db") == [1, 2]
+    await db.close()
+
+
+async def test_writes_waiting_for_the_commit_window_are_committed_by_close(
+    tmp_path: Path,
+) -> None:
+    db = await _database(tmp_path / "store.db", window_s=30.0)
+    waiting = asyncio.create_task(db.execute("INSERT INTO t (x) VALUES (5)"))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    await db.close()
+    assert await waiting == 1
+    assert _rows(tmp_path / "store.db") == [5]
 
 
 async def test_writes_after_close_are_refused(tmp_path: Path) -> None:
