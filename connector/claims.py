@@ -88,6 +88,8 @@ def merge_claims(current: dict[str, Any], incoming: dict[str, Any] | None) -> di
     """A session's claims after a channel gave ``incoming`` (see the module docstring)."""
     if incoming is None:
         return current
+    if incoming == current and not any(k in current for k in _OWN_KEYS):
+        return current  # the same channel said the same again (every web chat message)
     proved = verified_identities(current) + verified_identities(incoming)
     if not current:
         top, linked = _own(incoming), []

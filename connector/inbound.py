@@ -138,8 +138,7 @@ def inbound_entry(
     if activity.text is not None and len(activity.text) > max_text_chars:
         raise MalformedPayload(f"text longer than {max_text_chars} characters")
     conversation = activity.conversation.id
-    own = activity.model_copy()
-    own.id = new_activity_id()
+    own = activity.model_copy(update={"id": new_activity_id()})
     entry = InboundEntry(
         id=own.id,
         channel=channel,

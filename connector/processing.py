@@ -139,7 +139,9 @@ class UserActivities:
         # session is now; what that channel says of the user or its address is not taken.
         here = (entry.channel, entry.conversation) == session.channel_key
         if here and entry.claims is not None:
-            session.claims = merge_claims(session.claims, entry.claims)
+            merged = merge_claims(session.claims, entry.claims)
+            if merged is not session.claims:
+                session.claims = merged
         if here and entry.address is not None:
             session.channel_state[ADDRESS] = entry.address
         if not session.legs:

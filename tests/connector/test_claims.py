@@ -79,3 +79,13 @@ def test_identities_proved_on_two_channels_are_all_kept() -> None:
     assert merged["channel"] == "whatsapp"
     assert merged["identities"] == ["phone:+16505551234", "wa:16505551234"]
     assert merged["linked"] == [{k: v for k, v in SMS.items() if k != "identities"}]
+
+
+def test_the_same_claims_again_leave_the_sessions_as_they_were() -> None:
+    label = {"sub": "u-1", "channel": "webchat", "verified": False}
+    assert merge_claims(label, dict(label)) is label  # nothing to write back
+    proved = {"sub": "1650", "channel": "whatsapp", "verified": True}
+    assert merge_claims(proved, dict(proved)) is proved
+    with_identities = merge_claims({}, {**proved, "identities": ["phone:+16505551234"]})
+    again = merge_claims(with_identities, dict(with_identities))
+    assert again == with_identities  # merged the long way: its identities normalized again
