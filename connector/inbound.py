@@ -11,7 +11,7 @@ record leaves the store in the same transaction as everything its processing wro
 processed first, in order.
 
 When nothing of its conversation is waiting or under way, a message is processed at once,
-before it is recorded (:class:`Unrecorded`): if that is done within
+before it is recorded (:class:`connector.unrecorded.Unrecorded`): if that is done within
 ``session.ack_within_s`` (an in-process bot, a quick remote one), the record is written with
 everything the processing wrote, in that unit of work's transaction, and the channel
 acknowledges it after that commit. One transaction per message instead of two, and no
@@ -26,91 +26,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from connector.activity import Activity, new_activity_id
-from connector.errors import MalformedPayload, MidtierError
+from connector.errors import MalformedPayload
 from connector.later import Later
 from connector.records import InboundEntry
-from connector.sessions import MidTierSession, TranscriptEntry
+from connector.sessions import MidTierSession
 from connector.store_protocol import InboundStore
+from connector.unrecorded import Unrecorded
 from connector.workers import KeyedWorkers
 
 log = logging.getLogger("midtier.inbound")
 
 Key = tuple[str, str]  # (channel, channel conversation id)
-Put = Callable[[InboundEntry], Awaitable[InboundEntry | None]]
-
-
-class Unrecorded:
-    """A user's activity taken for processing before it was recorded.
-
-    The unit of work that processes it writes its dedupe key and transcript line (``line``)
-    with everything else (``committing``, ``committed``). Before that unit of work commits
-    anything else, reads the transcript, or when the channel has waited ``ack_within_s``, it
-    is recorded on its own (``record``), as :meth:`UserInbound.record` does; the unit of work
-    then consumes that record like any other. ``acked`` resolves once it is recorded either
-    way: with its record, or None for a repeat.
-    """
-
-    def __init__(
-        self,
-        entry: InboundEntry,
-        put: Put,
-        dedupe_ttl_s: float,
-        activity: Activity | None = None,
-    ) -> None:
-        self.entry = entry  # its ``session_id`` set: the session it is processed in
-        self.activity = activity  # the entry's activity, parsed (None: parse it when needed)
-        self.dedupe_ttl_s = dedupe_ttl_s
-        self.line: TranscriptEntry | None = None  # set by the unit of work that processes it
-        self.acked: asyncio.Future[InboundEntry | None] = asyncio.get_running_loop().create_future()
-        self._put = put
-        self._lock = asyncio.Lock()
-        self._state: Literal["unrecorded", "recorded", "committed", "repeat"] = "unrecorded"
-
-    async def record(self) -> InboundEntry | None:
-        """Have it recorded (once): its record, None if recording found it a repeat."""
-        async with self._lock:
-            if self._state == "unrecorded":
-                try:
-                    recorded = await self._put(self.entry)
-                except Exception as exc:
-                    self._ack(exc)
-                    raise
-                if recorded is None:
-                    self._state = "repeat"
-                else:  # its session may be a new one: the one it had was closed meanwhile
-                    self._state, self.entry = "recorded", recorded
-                self._ack(recorded)
-            return None if self._state == "repeat" else self.entry
-
-    @asynccontextmanager
-    async def committing(self) -> AsyncIterator[bool]:
-        """Around the final commit of its unit of work: True while it is still unrecorded,
-        so that this commit carries it (then call ``committed`` right after the commit)."""
-        async with self._lock:
-            yield self._state == "unrecorded"
-
-    def committed(self) -> None:
-        """Its unit of work, carrying it, was committed."""
-        self._state = "committed"
-        self._ack(self.entry)
-
-    def give_up(self) -> None:
-        """Its processing ended: a channel still waiting hears that it was not recorded."""
-        self._ack(MidtierError("the message could not be recorded; send it again"))
-
-    def _ack(self, outcome: InboundEntry | BaseException | None) -> None:
-        if self.acked.done():
-            return
-        if isinstance(outcome, BaseException):
-            self.acked.set_exception(outcome)
-            self.acked.exception()  # retrieved: nobody may be waiting any more
-        else:
-            self.acked.set_result(outcome)
 
 
 Process = Callable[[InboundEntry, Unrecorded | None], Awaitable[MidTierSession | None]]

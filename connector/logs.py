@@ -24,8 +24,6 @@ import re
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
@@ -34,16 +32,6 @@ session_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
-
-
-@contextmanager
-def session_context(session_id: str) -> Iterator[None]:
-    """Tag log lines written inside the block with ``session_id``."""
-    token = session_id_var.set(session_id)
-    try:
-        yield
-    finally:
-        session_id_var.reset(token)
 
 
 class RedactingFilter(logging.Filter):

@@ -2,7 +2,7 @@
 session, continuation codes and offers first (:mod:`connector.continuation`), then
 :mod:`connector.messages`; retried once when the session changed under it, and told to the
 user plainly when it cannot be processed. An activity taken before it was recorded
-(:class:`connector.inbound.Unrecorded`) has its record carried by that unit of work's commit
+(:class:`connector.unrecorded.Unrecorded`) has its record carried by that unit of work's commit
 when the session's provider runs in this process, and is recorded first otherwise.
 """
 
@@ -16,13 +16,13 @@ from connector.claims import merge_claims
 from connector.config import Config
 from connector.continuation_move import Then
 from connector.errors import ConflictError, RepeatedMessage
-from connector.inbound import Unrecorded
 from connector.pool import ProviderPool
 from connector.records import InboundEntry
 from connector.sessions import MidTierSession, TranscriptEntry
 from connector.store.common import open_leg_of, user_entry
 from connector.store_protocol import SessionMap
 from connector.to_user import ADDRESS, ToUser
+from connector.unrecorded import Unrecorded
 from connector.work import Turn, Turns
 
 log = logging.getLogger("midtier.engine")
