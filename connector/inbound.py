@@ -32,6 +32,7 @@ from typing import Any
 from connector.activity import Activity, new_activity_id
 from connector.errors import MalformedPayload
 from connector.later import Later
+from connector.modelcopy import replaced
 from connector.records import InboundEntry
 from connector.sessions import MidTierSession
 from connector.store_protocol import InboundStore
@@ -68,7 +69,7 @@ def inbound_entry(
     if activity.text is not None and len(activity.text) > max_text_chars:
         raise MalformedPayload(f"text longer than {max_text_chars} characters")
     conversation = activity.conversation.id
-    own = activity.model_copy(update={"id": new_activity_id()})
+    own = replaced(activity, id=new_activity_id())
     entry = InboundEntry(
         id=own.id,
         channel=channel,
@@ -121,7 +122,7 @@ class UserInbound:
         if self._ack_within_s > 0 and self._quiet(key, entry):
             session_id = await self._store.inbound_target(entry)
             if session_id is not None and self._quiet(key, entry):
-                taken = entry.model_copy(update={"session_id": session_id})
+                taken = replaced(entry, session_id=session_id)
                 unrecorded = Unrecorded(taken, self._put, self._ttl, activity)
                 return await self._take(key, unrecorded)
         earlier = self._unacked.get(entry.dedupe_key) if entry.dedupe_key else None

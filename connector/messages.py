@@ -20,6 +20,7 @@ from connector.handoff import Switcher
 from connector.hosting import Understanding
 from connector.interfaces import IntentResult
 from connector.later import Later
+from connector.modelcopy import replaced
 from connector.records import Verdict, ended
 from connector.relay import Relay
 from connector.routing.decision import RouteDecision
@@ -205,8 +206,8 @@ class UserMessages:
     ) -> None:
         """Deliver to the leg's provider; if it fails, move to the next candidate and retry."""
         meta = {"intent": intent.name, "confidence": round(intent.confidence, 4)}
-        inbound = activity.model_copy(
-            update={"channel_data": {**(activity.channel_data or {}), "midtier": meta}}
+        inbound = replaced(
+            activity, channel_data={**(activity.channel_data or {}), "midtier": meta}
         )
         try:
             await self._relay.deliver(turn, leg, inbound)
