@@ -54,6 +54,7 @@ log = logging.getLogger("midtier.webchat")
 _USER_ID = re.compile(r"^[A-Za-z0-9_\-]{8,64}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 RATINGS = {"up": True, "down": False}  # a rating's value: whether it is a success
+MAX_SEQ = 10**18  # past any seq a transcript reaches (and within SQLite's 64-bit integers)
 
 
 @dataclass
@@ -245,7 +246,7 @@ class WebChatSockets:
 
     async def _history(self, ws: web.WebSocketResponse, chat: _Chat, frame: dict[str, Any]) -> None:
         before = frame.get("before")
-        if not isinstance(before, int) or isinstance(before, bool) or before < 1:
+        if not isinstance(before, int) or isinstance(before, bool) or not 0 < before < MAX_SEQ:
             await _error(ws, "malformed_frame", "history needs before: a positive seq")
             return
         session = await self._session(chat)

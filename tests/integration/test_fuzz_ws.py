@@ -190,22 +190,25 @@ def _is_reply(frame: Any) -> bool:
 class Socket:
     path: str
     opening: tuple[Frame, ...]  # sent (and answered) before the fuzzed frame
-    opened: str  # the type of the answer to the opening
+    opened: tuple[str, ...]  # the type of the answer to each opening frame
     probe: Frame  # gets an error frame on a socket that is still open
 
 
-WEBCHAT = Socket("/webchat/ws", (), "", _text({"type": "dance"}))
-WEBCHAT_HELLO = Socket(
+WEBCHAT = Socket("/webchat/ws", (), (), _text({"type": "dance"}))
+HELLO = _text({"type": "hello", "resume": None, "user": None})
+WEBCHAT_HELLO = Socket("/webchat/ws", (HELLO,), ("welcome",), _text({"type": "dance"}))
+# With a session behind it (history, rating and rotate then read and write the store).
+WEBCHAT_SPOKEN = Socket(
     "/webchat/ws",
-    (_text({"type": "hello", "resume": None, "user": None}),),
-    "welcome",
+    (HELLO, _text({"type": "message", "id": "o1", "text": "what is my balance"})),
+    ("welcome", "ack"),
     _text({"type": "dance"}),
 )
-DESK = Socket("/agent/ws", (), "", _text({"type": "dance"}))
+DESK = Socket("/agent/ws", (), (), _text({"type": "dance"}))
 DESK_SIGNED_IN = Socket(
     "/agent/ws",
     (_text({"type": "auth", "token": TOKEN, "agent": {"name": "Fuzz"}}),),
-    "ready",
+    ("ready",),
     _text({"type": "accept", "conversation": "desk_nobody"}),
 )
 
@@ -216,6 +219,7 @@ CASES: dict[str, tuple[Socket, st.SearchStrategy[Frame]]] = {
     "web chat, bad message after hello": (WEBCHAT_HELLO, message_junk),
     "web chat, anything after hello": (WEBCHAT_HELLO, not_json | hello_junk),
     "web chat, history, typing, rotate, rating": (WEBCHAT_HELLO, after_hello_junk),
+    "web chat, the same once a message made a session": (WEBCHAT_SPOKEN, after_hello_junk),
     "desk, first frame not JSON": (DESK, not_json),
     "desk, protocol junk": (DESK, protocol_junk),
     "desk, bad sign-in": (DESK, auth_junk),
@@ -241,9 +245,9 @@ async def _one_connection(port: int, socket: Socket, frame: Frame) -> list[Outco
     sock = await RawSocket.connect(port, socket.path)
     outcomes: list[Outcome] = []
     try:
-        for opening in socket.opening:
+        for opening, answer in zip(socket.opening, socket.opened, strict=True):
             sock.send_frame(opening.opcode, opening.payload)
-            opened = await exchange(sock, lambda f: f.get("type") == socket.opened)
+            opened = await exchange(sock, lambda f, answer=answer: f.get("type") == answer)
             assert opened.close_code is None, opened
         sock.send_frame(frame.opcode, frame.payload, fin=frame.fin, rsv=frame.rsv)
         if frame.fin and not _unanswered(socket, frame):

@@ -128,8 +128,13 @@ async def test_history_comes_in_pages_back_to_the_first_line(tmp_path: Path) -> 
                     break
             assert shown == everything  # each line once, in order, nothing missing
             assert pages == 3
-            await again.send(type="history", before="x")
-            assert (await again.expect("error"))["code"] == "malformed_frame"
+            for wrong in ("x", 0, 10**18, 10**40):  # 10**40 overflowed SQLite's integers
+                await again.send(type="history", before=wrong)
+                assert (await again.expect("error"))["code"] == "malformed_frame"
+            await again.send(type="history", before=10**18 - 1)  # the largest: the last page
+            assert [f["text"] for f in (await again.expect("history"))["entries"]] == [
+                f["text"] for f in resumed["history"]
+            ]
 
 
 async def test_a_rotated_secret_resumes_and_the_old_one_no_longer_does(tmp_path: Path) -> None:
