@@ -611,6 +611,7 @@ async def test_the_customer_sees_the_agent_typing_when_enabled(tmp_path: Path) -
             shown = await user.expect("typing", lambda f: f["speaker"] == "agent")
             assert shown["from"]["name"] == "Ann"
             assert len(await run.engine.store.transcript(session.id)) == before
+            await run.engine.outbox.settled(session.channel, session.channel_conversation_id)
             assert (
                 await run.engine.store.outbox_pending(
                     session.channel, session.channel_conversation_id
@@ -643,6 +644,8 @@ async def test_agent_typing_goes_nowhere_when_nobody_listens_or_the_leg_moved_on
             await back.expect("message", lambda f: "Forgot password" in f["text"])
         shown = [f for f in back.of("typing") if f["speaker"] == "agent"]
         assert shown == []
+        # The reply came; its entry leaves the outbox in a commit right after that.
+        await run.engine.outbox.settled(session.channel, session.channel_conversation_id)
         pending = await run.engine.store.outbox_pending(
             session.channel, session.channel_conversation_id
         )

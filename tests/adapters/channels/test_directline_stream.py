@@ -83,6 +83,7 @@ async def test_a_reconnecting_client_gets_each_activity_exactly_once(
         watermark = first.watermark
     await client.say("what are your fees?", user="dl_streamer")
     await run.engine.inbound.idle()  # answered while no stream was open
+    await run.engine.outbox.idle()  # and the answer taken by the channel
     assert await run.engine.store.outbox_pending("directline", client.conversation or "") == []
     async with client.stream(await client.reconnect(watermark)) as second:
         missed = await second.expect(bot_said(lambda t: "free" in t))
@@ -135,6 +136,7 @@ async def test_a_line_still_waiting_in_the_outbox_reaches_a_new_stream_once_in_i
         sent = await client.say("and?", user="dl_streamer")
         await stream.expect(lambda a: a["id"] == sent)
         # Delivered once the stream had joined (and passed it by), before the echo.
+        await run.engine.outbox.settled("directline", conversation)
         pending = await run.engine.store.outbox_pending("directline", conversation)
         assert late["id"] not in {e.id for e in pending}
     ids = [a["id"] for a in stream.activities]
