@@ -58,18 +58,49 @@ def _tfidf_dot(ids: list[int], table: _F32) -> _F32 | None:
     return scores
 
 
-class WordScores:
-    """A message's word (1, 2)-gram tf-idf (unit length) times the coefficients."""
+class WordScores(dict[int, bytes]):
+    """A message's word (1, 2)-gram tf-idf (unit length) times the coefficients.
+
+    Each n-gram's idf times its coefficients is kept packed (float32 bytes) once the n-gram
+    is first seen, so that a message is one join of its n-grams' bytes and one sum: where a
+    gather from the table (``_tfidf_dot``) took seven numpy calls a message."""
 
     def __init__(self, terms: list[str], weights: _Floats, idf: _Floats) -> None:
+        super().__init__()
         self._terms = {t: i for i, t in enumerate(terms)}
         self.table = _table(weights, idf)
+        self._idf: list[float] = self.table[:, -1].astype(np.float64).tolist()
+        self._intents = int(weights.shape[1])
+
+    def __missing__(self, term: int) -> bytes:
+        if len(self) >= _CHUNK_CACHE_MAX:
+            self.clear()
+        row = self.table[term]
+        packed: bytes = (row[:-1] * row[-1]).tobytes()
+        self[term] = packed
+        return packed
 
     def scores(self, folded: str) -> _F32 | None:
         """The part of the scores of a normalized message; None if it has no known n-gram."""
         words = _WORDS.findall(folded)
-        grams = chain(words, map(" ".join, pairwise(words)))
-        return _tfidf_dot([i for i in map(self._terms.get, grams) if i is not None], self.table)
+        counts: dict[int, int] = {}
+        for i in map(self._terms.get, chain(words, map(" ".join, pairwise(words)))):
+            if i is not None:
+                counts[i] = counts.get(i, 0) + 1
+        if not counts:
+            return None
+        blob = b"".join(map(self.__getitem__, counts))
+        rows = np.frombuffer(blob, dtype=np.float32).reshape(len(counts), self._intents)
+        idf = self._idf
+        if len(counts) == sum(counts.values()):  # each once (the usual): tf 1 each
+            squared = math.fsum(idf[i] * idf[i] for i in counts)
+            scores: _F32 = rows.sum(axis=0)
+        else:
+            tf = [1.0 + math.log(c) for c in counts.values()]
+            squared = math.fsum((t * idf[i]) ** 2 for t, i in zip(tf, counts, strict=True))
+            scores = np.array(tf, dtype=np.float32) @ rows
+        scores *= 1.0 / math.sqrt(squared)
+        return scores
 
 
 def char_grams(folded: str, ngrams: tuple[int, int]) -> list[str]:
