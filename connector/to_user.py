@@ -23,6 +23,7 @@ from connector.activity import (
     now,
 )
 from connector.choices import OFFER, offered
+from connector.modelcopy import made
 from connector.outbox import Outbox
 from connector.records import OutboxEntry
 from connector.sessions import Leg, MidTierSession, Speaker, TranscriptEntry
@@ -116,7 +117,7 @@ class ToUser:
         self, turn: Turn, leg: Leg | None, activity: Activity, *, recorded: str | None = None
     ) -> None:
         """Pass what ``leg``'s provider sent (or, without a leg, midtier's own words)."""
-        session = turn.session
+        session, stamped = turn.session, now()
         out_id, wire, speaker = self._stamp(session, leg, activity)
         if activity.type == ActivityTypes.MESSAGE:
             kept = wire if recorded is None else {**wire, "text": recorded}
@@ -126,21 +127,30 @@ class ToUser:
             else:
                 session.channel_state.pop(OFFER, None)
             turn.record(
-                TranscriptEntry(
+                made(
+                    TranscriptEntry,
+                    seq=0,
+                    at=stamped,
                     speaker=speaker,
                     text=activity.text if recorded is None else recorded,
                     provider=leg.provider if leg else None,
                     leg_id=leg.id if leg else None,
                     activity=kept,
+                    ref=None,
                 )
             )
         turn.send(
-            OutboxEntry(
+            made(
+                OutboxEntry,
                 id=out_id,
                 session_id=session.id,
                 channel=session.channel,
                 conversation_id=session.channel_conversation_id,
                 activity=wire,
+                created_at=stamped,
+                attempts=0,
+                next_attempt_at=stamped,
+                last_error=None,
             )
         )
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from connector.activity import ActivityTypes
 from connector.claims import verified_identities
+from connector.modelcopy import made
 from connector.records import InboundEntry
 from connector.sessions import MidTierSession, TranscriptEntry
 
@@ -89,7 +90,9 @@ def user_entry(entry: InboundEntry, open_leg: tuple[str, str] | None) -> Transcr
     if entry.activity.get("type", ActivityTypes.MESSAGE) != ActivityTypes.MESSAGE:
         return None
     text = entry.activity.get("text")
-    return TranscriptEntry(
+    return made(
+        TranscriptEntry,
+        seq=0,
         at=entry.created_at,
         speaker="user",
         text=text if isinstance(text, str) else None,

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
 from connector.activity import Activity
-from connector.modelcopy import replaced
-from connector.records import InboundEntry
-from connector.sessions import Leg, MidTierSession
+from connector.modelcopy import made, replaced
+from connector.records import InboundEntry, OutboxEntry
+from connector.sessions import Leg, MidTierSession, TranscriptEntry
 
 
 def _same(a: BaseModel, b: BaseModel) -> None:
@@ -66,3 +67,34 @@ def test_a_replaced_copy_is_shallow_and_leaves_the_original_alone() -> None:
     assert copied.__pydantic_extra__ is not activity.__pydantic_extra__  # its own dict of them
     copied.locale = "fr"
     assert activity.locale is None and "locale" not in activity.model_fields_set
+
+
+AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("cls", "values"),
+    [
+        (
+            TranscriptEntry,
+            {"seq": 0, "at": AT, "speaker": "bot", "text": "hi", "provider": "faq",
+             "leg_id": "leg_1", "activity": WIRE, "ref": None},
+        ),
+        (
+            TranscriptEntry,
+            {"seq": 0, "at": AT, "speaker": "user", "text": None, "provider": None,
+             "leg_id": None, "activity": {}, "ref": "m1"},
+        ),
+        (
+            OutboxEntry,
+            {"id": "o1", "session_id": "mts_1", "channel": "webchat", "conversation_id": "c",
+             "activity": WIRE, "created_at": AT, "attempts": 0, "next_attempt_at": AT,
+             "last_error": None},
+        ),
+    ],
+)  # fmt: skip
+def test_a_made_record_is_what_validation_gives(
+    cls: type[BaseModel], values: dict[str, Any]
+) -> None:
+    assert set(values) == set(cls.model_fields)  # every field, as made() needs
+    _same(made(cls, **values), cls(**values))
