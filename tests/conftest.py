@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 
+# The core checks its own promises that cost too much for every message otherwise (a
+# session handed back for reuse is still what was committed; records made without
+# validation have every field, in order). Set before anything imports connector (it is
+# read once); servers started by tests inherit it.
+os.environ.setdefault("MIDTIER_SELF_CHECKS", "1")
+
 import pytest
 from hypothesis import HealthCheck, settings
 from support.bots.launch import bots_venv_missing
-
-from connector.store.sqlite_cache import CHECK_KEPT
-
-# Every session a unit of work hands back to the SQLite store for reuse is checked, when
-# it is reused, against what was committed (servers started by tests inherit it).
-os.environ.setdefault(CHECK_KEPT, "1")
 
 # Property tests check what is answered, not how fast: on a busy 2-core machine generating
 # inputs or running one example may take longer than Hypothesis's defaults allow.

@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from connector.errors import ConfigError, ConfigErrors
 from connector.interfaces import IntentResult
+from connector.modelcopy import made
 from connector.routing.config import RoutingConfig
 from connector.routing.nlu_data import OUT_OF_SCOPE_INTENTS, TrainingData, load_training_data
 from connector.routing.tiers import EXTRAS, TIERS
@@ -128,8 +129,12 @@ def intent_result(
     ranking = [(intents[i], p) for i, p in zip(order, values, strict=True) if i != oos]
     name, top = ranking[0]
     scoped = top >= threshold and not beaten
-    return IntentResult(
-        name=name if scoped else None, confidence=top, ranking=ranking, out_of_scope=not scoped
+    return made(  # from the classifier's own floats: no validation
+        IntentResult,
+        name=name if scoped else None,
+        confidence=top,
+        ranking=ranking,
+        out_of_scope=not scoped,
     )
 
 

@@ -14,19 +14,18 @@ is dropped here, so that the next read (the user-message path's retry) goes to t
 Why a kept object is as good as the JSON: it is kept only at the version committed last,
 it is handed to one reader only (``take`` removes it; the next reader parses the JSON), and
 a newer commit or a drop forgets it. What its owner promised is that it changed nothing in
-it after that commit. ``MIDTIER_CHECK_KEPT_SESSIONS=1`` (the test suite sets it) checks that
+it after that commit. ``MIDTIER_SELF_CHECKS=1`` (the test suite sets it) checks that
 promise on every hand-out, comparing the object's JSON with the committed one.
 """
 
 from __future__ import annotations
 
-import os
 from typing import NamedTuple
 
+from connector.modelcopy import CHECKING
 from connector.sessions import MidTierSession
 
 CACHED = 1024  # sessions kept (about 1 KB of JSON each): the conversations under way
-CHECK_KEPT = "MIDTIER_CHECK_KEPT_SESSIONS"
 
 
 class KeptChanged(AssertionError):
@@ -48,7 +47,7 @@ class SessionCache:
     def __init__(self, size: int = CACHED, *, check: bool | None = None) -> None:
         self._entries: dict[str, _Entry] = {}
         self._size = size
-        self._check = os.environ.get(CHECK_KEPT) == "1" if check is None else check
+        self._check = CHECKING if check is None else check
 
     def get(self, session_id: str) -> str | None:
         """The JSON last committed for the session, if it is kept."""

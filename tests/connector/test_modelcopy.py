@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from connector import modelcopy
 from connector.activity import Activity
+from connector.interfaces import IntentResult
 from connector.modelcopy import made, replaced
 from connector.records import InboundEntry, OutboxEntry
+from connector.routing.nlu import intent_result
 from connector.sessions import Leg, MidTierSession, TranscriptEntry
 
 
@@ -98,3 +101,24 @@ def test_a_made_record_is_what_validation_gives(
 ) -> None:
     assert set(values) == set(cls.model_fields)  # every field, as made() needs
     _same(made(cls, **values), cls(**values))
+
+
+def test_an_intent_result_from_the_ranking_is_the_validated_one() -> None:
+    made_here = intent_result([0.1, 0.7, 0.2], ["a", "b", "oos"], 2, threshold=0.5)
+    assert made_here == IntentResult(
+        name="b", confidence=0.7, ranking=[("b", 0.7), ("a", 0.1)], out_of_scope=False
+    )
+    assert (
+        made_here.model_dump_json()
+        == IntentResult.model_validate(made_here.model_dump()).model_dump_json()
+    )
+
+
+def test_the_suite_runs_the_self_checks_and_made_refuses_fields_out_of_order() -> None:
+    assert modelcopy.CHECKING  # tests/conftest.py sets MIDTIER_SELF_CHECKS before imports
+    values = {"seq": 0, "at": AT, "speaker": "user", "text": None, "provider": None,
+              "leg_id": None, "activity": {}, "ref": None}  # fmt: skip
+    with pytest.raises(TypeError, match="in their order"):
+        made(TranscriptEntry, **dict(reversed(values.items())))
+    with pytest.raises(TypeError, match="every field"):
+        made(TranscriptEntry, **{k: v for k, v in values.items() if k != "ref"})
