@@ -34,8 +34,9 @@ class KeyedWorkers(Generic[K]):
         if self._stopped:
             return
         self._dirty.add(key)
-        if key not in self._tasks:
-            self._tasks[key] = asyncio.create_task(self._work(key), name=self._name)
+        if key not in self._tasks:  # the loop's own create_task: names it without a call more
+            loop = asyncio.get_running_loop()
+            self._tasks[key] = loop.create_task(self._work(key), name=self._name)
 
     def busy(self, key: K) -> bool:
         """Whether a worker runs for ``key`` now."""
