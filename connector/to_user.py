@@ -88,10 +88,11 @@ class ToUser:
         return {"id": sender.id, "name": sender.name, "role": "bot"}
 
     def _stamp(
-        self, session: MidTierSession, leg: Leg | None, activity: Activity
+        self, session: MidTierSession, leg: Leg | None, activity: Activity, at: datetime
     ) -> tuple[str, dict[str, Any], Speaker]:
         """The activity addressed to the session's user, in wire form: its own wire form
-        with midtier's keys set (no copy of the activity to dump again)."""
+        with midtier's keys set (no copy of the activity to dump again); ``at``: its time,
+        unless it has one."""
         provider = leg.provider if leg else None
         meta = (activity.channel_data or {}).get("midtier")
         notice = isinstance(meta, dict) and meta.get("notice")
@@ -100,7 +101,7 @@ class ToUser:
         wire = activity.to_wire()
         out_id = wire["id"] = new_activity_id()
         if "timestamp" not in wire:
-            wire["timestamp"] = _WIRE_TIME.dump_python(now(), mode="json")
+            wire["timestamp"] = _WIRE_TIME.dump_python(at, mode="json")
         wire["channelId"] = session.channel
         wire["conversation"] = {"id": session.channel_conversation_id}
         wire["recipient"] = {"id": session.user_id, "role": "user"}
@@ -118,7 +119,7 @@ class ToUser:
     ) -> None:
         """Pass what ``leg``'s provider sent (or, without a leg, midtier's own words)."""
         session, stamped = turn.session, now()
-        out_id, wire, speaker = self._stamp(session, leg, activity)
+        out_id, wire, speaker = self._stamp(session, leg, activity, stamped)
         if activity.type == ActivityTypes.MESSAGE:
             kept = wire if recorded is None else {**wire, "text": recorded}
             values = [value for _, value in offered(activity)]  # stamping leaves them
@@ -156,5 +157,5 @@ class ToUser:
 
     async def signal(self, session: MidTierSession, leg: Leg | None, activity: Activity) -> None:
         """Show the user a passing signal now (``typing``); dropped if nobody listens."""
-        _, wire, _ = self._stamp(session, leg, activity)
+        _, wire, _ = self._stamp(session, leg, activity, now())
         await self._outbox.send_now(session.channel, Activity.from_wire(wire))

@@ -49,11 +49,6 @@ class SessionCache:
         self._size = size
         self._check = CHECKING if check is None else check
 
-    def get(self, session_id: str) -> str | None:
-        """The JSON last committed for the session, if it is kept."""
-        found = self._entries.get(session_id)
-        return found.data if found is not None else None
-
     def take(self, session_id: str) -> MidTierSession | None:
         """The session as last committed, the caller's own: the object kept for it (not kept
         any more from now on), else one read from its JSON; None if it is not here."""

@@ -89,29 +89,42 @@ async def test_a_session_expired_in_sql_is_read_back_closed(tmp_path: Path) -> N
         await store.close()
 
 
+def _json(version: int, session_id: str = "mts_1") -> str:
+    return _session(version, session_id).model_dump_json()
+
+
+def _version(cache: SessionCache, session_id: str) -> int | None:
+    found = cache.take(session_id)
+    return found.version if found is not None else None
+
+
 def test_the_cache_keeps_the_newer_version_when_an_older_commit_resumes_late() -> None:
     cache = SessionCache()
-    cache.put("mts_1", 3, '{"v": 3}')
-    cache.put("mts_1", 2, '{"v": 2}')
-    assert cache.get("mts_1") == '{"v": 3}'
-    cache.put("mts_1", 4, '{"v": 4}')
-    assert cache.get("mts_1") == '{"v": 4}'
+    cache.put("mts_1", 3, _json(3))
+    cache.put("mts_1", 2, _json(2))
+    assert _version(cache, "mts_1") == 3
+    cache.put("mts_1", 4, _json(4))
+    assert _version(cache, "mts_1") == 4
     cache.drop("mts_1")
-    assert cache.get("mts_1") is None
+    assert _version(cache, "mts_1") is None
 
 
 def test_the_cache_forgets_the_least_recently_written_session_beyond_its_size() -> None:
     cache = SessionCache(size=2)
-    cache.put("mts_1", 1, "one")
-    cache.put("mts_2", 1, "two")
-    cache.put("mts_1", 2, "one again")  # written again: now the most recent
-    cache.put("mts_3", 1, "three")
-    assert [cache.get(s) for s in ("mts_1", "mts_2", "mts_3")] == ["one again", None, "three"]
+    cache.put("mts_1", 1, _json(1, "mts_1"))
+    cache.put("mts_2", 1, _json(1, "mts_2"))
+    cache.put("mts_1", 2, _json(2, "mts_1"))  # written again: now the most recent
+    cache.put("mts_3", 1, _json(1, "mts_3"))
+    assert [_version(cache, s) for s in ("mts_1", "mts_2", "mts_3")] == [2, None, 1]
 
 
-def _session(version: int) -> MidTierSession:
+def _session(version: int, session_id: str = "mts_1") -> MidTierSession:
     return MidTierSession(
-        id="mts_1", user_id="u-1", channel="webchat", channel_conversation_id="c-1", version=version
+        id=session_id,
+        user_id="u-1",
+        channel="webchat",
+        channel_conversation_id="c-1",
+        version=version,
     )
 
 
