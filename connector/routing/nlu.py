@@ -104,11 +104,13 @@ def intent_result(
     intents: Sequence[str],
     oos: int | None,
     threshold: float,
+    total: float = 1.0,
 ) -> IntentResult:
     """The shared reading of a probability row: out of scope when the out-of-scope class wins
     or the top in-scope probability is under ``threshold``; the ranking lists in-scope intents.
     ``probs`` is consumed (the out-of-scope entry is overwritten). Up to 32 intents, a list of
-    Python floats costs less than numpy's calls."""
+    Python floats costs less than numpy's calls; a list may hold the softmax's exponentials
+    unnormalized, ``total`` their sum (only the ranked ones are divided by it)."""
     beaten = False  # the out-of-scope class itself won
     if isinstance(probs, list):
         if oos is not None:
@@ -116,7 +118,7 @@ def intent_result(
             probs[oos] = -1.0
         # sorted() is stable with reverse=True: ties keep intent order, as argsort does
         order = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)[:RANKING_SIZE]
-        values = [probs[i] for i in order]
+        values = [probs[i] / total for i in order]
     else:  # the top few by argpartition, then in order, ties by index
         if oos is not None:
             beaten = int(probs.argmax()) == oos

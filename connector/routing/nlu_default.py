@@ -41,7 +41,7 @@ from connector.routing.nlu import (
 )
 from connector.routing.nlu_data import TrainingData
 from connector.routing.nlu_default_fit import CHAR_NGRAMS, Fitted, ModelArrays, fit
-from connector.routing.nlu_features import ChunkScores, WordScores
+from connector.routing.nlu_features import ChunkScores, MessageScores, WordScores
 from connector.routing.nlu_static import packaged, packaged_digest
 
 MODEL_FORMAT = "midtier-nlu/2 word(1,2) tfidf + chunk-mean char_wb(1,4) tfidf + static-minilm lr"
@@ -78,13 +78,14 @@ class DefaultClassifier:
         static = packaged()
         if static.dims != arrays.dense.shape[0]:
             raise ValueError("the static vectors do not match this model")
-        self._words = WordScores(arrays.word_terms, arrays.word_weights, arrays.word_idf)
-        self._chunks = ChunkScores(
+        chunks = ChunkScores(
             arrays.char_terms, arrays.char_weights, arrays.char_idf, static, arrays.dense,
             ngrams=CHAR_NGRAMS, fold=normalize,
         )  # fmt: skip
-        words, chars = self._words.table, self._chunks.table
-        self.arrays = replace(arrays, word_weights=words[:, :-1], word_idf=words[:, -1],
+        words = WordScores(arrays.word_terms, arrays.word_weights, arrays.word_idf, chunks.width)
+        self._message = MessageScores(words, chunks, normalize)
+        word, chars = words.table, chunks.table
+        self.arrays = replace(arrays, word_weights=word[:, :-1], word_idf=word[:, -1],
                               char_weights=chars[:, :-1], char_idf=chars[:, -1])  # fmt: skip
 
     def classify(self, text: str) -> IntentResult:
@@ -96,8 +97,7 @@ class DefaultClassifier:
         listed: list[float] = scores.tolist()
         top = max(listed)
         exps = [math.exp(s - top) for s in listed]
-        total = sum(exps)
-        return intent_result([e / total for e in exps], self.intents, self._oos, self.threshold)
+        return intent_result(exps, self.intents, self._oos, self.threshold, sum(exps))
 
     def probabilities_many(self, texts: Sequence[str]) -> _Array:
         """``probabilities`` of each text, one row each."""
@@ -111,14 +111,10 @@ class DefaultClassifier:
         return _softmax(self._scores(text))
 
     def _scores(self, text: str) -> _Array:
-        scores = self.arrays.intercept.copy()
-        word = self._words.scores(normalize(text))
-        if word is not None:
-            scores += word
-        chunks = self._chunks.scores(text)
-        if chunks is not None:
-            scores += chunks
-        return scores
+        scores = self._message.scores(text)
+        if scores is None:
+            return self.arrays.intercept.copy()
+        return scores + self.arrays.intercept
 
     # ---------------------------------------------------------------- persistence
 

@@ -3,8 +3,9 @@
 Per message, Python and numpy call overheads cost more than the arithmetic, and most of a
 message's features belong to its words: so what each whitespace-separated chunk of a message
 adds (its ``char_wb`` n-grams' part of the scores, its static vectors' part and their sum) is
-computed once, when the chunk is first seen, and kept packed as bytes. A message then costs one
-join of its chunks' bytes, one sum, and the few word (1, 2)-grams it has.
+computed once, when the chunk is first seen, and kept packed as bytes, as is each word
+(1, 2)-gram's part. A message then costs one join of its rows' bytes and one weighted sum
+(:class:`MessageScores`).
 
 The features (``nlu_default`` trains on the same ones): the sublinear tf-idf of the message's
 word (1, 2)-grams, of unit length; the mean over its chunks of each chunk's sublinear
@@ -59,48 +60,24 @@ def _tfidf_dot(ids: list[int], table: _F32) -> _F32 | None:
 
 
 class WordScores(dict[int, bytes]):
-    """A message's word (1, 2)-gram tf-idf (unit length) times the coefficients.
+    """Word (1, 2)-gram id -> its idf times its coefficients, packed as float32 bytes when
+    the n-gram is first seen, ``width`` long: zeros after the intents, so that its row sums
+    with the chunks' rows (:class:`MessageScores`)."""
 
-    Each n-gram's idf times its coefficients is kept packed (float32 bytes) once the n-gram
-    is first seen, so that a message is one join of its n-grams' bytes and one sum: where a
-    gather from the table (``_tfidf_dot``) took seven numpy calls a message."""
-
-    def __init__(self, terms: list[str], weights: _Floats, idf: _Floats) -> None:
+    def __init__(self, terms: list[str], weights: _Floats, idf: _Floats, width: int) -> None:
         super().__init__()
-        self._terms = {t: i for i, t in enumerate(terms)}
+        self.terms = {t: i for i, t in enumerate(terms)}
         self.table = _table(weights, idf)
-        self._idf: list[float] = self.table[:, -1].astype(np.float64).tolist()
-        self._intents = int(weights.shape[1])
+        self.idf: list[float] = self.table[:, -1].astype(np.float64).tolist()
+        self._zeros = bytes(4 * (width - int(weights.shape[1])))
 
     def __missing__(self, term: int) -> bytes:
         if len(self) >= _CHUNK_CACHE_MAX:
             self.clear()
         row = self.table[term]
-        packed: bytes = (row[:-1] * row[-1]).tobytes()
+        packed: bytes = (row[:-1] * row[-1]).tobytes() + self._zeros
         self[term] = packed
         return packed
-
-    def scores(self, folded: str) -> _F32 | None:
-        """The part of the scores of a normalized message; None if it has no known n-gram."""
-        words = _WORDS.findall(folded)
-        counts: dict[int, int] = {}
-        for i in map(self._terms.get, chain(words, map(" ".join, pairwise(words)))):
-            if i is not None:
-                counts[i] = counts.get(i, 0) + 1
-        if not counts:
-            return None
-        blob = b"".join(map(self.__getitem__, counts))
-        rows = np.frombuffer(blob, dtype=np.float32).reshape(len(counts), self._intents)
-        idf = self._idf
-        if len(counts) == sum(counts.values()):  # each once (the usual): tf 1 each
-            squared = math.fsum(idf[i] * idf[i] for i in counts)
-            scores: _F32 = rows.sum(axis=0)
-        else:
-            tf = [1.0 + math.log(c) for c in counts.values()]
-            squared = math.fsum((t * idf[i]) ** 2 for t, i in zip(tf, counts, strict=True))
-            scores = np.array(tf, dtype=np.float32) @ rows
-        scores *= 1.0 / math.sqrt(squared)
-        return scores
 
 
 def char_grams(folded: str, ngrams: tuple[int, int]) -> list[str]:
@@ -155,16 +132,55 @@ class ChunkScores(dict[str, bytes]):
         self[chunk] = packed = out.tobytes()
         return packed
 
+
+class MessageScores:
+    """A message's scores but the intercept: its word n-grams' unit-length tf-idf times the
+    coefficients, the mean of its chunks' char parts, and its static part (the chunks'
+    static parts over the length of their summed token vectors), all from one sum.
+
+    Each row (a word n-gram's, a chunk's) is packed once it is first seen; a message is then
+    one join of its rows' bytes and one product: a weight per row (the word n-grams' tf-idf
+    scale, one over the number of chunks) times the rows. The static part's ratio does not
+    change with the chunks' common weight."""
+
+    def __init__(self, words: WordScores, chunks: ChunkScores, fold: Callable[[str], str]) -> None:
+        self._words = words
+        self._chunks = chunks
+        self._fold = fold
+        self._n = chunks.intents
+        self._width = chunks.width
+
     def scores(self, text: str) -> _F32 | None:
-        """What the chunks of a raw message add to its scores; None if it has no chunk."""
+        """None when the message has neither a known n-gram nor a chunk."""
+        words = _WORDS.findall(self._fold(text))
+        terms = self._words.terms
+        counts: dict[int, int] = {}
+        for i in map(terms.get, chain(words, map(" ".join, pairwise(words)))):
+            if i is not None:
+                counts[i] = counts.get(i, 0) + 1
         chunks = text.split()
-        if not chunks:
+        if not counts and not chunks:
             return None
-        blob = b"".join(map(self.__getitem__, chunks))
-        total = np.frombuffer(blob, dtype=np.float32).reshape(len(chunks), self.width).sum(axis=0)
-        n = self.intents
-        scores: _F32 = total[:n]
-        scores *= 1.0 / len(chunks)
+        weights: list[float] = []
+        if counts:
+            idf = self._words.idf
+            if len(counts) == sum(counts.values()):  # each once (the usual): tf 1 each
+                scale = 1.0 / math.sqrt(math.fsum(idf[i] * idf[i] for i in counts))
+                weights = [scale] * len(counts)
+            else:
+                tf = [1.0 + math.log(c) for c in counts.values()]
+                squared = math.fsum((t * idf[i]) ** 2 for t, i in zip(tf, counts, strict=True))
+                scale = 1.0 / math.sqrt(squared)
+                weights = [t * scale for t in tf]
+        if chunks:
+            weights += [1.0 / len(chunks)] * len(chunks)
+        blob = b"".join(
+            [*map(self._words.__getitem__, counts), *map(self._chunks.__getitem__, chunks)]
+        )
+        rows = np.frombuffer(blob, dtype=np.float32).reshape(len(weights), self._width)
+        total: _F32 = np.array(weights, dtype=np.float32) @ rows
+        n = self._n
+        scores = total[:n]
         vectors = total[2 * n :]
         squared = float(vectors @ vectors)
         if squared > 0.0:
