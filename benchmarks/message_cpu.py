@@ -156,6 +156,11 @@ def _parser() -> argparse.ArgumentParser:
         "--instructions", action="store_true", help="midtier-webchat under callgrind only"
     )
     parser.add_argument(
+        "--callgrind-out",
+        help="--instructions: copy the two rounds' callgrind dumps into this directory "
+        "(callgrind_annotate reads them; the second minus the first is the added messages')",
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="midtier-webchat sampled by py-spy only"
     )
     parser.add_argument("--profile-raw", help="--profile: keep py-spy's raw stacks in this file")
@@ -177,7 +182,7 @@ async def main() -> None:
     if args.instructions:
         import message_cpu_callgrind
 
-        await message_cpu_callgrind.main(options)
+        await message_cpu_callgrind.main(options, args.callgrind_out)
         return
     if args.profile:
         import message_cpu_profile

@@ -153,8 +153,9 @@ async def _dump(directory: Path, trigger: str, timeout_s: float = 60) -> Dump:
     raise SystemExit(f"no callgrind dump {trigger!r} in {directory}")
 
 
-async def main(options: Options) -> None:
-    """Count instructions per message of the midtier-webchat row and print them."""
+async def main(options: Options, keep: str | None = None) -> None:
+    """Count instructions per message of the midtier-webchat row and print them; with
+    ``keep``, copy the rounds' dumps there (``round-20``, ``round-60``: ROUNDS' counts)."""
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind is not installed (Debian/Ubuntu: apt-get install -y valgrind)")
     conversations = min(options.conversations, 4)
@@ -186,9 +187,20 @@ async def main(options: Options) -> None:
                 await _control("-i", "off", pid)
                 await _control("-d", f"round-{messages}", pid)
                 counts.append((len(latencies), await _dump(directory, f"round-{messages}")))
+        if keep is not None:
+            _keep(directory, Path(keep))
     (n1, d1), (n2, d2) = counts
     print(f"({time.monotonic() - began:.0f} s)", file=sys.stderr)
     _print(conversations, n1, d1, n2, d2)
+
+
+def _keep(directory: Path, keep: Path) -> None:
+    keep.mkdir(parents=True, exist_ok=True)
+    for messages in ROUNDS:
+        for path in directory.glob("callgrind.out.*"):
+            if f"desc: Trigger: dump round-{messages}" in path.read_text(errors="replace"):
+                shutil.copyfile(path, keep / f"callgrind.round-{messages}")
+    print(f"dumps kept in {keep}", file=sys.stderr)
 
 
 def _print(conversations: int, n1: int, d1: Dump, n2: int, d2: Dump) -> None:
