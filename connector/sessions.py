@@ -119,8 +119,11 @@ class MidTierSession(BaseModel):
     @property
     def current_leg(self) -> Leg | None:
         """The open leg, if any (the last leg, while it is open)."""
-        if self.legs and self.legs[-1].is_open:
-            return self.legs[-1]
+        legs = self.legs  # read once: a model's attribute takes pydantic's __getattr__ hook
+        if legs:
+            leg = legs[-1]
+            if leg.closed_at is None:
+                return leg
         return None
 
     def held_by(self, provider: str) -> Leg | None:
