@@ -134,28 +134,28 @@ async def _control(*args: str) -> None:
         raise SystemExit(f"callgrind_control {' '.join(args)} failed:\n{out.decode()}")
 
 
-def _find_dump(directory: Path, trigger: str) -> Dump | None:
+def _find_dump(directory: Path, trigger: str) -> tuple[Path, Dump] | None:
     for path in directory.glob("callgrind.out.*"):
         text = path.read_text(errors="replace")
         if f"desc: Trigger: dump {trigger}" in text and "\ntotals:" in text:
-            return parse(text)
+            return path, parse(text)
     return None
 
 
-async def _dump(directory: Path, trigger: str, timeout_s: float = 60) -> Dump:
-    """The dump of ``trigger``, once callgrind wrote it whole."""
+async def _dump(directory: Path, trigger: str, timeout_s: float = 60) -> tuple[Path, Dump]:
+    """The file and the dump of ``trigger``, once callgrind wrote it whole."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        dump = await asyncio.to_thread(_find_dump, directory, trigger)
-        if dump is not None:
-            return dump
+        found = await asyncio.to_thread(_find_dump, directory, trigger)
+        if found is not None:
+            return found
         await asyncio.sleep(0.2)
     raise SystemExit(f"no callgrind dump {trigger!r} in {directory}")
 
 
 async def main(options: Options, keep: str | None = None) -> None:
     """Count instructions per message of the midtier-webchat row and print them; with
-    ``keep``, copy the rounds' dumps there (``round-20``, ``round-60``: ROUNDS' counts)."""
+    ``keep``, copy the rounds' dumps there (``callgrind.round-N``, N of ``ROUNDS``)."""
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind is not installed (Debian/Ubuntu: apt-get install -y valgrind)")
     conversations = min(options.conversations, 4)
@@ -186,21 +186,20 @@ async def main(options: Options, keep: str | None = None) -> None:
                 latencies = run.latencies
                 await _control("-i", "off", pid)
                 await _control("-d", f"round-{messages}", pid)
-                counts.append((len(latencies), await _dump(directory, f"round-{messages}")))
+                path, dump = await _dump(directory, f"round-{messages}")
+                counts.append((len(latencies), dump))
+                if keep is not None:
+                    await asyncio.to_thread(_keep, path, Path(keep), f"callgrind.round-{messages}")
         if keep is not None:
-            _keep(directory, Path(keep))
+            print(f"dumps kept in {keep}", file=sys.stderr)
     (n1, d1), (n2, d2) = counts
     print(f"({time.monotonic() - began:.0f} s)", file=sys.stderr)
     _print(conversations, n1, d1, n2, d2)
 
 
-def _keep(directory: Path, keep: Path) -> None:
+def _keep(path: Path, keep: Path, name: str) -> None:
     keep.mkdir(parents=True, exist_ok=True)
-    for messages in ROUNDS:
-        for path in directory.glob("callgrind.out.*"):
-            if f"desc: Trigger: dump round-{messages}" in path.read_text(errors="replace"):
-                shutil.copyfile(path, keep / f"callgrind.round-{messages}")
-    print(f"dumps kept in {keep}", file=sys.stderr)
+    shutil.copyfile(path, keep / name)
 
 
 def _print(conversations: int, n1: int, d1: Dump, n2: int, d2: Dump) -> None:
