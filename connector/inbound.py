@@ -69,9 +69,10 @@ def inbound_entry(
     if activity.text is not None and len(activity.text) > max_text_chars:
         raise MalformedPayload(f"text longer than {max_text_chars} characters")
     conversation = activity.conversation.id
-    own = replaced(activity, id=new_activity_id())
+    activity_id = new_activity_id()
+    own = replaced(activity, id=activity_id)
     entry = InboundEntry(
-        id=own.id,
+        id=activity_id,
         channel=channel,
         conversation=conversation,
         user_id=activity.from_.id,
@@ -122,7 +123,7 @@ class UserInbound:
         if self._ack_within_s > 0 and self._quiet(key, entry):
             session_id = await self._store.inbound_target(entry)
             if session_id is not None and self._quiet(key, entry):
-                taken = replaced(entry, session_id=session_id)
+                taken = entry.model_copy(update={"session_id": session_id})
                 unrecorded = Unrecorded(taken, self._put, self._ttl, activity)
                 return await self._take(key, unrecorded)
         earlier = self._unacked.get(entry.dedupe_key) if entry.dedupe_key else None

@@ -1,5 +1,6 @@
-"""Pydantic models on the message path made and copied without validation's and
-``model_copy``'s overhead (some 2-4 us each; a message makes about ten).
+"""Pydantic models on the message path (activities, the intent result) made and copied
+without validation's and ``model_copy``'s overhead (some 2-4 us each); the core's own
+records are plain dataclasses (:mod:`connector.plain`), which need neither.
 
 :func:`replaced` gives what ``model.model_copy(update=update)`` gives for a model without
 private attributes when ``update`` names its fields only: a new instance whose field values

@@ -1,9 +1,10 @@
 """The records midtier keeps besides sessions: what waits to go out (outbox), what came in
 and waits to be processed (inbound, provider inbox), what one unit of work writes, what
 an authorization code is bound to, and how legs ended for their providers (outcomes and
-the verdicts they record). Pydantic models, but for what a unit of work writes (plain data
-made for each commit) and the verdicts; the store protocols that keep them are in
-:mod:`connector.interfaces`.
+the verdicts they record). The queue entries a message passes through (outbox, inbound)
+are plain records (:mod:`connector.plain`), as is what a unit of work writes (plain data
+made for each commit) and the verdicts; the rest are pydantic models. The store protocols
+that keep them are in :mod:`connector.interfaces`.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from connector.activity import now
+from connector.plain import Record
 from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
 
 
-class OutboxEntry(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class OutboxEntry(Record):
     """An outbound activity waiting for its channel to accept it."""
 
     id: str
@@ -27,13 +30,14 @@ class OutboxEntry(BaseModel):
     channel: str
     conversation_id: str
     activity: dict[str, Any]
-    created_at: datetime = Field(default_factory=now)
+    created_at: datetime = field(default_factory=now)
     attempts: int = 0
-    next_attempt_at: datetime = Field(default_factory=now)
+    next_attempt_at: datetime = field(default_factory=now)
     last_error: str | None = None
 
 
-class InboundEntry(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class InboundEntry(Record):
     """A user's activity, recorded (with its dedupe key, in one transaction) before the
     channel acknowledged it, and kept until the core has processed it."""
 
@@ -48,12 +52,12 @@ class InboundEntry(BaseModel):
     # Key under which a repeat of this activity is recognised (None: never deduplicated).
     dedupe_key: str | None = None
     # Channel-owned state for a session this activity creates (``channel_state``).
-    channel_state: dict[str, Any] = Field(default_factory=dict)
+    channel_state: dict[str, Any] = field(default_factory=dict)
     # What else a reply needs besides the conversation id (e.g. a Bot Framework
     # ``serviceUrl``): becomes the session's ``channel_state["address"]``.
     address: dict[str, Any] | None = None
     session_id: str = ""  # set by the store: the session it was recorded into
-    created_at: datetime = Field(default_factory=now)
+    created_at: datetime = field(default_factory=now)
 
 
 class OutcomeEntry(BaseModel):

@@ -16,12 +16,12 @@ conversation went through.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
-
 from connector.activity import now
+from connector.plain import Record
 
 SessionStatus = Literal["active", "closed"]
 Speaker = Literal["user", "bot", "agent", "system"]
@@ -39,21 +39,22 @@ def new_id(prefix: str) -> str:
 LEG_INTENT = "intent"  # the ``Leg.data`` key of the intent a leg was opened for
 
 
-class Leg(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class Leg(Record):
     """One communication session: a channel conversation joined to a provider conversation."""
 
-    id: str = Field(default_factory=lambda: new_id("leg"))
+    id: str = field(default_factory=lambda: new_id("leg"))
     channel: str
     channel_conversation_id: str
     provider: str
     provider_conversation_id: str = ""
-    opened_at: datetime = Field(default_factory=now)
+    opened_at: datetime = field(default_factory=now)
     closed_at: datetime | None = None
     close_reason: str | None = None
     # Why this leg was opened (route decision reason, handoff request, agent transfer...).
     open_reason: str = ""
     # Provider-owned state that must survive restarts (e.g. the agent desk's assignment).
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_open(self) -> bool:
@@ -74,12 +75,13 @@ def excerpt(text: object) -> str | None:
     return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
 
 
-class DeliveryFailure(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class DeliveryFailure(Record):
     """A reply that never reached the user, kept on the session so that people can see it
     (``midtier sessions show``). ``reason`` is the platform's own error text (no URLs, no
     tokens)."""
 
-    at: datetime = Field(default_factory=now)
+    at: datetime = field(default_factory=now)
     channel: str
     activity_id: str
     excerpt: str | None = None  # the start of the reply's text
@@ -88,26 +90,27 @@ class DeliveryFailure(BaseModel):
     outcome: FailureOutcome
 
 
-class MidTierSession(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class MidTierSession(Record):
     """One conversation of one user; outlives any single leg."""
 
-    id: str = Field(default_factory=lambda: new_id("mts"))
+    id: str = field(default_factory=lambda: new_id("mts"))
     user_id: str
     channel: str
     channel_conversation_id: str
     status: SessionStatus = "active"
-    created_at: datetime = Field(default_factory=now)
-    updated_at: datetime = Field(default_factory=now)
-    legs: list[Leg] = Field(default_factory=list)
+    created_at: datetime = field(default_factory=now)
+    updated_at: datetime = field(default_factory=now)
+    legs: list[Leg] = field(default_factory=list)
     # The user's verified claims, handed to providers that redeem an authorization code.
-    claims: dict[str, Any] = Field(default_factory=dict)
+    claims: dict[str, Any] = field(default_factory=dict)
     # Conversation-scoped values providers may share (slots).
-    slots: dict[str, Any] = Field(default_factory=dict)
+    slots: dict[str, Any] = field(default_factory=dict)
     # Channel-owned state (e.g. the hash of the web chat's resume secret); never shown to
     # providers.
-    channel_state: dict[str, Any] = Field(default_factory=dict)
+    channel_state: dict[str, Any] = field(default_factory=dict)
     # Replies that could not be delivered, newest last (at most KEPT_FAILURES).
-    delivery_failures: list[DeliveryFailure] = Field(default_factory=list)
+    delivery_failures: list[DeliveryFailure] = field(default_factory=list)
     # Optimistic concurrency: bumped by every successful save.
     version: int = 0
 
@@ -119,7 +122,7 @@ class MidTierSession(BaseModel):
     @property
     def current_leg(self) -> Leg | None:
         """The open leg, if any (the last leg, while it is open)."""
-        legs = self.legs  # read once: a model's attribute takes pydantic's __getattr__ hook
+        legs = self.legs
         if legs:
             leg = legs[-1]
             if leg.closed_at is None:
@@ -160,16 +163,17 @@ class MidTierSession(BaseModel):
         return None
 
 
-class TranscriptEntry(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class TranscriptEntry(Record):
     """One line of a session's transcript: who said what, on which leg."""
 
     seq: int = 0  # assigned by the store, increasing per session
-    at: datetime = Field(default_factory=now)
+    at: datetime = field(default_factory=now)
     speaker: Speaker
     text: str | None = None
     provider: str | None = None
     leg_id: str | None = None
-    activity: dict[str, Any] = Field(default_factory=dict)  # the wire activity, as sent
+    activity: dict[str, Any] = field(default_factory=dict)  # the wire activity, as sent
     # The channel's own id of a user message (the web chat page's client id), so a client
     # can match its history to what it sent; channel-side only, never passed to providers.
     ref: str | None = None

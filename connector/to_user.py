@@ -23,7 +23,6 @@ from connector.activity import (
     now,
 )
 from connector.choices import OFFER, offered
-from connector.modelcopy import made
 from connector.outbox import Outbox
 from connector.records import OutboxEntry
 from connector.sessions import Leg, MidTierSession, Speaker, TranscriptEntry
@@ -128,8 +127,7 @@ class ToUser:
             else:
                 session.channel_state.pop(OFFER, None)
             turn.record(
-                made(
-                    TranscriptEntry,
+                TranscriptEntry(
                     seq=0,
                     at=stamped,
                     speaker=speaker,
@@ -141,8 +139,7 @@ class ToUser:
                 )
             )
         turn.send(
-            made(
-                OutboxEntry,
+            OutboxEntry(
                 id=out_id,
                 session_id=session.id,
                 channel=session.channel,

@@ -8,7 +8,6 @@ from typing import Any
 
 from connector.activity import ActivityTypes
 from connector.claims import verified_identities
-from connector.modelcopy import made
 from connector.records import InboundEntry
 from connector.sessions import MidTierSession, TranscriptEntry
 
@@ -90,8 +89,7 @@ def user_entry(entry: InboundEntry, open_leg: tuple[str, str] | None) -> Transcr
     if entry.activity.get("type", ActivityTypes.MESSAGE) != ActivityTypes.MESSAGE:
         return None
     text = entry.activity.get("text")
-    return made(
-        TranscriptEntry,
+    return TranscriptEntry(
         seq=0,
         at=entry.created_at,
         speaker="user",

@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 from connector.activity import now
 from connector.errors import ConflictError
-from connector.modelcopy import replaced
 from connector.records import Changes
 from connector.sessions import MidTierSession
 from connector.store import sqlite_migrate
@@ -268,7 +267,7 @@ class SqliteStore(SqliteHistory, SqliteQueues, SqliteOutcomes, SqliteCodes):
         its JSON, whether its idle_at is due to move)``; what was committed is kept in the
         cache, and a session whose write failed (a conflict, a repeat, the disk) is dropped
         from it, to be read from the file again."""
-        saved = replaced(read, version=expected + 1, updated_at=self._stamp())
+        saved = read.model_copy(update={"version": expected + 1, "updated_at": self._stamp()})
         data = saved.model_dump_json()
         try:
             await write(saved, data, _due(read, saved))
