@@ -13,9 +13,8 @@ besides sessions in :mod:`connector.records`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
-
-from pydantic import BaseModel, Field
 
 from connector.channel_protocol import (
     Acknowledges,
@@ -26,6 +25,7 @@ from connector.channel_protocol import (
     SendsWire,
     WebhookChannel,
 )
+from connector.plain import Record
 from connector.provider_protocol import HandoffContext, Provider, ProviderHost, SpeaksForMidtier
 from connector.records import AuthCodeRecord, Changes, InboundEntry, InboxEntry, OutboxEntry
 from connector.store_protocol import ChannelStore, Lock, ProviderStore, SessionStore
@@ -33,12 +33,13 @@ from connector.store_protocol import ChannelStore, Lock, ProviderStore, SessionS
 # --------------------------------------------------------------------------- NLU
 
 
-class IntentResult(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class IntentResult(Record):
     """What the classifier read in one message."""
 
     name: str | None
     confidence: float
-    ranking: list[tuple[str, float]] = Field(default_factory=list)
+    ranking: list[tuple[str, float]] = field(default_factory=list)
     out_of_scope: bool = False
 
 

