@@ -2,9 +2,9 @@
 and waits to be processed (inbound, provider inbox), what one unit of work writes, what
 an authorization code is bound to, and how legs ended for their providers (outcomes and
 the verdicts they record). The queue entries a message passes through (outbox, inbound)
-are plain records (:mod:`connector.plain`), as is what a unit of work writes (plain data
-made for each commit) and the verdicts; the rest are pydantic models. The store protocols
-that keep them are in :mod:`connector.interfaces`.
+are plain records (:mod:`connector.plain`); what a unit of work writes and the verdicts are
+plain dataclasses; the others (outcomes, provider inbox, codes) are pydantic models. The
+store protocols that keep them are in :mod:`connector.interfaces`.
 """
 
 from __future__ import annotations
