@@ -15,10 +15,9 @@ Where the function runs depends on what a commit costs:
 
   Writes are committed in groups: the transactions (and single writes) that tasks ask for
   within ``commit_window_s`` of the first one (0: in one turn of the event loop) run in one
-  ``BEGIN IMMEDIATE`` ... ``COMMIT`` at its end, each inside its own ``SAVEPOINT`` (one
-  that raises is rolled back alone; a single statement needs none, SQLite undoes one that
-  fails, nor does a group of one), and each caller's await returns once that ``COMMIT`` is
-  done. A commit's cost is mostly the pages it writes to the WAL, and concurrent
+  ``BEGIN IMMEDIATE`` ... ``COMMIT`` at its end (one that raises is rolled back alone: the
+  group runs again without it, see ``_run_group``), and each caller's await returns once
+  that ``COMMIT`` is done. A commit's cost is mostly the pages it writes to the WAL, and concurrent
   conversations write the same pages (the tables' and indexes' last pages): a group writes
   each once. A window (1 ms by default in ``midtier run``) lets units of work that finish
   a little apart share a commit too, at the cost of that much latency per write: with 4
@@ -41,6 +40,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+# A unit of a group commit (its function, its caller's future, whether it is one statement),
+# and what came of it (the future, the result, the error).
+_Unit = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", bool]
+_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 log = logging.getLogger("midtier.store")
 
@@ -85,8 +88,7 @@ class Database:
         self._checkpointing: asyncio.Future[None] | None = None
         # What the loop's turn asked for: each function, its caller's future, and whether it
         # runs one statement only (atomic by itself: no savepoint around it).
-        self._group: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], bool]]
-        self._group = []
+        self._group: list[_Unit] = []
 
     async def open(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="midtier-sqlite")
@@ -196,28 +198,8 @@ class Database:
                 if not done.done():
                     done.set_exception(RuntimeError(f"SQLite store {self.path!r} is closed"))
             return
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-        several = len(group) > 1  # alone, a unit that raises is undone by ROLLBACK
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for fn, done, one in group:
-                savepoint = several and not one
-                if savepoint:
-                    conn.execute("SAVEPOINT unit")
-                try:
-                    result = fn(conn)
-                except Exception as exc:  # this unit only: the others go on
-                    if savepoint:
-                        conn.execute("ROLLBACK TO unit")
-                        conn.execute("RELEASE unit")
-                    elif not conn.in_transaction:  # SQLite gave the whole transaction up
-                        raise sqlite3.OperationalError("the transaction was rolled back") from exc
-                    outcomes.append((done, None, exc))
-                else:
-                    if savepoint:
-                        conn.execute("RELEASE unit")
-                    outcomes.append((done, result, None))
-            conn.execute("COMMIT" if several or outcomes[0][2] is None else "ROLLBACK")
+            outcomes = _run_group(conn, group)
         except sqlite3.Error as exc:  # the disk, not a unit: none of them is committed
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -278,6 +260,34 @@ def _execute(conn: sqlite3.Connection, statement: str, params: Any) -> int:
 
 def _executemany(conn: sqlite3.Connection, statement: str, params: list[Any]) -> int:
     return conn.executemany(statement, params).rowcount
+
+
+def _run_group(conn: sqlite3.Connection, group: list[_Unit]) -> list[_Outcome]:
+    """Run a group's units in one transaction and commit it; each unit's result or error.
+
+    No savepoint per unit (two more statements each): a unit that raises is kept aside and
+    the transaction is rolled back and run again without it, so a group with k failures runs
+    k + 1 times (a failure is rare: a conflict, a repeat). A single statement that fails is
+    undone by SQLite alone and needs no second run, unless SQLite gave up the transaction.
+    """
+    failed: dict[int, BaseException] = {}
+    while True:
+        results: list[Any] = [None] * len(group)
+        conn.execute("BEGIN IMMEDIATE")
+        for i, (fn, _, one) in enumerate(group):
+            if i in failed:
+                continue
+            try:
+                results[i] = fn(conn)
+            except Exception as exc:  # this unit only: the others go on
+                failed[i] = exc
+                if not one or not conn.in_transaction:
+                    break
+        else:
+            conn.execute("COMMIT")
+            return [(done, results[i], failed.get(i)) for i, (_, done, _) in enumerate(group)]
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
 
 
 def _transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -38,9 +38,11 @@ async def test_transactions_asked_for_in_one_turn_share_one_commit_and_fail_alon
     commits: list[str] = []
     assert db._conn is not None
     db._conn.set_trace_callback(lambda s: commits.append(s) if s == "COMMIT" else None)
+    runs: list[int] = []
 
     def insert(x: int) -> Callable[[sqlite3.Connection], int]:
         def write(conn: sqlite3.Connection) -> int:
+            runs.append(x)
             conn.execute("INSERT INTO t (x) VALUES (?)", (x,))
             if x == 3:
                 raise ValueError("this unit fails")
@@ -55,6 +57,50 @@ async def test_transactions_asked_for_in_one_turn_share_one_commit_and_fail_alon
     assert isinstance(results[2], ValueError)
     assert commits == ["COMMIT"]  # five units of work, one commit
     assert _rows(tmp_path / "store.db") == [1, 2, 4, 5]  # the failed one rolled back alone
+    # The group ran again without the failed unit: those before it twice, it and those
+    # after it once.
+    assert runs == [1, 2, 3, 1, 2, 4, 5]
+    await db.close()
+
+
+async def test_a_group_that_fails_nowhere_runs_its_statements_and_one_commit(
+    tmp_path: Path,
+) -> None:
+    db = await _database(tmp_path / "store.db")
+    statements: list[str] = []
+    assert db._conn is not None
+    db._conn.set_trace_callback(statements.append)
+
+    def insert_two(x: int) -> Callable[[sqlite3.Connection], None]:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany("INSERT INTO t (x) VALUES (?)", [(x,), (x + 10,)])
+
+        return write
+
+    await asyncio.gather(*(db.transaction(insert_two(x)) for x in range(1, 4)))
+    inserts = [f"INSERT INTO t (x) VALUES ({x})" for x in (1, 11, 2, 12, 3, 13)]
+    assert statements == ["BEGIN IMMEDIATE", *inserts, "COMMIT"]  # no savepoint per unit
+    assert _rows(tmp_path / "store.db") == [1, 2, 3, 11, 12, 13]
+    await db.close()
+
+
+async def test_a_single_statement_that_aborts_the_transaction_leaves_the_others_whole(
+    tmp_path: Path,
+) -> None:
+    db = await _database(tmp_path / "store.db")
+    await db.run(
+        lambda conn: conn.execute("CREATE TABLE u (x INTEGER UNIQUE ON CONFLICT ROLLBACK)")
+    )
+    await db.run(lambda conn: conn.execute("INSERT INTO u (x) VALUES (7)"))
+    results = await asyncio.gather(
+        db.execute("INSERT INTO t (x) VALUES (1)"),
+        db.execute("INSERT INTO u (x) VALUES (7)"),  # ON CONFLICT ROLLBACK: ends the transaction
+        db.execute("INSERT INTO t (x) VALUES (3)"),
+        return_exceptions=True,
+    )
+    assert results[0] == 1 and results[2] == 1
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert _rows(tmp_path / "store.db") == [1, 3]
     await db.close()
 
 
