@@ -6,8 +6,8 @@ only, after a warm-up:
 
 * ``midtier-webchat``: ``midtier run`` on the embedded default (SQLite, the FAQ bot in
   process), N web chat WebSockets each sending M messages one after another, on the
-  event loop ``midtier run`` picks (uvloop where it is installed);
-* ``midtier-webchat-asyncio``: the same on asyncio's own event loop (``--loop asyncio``);
+  event loop ``midtier run`` takes by default (asyncio's own);
+* ``midtier-webchat-uvloop``: the same on uvloop's event loop (``--loop uvloop``);
 * ``midtier-telegram``: midtier with a Telegram channel, ``wrk`` posting webhooks (each
   update unique, with the secret-token header), the replies going to a fake Bot API in its
   own process; a message counts once its reply arrived there;
@@ -47,13 +47,13 @@ import message_cpu_rows as rows
 
 ROWS = [
     "midtier-webchat",
-    "midtier-webchat-asyncio",
+    "midtier-webchat-uvloop",
     "midtier-telegram",
     "cloudadapter",
     "legacy-adapter",
     "bare-aiohttp",
 ]
-MIDTIER = ("midtier-webchat", "midtier-webchat-asyncio", "midtier-telegram")
+MIDTIER = ("midtier-webchat", "midtier-webchat-uvloop", "midtier-telegram")
 BASELINES = {"cloudadapter": "CloudAdapter", "legacy-adapter": "legacy", "bare-aiohttp": "bare"}
 
 
@@ -65,8 +65,8 @@ def _runner(name: str, options: rows.Options) -> Callable[[], Awaitable[rows.Row
         return "botbuilder-integration-aiohttp is not installed (pip install '.[test]')"
     if name == "midtier-webchat":
         return lambda: rows.midtier_webchat(options)
-    if name == "midtier-webchat-asyncio":
-        return lambda: rows.midtier_webchat(options, loop="asyncio")
+    if name == "midtier-webchat-uvloop":
+        return lambda: rows.midtier_webchat(options, loop="uvloop")
     if name == "midtier-telegram":
         return lambda: rows.midtier_telegram(options)
     if name == "bare-aiohttp":

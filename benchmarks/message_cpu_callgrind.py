@@ -113,7 +113,8 @@ LIBRARIES = {
     "libc.": "libc (memory, strings, system call wrappers)",
     "_multiarray_umath": "numpy (the intent classifier)",
     "_json": "json's C speedups",
-    "loop": "uvloop (the event loop on libuv)",
+    "loop": "uvloop (the event loop on libuv, --loop uvloop)",
+    "_asyncio": "asyncio's C tasks and futures",
 }
 
 

@@ -63,10 +63,11 @@ def _check(row: str, answer: str) -> None:
         raise SystemExit(f"{row}: the bot answered {answer[:80]!r}, not the FAQ answer")
 
 
-async def midtier_webchat(options: Options, loop: str = "auto") -> Row:
+async def midtier_webchat(options: Options, loop: str = "asyncio") -> Row:
     """midtier on the embedded default, N web chat WebSockets sending M messages each; on
-    asyncio's own event loop instead of uvloop when ``loop`` is "asyncio"."""
-    name = "midtier-webchat" if loop == "auto" else f"midtier-webchat-{loop}"
+    uvloop's event loop instead of asyncio's own (``midtier run``'s) when ``loop`` is
+    "uvloop"."""
+    name = "midtier-webchat" if loop == "asyncio" else f"midtier-webchat-{loop}"
     with tempfile.TemporaryDirectory(prefix="bench-midtier-") as tmp:
         config = servers.midtier_config(Path(tmp), None)
         port = servers.free_port()
@@ -89,7 +90,7 @@ async def midtier_webchat(options: Options, loop: str = "auto") -> Row:
     return Row(
         name,
         f"{FAQ} in process, intent from midtier's classifier"
-        + (", asyncio's event loop" if loop == "asyncio" else ""),
+        + (", uvloop's event loop" if loop == "uvloop" else ""),
         "send -> bot's reply and ack frames, on open WebSockets",
         len(run.latencies),
         wall,

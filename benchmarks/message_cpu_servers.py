@@ -164,9 +164,9 @@ def midtier_config(directory: Path, telegram_api: str | None, *, slowdown: float
     return config
 
 
-def midtier(port: int, config: Path, data: Path, *wrapper: str, loop: str = "auto") -> list[str]:
+def midtier(port: int, config: Path, data: Path, *wrapper: str, loop: str = "asyncio") -> list[str]:
     """The command of ``midtier run`` (optionally under ``wrapper``, e.g. valgrind) on the
-    event loop ``loop`` (``midtier run --loop``: auto takes uvloop where it is installed)."""
+    event loop ``loop`` (``midtier run --loop``: asyncio, its default, or uvloop)."""
     return [
         *wrapper,
         sys.executable,

@@ -1,6 +1,6 @@
 """The ``midtier`` command: run the server, check a config, look at sessions.
 
-midtier run [--host H] [--port P] [--config DIR] [--data DIR] [--loop auto|uvloop|asyncio]
+midtier run [--host H] [--port P] [--config DIR] [--data DIR] [--loop asyncio|uvloop]
 midtier check [--config DIR]
 midtier route explain TEXT [--session ID] [--channel C] [--at ISO] [--config DIR] [--data DIR]
 midtier reload [--data DIR] [--timeout S]
@@ -51,9 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", default="info")
     run.add_argument(
         "--loop",
-        choices=["auto", "uvloop", "asyncio"],
-        default="auto",
-        help="event loop: uvloop where it is installed (auto, the default), or asyncio's own",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="event loop: asyncio's own (the default), or uvloop's (pip install 'midtier[uvloop]')",
     )
 
     check = sub.add_parser("check", help="validate a config directory, printing every error")
@@ -187,7 +187,10 @@ def _run(args: argparse.Namespace) -> int:
     try:
         loop = _event_loop(args.loop)
     except ImportError:
-        print("error: --loop uvloop: uvloop is not installed (pip install uvloop)", file=sys.stderr)
+        print(
+            "error: --loop uvloop: uvloop is not installed (pip install 'midtier[uvloop]')",
+            file=sys.stderr,
+        )
         return 2
     app.on_startup.append(_settle_memory)  # after everything else has started
     base = f"http://{args.host}:{args.port}"
@@ -214,18 +217,15 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _event_loop(choice: str) -> asyncio.AbstractEventLoop:
-    """The loop the server runs on. uvloop's (libuv, in C) runs fewer instructions per
-    message than asyncio's pure-Python scheduling and selector (2.12 M -> 2.03 M per web chat
-    message under callgrind; docs/benchmarks.md). ImportError when uvloop is asked for and
-    missing."""
-    if choice != "asyncio":
-        try:
-            import uvloop
-        except ImportError:
-            if choice == "uvloop":
-                raise
-        else:
-            return uvloop.new_event_loop()
+    """The loop the server runs on: asyncio's own unless ``choice`` is "uvloop". uvloop's
+    (libuv, in C) runs fewer instructions per message under callgrind, yet the server
+    spends more CPU time on it: 6-7% more a web chat message and 14-17% more a Telegram
+    webhook message, in alternating runs (docs/benchmarks.md, eighth round). ImportError
+    when uvloop is asked for and missing."""
+    if choice == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
     return asyncio.new_event_loop()
 
 

@@ -1,5 +1,5 @@
-"""``midtier run`` serves on uvloop by default and on asyncio's own loop with ``--loop
-asyncio``: the same web chat conversation, recorded and answered, on both."""
+"""``midtier run`` serves on asyncio's own event loop by default and on uvloop's with
+``--loop uvloop``: the same web chat conversation, recorded and answered, on both."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _loop_in_log(log: str) -> str:
 
 @pytest.mark.parametrize(
     ("option", "loop"),
-    [([], "uvloop"), (["--loop", "uvloop"], "uvloop"), (["--loop", "asyncio"], "asyncio")],
+    [([], "asyncio"), (["--loop", "uvloop"], "uvloop"), (["--loop", "asyncio"], "asyncio")],
 )
 async def test_the_server_answers_on_the_event_loop_it_was_given(
     tmp_path: Path, option: list[str], loop: str
@@ -44,18 +44,20 @@ async def test_the_server_answers_on_the_event_loop_it_was_given(
         assert _loop_in_log(server.log()) == loop
 
 
-def test_without_uvloop_auto_takes_asyncio_and_asking_for_uvloop_is_refused(
+def test_without_uvloop_the_default_serves_and_asking_for_uvloop_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "uvloop", None)  # what ``import uvloop`` sees uninstalled
-    loop = _event_loop("auto")
+    loop = _event_loop("asyncio")
     try:
         assert type(loop).__module__.split(".")[0] == "asyncio"
     finally:
         loop.close()
+    with pytest.raises(ImportError):
+        _event_loop("uvloop")
     data = tmp_path / "data"
     assert main(["run", "--loop", "uvloop", "--data", str(data), "--port", "1"]) == 2
     assert capsys.readouterr().err == (
-        "error: --loop uvloop: uvloop is not installed (pip install uvloop)\n"
+        "error: --loop uvloop: uvloop is not installed (pip install 'midtier[uvloop]')\n"
     )
     assert not data.exists()  # refused before anything was started or written
