@@ -11,6 +11,7 @@ only, after a warm-up:
 * ``midtier-telegram``: midtier with a Telegram channel, ``wrk`` posting webhooks (each
   update unique, with the secret-token header), the replies going to a fake Bot API in its
   own process; a message counts once its reply arrived there;
+* ``midtier-telegram-uvloop``: the same on uvloop's event loop;
 * ``cloudadapter``: the same FAQ bot hosted as botbuilder's samples do (``CloudAdapter``);
 * ``legacy-adapter``: the same bot on ``BotFrameworkHttpAdapter``;
 * ``bare-aiohttp``: an aiohttp handler that parses the JSON activity and answers JSON.
@@ -49,11 +50,12 @@ ROWS = [
     "midtier-webchat",
     "midtier-webchat-uvloop",
     "midtier-telegram",
+    "midtier-telegram-uvloop",
     "cloudadapter",
     "legacy-adapter",
     "bare-aiohttp",
 ]
-MIDTIER = ("midtier-webchat", "midtier-webchat-uvloop", "midtier-telegram")
+MIDTIER = tuple(name for name in ROWS if name.startswith("midtier-"))
 BASELINES = {"cloudadapter": "CloudAdapter", "legacy-adapter": "legacy", "bare-aiohttp": "bare"}
 
 
@@ -69,6 +71,8 @@ def _runner(name: str, options: rows.Options) -> Callable[[], Awaitable[rows.Row
         return lambda: rows.midtier_webchat(options, loop="uvloop")
     if name == "midtier-telegram":
         return lambda: rows.midtier_telegram(options)
+    if name == "midtier-telegram-uvloop":
+        return lambda: rows.midtier_telegram(options, loop="uvloop")
     if name == "bare-aiohttp":
         return lambda: rows.bare(options)
     return lambda: rows.botbuilder(name, options)

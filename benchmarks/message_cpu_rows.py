@@ -162,29 +162,30 @@ async def _wrk_measure(
     return Measured(stats["replies"], stats["last"] - wall0, cpu, run, latencies, "; ".join(notes))
 
 
-async def midtier_telegram(options: Options) -> Row:
-    """midtier with a Telegram channel, the webhook driven by wrk, replies to a fake Bot API."""
+async def midtier_telegram(options: Options, loop: str = "asyncio") -> Row:
+    """midtier with a Telegram channel, the webhook driven by wrk, replies to a fake Bot API
+    (on uvloop's event loop when ``loop`` is "uvloop")."""
+    name = "midtier-telegram" if loop == "asyncio" else f"midtier-telegram-{loop}"
     fake_port = servers.free_port()
     fake_cmd = servers.fake_platform(fake_port)
     async with servers.serve("fake platform", fake_cmd, fake_port, ready_path="/stats") as fake:
         with tempfile.TemporaryDirectory(prefix="bench-midtier-") as tmp:
             config = servers.midtier_config(Path(tmp), fake.base)
             port = servers.free_port()
-            command = servers.midtier(port, config, Path(tmp) / "data")
+            command = servers.midtier(port, config, Path(tmp) / "data", loop=loop)
             env = servers.MIDTIER_ENV
             async with servers.serve("midtier", command, port, ready_path="/healthz", env=env) as s:
                 url = f"{s.base}/channels/telegram"
                 bodies, headers = loads.telegram_bodies(), loads.TELEGRAM_HEADERS
                 status, text = await loads.post_one(url, bodies[0], headers)
                 if status != 200:
-                    raise SystemExit(f"midtier-telegram: webhook answered {status}: {text[:200]}")
-                _check("midtier-telegram", (await loads.drain(fake.base, 1))["text"])
-                got = await _wrk_measure(
-                    "midtier-telegram", s, url, bodies, headers, options, fake.base
-                )
+                    raise SystemExit(f"{name}: webhook answered {status}: {text[:200]}")
+                _check(name, (await loads.drain(fake.base, 1))["text"])
+                got = await _wrk_measure(name, s, url, bodies, headers, options, fake.base)
     return Row(
-        "midtier-telegram",
-        f"{FAQ} in process, intent from midtier's classifier",
+        name,
+        f"{FAQ} in process, intent from midtier's classifier"
+        + (", uvloop's event loop" if loop == "uvloop" else ""),
         _paced("webhook -> sendMessage at a fake Bot API; HTTP: the webhook's 200", options),
         got.messages,
         got.seconds,
