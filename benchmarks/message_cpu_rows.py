@@ -58,6 +58,13 @@ class Row:
 FAQ = "FAQ bot"  # bot_configs/bots/faq.py
 
 
+def _on_loop(row: str, loop: str) -> tuple[str, str]:
+    """A midtier row's name and its bot column's tail for ``loop`` (asyncio: none)."""
+    if loop == "asyncio":
+        return row, ""
+    return f"{row}-{loop}", f", {loop}'s event loop"
+
+
 def _check(row: str, answer: str) -> None:
     if not answer.startswith(loads.FIRST_ANSWER):
         raise SystemExit(f"{row}: the bot answered {answer[:80]!r}, not the FAQ answer")
@@ -67,7 +74,7 @@ async def midtier_webchat(options: Options, loop: str = "asyncio") -> Row:
     """midtier on the embedded default, N web chat WebSockets sending M messages each; on
     uvloop's event loop instead of asyncio's own (``midtier run``'s) when ``loop`` is
     "uvloop"."""
-    name = "midtier-webchat" if loop == "asyncio" else f"midtier-webchat-{loop}"
+    name, on_loop = _on_loop("midtier-webchat", loop)
     with tempfile.TemporaryDirectory(prefix="bench-midtier-") as tmp:
         config = servers.midtier_config(Path(tmp), None)
         port = servers.free_port()
@@ -89,8 +96,7 @@ async def midtier_webchat(options: Options, loop: str = "asyncio") -> Row:
     )
     return Row(
         name,
-        f"{FAQ} in process, intent from midtier's classifier"
-        + (", uvloop's event loop" if loop == "uvloop" else ""),
+        f"{FAQ} in process, intent from midtier's classifier{on_loop}",
         "send -> bot's reply and ack frames, on open WebSockets",
         len(run.latencies),
         wall,
@@ -165,7 +171,7 @@ async def _wrk_measure(
 async def midtier_telegram(options: Options, loop: str = "asyncio") -> Row:
     """midtier with a Telegram channel, the webhook driven by wrk, replies to a fake Bot API
     (on uvloop's event loop when ``loop`` is "uvloop")."""
-    name = "midtier-telegram" if loop == "asyncio" else f"midtier-telegram-{loop}"
+    name, on_loop = _on_loop("midtier-telegram", loop)
     fake_port = servers.free_port()
     fake_cmd = servers.fake_platform(fake_port)
     async with servers.serve("fake platform", fake_cmd, fake_port, ready_path="/stats") as fake:
@@ -184,8 +190,7 @@ async def midtier_telegram(options: Options, loop: str = "asyncio") -> Row:
                 got = await _wrk_measure(name, s, url, bodies, headers, options, fake.base)
     return Row(
         name,
-        f"{FAQ} in process, intent from midtier's classifier"
-        + (", uvloop's event loop" if loop == "uvloop" else ""),
+        f"{FAQ} in process, intent from midtier's classifier{on_loop}",
         _paced("webhook -> sendMessage at a fake Bot API; HTTP: the webhook's 200", options),
         got.messages,
         got.seconds,

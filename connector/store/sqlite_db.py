@@ -16,13 +16,13 @@ Where the function runs depends on what a commit costs:
   Writes are committed in groups: the transactions (and single writes) that tasks ask for
   within ``commit_window_s`` of the first one (0: in one turn of the event loop) run in one
   ``BEGIN IMMEDIATE`` ... ``COMMIT`` at its end (one that raises is rolled back alone: the
-  group runs again without it, see ``_run_group``), and each caller's await returns once
-  that ``COMMIT`` is done. A commit's cost is mostly the pages it writes to the WAL, and concurrent
-  conversations write the same pages (the tables' and indexes' last pages): a group writes
-  each once. A window (1 ms by default in ``midtier run``) lets units of work that finish
-  a little apart share a commit too, at the cost of that much latency per write: with 4
-  conversations under callgrind it cut WAL commits per message from 1.0 to 0.3; with 16 at
-  full speed one turn of the loop already grouped about 3 (``docs/benchmarks.md``).
+  group runs again without it, :mod:`.sqlite_group`), and each caller's await returns once
+  that ``COMMIT`` is done. A commit's cost is mostly the pages it writes to the WAL, and
+  concurrent conversations write the same pages (the tables' and indexes' last pages): a
+  group writes each once. A window (1 ms by default in ``midtier run``) lets units of work
+  that finish a little apart share a commit too, at the cost of that much latency per
+  write: with 4 conversations under callgrind it cut WAL commits per message from 1.0 to
+  0.3; with 16 at full speed one turn of the loop already grouped about 3 (``docs/benchmarks.md``).
 - ``synchronous = FULL``: every commit fsyncs, so every call runs on the connection's own
   worker thread and the loop never waits on the disk.
 """
@@ -39,11 +39,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from connector.store.sqlite_group import Unit, run_group
+
 T = TypeVar("T")
-# A unit of a group commit (its function, its caller's future, whether it is one statement),
-# and what came of it (the future, the result, the error).
-_Unit = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", bool]
-_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 log = logging.getLogger("midtier.store")
 
@@ -87,8 +85,8 @@ class Database:
         self._commits = 0
         self._checkpointing: asyncio.Future[None] | None = None
         # What the loop's turn asked for: each function, its caller's future, and whether it
-        # runs one statement only (atomic by itself: no savepoint around it).
-        self._group: list[_Unit] = []
+        # runs one statement only (atomic by itself: its failure needs no second run).
+        self._group: list[Unit] = []
 
     async def open(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="midtier-sqlite")
@@ -199,7 +197,7 @@ class Database:
                     done.set_exception(RuntimeError(f"SQLite store {self.path!r} is closed"))
             return
         try:
-            outcomes = _run_group(conn, group)
+            outcomes = run_group(conn, group)
         except sqlite3.Error as exc:  # the disk, not a unit: none of them is committed
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -260,34 +258,6 @@ def _execute(conn: sqlite3.Connection, statement: str, params: Any) -> int:
 
 def _executemany(conn: sqlite3.Connection, statement: str, params: list[Any]) -> int:
     return conn.executemany(statement, params).rowcount
-
-
-def _run_group(conn: sqlite3.Connection, group: list[_Unit]) -> list[_Outcome]:
-    """Run a group's units in one transaction and commit it; each unit's result or error.
-
-    No savepoint per unit (two more statements each): a unit that raises is kept aside and
-    the transaction is rolled back and run again without it, so a group with k failures runs
-    k + 1 times (a failure is rare: a conflict, a repeat). A single statement that fails is
-    undone by SQLite alone and needs no second run, unless SQLite gave up the transaction.
-    """
-    failed: dict[int, BaseException] = {}
-    while True:
-        results: list[Any] = [None] * len(group)
-        conn.execute("BEGIN IMMEDIATE")
-        for i, (fn, _, one) in enumerate(group):
-            if i in failed:
-                continue
-            try:
-                results[i] = fn(conn)
-            except Exception as exc:  # this unit only: the others go on
-                failed[i] = exc
-                if not one or not conn.in_transaction:
-                    break
-        else:
-            conn.execute("COMMIT")
-            return [(done, results[i], failed.get(i)) for i, (_, done, _) in enumerate(group)]
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
 
 
 def _transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
