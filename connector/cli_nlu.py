@@ -32,4 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--few-shot", action="store_true",
                         help=f"CLINC150 with {FEW_SHOT} training examples per intent, "
                         f"mean of {len(FEW_SHOT_SEEDS)} draws")  # fmt: skip
+    parser.add_argument(
+        "--threshold-on",
+        choices=["intent", "provider"],
+        default="intent",
+        help="judge confidence per intent, or per provider (CLINC150: its domains)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per tier per line")

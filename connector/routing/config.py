@@ -91,6 +91,11 @@ class Classifier(_Strict):
     # The top in-scope probability under which a message is out of scope (None: the tier's
     # own default, tuned on held-out data; ``midtier nlu eval`` tunes one for your data).
     threshold: float | None = Field(default=None, ge=0, le=1)
+    # What the threshold is compared with. intent: the top intent's probability. provider:
+    # the summed probability of the intents of the provider that would serve the message
+    # (connector.routing.nlu_groups); the intent is then the likeliest of that provider's,
+    # and the confidence routes and next best actions see is that sum.
+    threshold_on: Literal["intent", "provider"] = "intent"
 
     @field_validator("tier")
     @classmethod

@@ -29,6 +29,7 @@ from connector.errors import ConfigError, ConfigErrors
 from connector.interfaces import IntentResult
 from connector.routing.config import RoutingConfig
 from connector.routing.nlu_data import OUT_OF_SCOPE_INTENTS, TrainingData, load_training_data
+from connector.routing.nlu_groups import Groups, by_route
 from connector.routing.tiers import EXTRAS, TIERS
 
 log = logging.getLogger("midtier.nlu")
@@ -45,6 +46,7 @@ class TierClassifier(Protocol):
 
     intents: list[str]
     threshold: float
+    groups: Groups | None  # set: confidence judged per provider (``nlu.threshold_on``)
 
     def classify(self, text: str) -> IntentResult: ...
 
@@ -104,12 +106,16 @@ def intent_result(
     oos: int | None,
     threshold: float,
     total: float = 1.0,
+    groups: Groups | None = None,
 ) -> IntentResult:
     """The shared reading of a probability row: out of scope when the out-of-scope class wins
     or the top in-scope probability is under ``threshold``; the ranking lists in-scope intents.
     ``probs`` is consumed (the out-of-scope entry is overwritten). Up to 32 intents, a list of
     Python floats costs less than numpy's calls; a list may hold the softmax's exponentials
-    unnormalized, ``total`` their sum (only the ranked ones are divided by it)."""
+    unnormalized, ``total`` their sum (only the ranked ones are divided by it). With
+    ``groups``, judged per provider (:mod:`connector.routing.nlu_groups`): the intent is the
+    likeliest of the best provider's, the confidence their summed probability."""
+    judged = groups.judge(probs, total) if groups is not None else None
     beaten = False  # the out-of-scope class itself won
     if isinstance(probs, list):
         if oos is not None:
@@ -129,6 +135,9 @@ def intent_result(
         values = [values_of[i] for i in order]
     ranking = [(intents[i], p) for i, p in zip(order, values, strict=True) if i != oos]
     name, top = ranking[0]
+    if judged is not None:
+        chosen, top, beaten = judged
+        name = intents[chosen]
     scoped = top >= threshold and not beaten
     return IntentResult(
         name=name if scoped else None,
@@ -141,16 +150,21 @@ def intent_result(
 def classifier_for(
     routing: RoutingConfig, files: list[Path], cache_dir: Path, progress: Progress | None = None
 ) -> tuple[TierClassifier, bool]:
-    """``train_or_load`` with the tier and threshold that ``routing.yaml``'s ``nlu:`` names.
+    """``train_or_load`` with the tier and threshold that ``routing.yaml``'s ``nlu:`` names,
+    its confidence judged per provider of ``routing.routes`` when ``nlu.threshold_on`` says so.
     Raises ``ConfigErrors`` naming ``routing.yaml: nlu.tier`` for a tier that cannot be
     imported (its extra not installed)."""
     nlu = routing.nlu
     try:
-        return train_or_load(
+        classifier, trained = train_or_load(
             files, cache_dir, tier=nlu.tier, threshold=nlu.threshold, progress=progress
         )
     except TierUnavailable as exc:
         raise ConfigErrors([ConfigError("routing.yaml", "nlu.tier", str(exc))]) from None
+    classifier.groups = None
+    if nlu.threshold_on == "provider":
+        classifier.groups = Groups(classifier.intents, by_route(routing.routes))
+    return classifier, trained
 
 
 def train_or_load(

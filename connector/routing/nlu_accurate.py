@@ -42,6 +42,7 @@ for _module in ("torch", "transformers", "onnx"):
 from connector.files import replacing_bytes  # noqa: E402
 from connector.interfaces import IntentResult  # noqa: E402
 from connector.routing.nlu_data import OUT_OF_SCOPE_INTENTS, TrainingData  # noqa: E402
+from connector.routing.nlu_groups import Groups  # noqa: E402
 
 if TYPE_CHECKING:
     from connector.routing.nlu_accurate_tune import TuneSettings
@@ -83,6 +84,7 @@ class AccurateClassifier:
         self._tokens = Tokens()
         self.intents = intents
         self.threshold = threshold
+        self.groups: Groups | None = None  # set by ``classifier_for``: judged per provider
         self._oos = np.array([name in OUT_OF_SCOPE_INTENTS for name in intents])
         self._in_scope = np.flatnonzero(~self._oos)
 
@@ -95,7 +97,12 @@ class AccurateClassifier:
         order = self._in_scope[np.argsort(-scoped, kind="stable")[:RANKING_SIZE]]
         ranking = [(self.intents[i], float(probs[i])) for i in order]
         name, top = ranking[0]
-        out = top < self.threshold or float(probs[self._oos].sum()) > top
+        if self.groups is not None:
+            best, top, outweighed = self.groups.judge(probs)
+            name = self.intents[best]
+            out = top < self.threshold or outweighed
+        else:
+            out = top < self.threshold or float(probs[self._oos].sum()) > top
         return IntentResult(
             name=None if out else name, confidence=top, ranking=ranking, out_of_scope=out
         )

@@ -42,6 +42,7 @@ from connector.routing.nlu import (
 from connector.routing.nlu_data import TrainingData
 from connector.routing.nlu_default_fit import CHAR_NGRAMS, Fitted, ModelArrays, fit
 from connector.routing.nlu_features import ChunkScores, MessageScores, WordScores
+from connector.routing.nlu_groups import Groups
 from connector.routing.nlu_static import packaged, packaged_digest
 
 MODEL_FORMAT = "midtier-nlu/2 word(1,2) tfidf + chunk-mean char_wb(1,4) tfidf + static-minilm lr"
@@ -72,6 +73,7 @@ class DefaultClassifier:
         if not 0.0 <= limit <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], got {limit}")
         self.threshold = limit
+        self.groups: Groups | None = None  # set by ``classifier_for``: judged per provider
         self.arrays = arrays
         self.intents = arrays.intents
         self._oos = out_of_scope_index(arrays.intents)
@@ -93,11 +95,12 @@ class DefaultClassifier:
         scores = self._scores(text)
         if len(scores) > FEW_INTENTS:
             probs = _softmax(scores)
-            return intent_result(probs, self.intents, self._oos, self.threshold)
+            return intent_result(probs, self.intents, self._oos, self.threshold, 1.0, self.groups)
         listed: list[float] = scores.tolist()
         top = max(listed)
         exps = [math.exp(s - top) for s in listed]
-        return intent_result(exps, self.intents, self._oos, self.threshold, sum(exps))
+        total = sum(exps)
+        return intent_result(exps, self.intents, self._oos, self.threshold, total, self.groups)
 
     def probabilities_many(self, texts: Sequence[str]) -> _Array:
         """``probabilities`` of each text, one row each."""

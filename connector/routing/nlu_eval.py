@@ -32,6 +32,7 @@ from connector.cli_progress import Bar
 from connector.errors import ConfigErrors
 from connector.routing.nlu import TIERS, TierUnavailable, tier_module
 from connector.routing.nlu_data import TrainingData, load_training_data
+from connector.routing.nlu_groups import Groups
 from connector.routing.nlu_measure import Readings, figures, latency, startup, tune, tune_balanced
 
 KEYS = ("tier", "in_scope_accuracy", "oos_recall", "oos_precision", "routing_accuracy",
@@ -99,21 +100,30 @@ def from_files(train: Path, test: Path, val: Path | None) -> Dataset:
 
 
 def score(classifier: Any, pairs: Pairs, label: str) -> Readings:
-    """Probabilities of every text, 500 at a time (for the progress bar)."""
+    """Probabilities of every text, 500 at a time (for the progress bar), read as
+    ``classify`` reads them (per provider when it has ``groups``)."""
     bar, rows = Bar(label), []
     for start in range(0, len(pairs), 500):
         rows.append(classifier.probabilities_many([t for t, _ in pairs[start : start + 500]]))
         bar(min(start + 500, len(pairs)), len(pairs))
     probs = np.vstack(rows) if rows else np.zeros((0, len(classifier.intents)))
-    return Readings.of(probs, classifier.intents, [i for _, i in pairs])
+    return Readings.of(probs, classifier.intents, [i for _, i in pairs], classifier.groups)
 
 
-def evaluate(tier: str, data: Dataset, workdir: Path) -> dict[str, Any]:
-    """Train, tune, score and time one tier on one data set: a row of ``KEYS`` and extras."""
+def evaluate(
+    tier: str, data: Dataset, workdir: Path, *, threshold_on: str = "intent"
+) -> dict[str, Any]:
+    """Train, tune, score and time one tier on one data set: a row of ``KEYS`` and extras.
+    ``threshold_on="provider"``: confidence judged per provider, the data set's domains
+    standing for providers."""
     module = tier_module(tier)
     start = time.perf_counter()
     classifier = module.train(data.train, progress=Bar(f"{tier}: training"))
     train_s = time.perf_counter() - start
+    if threshold_on == "provider":
+        if data.domains is None:
+            raise ValueError("judging per provider needs a data set with domains")
+        classifier.groups = Groups(classifier.intents, data.domains.get)
     balanced = None
     if (
         data.val is not None
@@ -127,7 +137,7 @@ def evaluate(tier: str, data: Dataset, workdir: Path) -> dict[str, Any]:
     row: dict[str, Any] = {"tier": tier, **figures(test, classifier.threshold, data.domains)}
     row.update(p50_ms=timed["p50_ms"], p99_ms=timed["p99_ms"], train_s=train_s, **loaded)
     row.update(cpu_p50_ms=timed["cpu_p50_ms"], cpu_p99_ms=timed["cpu_p99_ms"])
-    row.update(threshold=classifier.threshold, dataset=data.name)
+    row.update(threshold=classifier.threshold, threshold_on=threshold_on, dataset=data.name)
     row.update(train_examples=len(data.train.examples), test_examples=len(data.test))
     if balanced is not None:
         row["balanced"] = {"threshold": balanced, **figures(test, balanced, data.domains)}
@@ -166,6 +176,8 @@ def table(rows: list[dict[str, Any]], *, published: bool) -> str:
         lines += [f"| {m} | {a:.1f} | {r:.1f} |" + " |" * 8 for m, a, r in PUBLISHED]
     for r in rows:
         where = f"threshold {r['threshold']:.3f}"
+        if r.get("threshold_on") == "provider":
+            where += " on the provider's summed probability"
         lines.append(
             f"| midtier {r['tier']} ({r['dataset']}, {where}) | {pct(r['in_scope_accuracy'])} "
             f"| {pct(r['oos_recall'])} | {pct(r['oos_precision'])} | {pct(r['routing_accuracy'])} "
@@ -184,6 +196,11 @@ def table(rows: list[dict[str, Any]], *, published: bool) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate; exit 2 (one line on stderr) for bad files or a tier that is not installed."""
+    if args.threshold_on == "provider" and args.dataset is None:
+        print("error: --threshold-on provider needs --dataset clinc150 (its domains stand for"
+              " providers); the deployment's own model (--test alone) is judged as its"
+              " routing.yaml says (nlu.threshold_on)", file=sys.stderr)  # fmt: skip
+        return 2
     if args.dataset is None and args.train is None:
         if args.test is None:
             print("error: give --dataset, --train with --test, or --test", file=sys.stderr)
@@ -217,7 +234,8 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="midtier-nlu-eval-") as tmp, threadpool_limits(1):
         for tier in tiers:
-            measured = [evaluate(tier, data, Path(tmp)) for data in draws]
+            on = args.threshold_on
+            measured = [evaluate(tier, data, Path(tmp), threshold_on=on) for data in draws]
             rows.append(mean_row(measured) if len(measured) > 1 else measured[0])
     if args.json:
         for row in rows:

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from connector.routing.nlu import TierClassifier, out_of_scope_index
 from connector.routing.nlu_data import OUT_OF_SCOPE_INTENTS
+from connector.routing.nlu_groups import Groups
 
 THRESHOLDS = np.round(np.arange(0.0, 1.0, 0.005), 3)
 """The thresholds tuning tries."""
@@ -38,8 +39,21 @@ class Readings:
     beaten: npt.NDArray[np.bool_]  # the out-of-scope class won
 
     @classmethod
-    def of(cls, probs: _Array, intents: Sequence[str], gold: Sequence[str]) -> Readings:
-        """From ``probabilities_many`` rows (columns in ``intents`` order)."""
+    def of(
+        cls,
+        probs: _Array,
+        intents: Sequence[str],
+        gold: Sequence[str],
+        groups: Groups | None = None,
+    ) -> Readings:
+        """From ``probabilities_many`` rows (columns in ``intents`` order); with ``groups``,
+        as ``classify`` judges per provider (the best provider's likeliest intent, their
+        summed probability, whether the out-of-scope class outweighs it)."""
+        gold = ["oos" if g in OUT_OF_SCOPE_INTENTS else g for g in gold]
+        if groups is not None:
+            chosen, mass, outweighed = groups.judge_many(probs)
+            named = [intents[i] for i in chosen.tolist()]
+            return cls(list(gold), named, mass, np.asarray(outweighed, dtype=bool))
         oos = out_of_scope_index(intents)
         beaten = np.zeros(len(gold), dtype=bool)
         scoped = probs.copy()
@@ -47,7 +61,6 @@ class Readings:
             beaten = probs.argmax(axis=1) == oos
             scoped[:, oos] = -1.0
         names = np.array(intents)
-        gold = ["oos" if g in OUT_OF_SCOPE_INTENTS else g for g in gold]
         best = names[scoped.argmax(axis=1)].tolist() if len(gold) else []
         return cls(list(gold), best, scoped.max(axis=1, initial=0.0), beaten)
 

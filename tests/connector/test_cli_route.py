@@ -139,3 +139,22 @@ def test_an_unknown_session_in_a_real_store_is_named(
     asyncio.run(_seed(data))
     assert main(["route", "explain", "hi", "--data", str(data), "--session", "mts_nope"]) == 1
     assert capsys.readouterr().err == f"error: no session 'mts_nope' in {data / 'midtier.db'}\n"
+
+
+def test_confidence_judged_per_provider_is_the_sum_of_its_intents(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG, config, ignore=shutil.ignore_patterns("__pycache__"))
+    with (config / "routing.yaml").open("a") as routing:
+        routing.write("\nnlu: {threshold_on: provider}\n")
+    args = [FRAUD, "--config", str(config), "--data", str(tmp_path / "data")]
+    found = _explain(capsys, *args)
+    assert (found["confidence_of"], found["intent"]) == ("provider", "report_fraud")
+    agents_own = [r["confidence"] for r in found["ranking"] if r["intent"] == "report_fraud"]
+    assert found["confidence"] >= agents_own[0]
+    assert main(["route", "explain", *args]) == 0
+    assert "(its provider's intents summed)" in capsys.readouterr().out
+    per_intent = _explain(capsys, FRAUD, "--data", str(tmp_path / "data"))
+    assert per_intent["confidence_of"] == "intent"
+    assert per_intent["confidence"] == per_intent["ranking"][0]["confidence"]

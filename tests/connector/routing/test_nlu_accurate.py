@@ -23,6 +23,7 @@ from connector.routing.nlu_accurate import (
 )
 from connector.routing.nlu_accurate_tune import TuneSettings
 from connector.routing.nlu_data import TrainingData
+from connector.routing.nlu_groups import Groups
 
 EXAMPLES = {
     "weather": [
@@ -125,6 +126,24 @@ def test_a_top_probability_under_the_threshold_is_out_of_scope(
     assert under.out_of_scope and under.name is None and under.confidence == confidence
     assert under.ranking[0][0] == "book_flight"  # the alternatives are still given
     assert not at.out_of_scope and at.name == "book_flight"
+
+
+def test_judged_per_provider_the_confidence_is_the_providers_sum(
+    classifier: AccurateClassifier,
+) -> None:
+    travel = {"book_flight": "travel", "weather": "travel", "play_music": "media"}
+    text = "will it rain tomorrow"
+    alone = classifier.classify(text)
+    classifier.groups = Groups(classifier.intents, travel.get)
+    try:
+        judged = classifier.classify(text)
+        outside = classifier.classify(EXAMPLES["oos"][0])
+    finally:
+        classifier.groups = None
+    ranked = dict(alone.ranking)
+    assert judged.name == "weather" and not judged.out_of_scope
+    assert judged.confidence == pytest.approx(ranked["weather"] + ranked["book_flight"])
+    assert outside.out_of_scope and outside.name is None  # the oos class still outweighs
 
 
 def test_a_texts_scores_are_the_same_alone_and_among_others(

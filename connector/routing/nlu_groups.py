@@ -1,0 +1,107 @@
+"""Confidence per provider (``routing.yaml``: ``nlu: {threshold_on: provider}``).
+
+A classifier reads intents; the router sends each to a provider. When a provider serves
+several close intents ("card declined", "card not working"), a message between them splits
+its probability over them: no intent of it may reach the threshold although the provider is
+plainly the right one. Judged per provider, a message is out of scope when the summed
+probability of the intents of its best provider is under the threshold, or when the
+out-of-scope class outweighs that sum; its intent is the likeliest one of that provider, and
+its confidence that sum.
+
+The intents are grouped by the provider that serves them in ``routing.yaml`` order (an
+intent two routes serve counts for the first, the one a new conversation gets); an intent no
+route serves is a group of its own. On CLINC150 (its ten domains standing for providers,
+``midtier nlu eval --dataset clinc150 --threshold-on provider``) this rejects more of the
+out-of-scope messages and fewer of the in-scope ones than the same model judged per intent:
+see ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from connector.routing.nlu_data import OUT_OF_SCOPE_INTENTS
+from connector.routing.routes import CompiledRoute
+
+_Array = npt.NDArray[np.float64]
+Judged = tuple[int, float, bool]
+"""What :meth:`Groups.judge` finds: the intent's index, its provider's summed probability,
+and whether the out-of-scope class outweighs that sum."""
+
+
+class Groups:
+    """A classifier's intents (``intents``, in its order) grouped by ``group_of`` (an intent's
+    provider, None for none); out-of-scope classes belong to no group."""
+
+    def __init__(self, intents: Sequence[str], group_of: Callable[[str], str | None]) -> None:
+        keys: dict[tuple[str, str], int] = {}
+        of: list[int] = []
+        for intent in intents:
+            if intent in OUT_OF_SCOPE_INTENTS:
+                of.append(-1)
+                continue
+            provider = group_of(intent)
+            key = ("provider", provider) if provider is not None else ("intent", intent)
+            of.append(keys.setdefault(key, len(keys)))
+        if not keys:
+            raise ValueError("no in-scope intent to group")
+        self.of = of  # group per intent, -1 for an out-of-scope class
+        self.size = len(keys)
+        self.oos = [i for i, g in enumerate(of) if g < 0]
+        self._of = np.array(of)
+        self.matrix = np.zeros((len(of), self.size))  # intents x groups, one 1 per in-scope row
+        for i, g in enumerate(of):
+            if g >= 0:
+                self.matrix[i, g] = 1.0
+
+    def judge(self, probs: Sequence[float] | _Array, total: float = 1.0) -> Judged:
+        """One message's probabilities (all intents, unnormalized if ``total`` is their sum):
+        the likeliest intent of the likeliest group, the group's probability, and whether
+        the out-of-scope class outweighs it."""
+        if isinstance(probs, np.ndarray):
+            masses = probs @ self.matrix
+            group = int(masses.argmax())
+            best = int(np.where(self._of == group, probs, -1.0).argmax())
+            oos = float(probs[self.oos].sum()) if self.oos else 0.0
+            mass = float(masses[group])
+        else:
+            sums = [0.0] * self.size
+            for g, p in zip(self.of, probs, strict=True):
+                if g >= 0:
+                    sums[g] += p
+            group = max(range(self.size), key=sums.__getitem__)
+            members = [i for i, g in enumerate(self.of) if g == group]
+            best = max(members, key=probs.__getitem__)
+            oos = sum(probs[i] for i in self.oos)
+            mass = sums[group]
+        return best, mass / total, oos > mass
+
+    def judge_many(self, probs: _Array) -> tuple[npt.NDArray[np.int_], _Array, Any]:
+        """``judge`` of each row of ``probs`` (normalized): intents, masses, outweighed."""
+        masses = probs @ self.matrix
+        groups = masses.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
+        top = masses.max(axis=1, initial=0.0)
+        inside = self._of[None, :] == groups[:, None]
+        best = np.where(inside, probs, -1.0).argmax(axis=1) if len(probs) else groups
+        oos = probs[:, self.oos].sum(axis=1) if self.oos else np.zeros(len(probs))
+        return best, top, oos > top
+
+
+def by_route(routes: Mapping[str, Any]) -> Callable[[str], str | None]:
+    """An intent's provider: the first of ``routes`` (``routing.yaml``'s, in order) serving
+    it, as a new conversation is routed; None when none does."""
+    compiled = [CompiledRoute(name, route) for name, route in routes.items()]
+
+    def provider(intent: str) -> str | None:
+        return next((r.name for r in compiled if r.serves(intent)), None)
+
+    return provider
+
+
+def by_mapping(domains: Mapping[str, str]) -> Callable[[str], str | None]:
+    """An intent's group from a mapping (CLINC150's ``domains.json``: intent -> domain)."""
+    return domains.get
