@@ -210,11 +210,11 @@ def _print(conversations: int, n1: int, d1: Dump, n2: int, d2: Dump) -> None:
     print("|---|---|---|---|")
     print(
         f"| midtier-webchat, one more message | {conversations} | {n1} and {n2} "
-        f"| {marginal / 1e6:.2f} M |"
+        f"| {marginal / 1e6:.3f} M |"
     )
     print(
         f"| midtier-webchat, the {n2} messages with their sockets | {conversations} | {n2} "
-        f"| {i2 / n2 / 1e6:.2f} M |"
+        f"| {i2 / n2 / 1e6:.3f} M |"
     )
     print()
     print("| library (instructions it ran itself) | per message | share |")

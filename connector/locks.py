@@ -1,28 +1,34 @@
 """Per-session ordering in one process.
 
 Messages of one session are handled one at a time in arrival order; different sessions run
-concurrently. ``asyncio.Lock`` wakes its waiters first-in first-out, which gives arrival
-order; the table entry is dropped when nobody holds or waits, so idle sessions cost nothing.
+concurrently. Waiters are woken first-in first-out, which gives arrival order; the table
+entry is dropped when nobody holds or waits, so idle sessions cost nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from contextlib import AbstractAsyncContextManager
 
 
 class _Entry:
-    __slots__ = ("lock", "users")
+    """A key someone holds: how many hold or wait (one holds), and the waiters in order."""
+
+    __slots__ = ("held", "users", "waiters")
 
     def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.users = 0
+        self.held = True
+        self.users = 1
+        self.waiters: deque[asyncio.Future[None]] = deque()
 
 
 class _Hold:
     """One ``async with`` of a key: a plain async context manager, where a generator-based
     one (``contextlib.asynccontextmanager``) costs twice as much, and two are taken per
-    message (its session's, its conversation's outbox)."""
+    message (its session's, its conversation's outbox). A key nobody holds is taken without
+    a lock object or a future: only a second comer waits, on a future of its own, which the
+    holder completes when it leaves (first come, first served, as ``asyncio.Lock``)."""
 
     __slots__ = ("_entries", "_entry", "_key")
 
@@ -33,18 +39,39 @@ class _Hold:
     async def __aenter__(self) -> None:
         entry = self._entries.get(self._key)
         if entry is None:
-            entry = self._entries[self._key] = _Entry()
+            self._entry = self._entries[self._key] = _Entry()
+            return
         entry.users += 1
+        if not entry.held:  # its last holder left while a cancelled waiter still counted
+            entry.held = True
+            self._entry = entry
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry.waiters.append(turn)
         try:
-            await entry.lock.acquire()
+            await turn
         except BaseException:  # cancelled while waiting: it no longer counts
-            self._leave(entry)
+            if turn.done() and not turn.cancelled():
+                self._release(entry)  # handed over just before: pass it on
+            else:
+                if turn in entry.waiters:
+                    entry.waiters.remove(turn)
+                self._leave(entry)
             raise
         self._entry = entry
 
     async def __aexit__(self, *exc_info: object) -> None:
-        entry = self._entry
-        entry.lock.release()
+        self._release(self._entry)
+
+    def _release(self, entry: _Entry) -> None:
+        waiters = entry.waiters
+        while waiters:
+            turn = waiters.popleft()
+            if not turn.done():  # the first still waiting holds it now
+                entry.users -= 1
+                turn.set_result(None)
+                return
+        entry.held = False
         self._leave(entry)
 
     def _leave(self, entry: _Entry) -> None:

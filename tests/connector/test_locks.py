@@ -91,3 +91,38 @@ async def test_a_waiter_cancelled_before_its_turn_leaves_nothing_behind() -> Non
     release.set()
     await held
     assert len(locks) == 0
+
+
+async def test_a_waiter_cancelled_after_its_turn_came_passes_the_lock_on() -> None:
+    locks = LocalLocks()
+    held = locks.hold("s1")
+    await held.__aenter__()
+    got: list[int] = []
+
+    async def waiter(n: int) -> None:
+        async with locks.hold("s1"):
+            got.append(n)
+
+    first, second = asyncio.create_task(waiter(1)), asyncio.create_task(waiter(2))
+    await asyncio.sleep(0)  # both wait behind the holder
+    await held.__aexit__(None, None, None)  # the first one's turn comes...
+    first.cancel()  # ...but it is cancelled before it runs
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await asyncio.wait_for(second, timeout=1)
+    assert got == [2] and len(locks) == 0
+
+
+async def test_a_key_freed_while_a_cancelled_waiter_still_counts_is_taken_at_once() -> None:
+    locks = LocalLocks()
+    held = locks.hold("s1")
+    await held.__aenter__()
+    waiting = asyncio.create_task(locks.hold("s1").__aenter__())
+    await asyncio.sleep(0)
+    waiting.cancel()  # it counts until it runs its handler
+    await held.__aexit__(None, None, None)
+    async with asyncio.timeout(1), locks.hold("s1"):
+        assert locks.held("s1")
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert len(locks) == 0
