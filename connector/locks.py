@@ -64,29 +64,20 @@ class _Hold:
         self._release(self._entry)
 
     def _release(self, entry: _Entry) -> None:
-        _release(self._entries, self._key, entry)
+        waiters = entry.waiters
+        while waiters:
+            turn = waiters.popleft()
+            if not turn.done():  # the first still waiting holds it now
+                entry.users -= 1
+                turn.set_result(None)
+                return
+        entry.held = False
+        self._leave(entry)
 
     def _leave(self, entry: _Entry) -> None:
-        _leave(self._entries, self._key, entry)
-
-
-def _release(entries: dict[str, _Entry], key: str, entry: _Entry) -> None:
-    """The holder leaves: the first one still waiting holds it now, or nobody."""
-    waiters = entry.waiters
-    while waiters:
-        turn = waiters.popleft()
-        if not turn.done():
-            entry.users -= 1
-            turn.set_result(None)
-            return
-    entry.held = False
-    _leave(entries, key, entry)
-
-
-def _leave(entries: dict[str, _Entry], key: str, entry: _Entry) -> None:
-    entry.users -= 1
-    if entry.users == 0:
-        del entries[key]
+        entry.users -= 1
+        if entry.users == 0:
+            del self._entries[self._key]
 
 
 class LocalLocks:
@@ -98,18 +89,6 @@ class LocalLocks:
     def hold(self, key: str) -> AbstractAsyncContextManager[None]:
         """Hold the lock of ``key``; waiters are served in the order they arrived."""
         return _Hold(self._entries, key)
-
-    def take(self, key: str) -> bool:
-        """Hold ``key`` now if nobody holds or waits for it (True), without waiting; ``give_back``
-        ends the hold."""
-        if key in self._entries:
-            return False
-        self._entries[key] = _Entry()
-        return True
-
-    def give_back(self, key: str) -> None:
-        """End a hold that ``take`` began."""
-        _release(self._entries, key, self._entries[key])
 
     def held(self, key: str) -> bool:
         """Whether someone holds or waits for ``key`` (for tests and admin views)."""

@@ -18,10 +18,14 @@ at least once.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import timedelta
 from typing import TypeGuard
 
 from connector.activity import Activity, now
@@ -29,7 +33,6 @@ from connector.channel_protocol import ChannelAdapter, SendsWire
 from connector.config import OutboxSettings
 from connector.errors import ChannelError, ChannelUnavailable, DeliveryRejected
 from connector.locks import LocalLocks
-from connector.outbox_passes import RetryPasses
 from connector.outbox_setbacks import Key, OnFailure, Setbacks
 from connector.records import OutboxEntry
 from connector.store.common import Clock, as_utc
@@ -38,6 +41,8 @@ from connector.workers import KeyedWorkers
 
 log = logging.getLogger("midtier.outbox")
 STOP_GRACE_S = 5.0  # how long a stop waits for deliveries under way
+
+HEADS_PER_PASS = 1000
 
 
 class Outbox:
@@ -70,10 +75,8 @@ class Outbox:
         self._backlog: set[Key] = set()
         self._parked: set[Key] = set()  # ... because nobody was connected
         self._retrying: set[Key] = set()  # started by a retry pass and not finished yet
+        self._task: asyncio.Task[None] | None = None
         self._wire: dict[type, bool] = {}  # adapter class -> whether it takes wire dicts
-        self._passes = RetryPasses(
-            store, self.settings, clock, self._backlog, self._retrying, self._workers.kick
-        )
         self._setbacks = Setbacks(
             store,
             self.settings,
@@ -88,39 +91,11 @@ class Outbox:
 
     async def dispatch(self, entries: list[OutboxEntry]) -> None:
         """Hand over entries just committed; they go out behind anything older still
-        waiting in their conversation. Returns at once, but for a channel that only writes
-        to open sockets (``sends_at_once``): when nothing of the conversation waits or is
-        under way, its entry goes out here, in the task that committed it (no worker task),
-        and leaves the store with the next commit."""
+        waiting in their conversation. Returns at once."""
         for entry in entries:
             key = (entry.channel, entry.conversation_id)
-            if not await self._at_once(key, entry):
-                self._queued.setdefault(key, []).append(entry)
-                self._workers.kick(key)
-
-    async def _at_once(self, key: Key, entry: OutboxEntry) -> bool:
-        adapter = self._channels.get(entry.channel)
-        if not getattr(adapter, "sends_at_once", False) or not self._idle(key):
-            return False
-        lock = _lock_key(key)
-        if not self._locks.take(lock):
-            return False
-        try:
-            await self._deliver(entry, settle=False)
-        except BaseException:
-            self._backlog.add(key)  # whatever stopped us, the store's order rules
-            raise
-        finally:
-            self._locks.give_back(lock)
-        return True
-
-    def _idle(self, key: Key) -> bool:
-        return not (
-            key in self._queued
-            or key in self._backlog
-            or key in self._retrying
-            or self._workers.busy(key)
-        )
+            self._queued.setdefault(key, []).append(entry)
+            self._workers.kick(key)
 
     async def send_now(self, channel: str, activity: Activity) -> None:
         """Show a passing signal (``typing``) soon, unrecorded, in order with the
@@ -164,7 +139,7 @@ class Outbox:
     # ------------------------------------------------------------------ delivering
 
     def _lock(self, key: Key) -> AbstractAsyncContextManager[None]:
-        return self._locks.hold(_lock_key(key))
+        return self._locks.hold(f"{key[0]}\x00{key[1]}")
 
     async def _work(self, key: Key) -> None:
         try:
@@ -222,10 +197,8 @@ class Outbox:
                 else:
                     del self._queued[key]
 
-    async def _deliver(self, entry: OutboxEntry, *, settle: bool = True) -> bool:
-        """Hand one entry to its channel; False if it failed and holds the rest back.
-        ``settle``: wait until the store has forgotten it (else it goes with the store's
-        next commit)."""
+    async def _deliver(self, entry: OutboxEntry) -> bool:
+        """Hand one entry to its channel; False if it failed and holds the rest back."""
         adapter = self._channels.get(entry.channel)
         try:
             if adapter is None:
@@ -244,10 +217,7 @@ class Outbox:
             log.exception("channel %s failed to send", entry.channel)
             error = ChannelError(f"channel {entry.channel} failed: {type(exc).__name__}")
             return await self._setbacks.retry_later(entry, error)
-        if settle:
-            await self._store.outbox_done(entry.id)
-        else:
-            self._store.outbox_done_soon(entry.id)
+        await self._store.outbox_done(entry.id)
         return True
 
     def _sends_wire(self, adapter: ChannelAdapter) -> TypeGuard[SendsWire]:
@@ -262,15 +232,39 @@ class Outbox:
 
     async def load_backlog(self) -> None:
         """Note which conversations have undelivered entries (start-up, after a crash)."""
-        await self._passes.load_backlog()
+        far = self._clock() + timedelta(days=3650)
+        for head in await self._store.outbox_heads(far, limit=1_000_000):
+            self._backlog.add((head.channel, head.conversation_id))
 
     async def retry_due(self) -> int:
-        """One retry pass (:meth:`RetryPasses.retry_due`): how many conversations it started."""
-        return await self._passes.retry_due()
+        """Start delivery for each conversation whose waiting entry is due, at most
+        ``retry_concurrency`` conversations per channel at a time; return how many were
+        started. Returns at once: a platform that hangs holds only its own retries."""
+        busy = Counter(channel for channel, _ in self._retrying)
+        started = 0
+        for head in await self._store.outbox_heads(self._clock(), limit=HEADS_PER_PASS):
+            key = (head.channel, head.conversation_id)
+            if key not in self._backlog:
+                continue  # just committed and handed over: its worker is sending it now
+            if key in self._retrying or busy[head.channel] >= self.settings.retry_concurrency:
+                continue
+            busy[head.channel] += 1
+            self._retrying.add(key)
+            self._workers.kick(key)
+            started += 1
+        return started
+
+    async def _loop(self, interval: float) -> None:
+        while True:
+            try:
+                await self.retry_due()
+            except Exception:
+                log.exception("outbox retry pass failed")
+            await asyncio.sleep(interval)
 
     def start(self, interval: float = 1.0) -> None:
         """Run retry passes in the background every ``interval`` seconds."""
-        self._passes.start(interval)
+        self._task = asyncio.create_task(self._loop(interval), name="midtier-outbox")
 
     async def stop(self) -> None:
         """Stop retrying and delivering; what did not go out stays in the store.
@@ -278,10 +272,10 @@ class Outbox:
         Deliveries under way get ``STOP_GRACE_S`` to finish: one cut off after the platform
         took it, but before the outbox knew, would go out again after a restart.
         """
-        await self._passes.stop()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
         await self._workers.stop(STOP_GRACE_S)
         self._queued.clear()
-
-
-def _lock_key(key: Key) -> str:
-    return f"{key[0]}\x00{key[1]}"

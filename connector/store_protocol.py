@@ -204,12 +204,6 @@ class OutboxStore(Protocol):
 
     async def outbox_done(self, entry_id: str) -> None: ...
 
-    def outbox_done_soon(self, entry_id: str) -> None:
-        """``outbox_done`` with the store's next write (SQLite: its next group commit),
-        returning at once; ``outbox_pending`` from now on leaves the entry out. A failure
-        is logged: the entry then goes out once more after a restart (at least once)."""
-        ...
-
     async def outbox_retry(self, entry_id: str, next_attempt_at: datetime, error: str) -> None: ...
 
 

@@ -147,7 +147,7 @@ class Turn:
             changes.dedupe_key, changes.dedupe_ttl_s = entry.dedupe_key, carried.dedupe_ttl_s
         saved = await self._store.commit(changes)
         if carried is not None:
-            carried.committed()  # its ack is due before its replies are handed over
+            carried.committed()  # acknowledged before its replies go out
         # Keep working on the same objects (providers hold references to its legs).
         self.session.version = self._version = saved.version
         self.session.updated_at = saved.updated_at

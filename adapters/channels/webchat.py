@@ -34,9 +34,6 @@ class WebChatChannel:
     """Serves the chat page and its WebSocket; sends replies to every open tab."""
 
     Settings = WebChatSettings
-    # A send writes frames to open sockets and returns: the outbox may send a reply in the
-    # task that committed it (``Outbox.dispatch``) instead of starting a worker for it.
-    sends_at_once = True
 
     def __init__(self, context: ChannelContext[WebChatSettings]) -> None:
         self.name = context.name

@@ -87,10 +87,6 @@ class MemoryQueues:
         """Forget a delivered entry (unknown ids are ignored)."""
         self._outbox.pop(entry_id, None)
 
-    def outbox_done_soon(self, entry_id: str) -> None:
-        """``outbox_done`` now: memory has no commit to wait for."""
-        self._outbox.pop(entry_id, None)
-
     async def outbox_retry(self, entry_id: str, next_attempt_at: datetime, error: str) -> None:
         """Count a failed attempt and schedule the next (unknown ids are ignored)."""
         entry = self._outbox.get(entry_id)

@@ -15,10 +15,10 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-# A unit (its function, its caller's future (None: nobody waits), whether it is one
-# statement), and what came of it (the future, the result, the error).
-Unit = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any] | None", bool]
-Outcome = tuple["asyncio.Future[Any] | None", Any, BaseException | None]
+# A unit (its function, its caller's future, whether it is one statement), and what came of
+# it (the future, the result, the error).
+Unit = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", bool]
+Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 
 def run_group(conn: sqlite3.Connection, group: list[Unit]) -> list[Outcome]:

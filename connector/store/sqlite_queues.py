@@ -9,7 +9,6 @@ transaction with its dedupe key, its session and its transcript entry
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from datetime import datetime, timedelta
 
@@ -102,8 +101,7 @@ class SqliteQueues:
 
     async def outbox_pending(self, channel: str, conversation_id: str) -> list[OutboxEntry]:
         """Entries not yet delivered for one conversation, in the order they were put."""
-        # After the removals posted before it (``outbox_done_soon``), in their group.
-        rows = await self._db.read(sql.OUTBOX_PENDING, (channel, conversation_id))
+        rows = await self._db.fetchall(sql.OUTBOX_PENDING, (channel, conversation_id))
         return [outbox_from(r) for r in rows]
 
     async def outbox_due(self, before: datetime, limit: int = 100) -> list[OutboxEntry]:
@@ -120,10 +118,6 @@ class SqliteQueues:
     async def outbox_done(self, entry_id: str) -> None:
         """Forget a delivered entry (unknown ids are ignored)."""
         await self._db.execute(sql.OUTBOX_DONE, (entry_id,))
-
-    def outbox_done_soon(self, entry_id: str) -> None:
-        """``outbox_done`` in the next group commit, with whatever else it carries."""
-        self._db.post(lambda conn: _forget(conn, entry_id))
 
     async def outbox_retry(self, entry_id: str, next_attempt_at: datetime, error: str) -> None:
         """Count a failed attempt and schedule the next (unknown ids are ignored)."""
@@ -150,7 +144,3 @@ class SqliteQueues:
     async def inbox_done(self, entry_id: str) -> None:
         """Forget an applied callback (unknown ids are ignored)."""
         await self._db.execute(sql.INBOX_DONE, (entry_id,))
-
-
-def _forget(conn: sqlite3.Connection, entry_id: str) -> None:
-    conn.execute(sql.OUTBOX_DONE, (entry_id,))

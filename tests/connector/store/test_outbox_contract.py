@@ -107,15 +107,3 @@ async def test_outbox_done_removes_the_entry(store: OutboxStore, clock: FakeCloc
     await store.outbox_done("o-unknown")
     assert [e.id for e in await store.outbox_pending("webchat", "c-1")] == ["o-2"]
     assert [e.id for e in await store.outbox_due(clock())] == ["o-2"]
-
-
-async def test_outbox_done_soon_is_seen_by_the_next_read_and_then_stays(
-    store: OutboxStore, clock: FakeClock
-) -> None:
-    for entry_id in ("o-1", "o-2", "o-3"):
-        await store.outbox_put(outbox_entry(entry_id, "c-1", clock()))
-    store.outbox_done_soon("o-1")  # returns at once, nothing awaited
-    store.outbox_done_soon("o-unknown")
-    assert [e.id for e in await store.outbox_pending("webchat", "c-1")] == ["o-2", "o-3"]
-    await store.outbox_done("o-3")  # a write that waits: the removal before it is committed
-    assert [e.id for e in await store.outbox_due(clock())] == ["o-2"]

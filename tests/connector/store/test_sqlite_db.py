@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from connector.store import sqlite_schema as sql
-from connector.store.sqlite_checkpoints import CHECKPOINT_EVERY
-from connector.store.sqlite_db import Database
+from connector.store.sqlite_db import CHECKPOINT_EVERY, Database
 
 PRAGMAS = sql.PRAGMAS + "PRAGMA synchronous = NORMAL;\n"
 
@@ -199,7 +198,7 @@ async def test_the_loop_connection_leaves_checkpoints_to_the_thread(tmp_path: Pa
     before = path.stat().st_size  # pages reach the database file only by a checkpoint
     for x in range(CHECKPOINT_EVERY):
         await db.execute("INSERT INTO t (x) VALUES (?)", (x,))
-    running = db._checkpoints.running  # the last commit started one, on the thread
+    running = db._checkpointing  # the last commit started one, on the thread
     assert running is not None
     await running
     assert path.stat().st_size > before  # the WAL's pages copied into the file
