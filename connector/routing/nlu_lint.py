@@ -1,7 +1,8 @@
 """Warnings about NLU data and routes that load but are probably not what their author
 meant (``midtier check``), each with its file and line: an example given twice in one
 intent, an intent with a single example, an intent that two routes serve, an intent that no
-route serves (it can only ever reach the fallback).
+route serves (it can only ever reach the fallback), and, with confidence judged per provider,
+a provider that serves most intents.
 
 Errors (unreadable files, an example in two intents) are ``nlu_data``'s; this reads the same
 YAML once more with line numbers, and only files that loaded.
@@ -79,6 +80,7 @@ def _lint_yaml(path: Path, found: list[Finding], intents: dict[str, tuple[str, i
 def _lint_routes(config: Config, intents: dict[str, tuple[str, int]], found: list[Finding]) -> None:
     lines = _route_lines(config.dir / "routing.yaml")
     routes = config.routing.routes
+    first: dict[str, int] = {}  # provider -> how many intents it is the first to serve
     for intent, (file, line) in sorted(intents.items()):
         if intent in OUT_OF_SCOPE_INTENTS:
             continue
@@ -91,14 +93,26 @@ def _lint_routes(config: Config, intents: dict[str, tuple[str, int]], found: lis
                 f"intent {intent!r} is routed to no provider: it goes to the fallback {fallback!r}"
             )
             found.append(Finding(file, line, said))
-        elif len(serving) > 1:
-            first, *rest = serving
+        else:
+            first[serving[0]] = first.get(serving[0], 0) + 1
+        if len(serving) > 1:
+            head, *rest = serving
             said = (
                 f"intent {intent!r} is served by {', '.join(serving)}: "
                 f"{', '.join(rest)} {'takes' if len(rest) == 1 else 'take'} it only when "
-                f"{first} cannot"
+                f"{head} cannot"
             )
             found.append(Finding("routing.yaml", lines.get(rest[0]), said))
+    scoped = sum(1 for i in intents if i not in OUT_OF_SCOPE_INTENTS)
+    if config.routing.nlu.threshold_on == "provider" and scoped >= 4:
+        for provider, count in first.items():
+            if count > scoped / 2:
+                said = (
+                    f"nlu.threshold_on is provider, and {provider} is the first to serve {count}"
+                    f" of the {scoped} intents: their summed probability is high for almost"
+                    " any message, so few are out of scope"
+                )
+                found.append(Finding("routing.yaml", lines.get(provider), said))
 
 
 def _route_lines(path: Path) -> dict[str, int]:

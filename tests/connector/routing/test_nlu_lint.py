@@ -76,3 +76,23 @@ def test_the_shipped_deployment_has_nothing_to_warn_about(
 ) -> None:
     assert main(["check", "--config", str(DEFAULT_CONFIG)]) == 0
     assert capsys.readouterr() == (f"{DEFAULT_CONFIG}: ok\n", "")
+
+
+def test_judged_per_provider_a_route_serving_most_intents_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path)
+    (config / "routing.yaml").write_text(
+        "fallback: agents\nnlu: {threshold_on: provider}\n"
+        "routes:\n  faq:\n    intents: ['*']\n  agents:\n    intents: [talk_to_human]\n"
+    )
+    assert main(["check", "--config", str(config)]) == 0
+    warned = [w for w in capsys.readouterr().err.splitlines() if "threshold_on" in w]
+    assert warned == [
+        "warning: routing.yaml:4: nlu.threshold_on is provider, and faq is the first to serve"
+        " 4 of the 4 intents: their summed probability is high for almost any message, so few"
+        " are out of scope"
+    ]
+    (config / "routing.yaml").write_text(ROUTING + "nlu: {threshold_on: provider}\n")
+    assert main(["check", "--config", str(config)]) == 0
+    assert "threshold_on" not in capsys.readouterr().err  # faq serves 2 of 4: no warning
