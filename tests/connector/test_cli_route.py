@@ -15,6 +15,7 @@ from support.server import DEFAULT_CONFIG
 from connector.cli import main
 from connector.sessions import Leg
 from connector.store.sqlite import SqliteStore
+from tests.connector.routing.test_tier_config import config_with_nlu
 
 FRAUD = "someone used my card without my permission"
 DESK_HOURS = """
@@ -144,10 +145,7 @@ def test_an_unknown_session_in_a_real_store_is_named(
 def test_confidence_judged_per_provider_is_the_sum_of_its_intents(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = tmp_path / "config"
-    shutil.copytree(DEFAULT_CONFIG, config, ignore=shutil.ignore_patterns("__pycache__"))
-    with (config / "routing.yaml").open("a") as routing:
-        routing.write("\nnlu: {threshold_on: provider}\n")
+    config = config_with_nlu(tmp_path, "{threshold_on: provider}")
     args = [FRAUD, "--config", str(config), "--data", str(tmp_path / "data")]
     found = _explain(capsys, *args)
     assert (found["confidence_of"], found["intent"]) == ("provider", "report_fraud")

@@ -3,12 +3,10 @@ probability splits over one provider's close intents is that provider's, not out
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from support.server import DEFAULT_CONFIG
 
 from connector.cli import main
 from connector.config import Route, load_config
@@ -18,6 +16,7 @@ from connector.routing.nlu import FEW_INTENTS, classifier_for, intent_result
 from connector.routing.nlu_data import TrainingData
 from connector.routing.nlu_groups import Groups, by_route
 from connector.routing.nlu_measure import Readings, figures
+from tests.connector.routing.test_tier_config import config_with_nlu
 
 ROUTES = {
     "cards": Route(intents=["card_*"]),
@@ -120,16 +119,8 @@ def test_readings_per_provider_count_a_message_routed_to_its_provider() -> None:
     assert per_provider["in_scope_accuracy"] == 0.0  # card_declined read, card_lost said
 
 
-def _config(tmp_path: Path, nlu: str) -> Path:
-    config = tmp_path / "config"
-    shutil.copytree(DEFAULT_CONFIG, config, ignore=shutil.ignore_patterns("__pycache__"))
-    with (config / "routing.yaml").open("a") as routing:
-        routing.write(f"\nnlu: {nlu}\n")
-    return config
-
-
 def test_routing_yaml_turns_it_on_for_the_deployments_classifier(tmp_path: Path) -> None:
-    config = load_config(_config(tmp_path, "{threshold_on: provider}"))
+    config = load_config(config_with_nlu(tmp_path, "{threshold_on: provider}"))
     classifier, _ = classifier_for(config.routing, config.nlu_files, tmp_path / "cache")
     assert classifier.groups is not None
     provider = by_route(config.routing.routes)
@@ -144,7 +135,7 @@ def test_routing_yaml_turns_it_on_for_the_deployments_classifier(tmp_path: Path)
 
 def test_an_unknown_threshold_on_is_refused_with_its_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigErrors) as info:
-        load_config(_config(tmp_path, "{threshold_on: domain}"))
+        load_config(config_with_nlu(tmp_path, "{threshold_on: domain}"))
     assert [str(e).split(":")[1].strip() for e in info.value.errors] == ["nlu.threshold_on"]
 
 

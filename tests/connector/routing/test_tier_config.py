@@ -19,7 +19,8 @@ from connector.routing.nlu_default import DefaultClassifier
 MISSING = "install it with: pip install 'midtier[embeddings]'"
 
 
-def _config(tmp_path: Path, nlu: str) -> Path:
+def config_with_nlu(tmp_path: Path, nlu: str) -> Path:
+    """A copy of the default deployment whose routing.yaml ends with ``nlu: <nlu>``."""
     config = tmp_path / "config"
     shutil.copytree(DEFAULT_CONFIG, config, ignore=shutil.ignore_patterns("__pycache__"))
     with (config / "routing.yaml").open("a") as routing:
@@ -28,7 +29,7 @@ def _config(tmp_path: Path, nlu: str) -> Path:
 
 
 def test_the_threshold_of_routing_yaml_reaches_the_classifier(tmp_path: Path) -> None:
-    config = load_config(_config(tmp_path, "{tier: default, threshold: 0.9}"))
+    config = load_config(config_with_nlu(tmp_path, "{tier: default, threshold: 0.9}"))
     classifier, trained = classifier_for(config.routing, config.nlu_files, tmp_path / "cache")
     assert (type(classifier), classifier.threshold, trained) == (DefaultClassifier, 0.9, True)
     # From the cache, the configured threshold still holds, not the one it was saved with.
@@ -42,7 +43,7 @@ def test_a_tier_whose_extra_is_missing_is_refused_by_check_and_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "connector.routing.nlu_accurate", None)  # not importable
-    config_dir = _config(tmp_path, "{tier: accurate}")
+    config_dir = config_with_nlu(tmp_path, "{tier: accurate}")
     assert main(["check", "--config", str(config_dir)]) == 1
     err = capsys.readouterr().err
     assert "error: routing.yaml: nlu.tier: the 'accurate' classifier tier is not available" in err
@@ -60,6 +61,6 @@ def test_a_tier_whose_extra_is_missing_is_refused_by_check_and_run(
 
 def test_an_unknown_tier_or_a_bad_threshold_is_refused_with_its_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigErrors) as info:
-        load_config(_config(tmp_path, "{tier: quantum, threshold: 2}"))
+        load_config(config_with_nlu(tmp_path, "{tier: quantum, threshold: 2}"))
     keys = sorted(str(e).split(":")[1].strip() for e in info.value.errors)
     assert keys == ["nlu.threshold", "nlu.tier"]
