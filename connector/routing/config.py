@@ -92,9 +92,10 @@ class Classifier(_Strict):
     # own default, tuned on held-out data; ``midtier nlu eval`` tunes one for your data).
     threshold: float | None = Field(default=None, ge=0, le=1)
     # What the threshold is compared with. intent: the top intent's probability. provider:
-    # the summed probability of the intents of the provider that would serve the message
+    # how far the summed probability of the intents of the provider that would serve the
+    # message rose above what a message with no evidence gives them, 0 to 1
     # (connector.routing.nlu_groups); the intent is then the likeliest of that provider's,
-    # and the confidence routes and next best actions see is that sum.
+    # and that is the confidence routes and next best actions see.
     threshold_on: Literal["intent", "provider"] = "intent"
 
     @field_validator("tier")

@@ -59,7 +59,7 @@ def explain(
         "current_provider": session.current_provider,
         "intent": intent.name,
         "confidence": intent.confidence,
-        "confidence_of": router.config.nlu.threshold_on,  # the intent, or its provider's sum
+        "confidence_of": router.config.nlu.threshold_on,  # the intent's, or its provider's
         "out_of_scope": intent.out_of_scope,
         "ranking": [{"intent": name, "confidence": p} for name, p in intent.ranking],
         "decision": decision.model_dump(mode="json", exclude={"at", "message_id"}),
@@ -78,7 +78,7 @@ def render(found: dict[str, Any]) -> str:
     else:
         lines.append(f"session: {found['session']} (current provider: {current or 'none'})")
     scope = "out of scope" if found["out_of_scope"] else f"intent {found['intent']}"
-    summed = " (its provider's intents summed)" if found["confidence_of"] == "provider" else ""
+    summed = " (its provider's, over its baseline)" if found["confidence_of"] == "provider" else ""
     lines += ["", f"classifier: {scope} at {found['confidence']:.2f}{summed}"]
     for n, row in enumerate(found["ranking"], 1):
         lines.append(f"  {n}. {row['intent']:<32} {row['confidence']:.3f}")

@@ -50,6 +50,10 @@ class TierClassifier(Protocol):
 
     def classify(self, text: str) -> IntentResult: ...
 
+    def baseline(self) -> npt.NDArray[np.float64]:
+        """Probability per intent of a message without evidence (no known word or piece)."""
+        ...
+
     def probabilities_many(self, texts: Sequence[str]) -> npt.NDArray[np.float64]: ...
 
     def save(self, path: Path, key: str) -> None: ...
@@ -163,7 +167,8 @@ def classifier_for(
         raise ConfigErrors([ConfigError("routing.yaml", "nlu.tier", str(exc))]) from None
     classifier.groups = None
     if nlu.threshold_on == "provider":
-        classifier.groups = Groups(classifier.intents, by_route(routing.routes))
+        provider = by_route(routing.routes)
+        classifier.groups = Groups(classifier.intents, provider, classifier.baseline())
     return classifier, trained
 
 

@@ -107,6 +107,11 @@ class AccurateClassifier:
             name=None if out else name, confidence=top, ranking=ranking, out_of_scope=out
         )
 
+    def baseline(self) -> _Array:
+        """The probabilities the encoder gives a message of no word piece at all."""
+        probs: _Array = self._probabilities(*self._tokens.one(""))[0]
+        return probs
+
     def probabilities_many(self, texts: Sequence[str]) -> _Array:
         """Probability per class (``self.intents`` order) for each text: (n, classes).
 

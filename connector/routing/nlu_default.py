@@ -109,6 +109,10 @@ class DefaultClassifier:
             out[i] = self.probabilities(text)
         return out
 
+    def baseline(self) -> _Array:
+        """The probabilities of a message with no known n-gram or word: the intercept's."""
+        return _softmax(self.arrays.intercept.copy())
+
     def probabilities(self, text: str) -> _Array:
         """Probability per intent (in ``self.intents`` order), as ``predict_proba`` gives."""
         return _softmax(self._scores(text))

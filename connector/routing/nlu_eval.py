@@ -123,7 +123,7 @@ def evaluate(
     if threshold_on == "provider":
         if data.domains is None:
             raise ValueError("judging per provider needs a data set with domains")
-        classifier.groups = Groups(classifier.intents, data.domains.get)
+        classifier.groups = Groups(classifier.intents, data.domains.get, classifier.baseline())
     balanced = None
     if (
         data.val is not None
@@ -177,7 +177,7 @@ def table(rows: list[dict[str, Any]], *, published: bool) -> str:
     for r in rows:
         where = f"threshold {r['threshold']:.3f}"
         if r.get("threshold_on") == "provider":
-            where += " on the provider's summed probability"
+            where += ", judged per provider"
         lines.append(
             f"| midtier {r['tier']} ({r['dataset']}, {where}) | {pct(r['in_scope_accuracy'])} "
             f"| {pct(r['oos_recall'])} | {pct(r['oos_precision'])} | {pct(r['routing_accuracy'])} "

@@ -3,10 +3,13 @@
 A classifier reads intents; the router sends each to a provider. When a provider serves
 several close intents ("card declined", "card not working"), a message between them splits
 its probability over them: no intent of it may reach the threshold although the provider is
-plainly the right one. Judged per provider, a message is out of scope when the summed
-probability of the intents of its best provider is under the threshold, or when the
-out-of-scope class outweighs that sum; its intent is the likeliest one of that provider, and
-its confidence that sum.
+plainly the right one. Judged per provider, the best provider is the one whose intents have
+the most probability together; the message's intent is the likeliest of that provider's, and
+its confidence is how far that sum rose above what the provider gets from a message with no
+evidence at all (the classifier's ``baseline``): ``(sum - base) / (1 - base)``, 0 at the
+baseline, 1 at certainty. So a provider that serves most intents, whose intents sum to 0.6 for
+an empty message, does not take every message. It is out of scope when that confidence is
+under the threshold, or when the out-of-scope class outweighs the sum.
 
 The intents are grouped by the provider that serves them in ``routing.yaml`` order (an
 intent two routes serve counts for the first, the one a new conversation gets); an intent no
@@ -29,15 +32,21 @@ from connector.routing.routes import CompiledRoute
 
 _Array = npt.NDArray[np.float64]
 Judged = tuple[int, float, bool]
-"""What :meth:`Groups.judge` finds: the intent's index, its provider's summed probability,
-and whether the out-of-scope class outweighs that sum."""
+"""What :meth:`Groups.judge` finds: the intent's index, its provider's confidence (its summed
+probability over its baseline), and whether the out-of-scope class outweighs the sum."""
 
 
 class Groups:
     """A classifier's intents (``intents``, in its order) grouped by ``group_of`` (an intent's
-    provider, None for none); out-of-scope classes belong to no group."""
+    provider, None for none); out-of-scope classes belong to no group. ``baseline``: the
+    classifier's probabilities for a message without evidence (None: zero for every group)."""
 
-    def __init__(self, intents: Sequence[str], group_of: Callable[[str], str | None]) -> None:
+    def __init__(
+        self,
+        intents: Sequence[str],
+        group_of: Callable[[str], str | None],
+        baseline: Sequence[float] | _Array | None = None,
+    ) -> None:
         keys: dict[tuple[str, str], int] = {}
         of: list[int] = []
         for intent in intents:
@@ -57,38 +66,48 @@ class Groups:
         for i, g in enumerate(of):
             if g >= 0:
                 self.matrix[i, g] = 1.0
+        base = np.zeros(self.size) if baseline is None else np.asarray(baseline) @ self.matrix
+        self.base: list[float] = np.minimum(base, 1.0 - 1e-9).tolist()  # per group
+        self._base = np.array(self.base)
+
+    def lift(self, mass: float, group: int) -> float:
+        """``mass`` of ``group`` as a confidence: 0 at its baseline (or under it), 1 at 1."""
+        base = self.base[group]
+        return max(0.0, (mass - base) / (1.0 - base))
 
     def judge(self, probs: Sequence[float] | _Array, total: float = 1.0) -> Judged:
         """One message's probabilities (all intents, unnormalized if ``total`` is their sum):
-        the likeliest intent of the likeliest group, the group's probability, and whether
-        the out-of-scope class outweighs it."""
+        the likeliest intent of the likeliest group, the group's confidence (``lift`` of its
+        summed probability), and whether the out-of-scope class outweighs that sum."""
         if isinstance(probs, np.ndarray):
             masses = probs @ self.matrix
             group = int(masses.argmax())
             best = int(np.where(self._of == group, probs, -1.0).argmax())
             oos = float(probs[self.oos].sum()) if self.oos else 0.0
             mass = float(masses[group])
-        else:
-            sums = [0.0] * self.size
-            for g, p in zip(self.of, probs, strict=True):
-                if g >= 0:
-                    sums[g] += p
-            group = max(range(self.size), key=sums.__getitem__)
-            members = [i for i, g in enumerate(self.of) if g == group]
-            best = max(members, key=probs.__getitem__)
-            oos = sum(probs[i] for i in self.oos)
-            mass = sums[group]
-        return best, mass / total, oos > mass
+            return best, self.lift(mass / total, group), oos > mass
+        sums = [0.0] * self.size
+        for g, p in zip(self.of, probs, strict=True):
+            if g >= 0:
+                sums[g] += p
+        group = max(range(self.size), key=sums.__getitem__)
+        members = [i for i, g in enumerate(self.of) if g == group]
+        best = max(members, key=probs.__getitem__)
+        oos = sum(probs[i] for i in self.oos)
+        mass = sums[group]
+        return best, self.lift(mass / total, group), oos > mass
 
     def judge_many(self, probs: _Array) -> tuple[npt.NDArray[np.int_], _Array, Any]:
-        """``judge`` of each row of ``probs`` (normalized): intents, masses, outweighed."""
+        """``judge`` of each row of ``probs`` (normalized): intents, confidences, outweighed."""
         masses = probs @ self.matrix
         groups = masses.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
         top = masses.max(axis=1, initial=0.0)
         inside = self._of[None, :] == groups[:, None]
         best = np.where(inside, probs, -1.0).argmax(axis=1) if len(probs) else groups
         oos = probs[:, self.oos].sum(axis=1) if self.oos else np.zeros(len(probs))
-        return best, top, oos > top
+        base = self._base[groups] if len(probs) else np.zeros(0)
+        lifted = np.maximum(0.0, (top - base) / (1.0 - base))
+        return best, lifted, oos > top
 
 
 def by_route(routes: Mapping[str, Any]) -> Callable[[str], str | None]:

@@ -2,7 +2,7 @@
 meant (``midtier check``), each with its file and line: an example given twice in one
 intent, an intent with a single example, an intent that two routes serve, an intent that no
 route serves (it can only ever reach the fallback), and, with confidence judged per provider,
-a provider that serves most intents.
+a provider that is the first to serve every intent.
 
 Errors (unreadable files, an example in two intents) are ``nlu_data``'s; this reads the same
 YAML once more with line numbers, and only files that loaded.
@@ -104,13 +104,13 @@ def _lint_routes(config: Config, intents: dict[str, tuple[str, int]], found: lis
             )
             found.append(Finding("routing.yaml", lines.get(rest[0]), said))
     scoped = sum(1 for i in intents if i not in OUT_OF_SCOPE_INTENTS)
-    if config.routing.nlu.threshold_on == "provider" and scoped >= 4:
+    if config.routing.nlu.threshold_on == "provider" and scoped > 1:
         for provider, count in first.items():
-            if count > scoped / 2:
+            if count == scoped:
                 said = (
-                    f"nlu.threshold_on is provider, and {provider} is the first to serve {count}"
-                    f" of the {scoped} intents: their summed probability is high for almost"
-                    " any message, so few are out of scope"
+                    f"nlu.threshold_on is provider, and {provider} is the first to serve every"
+                    " intent: judged per provider, only the out-of-scope class can tell a"
+                    " message from one it serves"
                 )
                 found.append(Finding("routing.yaml", lines.get(provider), said))
 

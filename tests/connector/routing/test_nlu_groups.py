@@ -147,3 +147,26 @@ def test_eval_per_provider_needs_a_data_set_with_domains(
     args = ["nlu", "eval", "--train", str(csv), "--test", str(csv), "--threshold-on", "provider"]
     assert main(args) == 2
     assert "--threshold-on provider needs --dataset clinc150" in capsys.readouterr().err
+
+
+def test_confidence_is_how_far_a_providers_sum_rose_above_its_baseline() -> None:
+    baseline = [0.3, 0.2, 0.1, 0.3, 0.1]  # cards 0.5, refunds 0.3, weather 0.1 with no evidence
+    grouped = Groups(INTENTS, by_route(ROUTES), baseline)
+    assert grouped.base == pytest.approx([0.5, 0.3, 0.1])
+    assert grouped.judge([0.5, 0.25, 0.05, 0.2, 0.0]) == (0, pytest.approx(0.5), False)
+    # No more than it gets from nothing: no confidence at all, though the largest sum.
+    assert grouped.judge(np.array([0.3, 0.15, 0.1, 0.3, 0.15]))[1:] == (0.0, False)
+    _, lifted, _ = grouped.judge_many(np.array([[0.5, 0.25, 0.05, 0.2, 0.0]]))
+    assert lifted.tolist() == pytest.approx([0.5])
+
+
+def test_in_the_shipped_deployment_a_message_of_no_evidence_stays_out_of_scope(
+    tmp_path: Path,
+) -> None:
+    # faq serves 12 of the 18 intents: their sum is 0.6 for an empty message.
+    config = load_config(config_with_nlu(tmp_path, "{threshold_on: provider}"))
+    classifier, _ = classifier_for(config.routing, config.nlu_files, tmp_path / "cache")
+    for text in ("", "tell me a joke", "\U0001f44d\U0001f525"):
+        assert classifier.classify(text).out_of_scope, text
+    fees = classifier.classify("what fees do you charge")
+    assert (fees.name, fees.out_of_scope) == ("fees", False)

@@ -78,7 +78,7 @@ def test_the_shipped_deployment_has_nothing_to_warn_about(
     assert capsys.readouterr() == (f"{DEFAULT_CONFIG}: ok\n", "")
 
 
-def test_judged_per_provider_a_route_serving_most_intents_is_warned_about(
+def test_judged_per_provider_a_route_serving_every_intent_is_warned_about(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = _config(tmp_path)
@@ -90,8 +90,8 @@ def test_judged_per_provider_a_route_serving_most_intents_is_warned_about(
     warned = [w for w in capsys.readouterr().err.splitlines() if "threshold_on" in w]
     assert warned == [
         "warning: routing.yaml:4: nlu.threshold_on is provider, and faq is the first to serve"
-        " 4 of the 4 intents: their summed probability is high for almost any message, so few"
-        " are out of scope"
+        " every intent: judged per provider, only the out-of-scope class can tell a message"
+        " from one it serves"
     ]
     (config / "routing.yaml").write_text(ROUTING + "nlu: {threshold_on: provider}\n")
     assert main(["check", "--config", str(config)]) == 0
