@@ -118,7 +118,8 @@ def intent_result(
     Python floats costs less than numpy's calls; a list may hold the softmax's exponentials
     unnormalized, ``total`` their sum (only the ranked ones are divided by it). With
     ``groups``, judged per provider (:mod:`connector.routing.nlu_groups`): the intent is the
-    likeliest of the best provider's, the confidence their summed probability."""
+    likeliest of the best provider's, the confidence their summed probability over its
+    baseline."""
     judged = groups.judge(probs, total) if groups is not None else None
     beaten = False  # the out-of-scope class itself won
     if isinstance(probs, list):

@@ -80,12 +80,8 @@ class Groups:
         the likeliest intent of the likeliest group, the group's confidence (``lift`` of its
         summed probability), and whether the out-of-scope class outweighs that sum."""
         if isinstance(probs, np.ndarray):
-            masses = probs @ self.matrix
-            group = int(masses.argmax())
-            best = int(np.where(self._of == group, probs, -1.0).argmax())
-            oos = float(probs[self.oos].sum()) if self.oos else 0.0
-            mass = float(masses[group])
-            return best, self.lift(mass / total, group), oos > mass
+            chosen, lifted, outweighed = self.judge_many(probs[None, :] / total)
+            return int(chosen[0]), float(lifted[0]), bool(outweighed[0])
         sums = [0.0] * self.size
         for g, p in zip(self.of, probs, strict=True):
             if g >= 0:
@@ -119,8 +115,3 @@ def by_route(routes: Mapping[str, Any]) -> Callable[[str], str | None]:
         return next((r.name for r in compiled if r.serves(intent)), None)
 
     return provider
-
-
-def by_mapping(domains: Mapping[str, str]) -> Callable[[str], str | None]:
-    """An intent's group from a mapping (CLINC150's ``domains.json``: intent -> domain)."""
-    return domains.get

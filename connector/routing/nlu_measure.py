@@ -47,8 +47,8 @@ class Readings:
         groups: Groups | None = None,
     ) -> Readings:
         """From ``probabilities_many`` rows (columns in ``intents`` order); with ``groups``,
-        as ``classify`` judges per provider (the best provider's likeliest intent, their
-        summed probability, whether the out-of-scope class outweighs it)."""
+        as ``classify`` judges per provider (the best provider's likeliest intent, its
+        confidence over its baseline, whether the out-of-scope class outweighs its sum)."""
         gold = ["oos" if g in OUT_OF_SCOPE_INTENTS else g for g in gold]
         if groups is not None:
             chosen, mass, outweighed = groups.judge_many(probs)
