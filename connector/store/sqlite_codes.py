@@ -29,7 +29,10 @@ class SqliteCodes:
         Expired records may still be returned (until ``expire`` drops them): the caller
         checks ``expires_at``.
         """
-        rows = await self._db.fetchall(sql.TAKE_CODE, (code_hash,))
+        # In a group commit: a redeem in a burst of them shares its WAL write with theirs.
+        rows = await self._db.transaction(
+            lambda conn: conn.execute(sql.TAKE_CODE, (code_hash,)).fetchall(), one=True
+        )
         for (data,) in rows:
             return AuthCodeRecord.model_validate_json(data)
         return None

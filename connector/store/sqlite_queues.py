@@ -17,6 +17,7 @@ from connector.sessions import MidTierSession
 from connector.store import sqlite_statements as sql
 from connector.store import sqlite_tx as tx
 from connector.store.common import Clock, Stamper, as_utc, new_session
+from connector.store.sqlite_cache import SessionCache
 from connector.store.sqlite_db import Database
 from connector.store.sqlite_rows import outbox_from, outbox_params, to_us
 
@@ -31,6 +32,7 @@ class SqliteQueues:
 
     _seq: int
     _clock: Clock
+    _cache: SessionCache
     _stamp: Stamper
 
     @property
@@ -53,8 +55,10 @@ class SqliteQueues:
         current = as_utc(self._clock())
         seen = self.seen_window(ttl_seconds, current)
 
-        def fresh() -> MidTierSession:  # made only if the conversation has no active session
-            return new_session(
+        created: list[tuple[MidTierSession, str]] = []
+
+        def fresh() -> tuple[MidTierSession, str]:  # only if the conversation has no session
+            session = new_session(
                 entry.user_id,
                 entry.channel,
                 entry.conversation,
@@ -62,11 +66,19 @@ class SqliteQueues:
                 updated_at=self._stamp(),
                 channel_state=entry.channel_state,
             )
+            created[:] = [(session, session.model_dump_json())]  # a group's rerun makes anew
+            return created[0]
 
         seq = self.next_seq()
-        return await self._db.transaction(
+        stored = await self._db.transaction(
             lambda conn: tx.inbound_put(conn, entry, seen, fresh, seq)
         )
+        if stored is not None and created and created[0][0].id == stored.session_id:
+            # The processing that follows reads it at once: from here, not from the file.
+            session, data = created[0]
+            self._cache.put(session.id, session.version, data)
+            self._cache.keep(session)
+        return stored
 
     def seen_window(self, ttl_seconds: float, at: datetime | None = None) -> tuple[int, int]:
         """A dedupe key's expiry if remembered now (or ``at``), and now: microseconds."""

@@ -58,7 +58,7 @@ def inbound_put(
     conn: sqlite3.Connection,
     entry: InboundEntry,
     seen: tuple[int, int],
-    fresh: Callable[[], MidTierSession],
+    fresh: Callable[[], tuple[MidTierSession, str]],
     seq: int,
 ) -> InboundEntry | None:
     if entry.dedupe_key is not None:
@@ -72,8 +72,8 @@ def inbound_put(
         session_id, provider, leg_id, closed_at = row
         open_leg = (provider, leg_id) if provider is not None and closed_at is None else None
     else:
-        created = fresh()
-        conn.execute(sql.INSERT_NEW, insert_params(created)).fetchall()
+        created, data = fresh()
+        conn.execute(sql.INSERT_NEW, insert_params(created, data)).fetchall()
         session_id, open_leg = created.id, None
     stored = entry.model_copy(update={"session_id": session_id})
     said = user_entry(stored, open_leg)

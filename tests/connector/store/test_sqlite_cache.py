@@ -16,7 +16,7 @@ from connector.sessions import MidTierSession, TranscriptEntry
 from connector.store import SqliteStore
 from connector.store.sqlite_cache import KeptChanged, SessionCache
 from connector.work import Turns
-from tests.connector.store.contract import FakeClock
+from tests.connector.store.contract import FakeClock, arrival
 
 
 @pytest.fixture
@@ -52,6 +52,25 @@ async def test_a_session_another_process_changed_is_not_written_over_from_memory
         await server.commit(Changes(session=mine, expected_version=mine.version))
     assert await other.get(session.id) == theirs
     assert await server.get(session.id) == theirs  # read from the file after the conflict
+
+
+async def test_a_session_a_message_created_is_read_back_from_memory_and_checked_on_save(
+    stores: tuple[SqliteStore, SqliteStore],
+) -> None:
+    server, other = stores
+    recorded = await server.inbound_put(arrival("hello", ref="m1"), 60)
+    assert recorded is not None and recorded.session_id is not None
+    theirs = await other.get(recorded.session_id)  # in the file: committed with the message
+    assert theirs is not None and theirs.channel_conversation_id == "c-1"
+    theirs.slots["order"] = "A-2"
+    await other.save(theirs)
+
+    mine = await server.get(recorded.session_id)  # as created, not as the file has it now
+    assert mine is not None and mine.version == 1 and mine.slots == {}
+    assert await server.get(recorded.session_id) == mine  # the next reader parses the JSON
+    with pytest.raises(ConflictError):
+        await server.commit(Changes(session=mine, expected_version=mine.version))
+    assert (await server.get(recorded.session_id)) == await other.get(recorded.session_id)
 
 
 async def test_a_session_saved_elsewhere_meanwhile_fails_its_save_from_memory_too(
