@@ -11,7 +11,10 @@ the same N web chat conversations, M1 and then M2 messages each, instrumentation
 switched on for the round only (``callgrind_control -i on|off``) and the counters dumped
 (``callgrind_control -d``, which zeroes them). Each round opens its N sockets again, so
 the difference of the two rounds divided by N * (M2 - M1) is what one more message costs,
-sockets excluded; the second round alone divided by its messages is also printed.
+sockets excluded; the second round alone divided by its messages is also printed. Two
+rounds after them, N sockets that only say hello and N that send one message each, give
+what a conversation's socket costs and what its first message does (a session, a leg, the
+bot's handoff event).
 All threads count (the SQLite thread's included); the kernel's work in system calls does
 not (callgrind sees user space only). From the same dumps: the instructions each library
 ran itself (the interpreter, SQLite, pydantic-core, libc...), and how often a few telling
@@ -36,6 +39,10 @@ import message_cpu_servers as servers
 from message_cpu_rows import Options
 
 ROUNDS = (5, 15)  # messages per conversation in the two instrumented rounds
+# Two more rounds after them, for what a conversation's start costs: sockets that only say
+# hello, then sockets that send one message each (its session, its first leg, the bot's
+# handoff event with its code redeemed: the messages that make the p99 when all start at once).
+OPENING = (0, 1)
 CALLS = {
     "sqlite3_step": "SQLite statements stepped (sqlite3_step)",
     "sqlite3WalFrames": "SQLite transactions writing to the WAL (sqlite3WalFrames)",
@@ -181,9 +188,11 @@ async def main(options: Options, keep: str | None = None) -> None:
             await loads.webchat(server.base, conversations, options.warmup)
             pid = str(server.pid)
             counts = []
-            for messages in ROUNDS:
+            for messages in (*ROUNDS, *OPENING):  # the opening last: the others as before
+                # The opening rounds at the row's N (16): all starting at once, as there.
+                at_once = conversations if messages in ROUNDS else options.conversations
                 await _control("-i", "on", pid)
-                run = await loads.webchat(server.base, conversations, messages)
+                run = await loads.webchat(server.base, at_once, messages)
                 latencies = run.latencies
                 await _control("-i", "off", pid)
                 await _control("-d", f"round-{messages}", pid)
@@ -193,9 +202,10 @@ async def main(options: Options, keep: str | None = None) -> None:
                     await asyncio.to_thread(_keep, path, Path(keep), f"callgrind.round-{messages}")
         if keep is not None:
             print(f"dumps kept in {keep}", file=sys.stderr)
-    (n1, d1), (n2, d2) = counts
+    (n1, d1), (n2, d2), (_, hello), (_, first) = counts
     print(f"({time.monotonic() - began:.0f} s)", file=sys.stderr)
-    _print(conversations, n1, d1, n2, d2)
+    opening = (options.conversations, hello.total, first.total)
+    _print(conversations, n1, d1, n2, d2, opening)
 
 
 def _keep(path: Path, keep: Path, name: str) -> None:
@@ -203,9 +213,12 @@ def _keep(path: Path, keep: Path, name: str) -> None:
     shutil.copyfile(path, keep / name)
 
 
-def _print(conversations: int, n1: int, d1: Dump, n2: int, d2: Dump) -> None:
+def _print(
+    conversations: int, n1: int, d1: Dump, n2: int, d2: Dump, opening: tuple[int, int, int]
+) -> None:
     i1, i2 = d1.total, d2.total
     marginal = (i2 - i1) / (n2 - n1)
+    at_once, hello, first = opening[0], opening[1] / opening[0], opening[2] / opening[0]
     print("| row | conversations | messages per round | instructions per message |")
     print("|---|---|---|---|")
     print(
@@ -215,6 +228,14 @@ def _print(conversations: int, n1: int, d1: Dump, n2: int, d2: Dump) -> None:
     print(
         f"| midtier-webchat, the {n2} messages with their sockets | {conversations} | {n2} "
         f"| {i2 / n2 / 1e6:.3f} M |"
+    )
+    print(
+        f"| midtier-webchat, a conversation's first message (its session, leg, the bot's "
+        f"handoff) | {at_once} at once | 1 | {(first - hello) / 1e6:.3f} M |"
+    )
+    print(
+        f"| midtier-webchat, a socket that only says hello (per socket, not a message) "
+        f"| {at_once} at once | 0 | {hello / 1e6:.3f} M |"
     )
     print()
     print("| library (instructions it ran itself) | per message | share |")
