@@ -4,7 +4,8 @@
 2. For each candidate in turn: issue an authorization code bound to (session, candidate),
    open a leg with the context (bounded transcript, intents, slots, code).
 3. On the first success: map the session to the new leg, tell the user (configurable
-   notice), commit that with the old leg's outcome (:mod:`connector.outcomes`), close the
+   notice), commit that with the old leg's outcome (:mod:`connector.outcomes`) unless
+   nobody outside the process hears of the switch before the turn commits, close the
    old leg with its reason, and return what happened with the ``midtier.handoff`` event
    the new provider is to get. The switcher delivers nothing itself: the caller's relay
    (:mod:`connector.relay`) delivers the event and follows what the new provider answers.
@@ -34,8 +35,9 @@ log = logging.getLogger("midtier.handoff")
 
 @dataclass(frozen=True)
 class Switched:
-    """A switch that happened: the new leg (committed) and the leg it replaced (closed, and
-    its provider told), and the ``midtier.handoff`` event the new provider is to get."""
+    """A switch that happened: the new leg (committed, unless it stays in the process until
+    the turn commits) and the leg it replaced (closed, and its provider told), and the
+    ``midtier.handoff`` event the new provider is to get."""
 
     leg: Leg
     old: Leg | None
@@ -84,7 +86,9 @@ class Switcher:
 
         ``requested``: the current provider asked for this handoff (it expects the
         conversation back when the target is done with it). The new leg is committed
-        before this returns, so the target finds its conversation when it calls back.
+        before this returns, so the target finds its conversation when it calls back;
+        between providers in the process, it is committed with the turn
+        (``_unseen_outside``).
 
         ``ended``: the old leg's outcome, if the switch says how it went (None: it says
         nothing of the old provider). The new leg is opened for ``intent``, else for the
@@ -134,7 +138,8 @@ class Switcher:
             self._record(turn, old, leg, why, notice)
             if old is not None and ended is not None:
                 record(turn, old, ended, switched=True)
-            await turn.checkpoint()
+            if not self._unseen_outside(target, old):
+                await turn.checkpoint()
             if old is not None:
                 await pool.close(old, why)
             event = Activity(
@@ -146,6 +151,17 @@ class Switcher:
             )
             return Switched(leg=leg, old=old, event=event)
         return None
+
+    def _unseen_outside(self, target: str, old: Leg | None) -> bool:
+        """Whether nothing outside the process hears of this switch before the turn commits:
+        the target runs in the process (its open reaches nobody, what it answers waits for
+        the commit) and so does the old leg's provider, if any. Then the new leg is committed
+        with the turn, in one write instead of two: a crash before it leaves nothing behind
+        to close, and the message is switched again when it is processed again. Otherwise
+        it is committed before anyone outside is told, so that a provider calling back
+        finds its conversation, and a crash leaves the legs that were opened or closed."""
+        runs_in_process = self._pool.runs_in_process
+        return runs_in_process(target) and (old is None or runs_in_process(old.provider))
 
     def _record(self, turn: Turn, old: Leg | None, leg: Leg, why: str, notice: str | None) -> None:
         """Map the session to ``leg`` in ``turn``: legs, counts, transcript, the notice."""
@@ -184,7 +200,9 @@ class Switcher:
         confidence: float,
     ) -> HandoffContext:
         session = turn.session
-        code = await self._auth.issue(session.id, target)
+        # A bot in the process hears of its code only in this turn: stored with the turn.
+        in_turn = turn if self._pool.runs_in_process(target) else None
+        code = await self._auth.issue(session.id, target, in_turn)
         transcript = [
             TranscriptEntry.model_validate(e.model_dump(exclude=set(CHANNEL_ONLY)))
             for e in await turn.transcript(last=self._lines)

@@ -17,7 +17,7 @@ from connector.auth import AuthCodes
 from connector.config import Config
 from connector.errors import NotFound
 from connector.handoff import Switcher
-from connector.inbox import ProviderInbox
+from connector.inbox import ProviderInbox, wait_for_leg
 from connector.interfaces import AsyncIntentClassifier, IntentClassifier, IntentResult
 from connector.pool import ProviderPool
 from connector.provider_protocol import Provider, ProviderHost
@@ -133,7 +133,13 @@ class Host:
         provider_conversation_id: str,
         run: Callable[[Leg], Awaitable[list[Activity]]],
     ) -> None:
-        """A provider-side turn: ``run(leg)``'s leg changes and activities commit together."""
+        """A provider-side turn: ``run(leg)``'s leg changes and activities commit together.
+
+        A bot in the process may start one while the turn that opened its leg is under way,
+        whose commit saves that leg (``Switcher``): this waits for it, up to the deadline."""
+        await wait_for_leg(
+            self.store, provider, provider_conversation_id, self._pool.timeout(provider)
+        )
         async with self.provider_turn(provider, provider_conversation_id) as (turn, leg):
             await self._relay.act(turn, leg, await run(leg))
 

@@ -131,9 +131,19 @@ class ProviderInbox:
             await target.tell_provider_failed(provider, conversation, str(failure))
 
     async def _wait_for_leg(self, entry: InboxEntry) -> None:
-        """A provider may call back while its leg is still being opened (not yet saved)."""
-        deadline = time.monotonic() + self._deadline(entry.provider)
-        while await self._sessions.by_provider(entry.provider, entry.conversation) is None:
-            if time.monotonic() > deadline:
-                raise NotFound(f"no conversation {entry.conversation!r} of {entry.provider!r}")
-            await asyncio.sleep(OPENING_POLL_S)  # bounded by the provider's timeout
+        await wait_for_leg(
+            self._sessions, entry.provider, entry.conversation, self._deadline(entry.provider)
+        )
+
+
+async def wait_for_leg(
+    sessions: SessionMap, provider: str, conversation: str, within_s: float
+) -> None:
+    """Return once a session has ``provider``'s ``conversation`` (``NotFound`` after
+    ``within_s``): a provider may call back while its leg is still being opened, not yet
+    saved."""
+    deadline = time.monotonic() + within_s
+    while await sessions.by_provider(provider, conversation) is None:
+        if time.monotonic() > deadline:
+            raise NotFound(f"no conversation {conversation!r} of {provider!r}")
+        await asyncio.sleep(OPENING_POLL_S)  # bounded by the provider's timeout

@@ -99,6 +99,8 @@ class Changes:
     dedupe_ttl_s: float = 0.0
     # How legs ended for their providers (``connector.outcomes``), one per leg in the store.
     outcomes: list[OutcomeEntry] = field(default_factory=list)
+    # Authorization codes issued in the unit of work (code hash, record), as ``put_code``.
+    codes: list[tuple[str, AuthCodeRecord]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ checkpoint, a read of the transcript) records it on its own first.
 
 A turn may commit more than once (``checkpoint``): a switch commits the new leg before
 the new provider is told about it, because that provider may call back at once and must
-find its conversation.
+find its conversation; a switch that nobody outside the process hears of before the turn
+commits (between bots hosted in the process) leaves the leg to the turn's own commit.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from types import TracebackType
 
 from connector.errors import NotFound, RepeatedMessage, SessionClosed
 from connector.logs import session_id_var
-from connector.records import Changes, OutboxEntry, OutcomeEntry
+from connector.records import AuthCodeRecord, Changes, OutboxEntry, OutcomeEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import Leg, MidTierSession, TranscriptEntry
 from connector.store_protocol import Lock, TurnStore
@@ -57,6 +58,9 @@ class Turn:
         self._inbox_done: list[str] = []
         self._outbox_done: list[str] = []
         self._outcomes: list[OutcomeEntry] = []
+        # Codes issued in the turn, each with the map that holds it until it is stored or
+        # redeemed (``AuthCodes.issue``): stored with the next commit if still there.
+        self._codes: list[tuple[str, AuthCodeRecord, dict[str, AuthCodeRecord]]] = []
         self._after: list[AfterCommit] = []
         self.finished = False
         self.committed = False  # its final commit is done
@@ -91,6 +95,17 @@ class Turn:
     def outcome(self, entry: OutcomeEntry) -> None:
         """Record how a leg ended for its provider (:mod:`connector.outcomes`)."""
         self._outcomes.append(entry)
+
+    def code(self, key: str, record: AuthCodeRecord, unsaved: dict[str, AuthCodeRecord]) -> None:
+        """An authorization code issued in this turn, held in ``unsaved`` meanwhile: stored
+        with the next commit unless redeemed before (no longer in ``unsaved`` then)."""
+        self._codes.append((key, record, unsaved))
+
+    def drop_codes(self) -> None:
+        """Forget the codes not stored: the turn ends without committing them."""
+        for key, _, unsaved in self._codes:
+            unsaved.pop(key, None)
+        self._codes = []
 
     def after(self, callback: AfterCommit) -> None:
         """Run ``callback`` after the next commit."""
@@ -139,6 +154,9 @@ class Turn:
             outbox_done=self._outbox_done,
             outcomes=self._outcomes,
         )
+        if self._codes:  # those redeemed meanwhile are gone: not stored at all
+            codes, self._codes = self._codes, []
+            changes.codes = [(k, r) for k, r, held in codes if held.pop(k, None) is not None]
         if carried is not None:
             entry = carried.entry
             if carried.line is not None:
@@ -265,5 +283,6 @@ class _UnitOfWork:
             if turn.committed:  # as committed: the next unit of work may start from it
                 self._turns.store.keep(turn.session)
         finally:
+            turn.drop_codes()  # what it did not commit
             session_id_var.reset(tagged)
             await self._hold.__aexit__(kind, exc, tb)

@@ -120,4 +120,6 @@ class MemoryStore(MemorySessions, MemoryKeys, MemoryQueues, MemoryOutcomes):
         decisions.extend(d.model_copy(deep=True) for d in changes.decisions)
         self._apply_queues(changes)
         self._keep_outcomes(changes.outcomes)
+        for code_hash, record in changes.codes:
+            self._codes[code_hash] = record.model_copy(deep=True)
         return saved.model_copy(deep=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from connector.records import AuthCodeRecord
 from connector.store import sqlite_statements as sql
 from connector.store.sqlite_db import Database
-from connector.store.sqlite_rows import to_us
+from connector.store.sqlite_rows import code_params
 
 
 class SqliteCodes:
@@ -19,9 +19,7 @@ class SqliteCodes:
 
     async def put_code(self, code_hash: str, record: AuthCodeRecord) -> None:
         """Store an authorization code's record under the code's hash."""
-        await self._db.execute(
-            sql.PUT_CODE, (code_hash, record.model_dump_json(), to_us(record.expires_at))
-        )
+        await self._db.execute(sql.PUT_CODE, code_params(code_hash, record))
 
     async def take_code(self, code_hash: str) -> AuthCodeRecord | None:
         """Remove and return the record; a code can be taken once.

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic_core import to_json
 
-from connector.records import OutboxEntry
+from connector.records import AuthCodeRecord, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
 from connector.store.common import ONE_US, as_utc
@@ -204,3 +204,8 @@ def list_params(status: str, limit: int) -> tuple[Any, ...]:
     """Values for ``LIST_BY_STATUS``: the newest ``limit`` sessions of ``status``."""
     limit = max(limit, 0)
     return (status, status, max(limit - 1, 0), limit)
+
+
+def code_params(code_hash: str, record: AuthCodeRecord) -> tuple[str, str, int]:
+    """Values for ``PUT_CODE``: a code's record under its hash."""
+    return code_hash, record.model_dump_json(), to_us(record.expires_at)

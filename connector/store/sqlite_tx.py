@@ -16,6 +16,7 @@ from connector.store import sqlite_statements as sql
 from connector.store.common import user_entry
 from connector.store.sqlite_outcomes import KEEP, outcome_params
 from connector.store.sqlite_rows import (
+    code_params,
     history_params,
     insert_params,
     outbox_params,
@@ -115,3 +116,5 @@ def commit(
         conn.executemany(sql.OUTBOX_DONE, [(i,) for i in changes.outbox_done])
     if changes.outcomes:
         conn.executemany(KEEP, outcome_params(changes.outcomes))
+    if changes.codes:
+        conn.executemany(sql.PUT_CODE, [code_params(h, r) for h, r in changes.codes])

@@ -9,7 +9,10 @@ import pytest
 from connector.activity import now
 from connector.auth import AuthCodes, check_credential, code_hash
 from connector.errors import AuthCodeError, AuthError
+from connector.locks import LocalLocks
+from connector.records import OutboxEntry
 from connector.store.memory import MemoryStore
+from connector.work import Turns
 
 
 class Clock:
@@ -77,3 +80,43 @@ def test_provider_credentials() -> None:
         check_credential("s3cret", None)
     with pytest.raises(AuthError, match="no credential configured"):
         check_credential("", "anything")
+
+
+async def _nothing(entries: list[OutboxEntry]) -> None:
+    return None
+
+
+async def test_a_code_of_a_turn_redeemed_in_it_is_never_stored() -> None:
+    codes, store, _ = await _codes()
+    session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    async with Turns(store, LocalLocks(), _nothing).turn(session.id) as turn:
+        code = await codes.issue(session.id, "faq", turn)
+        assert await store.peek_code(code_hash(code)) is None  # no write of its own
+        record = await codes.redeem(code, "faq")
+        assert record.session_id == session.id
+    assert await store.peek_code(code_hash(code)) is None  # nor with the commit
+    with pytest.raises(AuthCodeError, match="already used"):
+        await codes.redeem(code, "faq")
+
+
+async def test_a_code_of_a_turn_is_stored_with_its_commit_and_redeems_once_after() -> None:
+    codes, store, _ = await _codes()
+    session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    async with Turns(store, LocalLocks(), _nothing).turn(session.id) as turn:
+        code = await codes.issue(session.id, "faq", turn)
+    assert await store.peek_code(code_hash(code)) is not None
+    assert (await codes.redeem(code, "faq")).provider == "faq"
+    with pytest.raises(AuthCodeError, match="already used"):
+        await codes.redeem(code, "faq")
+
+
+async def test_a_turn_that_fails_takes_its_codes_with_it() -> None:
+    codes, store, _ = await _codes()
+    session, _ = await store.find_or_create("webchat", "c-1", "u-1")
+    with pytest.raises(RuntimeError):
+        async with Turns(store, LocalLocks(), _nothing).turn(session.id) as turn:
+            code = await codes.issue(session.id, "faq", turn)
+            raise RuntimeError("the unit of work fails")
+    assert await store.peek_code(code_hash(code)) is None
+    with pytest.raises(AuthCodeError, match="unknown"):
+        await codes.redeem(code, "faq")

@@ -84,10 +84,26 @@ def _texts(entries: list[OutboxEntry]) -> list[str]:
     return [e.activity.get("text") or "" for e in entries if e.activity.get("type") == "message"]
 
 
+async def test_a_switch_to_a_bot_in_the_process_is_committed_with_the_turn(
+    tmp_path: Path,
+) -> None:
+    parts = _parts(tmp_path, "faq")
+    session = await _session(parts)
+    async with parts.turns.turn(session.id) as turn:
+        switched = await parts.switcher.switch(turn, ["faq"], reason="greeting")
+        assert switched is not None
+        stored = await parts.store.get(session.id)  # nobody outside has heard of it yet
+        assert stored is not None and stored.current_provider is None
+    stored = await parts.store.get(session.id)
+    assert stored is not None and stored.current_provider == "faq"
+    assert [leg.id for leg in stored.legs] == [switched.leg.id]
+
+
 async def test_a_switch_opens_commits_and_returns_the_event_without_delivering_it(
     tmp_path: Path,
 ) -> None:
     parts = _parts(tmp_path, "faq")
+    parts.bots["faq"].runs_in_process = False  # a remote bot: it may call back at once
     session = await _session(parts)
     async with parts.turns.turn(session.id) as turn:
         switched = await parts.switcher.switch(turn, ["faq"], reason="greeting")

@@ -7,10 +7,13 @@ inbound and inbox entries it processed), so these tests read it back through the
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from connector.activity import now
 from connector.errors import ConflictError, RepeatedMessage
-from connector.records import Changes, InboxEntry, OutboxEntry
+from connector.records import AuthCodeRecord, Changes, InboxEntry, OutboxEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import MidTierSession, TranscriptEntry
 from connector.store_protocol import Commits, SessionStore
@@ -78,6 +81,23 @@ async def test_commit_on_a_stale_version_writes_nothing(store: SessionStore) -> 
         )
     assert [e.text for e in await store.transcript(session.id)] == ["hi"]
     assert len(await store.inbound_pending("webchat", "c-1")) == 1
+
+
+async def test_commit_stores_the_codes_of_the_unit_of_work_and_a_stale_one_none(
+    store: SessionStore,
+) -> None:
+    session, _ = await recorded_session(store)
+    record = AuthCodeRecord(session_id=session.id, provider="faq", expires_at=now())
+    stale = record.model_copy(update={"expires_at": now() + timedelta(minutes=1)})
+    changes = Changes(session=session, expected_version=session.version, codes=[("h1", record)])
+    await store.commit(changes)
+    with pytest.raises(ConflictError):
+        await store.commit(
+            Changes(session=session, expected_version=session.version, codes=[("h2", stale)])
+        )
+    assert await store.take_code("h1") == record
+    assert await store.take_code("h1") is None  # taken once, as one put on its own
+    assert await store.take_code("h2") is None
 
 
 async def test_commit_drops_the_outbox_entries_it_is_done_with_and_queues_the_new_ones(
