@@ -65,20 +65,23 @@ class AcmeBot(ActivityHandler):  # type: ignore[misc]
             await super().on_event_activity(turn_context)
 
     async def on_midtier_handoff(self, turn_context: TurnContext, context: dict[str, Any]) -> None:
-        """Greet, showing what was handed over; redeem the auth code for the user's claims."""
-        state = await self.state(turn_context)
+        """Greet, showing what was handed over; redeem the auth code for the user's claims,
+        kept in the state of this leg (an anonymous user's leg keeps no state at all)."""
         code = context.get("auth_code")
         redeem = turn_context.turn_state.get(REDEEM_KEY)
+        claims: dict[str, Any] = {}
         if code and redeem is not None:
             try:
                 grant = await redeem(code)
             except AuthCodeError:
                 grant = {}  # expired or used: carry on without the user's details
-            state["claims"] = dict(grant.get("claims") or {})
+            claims = dict(grant.get("claims") or {})
+        if claims:
+            (await self.state(turn_context))["claims"] = claims
         # The first bot of a conversation, and a bot getting one back, stay quiet here:
         # the user's own message (or midtier's notice) comes next and speaks for itself.
         if context.get("from_provider") and context.get("intent"):
-            await turn_context.send_activity(self.greeting(context, state.get("claims") or {}))
+            await turn_context.send_activity(self.greeting(context, claims))
 
     def greeting(self, context: dict[str, Any], claims: dict[str, Any]) -> str:
         """One line: who the bot is and what it understood the user wants."""

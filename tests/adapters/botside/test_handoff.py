@@ -236,6 +236,17 @@ async def test_disputes_bot_greets_with_context_and_keeps_the_code_to_itself(
     )
     assert host.redeemed == [("code-ok", "disputes")]
     assert "code-ok" not in repr(greeting.to_wire())
+    [state] = leg.data["botbuilder_state"].values()  # the claims, for the leg's later turns
+    assert state["acme"]["claims"] == {"name": "Dana"}
+
+
+async def test_a_handoff_without_claims_leaves_the_leg_without_state(bot_configs: None) -> None:
+    provider, leg, host = await started("bots.faq:FaqBot", "faq")
+    event = handoff_event()
+    event.value["auth_code"] = "code-used"  # redeemed already: no claims come of it
+    assert await provider.deliver(leg, event) == []
+    assert host.redeemed == [("code-used", "faq")]
+    assert leg.data.get("botbuilder_state", {}) == {}
 
 
 async def test_first_bot_of_a_conversation_redeems_but_does_not_greet(bot_configs: None) -> None:
