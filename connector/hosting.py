@@ -17,7 +17,7 @@ from connector.auth import AuthCodes
 from connector.config import Config
 from connector.errors import NotFound
 from connector.handoff import Switcher
-from connector.inbox import ProviderInbox, wait_for_leg
+from connector.inbox import ProviderInbox
 from connector.interfaces import AsyncIntentClassifier, IntentClassifier, IntentResult
 from connector.pool import ProviderPool
 from connector.provider_protocol import Provider, ProviderHost
@@ -137,10 +137,8 @@ class Host:
 
         A bot in the process may start one while the turn that opened its leg is under way,
         whose commit saves that leg (``Switcher``): this waits for it, up to the deadline."""
-        await wait_for_leg(
-            self.store, provider, provider_conversation_id, self._pool.timeout(provider)
-        )
-        async with self.provider_turn(provider, provider_conversation_id) as (turn, leg):
+        within = self._pool.timeout(provider)
+        async with self.provider_turn(provider, provider_conversation_id, within) as (turn, leg):
             await self._relay.act(turn, leg, await run(leg))
 
     async def hand_back(

@@ -12,15 +12,14 @@ start-up the workers pick up what a crash left.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from connector.activity import Activity, new_activity_id
-from connector.errors import MidtierError, NotFound, SessionClosed
+from connector.errors import MidtierError, SessionClosed
+from connector.opening import wait_for_leg
 from connector.records import InboxEntry
 from connector.sessions import Leg
 from connector.store_protocol import InboxStore, SessionMap
@@ -30,7 +29,6 @@ from connector.workers import KeyedWorkers
 log = logging.getLogger("midtier.inbox")
 
 Key = tuple[str, str]  # (provider, provider conversation id)
-OPENING_POLL_S = 0.02
 
 
 class Applies(Protocol):
@@ -134,16 +132,3 @@ class ProviderInbox:
         await wait_for_leg(
             self._sessions, entry.provider, entry.conversation, self._deadline(entry.provider)
         )
-
-
-async def wait_for_leg(
-    sessions: SessionMap, provider: str, conversation: str, within_s: float
-) -> None:
-    """Return once a session has ``provider``'s ``conversation`` (``NotFound`` after
-    ``within_s``): a provider may call back while its leg is still being opened, not yet
-    saved."""
-    deadline = time.monotonic() + within_s
-    while await sessions.by_provider(provider, conversation) is None:
-        if time.monotonic() > deadline:
-            raise NotFound(f"no conversation {conversation!r} of {provider!r}")
-        await asyncio.sleep(OPENING_POLL_S)  # bounded by the provider's timeout

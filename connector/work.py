@@ -28,6 +28,7 @@ from types import TracebackType
 
 from connector.errors import NotFound, RepeatedMessage, SessionClosed
 from connector.logs import session_id_var
+from connector.opening import wait_for_leg
 from connector.records import AuthCodeRecord, Changes, OutboxEntry, OutcomeEntry
 from connector.routing.decision import RouteDecision
 from connector.sessions import Leg, MidTierSession, TranscriptEntry
@@ -220,11 +221,14 @@ class Turns:
 
     @asynccontextmanager
     async def provider_turn(
-        self, provider: str, conversation_id: str
+        self, provider: str, conversation_id: str, within_s: float = 0.0
     ) -> AsyncIterator[tuple[Turn, Leg]]:
-        """A unit of work on the session of ``provider``'s open conversation (``NotFound``;
-        ``SessionClosed`` when that leg or its session is closed)."""
+        """A unit of work on the session of ``provider``'s open conversation (``NotFound``,
+        after waiting up to ``within_s`` for a leg still being opened; ``SessionClosed``
+        when that leg or its session is closed)."""
         found = await self.store.by_provider(provider, conversation_id)
+        if found is None and within_s > 0:
+            found = await wait_for_leg(self.store, provider, conversation_id, within_s)
         if found is None:
             raise NotFound(f"no conversation {conversation_id!r} for provider {provider!r}")
         async with self.turn(found.id) as turn:
